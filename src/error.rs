@@ -1,0 +1,87 @@
+//! The server's typed errors, and their one mapping to ZooKeeper error codes.
+
+use jute::ErrorCode;
+
+/// Why a ZooKeeper operation failed, in the server's own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZkError {
+    /// The node does not exist.
+    #[error("no node")]
+    NoNode,
+    /// The node already exists.
+    #[error("node exists")]
+    NodeExists,
+    /// The expected version did not match.
+    #[error("bad version")]
+    BadVersion,
+    /// The node still has children.
+    #[error("not empty")]
+    NotEmpty,
+    /// Ephemeral nodes cannot have children.
+    #[error("ephemerals cannot have children")]
+    NoChildrenForEphemerals,
+    /// A path or argument was malformed.
+    #[error("bad arguments: {0}")]
+    BadArguments(String),
+    /// The ACL is empty or malformed.
+    #[error("invalid ACL")]
+    InvalidAcl,
+    /// The caller lacks the permission.
+    #[error("not authorised")]
+    NoAuth,
+    /// Authentication failed.
+    #[error("authentication failed")]
+    AuthFailed,
+    /// The session is gone.
+    #[error("session expired")]
+    SessionExpired,
+    /// The operation is not implemented by this server.
+    #[error("unimplemented")]
+    Unimplemented,
+    /// No matching watch to remove.
+    #[error("no watcher")]
+    NoWatcher,
+    /// A later op of a failed multi that was not attempted.
+    #[error("runtime inconsistency")]
+    RuntimeInconsistency,
+    /// The cluster could not commit the request (no leader, shutting down).
+    #[error("connection loss: {0}")]
+    ConnectionLoss(String),
+    /// An internal failure.
+    #[error("system error: {0}")]
+    System(String),
+}
+
+impl ZkError {
+    /// The ZooKeeper error code a client sees for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ZkError::NoNode => ErrorCode::NoNode,
+            ZkError::NodeExists => ErrorCode::NodeExists,
+            ZkError::BadVersion => ErrorCode::BadVersion,
+            ZkError::NotEmpty => ErrorCode::NotEmpty,
+            ZkError::NoChildrenForEphemerals => ErrorCode::NoChildrenForEphemerals,
+            ZkError::BadArguments(_) => ErrorCode::BadArguments,
+            ZkError::InvalidAcl => ErrorCode::InvalidAcl,
+            ZkError::NoAuth => ErrorCode::NoAuth,
+            ZkError::AuthFailed => ErrorCode::AuthFailed,
+            ZkError::SessionExpired => ErrorCode::SessionExpired,
+            ZkError::Unimplemented => ErrorCode::Unimplemented,
+            ZkError::NoWatcher => ErrorCode::NoWatcher,
+            ZkError::RuntimeInconsistency => ErrorCode::RuntimeInconsistency,
+            ZkError::ConnectionLoss(_) => ErrorCode::ConnectionLoss,
+            ZkError::System(_) => ErrorCode::SystemError,
+        }
+    }
+
+    /// The raw code, as carried in replies and in replicated outcomes.
+    pub fn raw(&self) -> i32 {
+        self.code().code()
+    }
+}
+
+impl From<crate::tree::path::PathError> for ZkError {
+    fn from(e: crate::tree::path::PathError) -> Self {
+        ZkError::BadArguments(e.to_string())
+    }
+}

@@ -1,0 +1,99 @@
+//! Znode path rules, as ZooKeeper's `PathUtils.validatePath` enforces them.
+
+/// Why a path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// The path is empty, relative, or has an empty, `.` or `..` segment,
+    /// a trailing slash, or a forbidden character.
+    #[error("invalid path {0:?}")]
+    Invalid(String),
+}
+
+/// Checks a path a client sent; `sequential` allows the trailing `/` that a
+/// sequential create turns into `/0000000001`.
+pub fn validate(path: &str, sequential: bool) -> Result<(), PathError> {
+    let bad = || Err(PathError::Invalid(path.to_string()));
+    if !path.starts_with('/') {
+        return bad();
+    }
+    if path.len() == 1 {
+        return Ok(());
+    }
+    // A sequential create appends the suffix, so an empty last segment is fine.
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    let last = segments.len() - 1;
+    for (i, seg) in segments.iter().enumerate() {
+        if seg.is_empty() {
+            if sequential && i == last {
+                continue;
+            }
+            return bad();
+        }
+        if *seg == "." || *seg == ".." {
+            return bad();
+        }
+        for c in seg.chars() {
+            let code = c as u32;
+            if code == 0
+                || (0x1..=0x1f).contains(&code)
+                || (0x7f..=0x9f).contains(&code)
+                || (0xd800..=0xf8ff).contains(&code)
+                || (0xfff0..=0xffff).contains(&code)
+            {
+                return bad();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The parent of a valid, non-root path (`/a/b` -> `/a`, `/a` -> `/`).
+pub fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// The last segment of a valid, non-root path.
+pub fn basename(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+/// Joins a parent path and a child name.
+pub fn join(parent: &str, child: &str) -> String {
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_and_refuses_like_zookeeper() {
+        for ok in ["/", "/a", "/a/b", "/a-b_c.d", "/zookeeper/quota", "/a/.b", "/a/b.."] {
+            assert!(validate(ok, false).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "/a/", "//", "/a//b", "/a/./b", "/a/..", "/.", "/a\u{0}b", "/a\u{1}"] {
+            assert!(validate(bad, false).is_err(), "{bad:?}");
+        }
+        assert!(validate("/a/", true).is_ok());
+        assert!(validate("/a//", true).is_err());
+    }
+
+    #[test]
+    fn parent_and_basename() {
+        assert_eq!(parent("/a"), "/");
+        assert_eq!(parent("/a/b/c"), "/a/b");
+        assert_eq!(basename("/a/b/c"), "c");
+        assert_eq!(join("/", "x"), "/x");
+        assert_eq!(join("/a", "x"), "/a/x");
+    }
+}

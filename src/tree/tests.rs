@@ -1,0 +1,137 @@
+//! Tests of the tree's transaction semantics against what ZooKeeper 3.8 does.
+
+use super::*;
+
+fn ctx(zxid: i64) -> TxnContext {
+    TxnContext { zxid, time_ms: 1_000 + zxid, session_id: 0 }
+}
+
+fn create(tree: &mut DataTree, zxid: i64, path: &str, sequential: bool) -> TxnOutcome {
+    let op = CreateOp { path: path.into(), data: b"d".to_vec(), acl: AclEntry::open(), kind: CreateKind::Persistent, sequential };
+    tree.apply(ctx(zxid), &Txn::Create(op), &mut Changes::default())
+}
+
+fn created_path(outcome: TxnOutcome) -> String {
+    match outcome {
+        TxnOutcome::Created { path, .. } => path,
+        other => panic!("expected a create, got {other:?}"),
+    }
+}
+
+#[test]
+fn builtin_nodes_exist() {
+    let tree = DataTree::new();
+    for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+        assert!(tree.get(p).is_some(), "{p}");
+    }
+}
+
+#[test]
+fn sequential_suffix_counts_creations_only() {
+    let mut tree = DataTree::new();
+    create(&mut tree, 1, "/p", false);
+    assert_eq!(created_path(create(&mut tree, 2, "/p/a", true)), "/p/a0000000000");
+    create(&mut tree, 3, "/p/x", false);
+    let out = tree.apply(ctx(4), &Txn::Delete { path: "/p/x".into(), version: -1 }, &mut Changes::default());
+    assert_eq!(out, TxnOutcome::Deleted);
+    assert_eq!(created_path(create(&mut tree, 5, "/p/a", true)), "/p/a0000000002");
+    let p = tree.get("/p").unwrap().wire_stat();
+    assert_eq!(p.cversion, 4);
+    assert_eq!(p.num_children, 2);
+    assert_eq!(p.pzxid, 5);
+}
+
+#[test]
+fn stat_bookkeeping_and_versions() {
+    let mut tree = DataTree::new();
+    create(&mut tree, 7, "/n", false);
+    let set = Txn::SetData { path: "/n".into(), data: b"hello".to_vec(), version: 0 };
+    let out = tree.apply(ctx(8), &set, &mut Changes::default());
+    let TxnOutcome::Stat(stat) = out else { panic!("{out:?}") };
+    assert_eq!((stat.czxid, stat.mzxid, stat.version, stat.data_length), (7, 8, 1, 5));
+    assert_eq!(stat.ctime, 1_007);
+    assert_eq!(stat.mtime, 1_008);
+    let stale = tree.apply(ctx(9), &set, &mut Changes::default());
+    assert_eq!(stale, TxnOutcome::Error(ZkError::BadVersion.raw()));
+    assert_eq!(create(&mut tree, 10, "/n", false), TxnOutcome::Error(ZkError::NodeExists.raw()));
+    assert_eq!(create(&mut tree, 11, "/missing/x", false), TxnOutcome::Error(ZkError::NoNode.raw()));
+    assert_eq!(create(&mut tree, 12, "bad", false), TxnOutcome::Error(jute::ErrorCode::BadArguments.code()));
+}
+
+#[test]
+fn failed_multi_changes_nothing_and_reports_per_op() {
+    let mut tree = DataTree::new();
+    create(&mut tree, 1, "/m", false);
+    let before = tree.get("/m").unwrap().wire_stat();
+    let ops = vec![
+        Txn::Create(CreateOp { path: "/m/a".into(), data: vec![], acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: true }),
+        Txn::SetData { path: "/m".into(), data: b"x".to_vec(), version: 0 },
+        Txn::Check { path: "/m".into(), version: 7 },
+        Txn::Delete { path: "/m".into(), version: -1 },
+    ];
+    let mut changes = Changes::default();
+    let out = tree.apply(ctx(2), &Txn::Multi(ops), &mut changes);
+    assert_eq!(
+        out,
+        TxnOutcome::Multi(vec![
+            TxnOutcome::Error(0),
+            TxnOutcome::Error(0),
+            TxnOutcome::Error(ZkError::BadVersion.raw()),
+            TxnOutcome::Error(ZkError::RuntimeInconsistency.raw()),
+        ])
+    );
+    assert!(changes.triggers.is_empty());
+    assert_eq!(tree.get("/m").unwrap().wire_stat(), before);
+    assert!(tree.get("/m").unwrap().data == b"d");
+    // The rolled-back sequential create did not consume a suffix.
+    assert_eq!(created_path(create(&mut tree, 3, "/m/a", true)), "/m/a0000000000");
+}
+
+#[test]
+fn closing_a_session_deletes_its_ephemerals() {
+    let mut tree = DataTree::new();
+    let out = tree.apply(ctx(1), &Txn::CreateSession { timeout_ms: 10_000, passwd: vec![1; 16] }, &mut Changes::default());
+    let TxnOutcome::SessionCreated { session_id, .. } = out else { panic!("{out:?}") };
+    let op = CreateOp { path: "/e".into(), data: vec![], acl: AclEntry::open(), kind: CreateKind::Ephemeral, sequential: false };
+    let c = TxnContext { zxid: 2, time_ms: 5, session_id };
+    assert!(matches!(tree.apply(c, &Txn::Create(op.clone()), &mut Changes::default()), TxnOutcome::Created { .. }));
+    assert_eq!(tree.get("/e").unwrap().wire_stat().ephemeral_owner, session_id);
+    let child = CreateOp { path: "/e/c".into(), ..op.clone() };
+    let c3 = TxnContext { zxid: 3, ..c };
+    assert_eq!(tree.apply(c3, &Txn::Create(child), &mut Changes::default()), TxnOutcome::Error(ZkError::NoChildrenForEphemerals.raw()));
+    let mut changes = Changes::default();
+    tree.apply(TxnContext { zxid: 4, ..c }, &Txn::CloseSession, &mut changes);
+    assert!(tree.get("/e").is_none());
+    assert!(tree.session(session_id).is_none());
+    assert!(changes.triggers.contains(&Trigger::Deleted("/e".into())));
+    // A closed session can no longer create ephemerals.
+    let late = tree.apply(TxnContext { zxid: 5, ..c }, &Txn::Create(op), &mut Changes::default());
+    assert_eq!(late, TxnOutcome::Error(ZkError::SessionExpired.raw()));
+}
+
+#[test]
+fn containers_and_ttl_nodes_are_reaped_only_when_due() {
+    let mut tree = DataTree::new();
+    let mk = |path: &str, kind| Txn::Create(CreateOp { path: path.into(), data: vec![], acl: AclEntry::open(), kind, sequential: false });
+    let c = |zxid, time_ms| TxnContext { zxid, time_ms, session_id: 0 };
+    tree.apply(c(1, 1_000), &mk("/c", CreateKind::Container), &mut Changes::default());
+    tree.apply(c(2, 1_000), &mk("/t", CreateKind::Ttl(500)), &mut Changes::default());
+    // A fresh container has never had children: it stays.
+    assert!(!tree.is_reapable("/c", 5_000));
+    assert_eq!(tree.get("/c").unwrap().wire_stat().ephemeral_owner, 0);
+    tree.apply(c(3, 1_000), &mk("/c/x", CreateKind::Persistent), &mut Changes::default());
+    assert!(!tree.is_reapable("/c", 5_000));
+    tree.apply(c(4, 1_000), &Txn::Delete { path: "/c/x".into(), version: -1 }, &mut Changes::default());
+    assert!(tree.is_reapable("/c", 5_000));
+    // TTL: not before mtime + ttl.
+    assert!(!tree.is_reapable("/t", 1_400));
+    let mut due = tree.reapable(1_600);
+    due.sort();
+    assert_eq!(due, vec!["/c".to_string(), "/t".to_string()]);
+    // Reap re-checks at apply time: a TTL node touched since is kept.
+    tree.apply(c(5, 1_550), &Txn::SetData { path: "/t".into(), data: vec![1], version: -1 }, &mut Changes::default());
+    assert_eq!(tree.apply(c(6, 1_600), &Txn::Reap { path: "/t".into() }, &mut Changes::default()), TxnOutcome::Nothing);
+    assert_eq!(tree.apply(c(7, 2_100), &Txn::Reap { path: "/t".into() }, &mut Changes::default()), TxnOutcome::Deleted);
+    assert_eq!(tree.apply(c(8, 2_100), &Txn::Reap { path: "/c".into() }, &mut Changes::default()), TxnOutcome::Deleted);
+    assert!(tree.get("/c").is_none() && tree.get("/t").is_none());
+}

@@ -1,0 +1,152 @@
+//! Transactions: the replicated form of every ZooKeeper write, and their outcomes.
+
+use serde::{Deserialize, Serialize};
+
+use super::node::{AclEntry, StatRecord};
+
+/// How a znode is created (ZooKeeper's CreateMode, minus the sequential flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CreateKind {
+    /// Persistent node.
+    Persistent,
+    /// Ephemeral node owned by the requesting session.
+    Ephemeral,
+    /// Container node.
+    Container,
+    /// Persistent node with a TTL in ms.
+    Ttl(i64),
+}
+
+/// A create, already validated for form by the proposer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateOp {
+    /// Path (before the sequential suffix, if any).
+    pub path: String,
+    /// Initial data.
+    pub data: Vec<u8>,
+    /// ACL, with the `auth` scheme already resolved by the proposer.
+    pub acl: Vec<AclEntry>,
+    /// Node kind.
+    pub kind: CreateKind,
+    /// Append the parent's `%010d` counter.
+    pub sequential: bool,
+}
+
+/// A replicated state change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Txn {
+    /// Open a session with this negotiated timeout and password.
+    CreateSession {
+        /// Negotiated timeout, ms.
+        timeout_ms: i32,
+        /// The session password the client must present on reconnect.
+        passwd: Vec<u8>,
+    },
+    /// End the request's session and delete its ephemerals.
+    CloseSession,
+    /// End other sessions whose timeouts ran out, as decided by the leader.
+    ExpireSessions(Vec<i64>),
+    /// Create a znode.
+    Create(CreateOp),
+    /// Delete a znode (version -1 matches any).
+    Delete {
+        /// Path.
+        path: String,
+        /// Expected version.
+        version: i32,
+    },
+    /// Replace a znode's data.
+    SetData {
+        /// Path.
+        path: String,
+        /// New data.
+        data: Vec<u8>,
+        /// Expected version.
+        version: i32,
+    },
+    /// Replace a znode's ACL.
+    SetAcl {
+        /// Path.
+        path: String,
+        /// New ACL.
+        acl: Vec<AclEntry>,
+        /// Expected ACL version.
+        version: i32,
+    },
+    /// Assert a znode's version (only inside a multi, or as a lone check).
+    Check {
+        /// Path.
+        path: String,
+        /// Expected version.
+        version: i32,
+    },
+    /// Do every op or none.
+    Multi(Vec<Txn>),
+    /// A no-op that orders a `sync` behind every earlier write.
+    Sync,
+    /// Delete an empty container that has had children, or an expired TTL
+    /// node, if that is still true when applied (the leader's reaper).
+    Reap {
+        /// Path.
+        path: String,
+    },
+}
+
+impl Txn {
+    /// Short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Txn::CreateSession { .. } => "createSession",
+            Txn::CloseSession => "closeSession",
+            Txn::ExpireSessions(_) => "expireSessions",
+            Txn::Create(_) => "create",
+            Txn::Delete { .. } => "delete",
+            Txn::SetData { .. } => "setData",
+            Txn::SetAcl { .. } => "setACL",
+            Txn::Check { .. } => "check",
+            Txn::Multi(_) => "multi",
+            Txn::Sync => "sync",
+            Txn::Reap { .. } => "reap",
+        }
+    }
+}
+
+/// The result of applying one transaction (or one op of a multi).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnOutcome {
+    /// Nothing to report (blank and membership entries).
+    Nothing,
+    /// The op failed with this ZooKeeper error code (0 inside a failed multi
+    /// for ops that would have succeeded).
+    Error(i32),
+    /// A session was opened.
+    SessionCreated {
+        /// The new session id.
+        session_id: i64,
+        /// Negotiated timeout, ms.
+        timeout_ms: i32,
+        /// Password.
+        passwd: Vec<u8>,
+    },
+    /// The session was closed.
+    SessionClosed,
+    /// Sessions expired.
+    Expired,
+    /// A znode was created at this path.
+    Created {
+        /// Final path, with any sequential suffix.
+        path: String,
+        /// Its Stat.
+        stat: StatRecord,
+    },
+    /// A znode was deleted.
+    Deleted,
+    /// Data or ACL changed: the new Stat.
+    Stat(StatRecord),
+    /// A check passed.
+    Checked,
+    /// A multi's per-op results.
+    Multi(Vec<TxnOutcome>),
+    /// The sync point was reached.
+    Synced,
+}
