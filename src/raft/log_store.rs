@@ -1,0 +1,181 @@
+//! The Raft log in RocksDB (openraft's `RaftLogStorage`).
+//!
+//! Appends are one write batch with fsync: openraft hands us every entry that
+//! queued up while the previous fsync ran, so concurrent writes share one
+//! fsync (group commit) without any extra machinery here.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+
+use super::TypeConfig;
+use crate::storage::{self, cf, CF_LOGS, CF_RAFT};
+
+type StorageResult<T> = Result<T, StorageError<u64>>;
+
+const KEY_VOTE: &[u8] = b"vote";
+const KEY_COMMITTED: &[u8] = b"committed";
+const KEY_LAST_PURGED: &[u8] = b"last_purged";
+
+/// The RocksDB-backed Raft log; cheap to clone (it is also its own reader).
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<DB>,
+}
+
+fn read_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
+    StorageIOError::read_logs(&e).into()
+}
+
+fn write_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
+    StorageIOError::write_logs(&e).into()
+}
+
+fn synced() -> WriteOptions {
+    let mut opts = WriteOptions::default();
+    opts.set_sync(true);
+    opts
+}
+
+/// Runs blocking RocksDB work without stalling the other tasks on this worker.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+impl LogStore {
+    /// Wraps the shared database.
+    pub fn new(db: Arc<DB>) -> Self {
+        LogStore { db }
+    }
+
+    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, storage::StorageError> {
+        let cf = cf(&self.db, CF_RAFT)?;
+        match self.db.get_cf(cf, key)? {
+            Some(bytes) => Ok(Some(storage::decode(CF_RAFT, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Result<(), storage::StorageError> {
+        let cf = cf(&self.db, CF_RAFT)?;
+        let bytes = storage::encode(CF_RAFT, value)?;
+        blocking(|| self.db.put_cf_opt(cf, key, bytes, &synced()))?;
+        Ok(())
+    }
+
+    fn last_entry(&self) -> Result<Option<Entry<TypeConfig>>, storage::StorageError> {
+        let cf = cf(&self.db, CF_LOGS)?;
+        match self.db.iterator_cf(cf, IteratorMode::End).next() {
+            Some(item) => {
+                let (_, value) = item?;
+                Ok(Some(storage::decode(CF_LOGS, &value)?))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => *i,
+            Bound::Excluded(i) => i.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let cf = cf(&self.db, CF_LOGS).map_err(read_err)?;
+        let mut out = Vec::new();
+        let key = storage::u64_key(start);
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&key, Direction::Forward)) {
+            let (k, v) = item.map_err(read_err)?;
+            let index = storage::key_u64(CF_LOGS, &k).map_err(read_err)?;
+            if !range.contains(&index) {
+                break;
+            }
+            out.push(storage::decode(CF_LOGS, &v).map_err(read_err)?);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
+        let last_purged: Option<LogId<u64>> = self.get_meta(KEY_LAST_PURGED).map_err(read_err)?;
+        let last = self.last_entry().map_err(read_err)?.map(|e| e.log_id);
+        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last.or(last_purged) })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> StorageResult<()> {
+        self.put_meta(KEY_VOTE, vote).map_err(|e| StorageIOError::write_vote(&e).into())
+    }
+
+    async fn read_vote(&mut self) -> StorageResult<Option<Vote<u64>>> {
+        self.get_meta(KEY_VOTE).map_err(|e| StorageIOError::read_vote(&e).into())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> StorageResult<()> {
+        // Not fsynced on its own: it rides on the next synced log write, and
+        // losing it only means re-applying from the state machine's own point.
+        let cf = cf(&self.db, CF_RAFT).map_err(write_err)?;
+        let bytes = storage::encode(CF_RAFT, &committed).map_err(write_err)?;
+        self.db.put_cf(cf, KEY_COMMITTED, bytes).map_err(write_err)
+    }
+
+    async fn read_committed(&mut self) -> StorageResult<Option<LogId<u64>>> {
+        Ok(self.get_meta::<Option<LogId<u64>>>(KEY_COMMITTED).map_err(read_err)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let cf = cf(&self.db, CF_LOGS).map_err(write_err)?;
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            let bytes = storage::encode(CF_LOGS, &entry).map_err(write_err)?;
+            batch.put_cf(cf, storage::u64_key(entry.log_id.index), bytes);
+        }
+        let result = blocking(|| self.db.write_opt(batch, &synced()));
+        match result {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                Err(write_err(e))
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
+        let cf = cf(&self.db, CF_LOGS).map_err(write_err)?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(cf, storage::u64_key(log_id.index), storage::u64_key(u64::MAX));
+        blocking(|| self.db.write_opt(batch, &synced())).map_err(write_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
+        self.put_meta(KEY_LAST_PURGED, &log_id).map_err(write_err)?;
+        let cf = cf(&self.db, CF_LOGS).map_err(write_err)?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(cf, storage::u64_key(0), storage::u64_key(log_id.index.saturating_add(1)));
+        blocking(|| self.db.write(batch)).map_err(write_err)
+    }
+}

@@ -1,0 +1,14 @@
+//! Consensus: openraft's type configuration, the RocksDB log store, the state
+//! machine that applies ZooKeeper transactions, and the peer network.
+//!
+//! A single `paddock` is a one-voter Raft cluster: there is exactly one write
+//! path, through the log, whatever the cluster size.
+
+#[cfg(test)]
+mod conformance;
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+pub mod types;
+
+pub use types::{Raft, Request, Response, TypeConfig};

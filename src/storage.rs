@@ -1,0 +1,77 @@
+//! The one RocksDB database: the Raft log and the state machine live side by
+//! side in column families, so a state change and the applied log id that
+//! produced it are written in one atomic batch.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+
+/// Raft log entries, keyed by big-endian index.
+pub const CF_LOGS: &str = "logs";
+/// Raft's own small records: vote, committed, last purged.
+pub const CF_RAFT: &str = "raft";
+/// Znodes, keyed by path.
+pub const CF_TREE: &str = "tree";
+/// Sessions, keyed by big-endian session id.
+pub const CF_SESSIONS: &str = "sessions";
+/// State-machine metadata: applied log id, membership, current snapshot.
+pub const CF_META: &str = "meta";
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// RocksDB reported an error.
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    /// A stored record could not be decoded (corruption or a version mismatch).
+    #[error("corrupt record in {cf}: {reason}")]
+    Corrupt {
+        /// Column family of the record.
+        cf: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A column family is missing.
+    #[error("missing column family {0}")]
+    MissingCf(&'static str),
+}
+
+/// Opens (creating if needed) the database under `dir`.
+pub fn open(dir: &Path) -> Result<Arc<DB>, StorageError> {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_max_background_jobs(2);
+    opts.set_keep_log_file_num(4);
+    let cfs = [CF_LOGS, CF_RAFT, CF_TREE, CF_SESSIONS, CF_META]
+        .into_iter()
+        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+    Ok(Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?))
+}
+
+/// Looks up a column family handle.
+pub fn cf<'a>(db: &'a DB, name: &'static str) -> Result<&'a rocksdb::ColumnFamily, StorageError> {
+    db.cf_handle(name).ok_or(StorageError::MissingCf(name))
+}
+
+/// Big-endian key for an index or id, so RocksDB's order is numeric order.
+pub fn u64_key(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+/// Decodes a key written by [`u64_key`].
+pub fn key_u64(cf: &'static str, key: &[u8]) -> Result<u64, StorageError> {
+    let bytes: [u8; 8] = key.try_into().map_err(|_| StorageError::Corrupt { cf, reason: format!("key of {} bytes", key.len()) })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// Serialises a record for storage.
+pub fn encode<T: serde::Serialize>(cf: &'static str, value: &T) -> Result<Vec<u8>, StorageError> {
+    bincode::serialize(value).map_err(|e| StorageError::Corrupt { cf, reason: e.to_string() })
+}
+
+/// Deserialises a stored record.
+pub fn decode<T: serde::de::DeserializeOwned>(cf: &'static str, bytes: &[u8]) -> Result<T, StorageError> {
+    bincode::deserialize(bytes).map_err(|e| StorageError::Corrupt { cf, reason: e.to_string() })
+}
