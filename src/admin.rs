@@ -1,0 +1,218 @@
+//! Four-letter words (`ruok`, `srvr`, `mntr`...), answered on the client port
+//! in ZooKeeper's own formats so existing monitoring keeps working.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use crate::server::Server;
+
+/// The version string clients see; kazoo parses the leading `3.8.0`.
+pub const VERSION: &str = concat!("3.8.0-paddock-", env!("CARGO_PKG_VERSION"));
+
+const WORDS: [&str; 14] =
+    ["ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "isro", "srst", "dirs"];
+
+/// If the first four bytes of a connection spell a known word, that word.
+pub fn four_letter_word(first: u32) -> Option<&'static str> {
+    let bytes = first.to_be_bytes();
+    WORDS.iter().copied().find(|w| w.as_bytes() == bytes)
+}
+
+/// The answer to a four-letter word.
+pub fn answer(server: &Server, word: &str) -> String {
+    if !server.config.four_letter_allowed(word) {
+        return format!("{word} is not executed because it is not in the whitelist.\n");
+    }
+    let serving = *server.serving.borrow();
+    if !serving && !matches!(word, "ruok" | "conf" | "envi" | "isro" | "dirs") {
+        return "This ZooKeeper instance is not currently serving requests\n".into();
+    }
+    match word {
+        "ruok" => "imok".into(),
+        "srvr" => srvr(server, false),
+        "stat" => srvr(server, true),
+        "mntr" => mntr(server),
+        "conf" => conf(server),
+        "cons" => cons(server),
+        "envi" => envi(),
+        "wchs" => wchs(server),
+        "wchc" => {
+            let mut s = String::new();
+            for (conn, paths) in server.shared.watches.by_connection() {
+                let _ = writeln!(s, "0x{conn:x}");
+                for p in paths {
+                    let _ = writeln!(s, "\t{p}");
+                }
+            }
+            s
+        }
+        "wchp" => {
+            let mut s = String::new();
+            for (path, conns) in server.shared.watches.by_path() {
+                let _ = writeln!(s, "{path}");
+                for c in conns {
+                    let _ = writeln!(s, "\t0x{c:x}");
+                }
+            }
+            s
+        }
+        "dump" => dump(server),
+        "isro" => "rw".into(),
+        "srst" => {
+            let c = &server.shared.counters;
+            for a in [&c.packets_received, &c.packets_sent, &c.latency_sum_us, &c.latency_count, &c.latency_max_us] {
+                a.store(0, Ordering::Relaxed);
+            }
+            "Server stats reset.\n".into()
+        }
+        "dirs" => format!("datadir_size: {}\nlogdir_size: 0\n", dir_size(&server.config.data_dir)),
+        _ => String::new(),
+    }
+}
+
+fn latency(server: &Server) -> (f64, u64) {
+    let c = &server.shared.counters;
+    let count = c.latency_count.load(Ordering::Relaxed);
+    let avg = if count == 0 { 0.0 } else { c.latency_sum_us.load(Ordering::Relaxed) as f64 / count as f64 / 1000.0 };
+    (avg, c.latency_max_us.load(Ordering::Relaxed) / 1000)
+}
+
+fn srvr(server: &Server, with_clients: bool) -> String {
+    let c = &server.shared.counters;
+    let (avg, max) = latency(server);
+    let (zxid, nodes) = {
+        let state = server.shared.read();
+        (state.tree.last_zxid(), state.tree.node_count())
+    };
+    let mut s = format!("Zookeeper version: {VERSION}, built for paddock\n");
+    if with_clients {
+        s.push_str("Clients:\n");
+        let _ = writeln!(s, " /connections={}\n", c.connections.load(Ordering::Relaxed));
+    }
+    let _ = writeln!(s, "Latency min/avg/max: 0/{avg:.4}/{max}");
+    let _ = writeln!(s, "Received: {}", c.packets_received.load(Ordering::Relaxed));
+    let _ = writeln!(s, "Sent: {}", c.packets_sent.load(Ordering::Relaxed));
+    let _ = writeln!(s, "Connections: {}", c.connections.load(Ordering::Relaxed));
+    let _ = writeln!(s, "Outstanding: {}", c.outstanding.load(Ordering::Relaxed));
+    let _ = writeln!(s, "Zxid: 0x{zxid:x}");
+    let _ = writeln!(s, "Mode: {}", server.mode());
+    let _ = writeln!(s, "Node count: {nodes}");
+    s
+}
+
+fn mntr(server: &Server) -> String {
+    let c = &server.shared.counters;
+    let (avg, max) = latency(server);
+    let (nodes, ephemerals, data_size, sessions) = {
+        let state = server.shared.read();
+        let eph: usize = state.tree.sessions().values().map(|s| s.ephemerals.len()).sum();
+        let size: usize = state.tree.nodes().map(|(p, n)| p.len() + n.data.len()).sum();
+        (state.tree.node_count(), eph, size, state.tree.sessions().len())
+    };
+    let mode = server.mode();
+    let rows: Vec<(&str, String)> = vec![
+        ("zk_version", VERSION.to_string()),
+        ("zk_server_state", mode.to_string()),
+        ("zk_avg_latency", format!("{avg:.4}")),
+        ("zk_max_latency", max.to_string()),
+        ("zk_min_latency", "0".into()),
+        ("zk_packets_received", c.packets_received.load(Ordering::Relaxed).to_string()),
+        ("zk_packets_sent", c.packets_sent.load(Ordering::Relaxed).to_string()),
+        ("zk_num_alive_connections", c.connections.load(Ordering::Relaxed).to_string()),
+        ("zk_outstanding_requests", c.outstanding.load(Ordering::Relaxed).to_string()),
+        ("zk_znode_count", nodes.to_string()),
+        ("zk_watch_count", server.shared.watches.count().to_string()),
+        ("zk_ephemerals_count", ephemerals.to_string()),
+        ("zk_approximate_data_size", data_size.to_string()),
+        ("zk_global_sessions", sessions.to_string()),
+        ("zk_uptime", server.started.elapsed().as_millis().to_string()),
+    ];
+    let mut s = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(s, "{k}\t{v}");
+    }
+    s
+}
+
+fn conf(server: &Server) -> String {
+    let c = &server.config;
+    format!(
+        "clientPort={}\nclientPortAddress={}\ndataDir={}\ndataLogDir={}\ntickTime={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nserverId={}\n",
+        c.client_port,
+        c.client_address,
+        c.data_dir.display(),
+        c.data_dir.display(),
+        c.tick_time_ms,
+        c.min_session_timeout().as_millis(),
+        c.max_session_timeout().as_millis(),
+        c.server_id
+    )
+}
+
+fn cons(server: &Server) -> String {
+    format!(" connections={}\n\n", server.shared.counters.connections.load(Ordering::Relaxed))
+}
+
+fn envi() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    format!(
+        "Environment:\nzookeeper.version={VERSION}\nhost.name={}\nos.name={}\nos.arch={}\nuser.dir={}\n",
+        host.trim(),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+    )
+}
+
+fn wchs(server: &Server) -> String {
+    let by_conn = server.shared.watches.by_connection();
+    let paths = server.shared.watches.by_path().len();
+    format!("{} connections watching {} paths\nTotal watches:{}\n", by_conn.len(), paths, server.shared.watches.count())
+}
+
+fn dump(server: &Server) -> String {
+    let state = server.shared.read();
+    let mut s = String::from("SessionTracker dump:\nSession Sets (");
+    let _ = writeln!(s, "{}):", state.tree.sessions().len());
+    for id in state.tree.sessions().keys() {
+        let _ = writeln!(s, "\t0x{id:x}");
+    }
+    s.push_str("ephemeral nodes dump:\nSessions with Ephemerals (");
+    let with: Vec<_> = state.tree.sessions().iter().filter(|(_, v)| !v.ephemerals.is_empty()).collect();
+    let _ = writeln!(s, "{}):", with.len());
+    for (id, info) in with {
+        let _ = writeln!(s, "0x{id:x}:");
+        for p in &info.ephemerals {
+            let _ = writeln!(s, "\t{p}");
+        }
+    }
+    s
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_words_only() {
+        assert_eq!(four_letter_word(u32::from_be_bytes(*b"ruok")), Some("ruok"));
+        assert_eq!(four_letter_word(u32::from_be_bytes(*b"mntr")), Some("mntr"));
+        assert_eq!(four_letter_word(45), None);
+    }
+}

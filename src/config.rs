@@ -1,0 +1,181 @@
+//! Server configuration: defaults that need no file, ZooKeeper's own zoo.cfg
+//! format, and command-line overrides.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A value is malformed.
+    #[error("{file}:{line}: {key}: {reason}")]
+    Value {
+        /// The file.
+        file: String,
+        /// Line number.
+        line: usize,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The settings contradict each other.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the client port binds to.
+    pub client_address: String,
+    /// Client port (0 picks a free one).
+    pub client_port: u16,
+    /// Where RocksDB keeps the log and the state.
+    pub data_dir: PathBuf,
+    /// ZooKeeper's basic time unit, ms.
+    pub tick_time_ms: u64,
+    /// Lowest session timeout granted, ms (default 2 x tick).
+    pub min_session_timeout_ms: Option<u64>,
+    /// Highest session timeout granted, ms (default 20 x tick).
+    pub max_session_timeout_ms: Option<u64>,
+    /// Largest request accepted (jute.maxbuffer), bytes.
+    pub max_buffer: usize,
+    /// This server's id (ZooKeeper's myid).
+    pub server_id: u64,
+    /// Four-letter words answered (`*` for all).
+    pub four_letter_whitelist: Vec<String>,
+    /// How often the leader looks for empty containers and expired TTL nodes, ms
+    /// (ZooKeeper's `znode.container.checkIntervalMs`).
+    pub container_check_interval_ms: u64,
+    /// The `super` identity's digest (`super:base64hash`), as ZooKeeper's
+    /// `zookeeper.DigestAuthenticationProvider.superDigest`.
+    pub super_digest: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            client_address: "127.0.0.1".into(),
+            client_port: 2181,
+            data_dir: PathBuf::from("data"),
+            tick_time_ms: 2000,
+            min_session_timeout_ms: None,
+            max_session_timeout_ms: None,
+            max_buffer: 0xfffff,
+            server_id: 1,
+            four_letter_whitelist: vec!["*".into()],
+            container_check_interval_ms: 60_000,
+            super_digest: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a zoo.cfg file over the defaults.
+    pub fn from_zoo_cfg(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut cfg = Config::default();
+        cfg.apply_zoo_cfg(&text, &path.display().to_string())?;
+        Ok(cfg)
+    }
+
+    /// Applies zoo.cfg `key=value` lines; unknown keys are ignored as ZooKeeper does.
+    pub fn apply_zoo_cfg(&mut self, text: &str, file: &str) -> Result<(), ConfigError> {
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else { continue };
+            let (key, value) = (key.trim(), value.trim());
+            let err = |reason: String| ConfigError::Value { file: file.to_string(), line: i + 1, key: key.to_string(), reason };
+            let num = |v: &str| v.parse::<u64>().map_err(|e| err(e.to_string()));
+            match key {
+                "clientPort" => self.client_port = u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?,
+                "clientPortAddress" => self.client_address = value.to_string(),
+                "dataDir" => self.data_dir = PathBuf::from(value),
+                "tickTime" => self.tick_time_ms = num(value)?,
+                "minSessionTimeout" => self.min_session_timeout_ms = Some(num(value)?),
+                "maxSessionTimeout" => self.max_session_timeout_ms = Some(num(value)?),
+                "jute.maxbuffer" => self.max_buffer = num(value)? as usize,
+                "znode.container.checkIntervalMs" => self.container_check_interval_ms = num(value)?.max(1),
+                "zookeeper.DigestAuthenticationProvider.superDigest" | "superDigest" => {
+                    self.super_digest = Some(value.to_string())
+                }
+                "4lw.commands.whitelist" => {
+                    self.four_letter_whitelist = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+                }
+                _ => {}
+            }
+        }
+        self.validate()
+    }
+
+    /// Checks the settings hang together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tick_time_ms == 0 {
+            return Err(ConfigError::Invalid("tickTime must be positive".into()));
+        }
+        if self.min_session_timeout() > self.max_session_timeout() {
+            return Err(ConfigError::Invalid("minSessionTimeout exceeds maxSessionTimeout".into()));
+        }
+        Ok(())
+    }
+
+    /// Lowest session timeout granted.
+    pub fn min_session_timeout(&self) -> Duration {
+        Duration::from_millis(self.min_session_timeout_ms.unwrap_or(2 * self.tick_time_ms))
+    }
+
+    /// Highest session timeout granted.
+    pub fn max_session_timeout(&self) -> Duration {
+        Duration::from_millis(self.max_session_timeout_ms.unwrap_or(20 * self.tick_time_ms))
+    }
+
+    /// The timeout a client asking for `requested_ms` gets.
+    pub fn negotiate_timeout(&self, requested_ms: i32) -> i32 {
+        let min = self.min_session_timeout().as_millis() as i64;
+        let max = self.max_session_timeout().as_millis() as i64;
+        (requested_ms as i64).clamp(min, max) as i32
+    }
+
+    /// The client listener address.
+    pub fn client_addr(&self) -> Result<SocketAddr, ConfigError> {
+        format!("{}:{}", self.client_address, self.client_port)
+            .parse()
+            .or_else(|_| format!("[{}]:{}", self.client_address, self.client_port).parse())
+            .map_err(|e: std::net::AddrParseError| ConfigError::Invalid(format!("client address: {e}")))
+    }
+
+    /// Whether a four-letter word may be answered.
+    pub fn four_letter_allowed(&self, word: &str) -> bool {
+        self.four_letter_whitelist.iter().any(|w| w == "*" || w == word)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_zoo_cfg_and_negotiates_timeouts() {
+        let mut c = Config::default();
+        c.apply_zoo_cfg("# comment\ntickTime=1000\nclientPort=2999\ndataDir=/tmp/x\nserver.1=a:1:2\n", "zoo.cfg").unwrap();
+        assert_eq!(c.client_port, 2999);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.negotiate_timeout(100), 2000);
+        assert_eq!(c.negotiate_timeout(5000), 5000);
+        assert_eq!(c.negotiate_timeout(999_999), 20_000);
+        assert!(c.apply_zoo_cfg("tickTime=abc", "zoo.cfg").is_err());
+    }
+}

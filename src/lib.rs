@@ -1,0 +1,24 @@
+//! paddock: a ZooKeeper wire-compatible coordination server on openraft and RocksDB.
+//!
+//! A request's path through the code: `network` (the socket, framing, the
+//! session's ordered replies) → `ops` (decode; writes become `tree::txn::Txn`s,
+//! reads run against the applied tree) → `server::Server::propose` → `raft`
+//! (the log in RocksDB, replicated by openraft) → `raft::state_machine`
+//! (applies to `tree`, persists to `storage`, fires `watch`es) → back to the
+//! connection, which answers in order.
+
+pub mod admin;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod network;
+pub mod ops;
+pub mod raft;
+pub mod reaper;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod storage;
+pub mod tree;
+pub mod watch;

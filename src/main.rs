@@ -1,0 +1,97 @@
+//! The `paddock` command: runs a server (by default one node on
+//! 127.0.0.1:2181 with data in ./data).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use paddock::config::Config;
+
+/// A ZooKeeper wire-compatible coordination server.
+#[derive(Parser, Debug)]
+#[command(name = "paddock", version, about)]
+struct Cli {
+    /// A ZooKeeper zoo.cfg to read (clientPort, dataDir, tickTime, ...).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Client port (overrides the config; 0 picks a free port).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to bind the client port to.
+    #[arg(long)]
+    bind: Option<String>,
+    /// Data directory (overrides the config).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut config = match &cli.config {
+        Some(path) => match Config::from_zoo_cfg(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("paddock: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::default(),
+    };
+    if let Some(port) = cli.port {
+        config.client_port = port;
+    }
+    if let Some(bind) = cli.bind {
+        config.client_address = bind;
+    }
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("paddock: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> ExitCode {
+    let running = match paddock::server::start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("paddock: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Tests and scripts read this line to learn the port.
+    println!("paddock listening on {}", running.client_addr);
+    let _ = std::io::stdout().flush();
+    tracing::info!(addr = %running.client_addr, "listening");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Counters, kept in one place for the four-letter words (and later Prometheus).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Server-wide counters.
+#[derive(Default)]
+pub struct Counters {
+    /// Packets received from clients.
+    pub packets_received: AtomicU64,
+    /// Packets sent to clients.
+    pub packets_sent: AtomicU64,
+    /// Connections currently open.
+    pub connections: AtomicU64,
+    /// Requests read but not yet answered.
+    pub outstanding: AtomicU64,
+    /// Sum of request latencies, µs.
+    pub latency_sum_us: AtomicU64,
+    /// Number of latencies summed.
+    pub latency_count: AtomicU64,
+    /// Largest latency, µs.
+    pub latency_max_us: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to a counter.
+    pub fn incr(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Subtracts one from a counter.
+    pub fn decr(c: &AtomicU64) {
+        c.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Records one request's latency.
+    pub fn latency(&self, us: u64) {
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_max_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,401 @@
+//! One client connection: the connect handshake, then a reader that decodes
+//! requests in arrival order and a writer that answers them in that same
+//! order.
+//!
+//! Writes are proposed to Raft as soon as they are read (so a session can
+//! have many in flight), but every reply — and every read, which runs only
+//! when its turn comes — waits for all earlier requests of the session. A
+//! write that follows a read is proposed only once that read has run, so the
+//! read sees neither less nor more than the writes sent before it. That gives
+//! ZooKeeper's FIFO order and read-your-writes without a global lock.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use jute::{
+    xid, ConnectRequest, ConnectResponse, DecodeError, Reader, Record, ReplyHeader, RequestHeader, SetWatches2,
+    WatcherEvent,
+};
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::frame::{self, FrameError};
+use crate::admin;
+use crate::error::ZkError;
+use crate::metrics::Counters;
+use crate::ops::{self, auth, Op, ReadOp, WriteReply};
+use crate::server::{Server, WriteReceiver};
+use crate::tree::acl::AuthId;
+use crate::tree::txn::{Txn, TxnOutcome};
+use crate::watch::ConnId;
+
+/// Most requests a session may have outstanding before reading pauses.
+const MAX_OUTSTANDING: usize = 1024;
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    /// Socket error, peer gone, or a bad length.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A packet that does not decode.
+    #[error("malformed packet: {0}")]
+    Decode(#[from] DecodeError),
+    /// The request could not be served (no quorum, shutting down).
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+}
+
+impl From<std::io::Error> for ConnError {
+    fn from(e: std::io::Error) -> Self {
+        ConnError::Frame(FrameError::Io(e))
+    }
+}
+
+/// A reply waiting for its turn.
+enum Pending {
+    /// Ready now.
+    Reply { xid: i32, err: i32, body: BytesMut, close: bool },
+    /// A write in the log; reply once applied.
+    Write { xid: i32, reply: WriteReply, rx: WriteReceiver, started: Instant },
+    /// A read, run when its turn comes.
+    Read { xid: i32, op: ReadOp, started: Instant },
+    /// Re-registration of watches.
+    SetWatches { xid: i32, req: SetWatches2 },
+    /// closeSession: reply once applied, then hang up.
+    Close { xid: i32, rx: WriteReceiver },
+}
+
+/// The session a connection serves.
+#[derive(Clone)]
+struct SessionCtx {
+    conn: ConnId,
+    id: i64,
+    timeout: Duration,
+    ids: Arc<RwLock<Vec<AuthId>>>,
+}
+
+impl SessionCtx {
+    fn ids(&self) -> Vec<AuthId> {
+        self.ids.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Serves one accepted connection to its end.
+pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+    let conn = server.next_conn_id();
+    let counters = &server.shared.counters;
+    Counters::incr(&counters.connections);
+    let span = tracing::debug_span!("conn", id = conn, %peer);
+    match run(&server, stream, peer, conn).instrument(span).await {
+        Ok(()) => tracing::debug!(conn, %peer, "connection closed"),
+        Err(e) => tracing::debug!(conn, %peer, "connection closed: {e}"),
+    }
+    server.shared.watches.disconnect(conn);
+    Counters::decr(&counters.connections);
+}
+
+async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: ConnId) -> Result<(), ConnError> {
+    let _ = stream.set_nodelay(true);
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let first = frame::read_len(&mut rd).await?;
+    if let Some(word) = admin::four_letter_word(first) {
+        let text = admin::answer(server, word);
+        wr.write_all(text.as_bytes()).await?;
+        wr.shutdown().await?;
+        return Ok(());
+    }
+    let len = frame::check_len(first, server.config.max_buffer)?;
+    let connect = ConnectRequest::from_bytes(&frame::read_body(&mut rd, len).await?)?;
+    let mut serving = server.serving.clone();
+    let ready = serving.wait_for(|s| *s).await.is_ok();
+    if !ready {
+        return Ok(());
+    }
+    let Some((id, timeout)) = handshake(server, &connect, &mut wr).await? else { return Ok(()) };
+
+    let ctx = SessionCtx {
+        conn,
+        id,
+        timeout,
+        ids: Arc::new(RwLock::new(vec![AuthId { scheme: "ip".into(), id: peer.ip().to_string() }])),
+    };
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    server.shared.watches.connect(conn, events_tx);
+    let closer = CancellationToken::new();
+    server.shared.sessions.attach(id, conn, closer.clone());
+    server.shared.sessions.touch(id, timeout);
+
+    let (queue_tx, queue_rx) = mpsc::channel(MAX_OUTSTANDING);
+    let (reads_done_tx, reads_done) = tokio::sync::watch::channel(0u64);
+    let writer =
+        tokio::spawn(write_loop(server.clone(), ctx.clone(), wr, queue_rx, events_rx, reads_done_tx).in_current_span());
+    let result = tokio::select! {
+        r = read_loop(server, &ctx, &mut rd, &queue_tx, reads_done) => r,
+        _ = closer.cancelled() => Ok(()),
+    };
+    drop(queue_tx);
+    let _ = writer.await;
+    server.shared.sessions.detach(id, conn);
+    result
+}
+
+/// Answers the connect request; `None` if the session was refused.
+async fn handshake(
+    server: &Server,
+    req: &ConnectRequest,
+    wr: &mut OwnedWriteHalf,
+) -> Result<Option<(i64, Duration)>, ConnError> {
+    // A client that has seen a newer state than ours must not be served older state.
+    let mut applied = server.shared.applied.subscribe();
+    let caught_up = tokio::time::timeout(Duration::from_secs(2), async {
+        applied.wait_for(|z| *z >= req.last_zxid_seen).await.is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    if !caught_up {
+        tracing::info!(seen = req.last_zxid_seen, "refusing a client that has seen a newer zxid than this server");
+        return Ok(None);
+    }
+    let read_only = req.read_only.map(|_| false);
+    let (session_id, timeout_ms, passwd) = if req.session_id == 0 {
+        let timeout_ms = server.config.negotiate_timeout(req.timeout);
+        let passwd: [u8; 16] = rand::random();
+        let resp = server.write(0, Txn::CreateSession { timeout_ms, passwd: passwd.to_vec() }).await?;
+        match resp.outcome {
+            TxnOutcome::SessionCreated { session_id, timeout_ms, passwd } => (session_id, timeout_ms, passwd),
+            other => return Err(ZkError::System(format!("createSession gave {other:?}")).into()),
+        }
+    } else {
+        let known = server.shared.read().tree.session(req.session_id).map(|s| (s.timeout_ms, s.passwd.clone()));
+        match known {
+            Some((timeout_ms, passwd)) if passwd == req.passwd => (req.session_id, timeout_ms, passwd),
+            _ => {
+                // Timeout 0 tells the client its session is expired (or the password wrong).
+                let refuse = ConnectResponse { protocol_version: 0, timeout: 0, session_id: 0, passwd: vec![0; 16], read_only };
+                let mut out = BytesMut::new();
+                frame::put_record(&mut out, &refuse);
+                wr.write_all(&out).await?;
+                let _ = wr.shutdown().await;
+                return Ok(None);
+            }
+        }
+    };
+    let resp = ConnectResponse { protocol_version: 0, timeout: timeout_ms, session_id, passwd, read_only };
+    let mut out = BytesMut::new();
+    frame::put_record(&mut out, &resp);
+    wr.write_all(&out).await?;
+    Ok(Some((session_id, Duration::from_millis(timeout_ms.max(0) as u64))))
+}
+
+/// Reads requests and queues their replies, in arrival order.
+async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
+    server: &Server,
+    ctx: &SessionCtx,
+    rd: &mut R,
+    queue: &mpsc::Sender<Pending>,
+    mut reads_done: tokio::sync::watch::Receiver<u64>,
+) -> Result<(), ConnError> {
+    // Reads (and watch re-registrations) queued so far; a write waits until
+    // the writer has run them all.
+    let mut reads_queued = 0u64;
+    loop {
+        let body = match frame::read_frame(rd, server.config.max_buffer).await {
+            Ok(body) => body,
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        Counters::incr(&server.shared.counters.packets_received);
+        server.shared.sessions.touch(ctx.id, ctx.timeout);
+        let mut r = Reader::new(&body);
+        let header = RequestHeader::read(&mut r)?;
+        let started = Instant::now();
+        let (pending, last) = match ops::decode(header.op, &mut r)? {
+            Op::Ping => (Pending::Reply { xid: header.xid, err: 0, body: BytesMut::new(), close: false }, false),
+            Op::Auth(packet) => match auth::authenticate(&packet.scheme, &packet.auth, server.config.super_digest.as_deref()) {
+                Ok(new_ids) => {
+                    let mut ids = ctx.ids.write().unwrap_or_else(|e| e.into_inner());
+                    for id in new_ids {
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                    (Pending::Reply { xid: xid::AUTH, err: 0, body: BytesMut::new(), close: false }, false)
+                }
+                Err(e) => (Pending::Reply { xid: xid::AUTH, err: e.raw(), body: BytesMut::new(), close: true }, true),
+            },
+            Op::SetWatches(req) => {
+                reads_queued += 1;
+                (Pending::SetWatches { xid: header.xid, req }, false)
+            }
+            Op::Close => (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, Txn::CloseSession).await? }, true),
+            Op::Write(mut txn, reply) => {
+                let behind = *reads_done.borrow() < reads_queued;
+                if behind && reads_done.wait_for(|n| *n >= reads_queued).await.is_err() {
+                    return Ok(());
+                }
+                let prepared = {
+                    let state = server.shared.read();
+                    ops::write::prepare(&mut txn, &state.tree, &ctx.ids())
+                };
+                match prepared {
+                    Ok(()) => {
+                        let rx = server.propose(ctx.id, txn).await?;
+                        (Pending::Write { xid: header.xid, reply, rx, started }, false)
+                    }
+                    Err(e) => (Pending::Reply { xid: header.xid, err: e.raw(), body: BytesMut::new(), close: false }, false),
+                }
+            }
+            Op::Read(op) => {
+                reads_queued += 1;
+                (Pending::Read { xid: header.xid, op, started }, false)
+            }
+            Op::Reject(e) => (Pending::Reply { xid: header.xid, err: e.raw(), body: BytesMut::new(), close: false }, false),
+        };
+        Counters::incr(&server.shared.counters.outstanding);
+        if queue.send(pending).await.is_err() || last {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes replies in request order, with watch events queued before any
+/// reply that follows them.
+async fn write_loop(
+    server: Arc<Server>,
+    ctx: SessionCtx,
+    wr: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Pending>,
+    mut events: mpsc::UnboundedReceiver<WatcherEvent>,
+    reads_done: tokio::sync::watch::Sender<u64>,
+) -> Result<(), ConnError> {
+    let mut out = BufWriter::with_capacity(64 * 1024, wr);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut events_open = true;
+    loop {
+        let item = match queue.try_recv() {
+            Ok(item) => item,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                drain_events(&server, &mut events, &mut buf);
+                out.write_all(&buf).await?;
+                buf.clear();
+                out.flush().await?;
+                tokio::select! {
+                    biased;
+                    ev = events.recv(), if events_open => {
+                        match ev {
+                            Some(ev) => put_event(&server, &mut buf, &ev),
+                            None => events_open = false,
+                        }
+                        continue;
+                    }
+                    item = queue.recv() => match item {
+                        Some(item) => item,
+                        None => break,
+                    },
+                }
+            }
+        };
+        Counters::decr(&server.shared.counters.outstanding);
+        let is_read = matches!(item, Pending::Read { .. } | Pending::SetWatches { .. });
+        let close = answer(&server, &ctx, item, &mut events, &mut buf).await?;
+        if is_read {
+            reads_done.send_modify(|n| *n += 1);
+        }
+        if buf.len() >= 32 * 1024 || close {
+            out.write_all(&buf).await?;
+            buf.clear();
+        }
+        if close {
+            break;
+        }
+    }
+    out.write_all(&buf).await?;
+    out.flush().await?;
+    let _ = out.shutdown().await;
+    Ok(())
+}
+
+/// Resolves one pending reply into `buf`; true if the connection must close after it.
+async fn answer(
+    server: &Server,
+    ctx: &SessionCtx,
+    item: Pending,
+    events: &mut mpsc::UnboundedReceiver<WatcherEvent>,
+    buf: &mut BytesMut,
+) -> Result<bool, ConnError> {
+    let mut body = BytesMut::new();
+    let (xid, zxid, err, close, started) = match item {
+        Pending::Reply { xid, err, body: b, close } => {
+            body = b;
+            // Auth replies carry zxid 0 on ZooKeeper.
+            let zxid = if xid == xid::AUTH { 0 } else { server.shared.read().tree.last_zxid() };
+            (xid, zxid, err, close, None)
+        }
+        Pending::Write { xid, reply, rx, started } => {
+            let resp = Server::outcome(rx).await?;
+            let err = ops::write::encode_reply(&reply, &resp.outcome, &mut body);
+            (xid, resp.zxid, err, false, Some(started))
+        }
+        Pending::Read { xid, op, started } => {
+            let state = server.shared.read();
+            let ids = ctx.ids();
+            let reader = ops::read::Reader {
+                tree: &state.tree,
+                watches: &server.shared.watches,
+                conn: ctx.conn,
+                session_id: ctx.id,
+                ids: &ids,
+            };
+            let err = match reader.execute(&op, &mut body) {
+                Ok(()) => 0,
+                Err(e) => {
+                    body.clear();
+                    e.raw()
+                }
+            };
+            (xid, state.tree.last_zxid(), err, false, Some(started))
+        }
+        Pending::SetWatches { xid, req } => {
+            let state = server.shared.read();
+            let ids = ctx.ids();
+            let reader =
+                ops::read::Reader { tree: &state.tree, watches: &server.shared.watches, conn: ctx.conn, session_id: ctx.id, ids: &ids };
+            reader.set_watches(&req);
+            (xid, state.tree.last_zxid(), 0, false, None)
+        }
+        Pending::Close { xid, rx } => {
+            let resp = Server::outcome(rx).await?;
+            (xid, resp.zxid, 0, true, None)
+        }
+    };
+    // Events already queued describe states this reply may show: they go first.
+    drain_events(server, events, buf);
+    frame::put_reply(buf, &ReplyHeader { xid, zxid, err }, &body);
+    Counters::incr(&server.shared.counters.packets_sent);
+    if let Some(started) = started {
+        server.shared.counters.latency(started.elapsed().as_micros() as u64);
+    }
+    Ok(close)
+}
+
+fn drain_events(server: &Server, events: &mut mpsc::UnboundedReceiver<WatcherEvent>, buf: &mut BytesMut) {
+    while let Ok(ev) = events.try_recv() {
+        put_event(server, buf, &ev);
+    }
+}
+
+fn put_event(server: &Server, buf: &mut BytesMut, ev: &WatcherEvent) {
+    let mut body = BytesMut::new();
+    ev.write(&mut body);
+    frame::put_reply(buf, &ReplyHeader { xid: xid::NOTIFICATION, zxid: -1, err: 0 }, &body);
+    Counters::incr(&server.shared.counters.packets_sent);
+}

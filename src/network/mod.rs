@@ -1,0 +1,27 @@
+//! The client port: accepting connections and serving each one.
+
+pub mod connection;
+pub mod frame;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::server::Server;
+
+/// Accepts client connections until the process ends.
+pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let server = server.clone();
+                tokio::spawn(async move { connection::serve(server, stream, peer).await });
+            }
+            Err(e) => {
+                // Usually EMFILE: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

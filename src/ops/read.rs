@@ -1,0 +1,269 @@
+//! Reads: answered from the applied tree by the connection's writer, in
+//! session order, so a read always sees the session's earlier writes.
+
+use bytes::BytesMut;
+use jute::{
+    event_type, ClientInfo, ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response,
+    GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, MultiOp, MultiResponse, MultiResult, Record,
+    SetWatches2, WhoAmIResponse,
+};
+
+use crate::error::ZkError;
+use crate::tree::acl::{allowed, AuthId};
+use crate::tree::{path, DataTree, Node};
+use crate::watch::{ConnId, WatchKind, WatchManager};
+
+/// A read request.
+#[derive(Debug)]
+pub enum ReadOp {
+    /// exists, optionally leaving a watch.
+    Exists {
+        /// Path.
+        path: String,
+        /// Leave a watch.
+        watch: bool,
+    },
+    /// getData.
+    GetData {
+        /// Path.
+        path: String,
+        /// Leave a watch.
+        watch: bool,
+    },
+    /// getACL.
+    GetAcl {
+        /// Path.
+        path: String,
+    },
+    /// getChildren / getChildren2.
+    GetChildren {
+        /// Path.
+        path: String,
+        /// Leave a watch.
+        watch: bool,
+        /// getChildren2: also return the Stat.
+        with_stat: bool,
+    },
+    /// getAllChildrenNumber.
+    AllChildrenNumber {
+        /// Path.
+        path: String,
+    },
+    /// getEphemerals of the caller's session.
+    Ephemerals {
+        /// Only paths starting with this.
+        prefix: String,
+    },
+    /// whoAmI.
+    WhoAmI,
+    /// multiRead.
+    MultiRead(Vec<MultiOp>),
+    /// addWatch.
+    AddWatch {
+        /// Path.
+        path: String,
+        /// 0 = persistent, 1 = persistent recursive.
+        mode: i32,
+    },
+    /// removeWatches.
+    RemoveWatches {
+        /// Path.
+        path: String,
+        /// 1 children, 2 data, 3 any, 4 persistent, 5 persistent recursive.
+        watch_type: i32,
+    },
+    /// checkWatches.
+    CheckWatches {
+        /// Path.
+        path: String,
+        /// As for removeWatches.
+        watch_type: i32,
+    },
+}
+
+/// Who is reading: the connection, its session and its identities.
+pub struct Reader<'a> {
+    /// Applied tree.
+    pub tree: &'a DataTree,
+    /// This server's watches.
+    pub watches: &'a WatchManager,
+    /// The connection.
+    pub conn: ConnId,
+    /// The session.
+    pub session_id: i64,
+    /// Identities the connection has proven.
+    pub ids: &'a [AuthId],
+}
+
+impl Reader<'_> {
+    fn node(&self, p: &str) -> Result<&Node, ZkError> {
+        path::validate(p, false)?;
+        self.tree.get(p).ok_or(ZkError::NoNode)
+    }
+
+    fn readable(&self, p: &str) -> Result<&Node, ZkError> {
+        let node = self.node(p)?;
+        if !allowed(&node.acl, jute::perms::READ, self.ids) {
+            return Err(ZkError::NoAuth);
+        }
+        Ok(node)
+    }
+
+    fn sorted_children(node: &Node) -> Vec<String> {
+        node.children.iter().cloned().collect()
+    }
+
+    /// Runs one read, writing the response body into `buf`.
+    pub fn execute(&self, op: &ReadOp, buf: &mut BytesMut) -> Result<(), ZkError> {
+        match op {
+            ReadOp::Exists { path, watch } => {
+                path::validate(path, false)?;
+                if *watch {
+                    self.watches.add(self.conn, WatchKind::Data, path);
+                }
+                let node = self.tree.get(path).ok_or(ZkError::NoNode)?;
+                ExistsResponse { stat: node.wire_stat() }.write(buf);
+            }
+            ReadOp::GetData { path, watch } => {
+                let node = self.readable(path)?;
+                if *watch {
+                    self.watches.add(self.conn, WatchKind::Data, path);
+                }
+                GetDataResponse { data: node.data.clone(), stat: node.wire_stat() }.write(buf);
+            }
+            ReadOp::GetAcl { path } => {
+                let node = self.readable(path)?;
+                let acl = node.acl.iter().map(|a| a.to_wire()).collect();
+                GetAclResponse { acl, stat: node.wire_stat() }.write(buf);
+            }
+            ReadOp::GetChildren { path, watch, with_stat } => {
+                let node = self.readable(path)?;
+                if *watch {
+                    self.watches.add(self.conn, WatchKind::Child, path);
+                }
+                let children = Self::sorted_children(node);
+                if *with_stat {
+                    GetChildren2Response { children, stat: node.wire_stat() }.write(buf);
+                } else {
+                    GetChildrenResponse { children }.write(buf);
+                }
+            }
+            ReadOp::AllChildrenNumber { path } => {
+                self.readable(path)?;
+                let total = self.tree.count_descendants(path) as i32;
+                GetAllChildrenNumberResponse { total_number: total }.write(buf);
+            }
+            ReadOp::Ephemerals { prefix } => {
+                let ephemerals = self
+                    .tree
+                    .session(self.session_id)
+                    .map(|s| s.ephemerals.iter().filter(|p| p.starts_with(prefix.as_str())).cloned().collect())
+                    .unwrap_or_default();
+                GetEphemeralsResponse { ephemerals }.write(buf);
+            }
+            ReadOp::WhoAmI => {
+                let client_info = self
+                    .ids
+                    .iter()
+                    .filter(|id| id.scheme != "super")
+                    .map(|id| ClientInfo { auth_scheme: id.scheme.clone(), user: id.id.clone() })
+                    .collect();
+                WhoAmIResponse { client_info }.write(buf);
+            }
+            ReadOp::MultiRead(ops) => {
+                let mut results = Vec::with_capacity(ops.len());
+                for op in ops {
+                    let r = match op {
+                        MultiOp::GetData(g) => self.readable(&g.path).map(|n| {
+                            if g.watch {
+                                self.watches.add(self.conn, WatchKind::Data, &g.path);
+                            }
+                            MultiResult::GetData { data: n.data.clone(), stat: n.wire_stat() }
+                        }),
+                        MultiOp::GetChildren(g) => self.readable(&g.path).map(|n| {
+                            if g.watch {
+                                self.watches.add(self.conn, WatchKind::Child, &g.path);
+                            }
+                            MultiResult::GetChildren(Self::sorted_children(n))
+                        }),
+                        _ => Err(ZkError::BadArguments("write op inside multiRead".into())),
+                    };
+                    results.push(r.unwrap_or_else(|e| MultiResult::Error(e.raw())));
+                }
+                MultiResponse { results }.write(buf);
+            }
+            ReadOp::AddWatch { path, mode } => {
+                path::validate(path, false)?;
+                let kind = match mode {
+                    0 => WatchKind::Persistent,
+                    1 => WatchKind::PersistentRecursive,
+                    _ => return Err(ZkError::BadArguments(format!("addWatch mode {mode}"))),
+                };
+                self.watches.add(self.conn, kind, path);
+                // ZooKeeper 3.8 answers addWatch with an ErrorResponse{0} body.
+                jute::ErrorResponse { err: 0 }.write(buf);
+            }
+            ReadOp::RemoveWatches { path, watch_type } => {
+                path::validate(path, false)?;
+                let mut removed = false;
+                for kind in kinds_of(*watch_type)? {
+                    removed |= self.watches.remove(self.conn, kind, path);
+                }
+                if !removed {
+                    return Err(ZkError::NoWatcher);
+                }
+            }
+            ReadOp::CheckWatches { path, watch_type } => {
+                path::validate(path, false)?;
+                if !kinds_of(*watch_type)?.into_iter().any(|k| self.watches.has(self.conn, k, path)) {
+                    return Err(ZkError::NoWatcher);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-registers watches after a reconnect, firing at once those whose
+    /// condition changed after `relative_zxid` (what the client missed).
+    pub fn set_watches(&self, req: &SetWatches2) {
+        let z = req.relative_zxid;
+        for p in &req.data_watches {
+            match self.tree.get(p) {
+                None => self.watches.notify(self.conn, event_type::NODE_DELETED, p),
+                Some(n) if n.stat.mzxid > z => self.watches.notify(self.conn, event_type::NODE_DATA_CHANGED, p),
+                Some(_) => self.watches.add(self.conn, WatchKind::Data, p),
+            }
+        }
+        for p in &req.exist_watches {
+            match self.tree.get(p) {
+                Some(_) => self.watches.notify(self.conn, event_type::NODE_CREATED, p),
+                None => self.watches.add(self.conn, WatchKind::Data, p),
+            }
+        }
+        for p in &req.child_watches {
+            match self.tree.get(p) {
+                None => self.watches.notify(self.conn, event_type::NODE_DELETED, p),
+                Some(n) if n.stat.pzxid > z => self.watches.notify(self.conn, event_type::NODE_CHILDREN_CHANGED, p),
+                Some(_) => self.watches.add(self.conn, WatchKind::Child, p),
+            }
+        }
+        for p in &req.persistent_watches {
+            self.watches.add(self.conn, WatchKind::Persistent, p);
+        }
+        for p in &req.persistent_recursive_watches {
+            self.watches.add(self.conn, WatchKind::PersistentRecursive, p);
+        }
+    }
+}
+
+/// The watch tables a removeWatches/checkWatches type covers.
+fn kinds_of(watch_type: i32) -> Result<Vec<WatchKind>, ZkError> {
+    Ok(match watch_type {
+        1 => vec![WatchKind::Child],
+        2 => vec![WatchKind::Data],
+        3 => vec![WatchKind::Child, WatchKind::Data, WatchKind::Persistent, WatchKind::PersistentRecursive],
+        4 => vec![WatchKind::Persistent],
+        5 => vec![WatchKind::PersistentRecursive],
+        _ => return Err(ZkError::BadArguments(format!("watch type {watch_type}"))),
+    })
+}

@@ -1,0 +1,46 @@
+//! The leader's session expiry loop: sessions not heard from within their
+//! timeout are ended by a replicated transaction, decided by this clock only.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::server::Server;
+use crate::tree::txn::Txn;
+
+/// Runs until the Raft node shuts down.
+pub async fn run(server: Arc<Server>) {
+    let tick = Duration::from_millis((server.config.tick_time_ms / 2).clamp(50, 1000));
+    let mut metrics = server.raft.metrics();
+    let mut was_leader = false;
+    loop {
+        tokio::time::sleep(tick).await;
+        let leader = {
+            let m = metrics.borrow_and_update();
+            if m.running_state.is_err() {
+                return;
+            }
+            m.current_leader == Some(server.config.server_id)
+        };
+        if !leader {
+            was_leader = false;
+            continue;
+        }
+        if !was_leader {
+            // A new leader gives every session a fresh, full timeout.
+            server.shared.sessions.reset();
+            was_leader = true;
+        }
+        let sessions: Vec<(i64, Duration)> = {
+            let state = server.shared.read();
+            state.tree.sessions().iter().map(|(id, s)| (*id, Duration::from_millis(s.timeout_ms.max(0) as u64))).collect()
+        };
+        let expired = server.shared.sessions.expired(Instant::now(), sessions.into_iter());
+        if expired.is_empty() {
+            continue;
+        }
+        tracing::info!(count = expired.len(), "expiring sessions {:x?}", expired);
+        if let Err(e) = server.write(0, Txn::ExpireSessions(expired)).await {
+            tracing::warn!("session expiry not committed: {e}");
+        }
+    }
+}
