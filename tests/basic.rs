@@ -1,0 +1,103 @@
+//! A single node serves ZooKeeper's basic operations as ZooKeeper does.
+
+mod common;
+
+use common::{rt, Paddock};
+use jute::{CreateMode, ErrorCode};
+use paddock::client::{Client, ClientError};
+
+#[test]
+fn crud_stat_sequential_and_ephemeral() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert!(c.exists("/zookeeper", false).await.unwrap().is_some());
+        assert!(c.exists("/zookeeper/config", false).await.unwrap().is_some());
+
+        assert_eq!(c.create("/app", b"v1", CreateMode::Persistent).await.unwrap(), "/app");
+        let (data, stat) = c.get_data("/app", false).await.unwrap();
+        assert_eq!(data, b"v1");
+        assert_eq!((stat.version, stat.data_length, stat.num_children), (0, 2, 0));
+        assert_eq!(stat.czxid, stat.mzxid);
+        assert!(matches!(c.create("/app", b"", CreateMode::Persistent).await, Err(ClientError::Server(ErrorCode::NodeExists))));
+        assert!(matches!(c.create("/nope/x", b"", CreateMode::Persistent).await, Err(ClientError::Server(ErrorCode::NoNode))));
+
+        let stat2 = c.set_data("/app", b"v2", 0).await.unwrap();
+        assert_eq!(stat2.version, 1);
+        assert!(stat2.mzxid > stat.mzxid);
+        assert!(matches!(c.set_data("/app", b"v3", 0).await, Err(ClientError::Server(ErrorCode::BadVersion))));
+
+        // Sequential suffixes count creations, not deletions (ZooKeeper 3.8 behaviour).
+        assert_eq!(c.create("/app/a", b"", CreateMode::PersistentSequential).await.unwrap(), "/app/a0000000000");
+        c.create("/app/x", b"", CreateMode::Persistent).await.unwrap();
+        c.delete("/app/x", -1).await.unwrap();
+        assert_eq!(c.create("/app/a", b"", CreateMode::PersistentSequential).await.unwrap(), "/app/a0000000002");
+        assert_eq!(c.exists("/app", false).await.unwrap().unwrap().cversion, 4);
+        assert_eq!(c.get_children("/app", false).await.unwrap(), vec!["a0000000000", "a0000000002"]);
+        assert!(matches!(c.delete("/app", -1).await, Err(ClientError::Server(ErrorCode::NotEmpty))));
+
+        // An ephemeral lives as long as its session, and cannot have children.
+        let owner = Client::connect(&server.addr, 10_000).await.unwrap();
+        owner.create("/app/lock", b"", CreateMode::Ephemeral).await.unwrap();
+        let seen = c.exists("/app/lock", false).await.unwrap().unwrap();
+        assert_eq!(seen.ephemeral_owner, owner.session_id);
+        assert!(matches!(
+            owner.create("/app/lock/child", b"", CreateMode::Persistent).await,
+            Err(ClientError::Server(ErrorCode::NoChildrenForEphemerals))
+        ));
+        owner.close().await.unwrap();
+        assert!(c.exists("/app/lock", false).await.unwrap().is_none());
+
+        // Zxids only grow: a later create has a larger czxid (the fencing token).
+        let z1 = c.create("/app/t", b"", CreateMode::PersistentSequential).await.unwrap();
+        let z2 = c.create("/app/t", b"", CreateMode::PersistentSequential).await.unwrap();
+        let s1 = c.exists(&z1, false).await.unwrap().unwrap();
+        let s2 = c.exists(&z2, false).await.unwrap().unwrap();
+        assert!(s2.czxid > s1.czxid);
+        c.close().await.unwrap();
+    });
+}
+
+#[test]
+fn four_letter_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    assert_eq!(server.four_letter("ruok"), "imok");
+    let srvr = server.four_letter("srvr");
+    assert!(srvr.contains("Mode: standalone"), "{srvr}");
+    assert!(srvr.contains("Zookeeper version: 3.8.0"), "{srvr}");
+    let mntr = server.four_letter("mntr");
+    assert!(mntr.contains("zk_server_state\tstandalone"), "{mntr}");
+    assert!(mntr.contains("zk_znode_count\t"), "{mntr}");
+    assert!(server.four_letter("envi").contains("zookeeper.version=3.8.0"));
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        c.create("/p", b"", CreateMode::Persistent).await.unwrap();
+        // Interleave writes and reads without waiting: each read must see the
+        // writes sent before it (read-your-writes), and replies come back in order.
+        let mut waits = Vec::new();
+        for i in 0..200 {
+            let set = jute::SetDataRequest { path: "/p".into(), data: format!("{i}").into_bytes(), version: -1 };
+            waits.push((true, c.send(jute::OpCode::SetData, Some(&set)).await.unwrap()));
+            let get = jute::GetDataRequest { path: "/p".into(), watch: false };
+            waits.push((false, c.send(jute::OpCode::GetData, Some(&get)).await.unwrap()));
+        }
+        let mut i = 0;
+        for (is_set, rx) in waits {
+            let (header, body) = rx.await.unwrap().unwrap();
+            assert_eq!(header.err, 0);
+            if !is_set {
+                let r = <jute::GetDataResponse as jute::Record>::from_bytes(&body).unwrap();
+                assert_eq!(r.data, format!("{i}").into_bytes());
+                i += 1;
+            }
+        }
+    });
+}

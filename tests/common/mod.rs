@@ -1,0 +1,123 @@
+//! Starting and stopping real `paddock` processes for the integration tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running `paddock` process, killed (by PID) when dropped.
+pub struct Paddock {
+    child: Child,
+    /// `127.0.0.1:port` of its client listener.
+    pub addr: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+}
+
+impl Paddock {
+    /// Starts a server on a free port with data in `data_dir`, waiting until it serves.
+    pub fn start(data_dir: &Path) -> Paddock {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// As `start`, with extra command-line arguments.
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Paddock {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
+            .args(["--port", "0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", std::env::var("PADDOCK_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start paddock");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if let Some(addr) = line.strip_prefix("paddock listening on ") {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("paddock did not report its address within 60 s");
+            }
+        };
+        let server = Paddock { child, addr, data_dir: data_dir.to_path_buf() };
+        server.wait_serving();
+        server
+    }
+
+    /// Sends a four-letter word and returns the answer.
+    pub fn four_letter(&self, word: &str) -> String {
+        let mut s = TcpStream::connect(&self.addr).expect("connect for 4lw");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        s.write_all(word.as_bytes()).expect("send 4lw");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    fn wait_serving(&self) {
+        for _ in 0..300 {
+            if self.four_letter("srvr").contains("Mode:") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("paddock at {} never started serving", self.addr);
+    }
+
+    /// The PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// kill -9: no chance to flush anything.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        unsafe_free_sigterm(self.child.id());
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+fn unsafe_free_sigterm(pid: u32) {
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+}
+
+impl Drop for Paddock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tokio runtime for a test body.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}

@@ -1,0 +1,84 @@
+//! Every acknowledged write survives a clean restart and a `kill -9`.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{rt, Paddock};
+use jute::CreateMode;
+use paddock::client::Client;
+
+const WRITES: usize = 1_200;
+
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    let acked = rt().block_on(async {
+        let c = Arc::new(Client::connect(&server.addr, 10_000).await.unwrap());
+        c.create("/d", b"", CreateMode::Persistent).await.unwrap();
+        // Several sessions writing concurrently, so writes share fsyncs.
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let addr = server.addr.clone();
+            tasks.push(tokio::spawn(async move {
+                let c = Client::connect(&addr, 10_000).await.unwrap();
+                let mut acked = Vec::new();
+                for i in 0..WRITES / 4 {
+                    let path = format!("/d/w{w}-{i}");
+                    c.create(&path, format!("value-{w}-{i}").as_bytes(), CreateMode::Persistent).await.unwrap();
+                    acked.push(path);
+                }
+                acked
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        c.set_data("/d", b"last", -1).await.unwrap();
+        all
+    });
+    assert_eq!(acked.len(), WRITES);
+    server.kill9();
+
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        for path in &acked {
+            let (data, _) = c.get_data(path, false).await.unwrap_or_else(|e| panic!("{path} lost: {e}"));
+            let suffix = path.trim_start_matches("/d/w");
+            let (w, i) = suffix.split_once('-').unwrap();
+            assert_eq!(data, format!("value-{w}-{i}").into_bytes());
+        }
+        assert_eq!(c.get_data("/d", false).await.unwrap().0, b"last");
+        assert_eq!(c.get_children("/d", false).await.unwrap().len(), WRITES);
+        // New writes get zxids above everything before the crash.
+        let before = c.exists(&acked[acked.len() - 1], false).await.unwrap().unwrap().czxid;
+        let path = c.create("/d/after", b"", CreateMode::Persistent).await.unwrap();
+        assert!(c.exists(&path, false).await.unwrap().unwrap().czxid > before);
+    });
+}
+
+#[test]
+fn state_and_sessions_survive_a_clean_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    let (session_id, passwd) = rt().block_on(async {
+        let c = Client::connect(&server.addr, 30_000).await.unwrap();
+        c.create("/keep", b"kept", CreateMode::Persistent).await.unwrap();
+        c.create("/keep/eph", b"", CreateMode::Ephemeral).await.unwrap();
+        let ids = (c.session_id, c.passwd.clone());
+        std::mem::forget(c); // leave the session open, as a crashed client would
+        ids
+    });
+    server.stop();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        // The session is replicated state: it resumes, with its ephemeral.
+        let c = Client::resume(&server.addr, 30_000, session_id, passwd, 0).await.unwrap();
+        assert_eq!(c.get_data("/keep", false).await.unwrap().0, b"kept");
+        assert_eq!(c.exists("/keep/eph", false).await.unwrap().unwrap().ephemeral_owner, session_id);
+        c.close().await.unwrap();
+    });
+}
