@@ -8,6 +8,7 @@
 //! connection, which answers in order.
 
 pub mod admin;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -5,13 +5,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use paddock::config::Config;
 
 /// A ZooKeeper wire-compatible coordination server.
 #[derive(Parser, Debug)]
 #[command(name = "paddock", version, about)]
 struct Cli {
+    /// What to do instead of serving (nothing: run the server).
+    #[command(subcommand)]
+    command: Option<Command>,
     /// A ZooKeeper zoo.cfg to read (clientPort, dataDir, tickTime, ...).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -26,6 +29,13 @@ struct Cli {
     data_dir: Option<PathBuf>,
 }
 
+/// Subcommands besides serving.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load-test any ZooKeeper-protocol server (paddock or ZooKeeper itself).
+    Bench(paddock::bench::BenchArgs),
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -34,6 +44,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Some(Command::Bench(args)) = cli.command {
+        return paddock::bench::main(args);
+    }
     let mut config = match &cli.config {
         Some(path) => match Config::from_zoo_cfg(path) {
             Ok(c) => c,
