@@ -35,7 +35,7 @@ fn garbage_closes_only_that_connection() {
 
         // Inside a session: a request too large for jute.maxbuffer, then a malformed body.
         let victim = Client::connect(&server.addr, 10_000).await.unwrap();
-        let huge = jute::SetDataRequest { path: "/safe".into(), data: vec![7; 2 << 20], version: -1 };
+        let huge = jute::SetDataRequest { path: "/safe".into(), data: Some(vec![7; 2 << 20]), version: -1 };
         assert!(victim.call(OpCode::SetData, Some(&huge)).await.is_err());
         let victim2 = Client::connect(&server.addr, 10_000).await.unwrap();
         let mut bad = Vec::new();
@@ -60,7 +60,7 @@ fn session_survives_an_oversized_request() {
     rt().block_on(async {
         let c = Client::connect(&server.addr, 10_000).await.unwrap();
         c.create("/e", b"", CreateMode::Ephemeral).await.unwrap();
-        let huge = jute::SetDataRequest { path: "/e".into(), data: vec![1; 2 << 20], version: -1 };
+        let huge = jute::SetDataRequest { path: "/e".into(), data: Some(vec![1; 2 << 20]), version: -1 };
         assert!(c.call(OpCode::SetData, Some(&huge)).await.is_err());
         // As on ZooKeeper: the connection is gone but the session is not.
         let again = Client::resume(&server.addr, 10_000, c.session_id, c.passwd.clone(), 0).await.unwrap();

@@ -49,7 +49,7 @@ fn event_arrives_before_the_read_that_shows_the_change() {
             // watcher's next read shows it, and its event must already be there.
             let body = w.call(OpCode::GetData, Some(&jute::GetDataRequest { path: "/cfg".into(), watch: false })).await.unwrap();
             let data = jute::GetDataResponse::from_bytes(&body).unwrap().data;
-            assert_eq!(data, round.to_string().into_bytes());
+            assert_eq!(data, Some(round.to_string().into_bytes()));
             let ev = w.next_event(Duration::from_millis(1)).await.expect("event queued before the read reply");
             assert_eq!(ev.event_type, event_type::NODE_DATA_CHANGED);
         }

@@ -207,8 +207,8 @@ pub enum MultiResult {
     Check,
     /// Header op 4 with a `GetDataResponse` body (multiRead).
     GetData {
-        /// The node's data.
-        data: Vec<u8>,
+        /// The node's data (`None`: null).
+        data: Option<Vec<u8>>,
         /// The node's stat.
         stat: Stat,
     },
@@ -294,7 +294,7 @@ impl Record for MultiResponse {
                 MultiResult::Delete | MultiResult::Check => {}
                 MultiResult::SetData(stat) => stat.write(buf),
                 MultiResult::GetData { data, stat } => {
-                    crate::writer::write_buffer(buf, data);
+                    crate::writer::write_opt_buffer(buf, data.as_deref());
                     stat.write(buf);
                 }
                 MultiResult::GetChildren(children) => {
@@ -314,7 +314,7 @@ mod tests {
     use crate::record::testing::{hostile_lengths, round_trip};
 
     fn create(path: &str, flags: i32) -> CreateRequest {
-        CreateRequest { path: path.into(), data: b"m".to_vec(), acl: Acl::open_unsafe(), flags }
+        CreateRequest { path: path.into(), data: Some(b"m".to_vec()), acl: Acl::open_unsafe(), flags }
     }
 
     #[test]
@@ -326,13 +326,13 @@ mod tests {
                 MultiOp::CreateContainer(create("/c", 4)),
                 MultiOp::CreateTtl(CreateTtlRequest {
                     path: "/t".into(),
-                    data: vec![],
+                    data: None,
                     acl: Acl::open_unsafe(),
                     flags: 5,
                     ttl: 1000,
                 }),
                 MultiOp::Delete(DeleteRequest { path: "/a".into(), version: -1 }),
-                MultiOp::SetData(SetDataRequest { path: "/b".into(), data: vec![1], version: 3 }),
+                MultiOp::SetData(SetDataRequest { path: "/b".into(), data: Some(vec![1]), version: 3 }),
                 MultiOp::Check(CheckVersionRequest { path: "/b".into(), version: 4 }),
             ],
         };
@@ -390,7 +390,7 @@ mod tests {
                 MultiResult::Delete,
                 MultiResult::SetData(stat),
                 MultiResult::Check,
-                MultiResult::GetData { data: b"x".to_vec(), stat },
+                MultiResult::GetData { data: Some(b"x".to_vec()), stat },
                 MultiResult::GetChildren(vec!["a".into(), "b".into()]),
                 MultiResult::Error(-101),
                 MultiResult::Error(0),

@@ -99,6 +99,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads a jute `buffer`, keeping null (-1) apart from empty.
+    pub fn read_opt_buffer(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
+        match self.read_len("buffer")? {
+            None => Ok(None),
+            Some(n) => self.take_bytes("buffer", n).map(|b| Some(b.to_vec())),
+        }
+    }
+
     /// Reads a jute `ustring`: i32 length then UTF-8; null (-1) decodes as "".
     pub fn read_string(&mut self) -> Result<String, DecodeError> {
         let start = self.buf;

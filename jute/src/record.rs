@@ -80,6 +80,17 @@ impl Field for Vec<u8> {
     }
 }
 
+/// A nullable buffer: jute's null (-1) is `None`, so a node created with
+/// null data reads back as null, as on ZooKeeper.
+impl Field for Option<Vec<u8>> {
+    fn read_field(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_opt_buffer()
+    }
+    fn write_field(&self, buf: &mut BytesMut) {
+        crate::writer::write_opt_buffer(buf, self.as_deref());
+    }
+}
+
 impl Field for Vec<String> {
     fn read_field(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         r.read_string_vec()

@@ -14,8 +14,8 @@ record! {
     pub struct CreateRequest {
         /// Path of the node to create (prefix, for sequential modes).
         pub path: String,
-        /// Initial data; a null buffer on the wire decodes as empty.
-        pub data: Vec<u8>,
+        /// Initial data (`None`: null on the wire).
+        pub data: Option<Vec<u8>>,
         /// ACL of the new node.
         pub acl: Vec<Acl>,
         /// A `CreateMode` value.
@@ -29,8 +29,8 @@ record! {
     pub struct CreateTtlRequest {
         /// Path of the node to create.
         pub path: String,
-        /// Initial data.
-        pub data: Vec<u8>,
+        /// Initial data (`None`: null on the wire).
+        pub data: Option<Vec<u8>>,
         /// ACL of the new node.
         pub acl: Vec<Acl>,
         /// A TTL `CreateMode` value.
@@ -79,8 +79,8 @@ record! {
     pub struct SetDataRequest {
         /// Path to write.
         pub path: String,
-        /// New data.
-        pub data: Vec<u8>,
+        /// New data (`None`: null on the wire).
+        pub data: Option<Vec<u8>>,
         /// Expected version, or -1 for any.
         pub version: i32,
     }
@@ -312,11 +312,11 @@ mod tests {
 
     #[test]
     fn every_request_round_trips() {
-        check(CreateRequest { path: "/a".into(), data: b"x".to_vec(), acl: acl(), flags: 3 });
+        check(CreateRequest { path: "/a".into(), data: Some(b"x".to_vec()), acl: acl(), flags: 3 });
         check(CreateRequest::default());
         check(CreateTtlRequest {
             path: "/t".into(),
-            data: vec![0, 1, 2],
+            data: Some(vec![0, 1, 2]),
             acl: acl(),
             flags: 5,
             ttl: 60_000,
@@ -324,7 +324,7 @@ mod tests {
         check(DeleteRequest { path: "/a".into(), version: -1 });
         check(ExistsRequest { path: "/a".into(), watch: true });
         check(GetDataRequest { path: "/a".into(), watch: false });
-        check(SetDataRequest { path: "/a".into(), data: b"y".to_vec(), version: 4 });
+        check(SetDataRequest { path: "/a".into(), data: Some(b"y".to_vec()), version: 4 });
         check(GetAclRequest { path: "/a".into() });
         check(SetAclRequest { path: "/a".into(), acl: acl(), version: 0 });
         check(GetChildrenRequest { path: "/".into(), watch: true });
@@ -362,7 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn null_buffer_decodes_as_empty() {
+    fn null_buffer_decodes_as_none() {
         // path "/n", data null, acl null, flags 0
         let bytes = b"\x00\x00\x00\x02/n\xff\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00";
         assert_eq!(

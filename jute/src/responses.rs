@@ -38,8 +38,8 @@ record! {
     /// Reply to getData (4), and to reconfig (16) with the new config as data.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct GetDataResponse {
-        /// The node's data.
-        pub data: Vec<u8>,
+        /// The node's data (`None`: null on the wire).
+        pub data: Option<Vec<u8>>,
         /// The node's stat.
         pub stat: Stat,
     }
@@ -184,7 +184,7 @@ mod tests {
         check(CreateResponse { path: "/a0000000001".into() });
         check(Create2Response { path: "/a".into(), stat: stat() });
         check(ExistsResponse { stat: stat() });
-        check(GetDataResponse { data: b"hello".to_vec(), stat: stat() });
+        check(GetDataResponse { data: Some(b"hello".to_vec()), stat: stat() });
         check(GetDataResponse::default());
         check(SetDataResponse { stat: stat() });
         check(GetAclResponse {

@@ -25,6 +25,15 @@ fn write_len(buf: &mut BytesMut, len: usize) {
 }
 
 /// Appends a jute `buffer`: i32 length then the bytes (never null).
+/// Writes a nullable jute `buffer` (`None` as length -1).
+pub fn write_opt_buffer(buf: &mut BytesMut, v: Option<&[u8]>) {
+    match v {
+        Some(v) => write_buffer(buf, v),
+        None => write_i32(buf, -1),
+    }
+}
+
+/// Writes a jute `buffer`: i32 length then the bytes.
 pub fn write_buffer(buf: &mut BytesMut, v: &[u8]) {
     write_len(buf, v.len());
     buf.put_slice(v);

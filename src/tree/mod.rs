@@ -63,7 +63,7 @@ pub struct Changes {
 enum Undo {
     Created { path: String, parent_stat: NodeStat, parent_seq: i32 },
     Deleted { path: String, node: Node, parent_stat: NodeStat },
-    Data { path: String, data: Vec<u8>, stat: NodeStat },
+    Data { path: String, data: Option<Vec<u8>>, stat: NodeStat },
     Acl { path: String, acl: Vec<AclEntry>, stat: NodeStat },
 }
 
@@ -97,14 +97,14 @@ impl DataTree {
     pub fn new() -> Self {
         let mut tree = DataTree { nodes: HashMap::new(), sessions: BTreeMap::new(), last_zxid: 0 };
         let open = AclEntry::open();
-        tree.nodes.insert("/".into(), Node::new(Vec::new(), open.clone(), NodeKind::Persistent, 0, 0));
+        tree.nodes.insert("/".into(), Node::new(None, open.clone(), NodeKind::Persistent, 0, 0));
         for path in ["/zookeeper", "/zookeeper/quota"] {
-            tree.insert_loaded(path.into(), Node::new(Vec::new(), open.clone(), NodeKind::Persistent, 0, 0));
+            tree.insert_loaded(path.into(), Node::new(None, open.clone(), NodeKind::Persistent, 0, 0));
         }
         let read_only = vec![AclEntry { perms: jute::perms::READ, scheme: "world".into(), id: "anyone".into() }];
         tree.insert_loaded(
             "/zookeeper/config".into(),
-            Node::new(Vec::new(), read_only, NodeKind::Persistent, 0, 0),
+            Node::new(None, read_only, NodeKind::Persistent, 0, 0),
         );
         tree
     }
@@ -119,7 +119,7 @@ impl DataTree {
             let name = path::basename(&path).to_string();
             self.nodes
                 .entry(parent)
-                .or_insert_with(|| Node::new(Vec::new(), AclEntry::open(), NodeKind::Persistent, 0, 0))
+                .or_insert_with(|| Node::new(None, AclEntry::open(), NodeKind::Persistent, 0, 0))
                 .children
                 .insert(name);
         }
@@ -402,13 +402,13 @@ impl DataTree {
         path == "/zookeeper/quota" || path == "/zookeeper/config"
     }
 
-    fn set_data(&mut self, ctx: TxnContext, path: &str, data: &[u8], version: i32, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
+    fn set_data(&mut self, ctx: TxnContext, path: &str, data: &Option<Vec<u8>>, version: i32, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
         path::validate(path, false)?;
         let node = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.version != version {
             return Err(ZkError::BadVersion);
         }
-        let old = std::mem::replace(&mut node.data, data.to_vec());
+        let old = std::mem::replace(&mut node.data, data.clone());
         undo.push(Undo::Data { path: path.to_string(), data: old, stat: node.stat });
         node.stat.version = node.stat.version.wrapping_add(1);
         node.stat.mzxid = ctx.zxid;

@@ -72,8 +72,9 @@ pub struct NodeStat {
 /// A znode held in memory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
-    /// The node's data.
-    pub data: Vec<u8>,
+    /// The node's data; `None` when created or set with null, which
+    /// ZooKeeper hands back as null.
+    pub data: Option<Vec<u8>>,
     /// The node's ACL.
     pub acl: Vec<AclEntry>,
     /// Kind, and for ephemerals the owner.
@@ -89,7 +90,7 @@ pub struct Node {
 
 impl Node {
     /// A new node created at `zxid`, `time_ms`.
-    pub fn new(data: Vec<u8>, acl: Vec<AclEntry>, kind: NodeKind, zxid: i64, time_ms: i64) -> Self {
+    pub fn new(data: Option<Vec<u8>>, acl: Vec<AclEntry>, kind: NodeKind, zxid: i64, time_ms: i64) -> Self {
         Node {
             data,
             acl,
@@ -107,6 +108,11 @@ impl Node {
             seq: 0,
             children: BTreeSet::new(),
         }
+    }
+
+    /// Length of the data (0 for null).
+    pub fn data_len(&self) -> usize {
+        self.data.as_ref().map_or(0, Vec::len)
     }
 
     /// The session owning this node if it is ephemeral, else 0.
@@ -129,7 +135,7 @@ impl Node {
             cversion: self.stat.cversion,
             aversion: self.stat.aversion,
             ephemeral_owner: self.ephemeral_owner(),
-            data_length: self.data.len() as i32,
+            data_length: self.data_len() as i32,
             num_children: self.children.len() as i32,
             pzxid: self.stat.pzxid,
         }

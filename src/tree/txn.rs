@@ -22,8 +22,8 @@ pub enum CreateKind {
 pub struct CreateOp {
     /// Path (before the sequential suffix, if any).
     pub path: String,
-    /// Initial data.
-    pub data: Vec<u8>,
+    /// Initial data (`None`: null).
+    pub data: Option<Vec<u8>>,
     /// ACL, with the `auth` scheme already resolved by the proposer.
     pub acl: Vec<AclEntry>,
     /// Node kind.
@@ -59,8 +59,8 @@ pub enum Txn {
     SetData {
         /// Path.
         path: String,
-        /// New data.
-        data: Vec<u8>,
+        /// New data (`None`: null).
+        data: Option<Vec<u8>>,
         /// Expected version.
         version: i32,
     },
