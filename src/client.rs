@@ -4,6 +4,7 @@
 //! by arrival order (the xid is checked, as the Java client does).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use jute::{
     ExistsRequest, GetChildrenRequest, GetDataRequest, GetDataResponse, OpCode, Reader, Record, ReplyHeader,
     RequestHeader, SetDataRequest, Stat, WatcherEvent,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -52,12 +53,14 @@ struct Outbox {
     writer: OwnedWriteHalf,
     next_xid: i32,
     waiting: Arc<Mutex<VecDeque<Waiter>>>,
+    /// Set once the reader saw the connection end: later sends fail at once.
+    closed: Arc<AtomicBool>,
 }
 
 /// A connected session.
 pub struct Client {
-    outbox: tokio::sync::Mutex<Outbox>,
-    events: Mutex<mpsc::UnboundedReceiver<WatcherEvent>>,
+    outbox: Arc<tokio::sync::Mutex<Outbox>>,
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<WatcherEvent>>,
     /// The session id.
     pub session_id: i64,
     /// The session password.
@@ -65,11 +68,13 @@ pub struct Client {
     /// The negotiated timeout, ms.
     pub timeout_ms: i32,
     reader: tokio::task::JoinHandle<()>,
+    pinger: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
         self.reader.abort();
+        self.pinger.abort();
     }
 }
 
@@ -80,7 +85,7 @@ async fn write_frame(w: &mut OwnedWriteHalf, body: &[u8]) -> std::io::Result<()>
     w.write_all(&out).await
 }
 
-async fn read_frame(r: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Vec<u8>> {
+async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
     let len = r.read_u32().await? as usize;
     if len > 64 << 20 {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "frame too large"));
@@ -110,10 +115,15 @@ impl Client {
         }
         let waiting: Arc<Mutex<VecDeque<Waiter>>> = Arc::new(Mutex::new(VecDeque::new()));
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let reader = tokio::spawn(read_loop(rd, waiting.clone(), events_tx));
+        let closed = Arc::new(AtomicBool::new(false));
+        let reader = tokio::spawn(read_loop(rd, waiting.clone(), events_tx, closed.clone()));
+        let outbox = Arc::new(tokio::sync::Mutex::new(Outbox { writer: wr, next_xid: 1, waiting, closed }));
+        // Like every real client, ping at a third of the session timeout.
+        let pinger = tokio::spawn(ping_loop(Arc::downgrade(&outbox), Duration::from_millis((resp.timeout / 3).max(1) as u64)));
         Ok(Client {
-            outbox: tokio::sync::Mutex::new(Outbox { writer: wr, next_xid: 1, waiting }),
-            events: Mutex::new(events_rx),
+            outbox,
+            pinger,
+            events: tokio::sync::Mutex::new(events_rx),
             session_id: resp.session_id,
             passwd: resp.passwd,
             timeout_ms: resp.timeout,
@@ -123,23 +133,7 @@ impl Client {
 
     /// Sends a request; the returned receiver yields its reply.
     pub async fn send<R: Record>(&self, op: OpCode, req: Option<&R>) -> Result<oneshot::Receiver<Result<(ReplyHeader, Bytes), ClientError>>, ClientError> {
-        let mut out = self.outbox.lock().await;
-        let xid = match op {
-            OpCode::Ping => xid::PING,
-            _ => {
-                out.next_xid = out.next_xid.wrapping_add(1).max(1);
-                out.next_xid
-            }
-        };
-        let mut body = BytesMut::new();
-        RequestHeader { xid, op: op.code() }.write(&mut body);
-        if let Some(req) = req {
-            req.write(&mut body);
-        }
-        let (tx, rx) = oneshot::channel();
-        out.waiting.lock().unwrap_or_else(|e| e.into_inner()).push_back((xid, tx));
-        write_frame(&mut out.writer, &body).await?;
-        Ok(rx)
+        send_on(&self.outbox, op, req).await
     }
 
     /// Sends raw bytes as one frame (for tests of malformed input).
@@ -164,7 +158,7 @@ impl Client {
 
     /// Creates a node; returns the created path.
     pub async fn create(&self, path: &str, data: &[u8], mode: CreateMode) -> Result<String, ClientError> {
-        let req = CreateRequest { path: path.into(), data: data.to_vec(), acl: jute::Acl::open_unsafe(), flags: mode.flags() };
+        let req = CreateRequest { path: path.into(), data: Some(data.to_vec()), acl: jute::Acl::open_unsafe(), flags: mode.flags() };
         let body = self.call(OpCode::Create, Some(&req)).await?;
         Ok(jute::CreateResponse::from_bytes(&body)?.path)
     }
@@ -173,12 +167,12 @@ impl Client {
     pub async fn get_data(&self, path: &str, watch: bool) -> Result<(Vec<u8>, Stat), ClientError> {
         let body = self.call(OpCode::GetData, Some(&GetDataRequest { path: path.into(), watch })).await?;
         let r = GetDataResponse::from_bytes(&body)?;
-        Ok((r.data, r.stat))
+        Ok((r.data.unwrap_or_default(), r.stat))
     }
 
     /// Replaces a node's data.
     pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat, ClientError> {
-        let body = self.call(OpCode::SetData, Some(&SetDataRequest { path: path.into(), data: data.to_vec(), version })).await?;
+        let body = self.call(OpCode::SetData, Some(&SetDataRequest { path: path.into(), data: Some(data.to_vec()), version })).await?;
         Ok(jute::SetDataResponse::from_bytes(&body)?.stat)
     }
 
@@ -212,31 +206,68 @@ impl Client {
         self.call::<jute::SyncRequest>(OpCode::CloseSession, None).await.map(|_| ())
     }
 
-    /// The next watch event, waiting up to `timeout`.
+    /// The next watch event, waiting up to `timeout` (woken as soon as one
+    /// arrives, so the wait itself adds no latency).
     pub async fn next_event(&self, timeout: Duration) -> Option<WatcherEvent> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Ok(ev) = self.events.lock().unwrap_or_else(|e| e.into_inner()).try_recv() {
-                return Some(ev);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let mut events = self.events.lock().await;
+        tokio::time::timeout(timeout, events.recv()).await.ok().flatten()
+    }
+}
+
+
+/// Sends one request on a connection's outbox.
+async fn send_on<R: Record>(
+    outbox: &tokio::sync::Mutex<Outbox>,
+    op: OpCode,
+    req: Option<&R>,
+) -> Result<oneshot::Receiver<Result<(ReplyHeader, Bytes), ClientError>>, ClientError> {
+    let mut out = outbox.lock().await;
+    if out.closed.load(Ordering::Acquire) {
+        return Err(ClientError::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection closed")));
+    }
+    let xid = match op {
+        OpCode::Ping => xid::PING,
+        _ => {
+            out.next_xid = out.next_xid.wrapping_add(1).max(1);
+            out.next_xid
+        }
+    };
+    let mut body = BytesMut::new();
+    RequestHeader { xid, op: op.code() }.write(&mut body);
+    if let Some(req) = req {
+        req.write(&mut body);
+    }
+    let (tx, rx) = oneshot::channel();
+    out.waiting.lock().unwrap_or_else(|e| e.into_inner()).push_back((xid, tx));
+    write_frame(&mut out.writer, &body).await?;
+    Ok(rx)
+}
+
+/// Pings every `every` while the client lives.
+async fn ping_loop(outbox: std::sync::Weak<tokio::sync::Mutex<Outbox>>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(outbox) = outbox.upgrade() else { return };
+        if send_on::<jute::SyncRequest>(&outbox, OpCode::Ping, None).await.is_err() {
+            return;
         }
     }
 }
 
 async fn read_loop(
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+    rd: tokio::net::tcp::OwnedReadHalf,
     waiting: Arc<Mutex<VecDeque<Waiter>>>,
     events: mpsc::UnboundedSender<WatcherEvent>,
+    closed: Arc<AtomicBool>,
 ) {
     let fail_all = |waiting: &Arc<Mutex<VecDeque<Waiter>>>, why: &str| {
+        closed.store(true, Ordering::Release);
         for (_, tx) in waiting.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             let _ = tx.send(Err(ClientError::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, why.to_string()))));
         }
     };
+    // Buffered: one read system call takes in many pipelined replies.
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
     loop {
         let frame = match read_frame(&mut rd).await {
             Ok(f) => f,
@@ -253,7 +284,8 @@ async fn read_loop(
                 return;
             }
         };
-        let body = Bytes::copy_from_slice(&frame[frame.len() - r.remaining()..]);
+        let offset = frame.len() - r.remaining();
+        let body = Bytes::from(frame).slice(offset..);
         if header.xid == xid::NOTIFICATION {
             if let Ok(ev) = WatcherEvent::from_bytes(&body) {
                 let _ = events.send(ev);

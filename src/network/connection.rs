@@ -38,6 +38,10 @@ use crate::watch::ConnId;
 /// Most requests a session may have outstanding before reading pauses.
 const MAX_OUTSTANDING: usize = 1024;
 
+/// How long a new connection may take to send its first packet, so
+/// half-open connections cannot pile up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
@@ -105,15 +109,28 @@ async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: Co
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
-    let first = frame::read_len(&mut rd).await?;
-    if let Some(word) = admin::four_letter_word(first) {
-        let text = admin::answer(server, word);
-        wr.write_all(text.as_bytes()).await?;
-        wr.shutdown().await?;
-        return Ok(());
-    }
-    let len = frame::check_len(first, server.config.max_buffer)?;
-    let connect = ConnectRequest::from_bytes(&frame::read_body(&mut rd, len).await?)?;
+    let first = async {
+        let first = frame::read_len(&mut rd).await?;
+        if let Some(word) = admin::four_letter_word(first) {
+            return Ok::<_, ConnError>(Err(word));
+        }
+        let len = frame::check_len(first, server.config.max_buffer)?;
+        Ok(Ok(frame::read_body(&mut rd, len).await?))
+    };
+    let body = match tokio::time::timeout(HANDSHAKE_TIMEOUT, first).await {
+        Err(_) => return Ok(()),
+        Ok(r) => r?,
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(word) => {
+            let text = admin::answer(server, word);
+            wr.write_all(text.as_bytes()).await?;
+            wr.shutdown().await?;
+            return Ok(());
+        }
+    };
+    let connect = ConnectRequest::from_bytes(&body)?;
     let mut serving = server.serving.clone();
     let ready = serving.wait_for(|s| *s).await.is_ok();
     if !ready {
