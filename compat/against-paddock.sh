@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Starts a fresh paddock (release build) on a free port with a throwaway data
+# dir, runs compat/run.sh against it, and stops it by PID.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
+[[ -x "$bin" ]] || { echo "no paddock binary at $bin (run: cargo build --release)" >&2; exit 2; }
+
+work="$(mktemp -d)"
+pid=""
+cleanup() {
+  [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin" --port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/stderr" &
+pid=$!
+addr=""
+for _ in $(seq 1 300); do
+  addr="$(sed -n 's/^paddock listening on //p' "$work/stdout" | head -1)"
+  [[ -n "$addr" ]] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$work/stderr" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -n "$addr" ]] || { echo "paddock did not start" >&2; exit 1; }
+echo "paddock (pid $pid) on $addr"
+"$here/run.sh" "$addr"

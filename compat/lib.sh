@@ -1,0 +1,127 @@
+# Shared helpers for the compat/ runners. Source it: . "$(dirname "$0")/lib.sh"
+# Everything here is idempotent and quick when the tools are already present.
+
+COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+COMPAT_BUILD="$COMPAT_DIR/.build"
+COMPAT_VENV="$COMPAT_DIR/.venv"
+COMPAT_TMP="$COMPAT_DIR/tmp"
+
+KAZOO_VERSION="${KAZOO_VERSION:-2.11.0}"
+
+COMPAT_DEBS="zookeeper zookeeper-bin libcurator-recipes-java libcurator-framework-java libcurator-client-java"
+
+ZK_JAVA_DIR=/usr/share/java
+ZK_CLI=/usr/share/zookeeper/bin/zkCli.sh
+
+# Per-run scratch directory. run.sh exports COMPAT_RUN_DIR so its suites share
+# one; a suite run alone gets its own. Concurrent runs never share files.
+compat_run_dir() {
+    if [ -z "${COMPAT_RUN_DIR:-}" ]; then
+        mkdir -p "$COMPAT_TMP"
+        COMPAT_RUN_DIR="$(mktemp -d "$COMPAT_TMP/run-$(date +%Y%m%d-%H%M%S)-XXXXXX")"
+        export COMPAT_RUN_DIR
+    fi
+    mkdir -p "$COMPAT_RUN_DIR"
+}
+
+# Keep only the newest $1 (default 10) run directories.
+compat_prune_runs() {
+    local keep="${1:-10}"
+    # shellcheck disable=SC2012
+    ls -1dt "$COMPAT_TMP"/run-* 2>/dev/null | tail -n +"$((keep + 1))" | xargs -r rm -rf
+}
+
+# Serialise set-up steps between concurrent runs: compat_lock NAME / compat_unlock.
+compat_lock() {
+    mkdir -p "$COMPAT_TMP"
+    exec 9>"$COMPAT_TMP/$1.lock"
+    flock -w 900 9 || true
+}
+compat_unlock() { exec 9>&-; }
+
+# Install the Debian packages the runners need, if any is missing.
+# apt-get update is run only when a plain install fails (stale or empty lists).
+compat_ensure_debs() {
+    local missing=() p
+    for p in $COMPAT_DEBS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "compat: installing Debian packages: ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! timeout 900 $sudo apt-get install -y -q "${missing[@]}" >&2; then
+        timeout 600 $sudo apt-get update -q >&2 || true
+        timeout 900 $sudo apt-get install -y -q "${missing[@]}" >&2 || {
+            echo "compat: apt-get install failed" >&2
+            return 1
+        }
+    fi
+}
+
+# Create compat/.venv with a pinned kazoo, if not already there.
+compat_ensure_venv() {
+    compat_lock venv
+    _compat_ensure_venv
+    local rc=$?
+    compat_unlock
+    return $rc
+}
+
+_compat_ensure_venv() {
+    if [ -x "$COMPAT_VENV/bin/python" ] &&
+        "$COMPAT_VENV/bin/python" -c "import kazoo, sys; from importlib.metadata import version; sys.exit(version('kazoo') != '$KAZOO_VERSION')" 2>/dev/null; then
+        return 0
+    fi
+    echo "compat: creating $COMPAT_VENV with kazoo==$KAZOO_VERSION" >&2
+    local py
+    py="$(command -v python3.11 || command -v python3)"
+    rm -rf "$COMPAT_VENV"
+    "$py" -m venv "$COMPAT_VENV" >&2 || {
+        # Debian's python3 needs python3-venv for ensurepip.
+        rm -rf "$COMPAT_VENV"
+        compat_apt_install python3-venv && "$py" -m venv "$COMPAT_VENV" >&2
+    } || return 1
+    timeout 600 "$COMPAT_VENV/bin/pip" install -q --disable-pip-version-check "kazoo==$KAZOO_VERSION" >&2
+}
+
+compat_apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 900 apt-get install -y -q "$@" >&2 || {
+        timeout 600 apt-get update -q >&2 || true
+        timeout 900 apt-get install -y -q "$@" >&2
+    }
+}
+
+# Java client classpath: ZooKeeper client + Curator + their runtime deps, no
+# logging binding (slf4j falls back to NOP) unless COMPAT_JAVA_LOG=1.
+compat_java_classpath() {
+    local j cp=""
+    for j in zookeeper zookeeper-jute curator-client curator-framework curator-recipes \
+        guava slf4j-api netty-buffer netty-codec netty-common netty-handler netty-resolver \
+        netty-transport netty-transport-native-epoll netty-transport-native-unix-common \
+        commons-io commons-cli metrics-core snappy-java jackson-databind jackson-core jackson-annotations; do
+        [ -e "$ZK_JAVA_DIR/$j.jar" ] && cp="$cp:$ZK_JAVA_DIR/$j.jar"
+    done
+    if [ "${COMPAT_JAVA_LOG:-0}" = 1 ]; then
+        cp="$cp:$ZK_JAVA_DIR/slf4j-simple.jar"
+    fi
+    echo "${cp#:}"
+}
+
+# Split HOST:PORT (HOST may be a bracketed IPv6 literal).
+compat_host() { local a="$1"; echo "${a%:*}" | tr -d '[]'; }
+compat_port() { local a="$1"; echo "${a##*:}"; }
+
+# Send a four-letter word and print the answer (bounded).
+compat_4lw() {
+    local host port
+    host="$(compat_host "$1")"
+    port="$(compat_port "$1")"
+    timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1" || exit 1; printf %s "$2" >&3; cat <&3' "$host" "$port" "$2" 2>/dev/null
+}
+
+# Per-check output helpers; each suite prints PASS/FAIL lines only.
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }

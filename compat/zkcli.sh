@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# zkCli.sh (ZooKeeper 3.8's own CLI) against HOST:PORT.
+#
+# The Debian package ships no jline, so zkCli.sh reads commands from stdin,
+# one per line, and runs them in order in one session. To tell the outputs of
+# the commands apart, every command is followed by a marker command
+# (`ls /<root>-mark-<label>`) whose "Node does not exist" line closes that
+# command's output. stdout and stderr are merged: zkCli prints some results
+# ("Created /x") on stderr and others (data, stat) on stdout.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+[ $# -eq 1 ] || { echo "usage: $0 HOST:PORT" >&2; exit 2; }
+SERVER="$1"
+ROOT="/compat-zkcli-$$"
+MARK="$ROOT-mark-"
+SESSION_TIMEOUT="${ZKCLI_TIMEOUT:-60}"
+
+compat_run_dir
+work="$COMPAT_RUN_DIR/zkcli"
+rm -rf "$work"
+mkdir -p "$work"
+
+zkcli() {
+    timeout "$SESSION_TIMEOUT" "$ZK_CLI" -server "$SERVER" "$@" 2>&1 | grep -v '^SLF4J:'
+    return "${PIPESTATUS[0]}"
+}
+
+# --- script building -------------------------------------------------------
+script=""
+step() { # step LABEL COMMAND
+    script+="$2"$'\n'"ls $MARK$1"$'\n'
+}
+
+# Run the built script in one zkCli session; split output into $work/<session>/<label>.
+run_session() { # run_session NAME
+    local name="$1"
+    mkdir -p "$work/$name"
+    printf '%squit\n' "$script" | zkcli >"$work/$name.raw"
+    awk -v dir="$work/$name" -v mark="Node does not exist: $MARK" '
+        /^WATCHER::$/ || /^WatchedEvent / { print > (dir "/_events"); next }
+        /^$/ { next }
+        index($0, mark) == 1 {
+            label = substr($0, length(mark) + 1)
+            printf "%s", buf > (dir "/" label); close(dir "/" label)
+            buf = ""; next
+        }
+        { buf = buf $0 "\n" }
+        END { printf "%s", buf > (dir "/_tail") }
+    ' "$work/$name.raw"
+    script=""
+}
+
+# --- assertions ---------------------------------------------------------------
+S=s1
+out() { cat "$work/$S/$1" 2>/dev/null; }
+has() { [ -f "$work/$S/$1" ]; }
+show() { out "$1" | head -c 300 | tr '\n' '|'; }
+
+# check_exact NAME LABEL EXPECTED  -- whole output (possibly empty) equals EXPECTED
+check_exact() {
+    if ! has "$2"; then fail "$1" "no output section for '$2' (session died?)"; return; fi
+    local got; got="$(out "$2")"
+    if [ "$got" == "$3" ]; then pass "$1"; else fail "$1" "expected '$3', got '$(show "$2")'"; fi
+}
+# check_line NAME LABEL LINE  -- output contains exactly this line
+check_line() {
+    if ! has "$2"; then fail "$1" "no output section for '$2' (session died?)"; return; fi
+    if out "$2" | grep -qxF -- "$3"; then pass "$1"; else fail "$1" "expected line '$3', got '$(show "$2")'"; fi
+}
+# check_list NAME LABEL "a b c"  -- first line is a [x, y] list with these names (any order)
+check_list() {
+    if ! has "$2"; then fail "$1" "no output section for '$2' (session died?)"; return; fi
+    local got want
+    got="$(out "$2" | head -1 | tr -d '[]' | tr ',' '\n' | tr -d ' ' | grep -v '^$' | sort | tr '\n' ' ')"
+    want="$(echo "$3" | tr ' ' '\n' | grep -v '^$' | sort | tr '\n' ' ')"
+    if [ "$got" == "$want" ]; then pass "$1"; else fail "$1" "expected children [$want], got '$(show "$2")'"; fi
+}
+stat_field() { out "$1" | sed -n "s/^$2 = //p" | head -1; }
+# check_stat NAME LABEL FIELD VALUE
+check_stat() {
+    if ! has "$2"; then fail "$1" "no output section for '$2' (session died?)"; return; fi
+    local v; v="$(stat_field "$2" "$3")"
+    if [ "$v" == "$4" ]; then pass "$1"; else fail "$1" "expected $3 = $4, got '${v}' in '$(show "$2")'"; fi
+}
+
+# --- session 1 -----------------------------------------------------------------
+R="$ROOT"
+step start ""
+step create_root "create $R rootdata"
+step create_dup "create $R again"
+step create_child "create $R/child \"hello world\""
+step get_child "get $R/child"
+step create_nodata "create $R/nodata"
+step get_nodata "get $R/nodata"
+step create_eph "create -e $R/eph ephdata"
+step stat_eph "stat $R/eph"
+step create_eph_child "create $R/eph/c"
+step create_noparent "create $R/a/b"
+step create_badpath "create $R/trailing/"
+step create_seqparent "create $R/seq"
+step create_seq1 "create -s $R/seq/n- a"
+step create_plain "create $R/seq/x"
+step delete_plain "delete $R/seq/x"
+step create_seq2 "create -s $R/seq/n- b"
+step ls_seq "ls $R/seq"
+step ls_s_seq "ls -s $R/seq"
+step ls_root "ls $R"
+step ls_s_root "ls -s $R"
+step get_root "get $R"
+step get_s_root "get -s $R"
+step set_root "set $R v1"
+step set_v_ok "set -v 1 $R v2"
+step set_v_bad "set -v 7 $R bad"
+step get_after_set "get $R"
+step stat_root "stat $R"
+step stat_missing "stat $R/missing"
+step delete_nonempty "delete $R"
+step delete_missing "delete $R/missing"
+step delete_badversion "delete -v 5 $R/child"
+step delete_child "delete -v 0 $R/child"
+step get_deleted "get $R/child"
+step tree1 "create $R/tree"
+step tree2 "create $R/tree/a x"
+step tree3 "create $R/tree/a/b y"
+step tree4 "create $R/tree/c"
+step ls_r_tree "ls -R $R/tree"
+step children_number "getAllChildrenNumber $R/tree"
+step deleteall "deleteall $R/tree"
+step ls_deleted_tree "ls $R/tree"
+step getacl "getAcl $R"
+step ro_create "create $R/ro x"
+step ro_setacl "setAcl $R/ro world:anyone:r"
+step ro_getacl "getAcl $R/ro"
+step ro_set "set $R/ro y"
+step ro_get "get $R/ro"
+step ro_delete "delete $R/ro"
+step container "create -c $R/con"
+step stat_container "stat $R/con"
+step ttl "create -t 600000 $R/ttl tdata"
+step stat_ttl "stat $R/ttl"
+step sync "sync $R"
+step ls_zookeeper "ls /zookeeper"
+step stat_zookeeper "stat /zookeeper"
+step ls_slash "ls /"
+run_session s1
+S=s1
+
+if grep -q 'state:SyncConnected' "$work/s1/_events" 2>/dev/null; then pass "zkcli.connect"; else fail "zkcli.connect" "no SyncConnected event: $(head -c 300 "$work/s1.raw" | tr '\n' '|')"; fi
+check_exact zkcli.create "create_root" "Created $R"
+check_exact zkcli.create_existing "create_dup" "Node already exists: $R"
+check_exact zkcli.create_quoted_data "create_child" "Created $R/child"
+check_exact zkcli.get_quoted_data "get_child" "hello world"
+check_exact zkcli.create_without_data "create_nodata" "Created $R/nodata"
+check_exact zkcli.get_null_data "get_nodata" "null"
+check_exact zkcli.create_ephemeral "create_eph" "Created $R/eph"
+eo="$(stat_field stat_eph ephemeralOwner)"
+if [ -n "$eo" ] && [ "$eo" != "0x0" ]; then pass zkcli.ephemeral_owner; else fail zkcli.ephemeral_owner "ephemeralOwner '$eo' in '$(show stat_eph)'"; fi
+check_exact zkcli.ephemeral_no_children "create_eph_child" "Ephemerals cannot have children: $R/eph/c"
+check_exact zkcli.create_no_parent "create_noparent" "Node does not exist: $R/a/b"
+check_exact zkcli.create_bad_path "create_badpath" "Path must not end with / character"
+check_exact zkcli.create_sequential "create_seq1" "Created $R/seq/n-0000000000"
+check_exact zkcli.create_sequential_after_delete "create_seq2" "Created $R/seq/n-0000000002"
+check_list zkcli.ls_sequential "ls_seq" "n-0000000000 n-0000000002"
+check_stat zkcli.cversion_counts_deletes "ls_s_seq" cversion 4
+check_list zkcli.ls "ls_root" "child eph nodata seq"
+check_list zkcli.ls_s_children "ls_s_root" "child eph nodata seq"
+check_stat zkcli.ls_s_numChildren "ls_s_root" numChildren 4
+check_exact zkcli.get "get_root" "rootdata"
+check_line zkcli.get_s_data "get_s_root" "rootdata"
+check_stat zkcli.get_s_dataVersion "get_s_root" dataVersion 0
+check_stat zkcli.get_s_dataLength "get_s_root" dataLength 8
+check_exact zkcli.set "set_root" ""
+check_exact zkcli.set_version_ok "set_v_ok" ""
+check_exact zkcli.set_version_bad "set_v_bad" "version No is not valid : $R"
+check_exact zkcli.get_after_set "get_after_set" "v2"
+check_stat zkcli.stat_dataVersion "stat_root" dataVersion 2
+check_stat zkcli.stat_numChildren "stat_root" numChildren 4
+check_stat zkcli.stat_ephemeralOwner "stat_root" ephemeralOwner 0x0
+check_stat zkcli.stat_dataLength "stat_root" dataLength 2
+check_stat zkcli.stat_aclVersion "stat_root" aclVersion 0
+cz="$(stat_field stat_root cZxid)"; mz="$(stat_field stat_root mZxid)"; pz="$(stat_field stat_root pZxid)"
+if [[ "$cz" =~ ^0x[0-9a-f]+$ && "$mz" =~ ^0x[0-9a-f]+$ && "$pz" =~ ^0x[0-9a-f]+$ ]] && ((mz > cz && pz > cz)); then
+    pass zkcli.stat_zxids
+else
+    fail zkcli.stat_zxids "want mZxid > cZxid and pZxid > cZxid, got cZxid=$cz mZxid=$mz pZxid=$pz"
+fi
+if out stat_root | grep -Eq '^ctime = [A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} [A-Z]+ 2[0-9]{3}$'; then pass zkcli.stat_ctime; else fail zkcli.stat_ctime "ctime line: '$(out stat_root | grep ctime)'"; fi
+check_exact zkcli.stat_missing "stat_missing" "Node does not exist: $R/missing"
+check_exact zkcli.delete_not_empty "delete_nonempty" "Node not empty: $R"
+check_exact zkcli.delete_missing "delete_missing" "Node does not exist: $R/missing"
+check_exact zkcli.delete_bad_version "delete_badversion" "version No is not valid : $R/child"
+check_exact zkcli.delete_version "delete_child" ""
+check_exact zkcli.get_deleted "get_deleted" "Node does not exist: $R/child"
+check_exact zkcli.ls_recursive "ls_r_tree" "$R/tree
+$R/tree/a
+$R/tree/c
+$R/tree/a/b"
+check_exact zkcli.getAllChildrenNumber "children_number" "3"
+check_exact zkcli.deleteall "deleteall" ""
+check_exact zkcli.deleteall_gone "ls_deleted_tree" "Node does not exist: $R/tree"
+check_exact zkcli.getAcl "getacl" "'world,'anyone
+: cdrwa"
+check_exact zkcli.setAcl "ro_setacl" ""
+check_exact zkcli.getAcl_after_setAcl "ro_getacl" "'world,'anyone
+: r"
+check_exact zkcli.set_no_write_permission "ro_set" "Insufficient permission : $R/ro"
+check_exact zkcli.get_read_permission "ro_get" "x"
+check_exact zkcli.delete_readonly_node "ro_delete" ""
+check_exact zkcli.create_container "container" "Created $R/con"
+check_stat zkcli.container_ephemeralOwner "stat_container" ephemeralOwner 0x0
+check_exact zkcli.create_ttl "ttl" "Created $R/ttl"
+check_stat zkcli.ttl_ephemeralOwner "stat_ttl" ephemeralOwner 0x0
+check_exact zkcli.sync "sync" "Sync is OK"
+check_list zkcli.zookeeper_children "ls_zookeeper" "config quota"
+check_stat zkcli.zookeeper_numChildren "stat_zookeeper" numChildren 2
+if out ls_slash | head -1 | tr -d '[] ' | tr ',' '\n' | grep -qx zookeeper &&
+    out ls_slash | head -1 | tr -d '[] ' | tr ',' '\n' | grep -qx "${ROOT#/}"; then
+    pass zkcli.ls_slash
+else
+    fail zkcli.ls_slash "want zookeeper and ${ROOT#/} in '$(show ls_slash)'"
+fi
+
+if ! grep -q 'state:SyncConnected' "$work/s1/_events" 2>/dev/null; then
+    # the server cannot be reached: fail the rest fast
+    for n in ephemeral_gone_after_close ephemeral_stat_gone cleanup cmdline_ok cmdline_error_status; do
+        fail "zkcli.$n" "skipped: zkCli.sh never connected to $SERVER"
+    done
+    exit 0
+fi
+
+# --- session 2: the first session's ephemeral is gone; clean up --------------
+step start ""
+step ls_root "ls $R"
+step stat_eph "stat $R/eph"
+step deleteall_root "deleteall $R"
+step ls_gone "ls $R"
+run_session s2
+S=s2
+check_list zkcli.ephemeral_gone_after_close "ls_root" "con nodata seq ttl"
+check_exact zkcli.ephemeral_stat_gone "stat_eph" "Node does not exist: $R/eph"
+check_exact zkcli.cleanup "ls_gone" "Node does not exist: $R"
+
+# --- command-line mode: one command per JVM, exit status --------------------
+o="$(zkcli ls /zookeeper)"; rc=$?
+if [ $rc -eq 0 ] && echo "$o" | grep -qxF '[config, quota]'; then pass zkcli.cmdline_ok; else fail zkcli.cmdline_ok "rc=$rc out='$(echo "$o" | tail -3 | tr '\n' '|')'"; fi
+o="$(zkcli get "$R/none")"; rc=$?
+if [ $rc -eq 1 ] && echo "$o" | grep -qxF "Node does not exist: $R/none"; then pass zkcli.cmdline_error_status; else fail zkcli.cmdline_error_status "rc=$rc out='$(echo "$o" | tail -3 | tr '\n' '|')'"; fi
