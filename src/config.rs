@@ -33,6 +33,24 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// One ensemble member, from a `server.N=host:peerPort:electionPort[;clientPort]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Host name or address.
+    pub host: String,
+    /// Port paddock's Raft and forwarding traffic uses (ZooKeeper's quorum port).
+    pub peer_port: u16,
+    /// The client port, if the line names one.
+    pub client_port: Option<u16>,
+}
+
+impl Peer {
+    /// `host:peerPort`.
+    pub fn peer_addr(&self) -> String {
+        format!("{}:{}", self.host, self.peer_port)
+    }
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -57,6 +75,8 @@ pub struct Config {
     /// How often the leader looks for empty containers and expired TTL nodes, ms
     /// (ZooKeeper's `znode.container.checkIntervalMs`).
     pub container_check_interval_ms: u64,
+    /// Ensemble members by id (empty: a single node).
+    pub peers: std::collections::BTreeMap<u64, Peer>,
     /// The `super` identity's digest (`super:base64hash`), as ZooKeeper's
     /// `zookeeper.DigestAuthenticationProvider.superDigest`.
     pub super_digest: Option<String>,
@@ -76,6 +96,7 @@ impl Default for Config {
             four_letter_whitelist: vec!["*".into()],
             container_check_interval_ms: 60_000,
             super_digest: None,
+            peers: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -86,6 +107,10 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut cfg = Config::default();
         cfg.apply_zoo_cfg(&text, &path.display().to_string())?;
+        if !cfg.peers.is_empty() {
+            cfg.server_id = read_myid(&cfg.data_dir)?;
+        }
+        cfg.validate()?;
         Ok(cfg)
     }
 
@@ -115,14 +140,28 @@ impl Config {
                 "4lw.commands.whitelist" => {
                     self.four_letter_whitelist = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
                 }
+                key if key.starts_with("server.") => {
+                    let id = key["server.".len()..].parse::<u64>().map_err(|e| err(e.to_string()))?;
+                    let peer = parse_server_line(value).map_err(err)?;
+                    self.peers.insert(id, peer);
+                }
+                "myid" => self.server_id = num(value)?,
                 _ => {}
             }
         }
-        self.validate()
+        self.validate_times()
     }
 
     /// Checks the settings hang together.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_times()?;
+        if !self.peers.is_empty() && !self.peers.contains_key(&self.server_id) {
+            return Err(ConfigError::Invalid(format!("myid {} is not among the server.N lines", self.server_id)));
+        }
+        Ok(())
+    }
+
+    fn validate_times(&self) -> Result<(), ConfigError> {
         if self.tick_time_ms == 0 {
             return Err(ConfigError::Invalid("tickTime must be positive".into()));
         }
@@ -163,6 +202,34 @@ impl Config {
     }
 }
 
+/// Parses `host:peerPort:electionPort[:role][;[clientAddr:]clientPort]`.
+fn parse_server_line(value: &str) -> Result<Peer, String> {
+    let (servers, client) = match value.split_once(';') {
+        Some((s, c)) => (s, Some(c)),
+        None => (value, None),
+    };
+    let parts: Vec<&str> = servers.split(':').collect();
+    if parts.len() < 2 {
+        return Err(format!("expected host:peerPort:electionPort, got {value:?}"));
+    }
+    let peer_port = parts[1].parse::<u16>().map_err(|e| format!("peer port: {e}"))?;
+    let client_port = match client {
+        Some(c) => {
+            let port = c.rsplit(':').next().unwrap_or(c);
+            Some(port.trim().parse::<u16>().map_err(|e| format!("client port: {e}"))?)
+        }
+        None => None,
+    };
+    Ok(Peer { host: parts[0].trim().to_string(), peer_port, client_port })
+}
+
+/// Reads ZooKeeper's `myid` file from the data directory.
+fn read_myid(data_dir: &Path) -> Result<u64, ConfigError> {
+    let path = data_dir.join("myid");
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    text.trim().parse::<u64>().map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +244,19 @@ mod tests {
         assert_eq!(c.negotiate_timeout(5000), 5000);
         assert_eq!(c.negotiate_timeout(999_999), 20_000);
         assert!(c.apply_zoo_cfg("tickTime=abc", "zoo.cfg").is_err());
+    }
+
+    #[test]
+    fn reads_ensemble_lines() {
+        let mut c = Config::default();
+        let text = "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889;2182\nserver.3=h3:2890:3890:participant;0.0.0.0:2183\n";
+        c.apply_zoo_cfg(text, "zoo.cfg").unwrap();
+        assert_eq!(c.peers.len(), 3);
+        assert_eq!(c.peers[&1], Peer { host: "127.0.0.1".into(), peer_port: 2888, client_port: None });
+        assert_eq!(c.peers[&2].client_port, Some(2182));
+        assert_eq!(c.peers[&3].peer_addr(), "h3:2890");
+        assert!(c.validate().is_ok());
+        c.server_id = 9;
+        assert!(c.validate().is_err());
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
 use crate::error::ZkError;
+use crate::raft::forward::{ForwardReceiver, Forwarder};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::PeerNetwork;
 use crate::raft::state_machine::StateMachine;
@@ -22,8 +23,16 @@ use crate::state::Shared;
 use crate::tree::txn::Txn;
 use crate::{network, reaper, session, storage};
 
+/// Where openraft delivers the outcome of a write proposed on the leader.
+type LocalReceiver = <<TypeConfig as RaftTypeConfig>::Responder as Responder<TypeConfig>>::Receiver;
+
 /// Where the outcome of a proposed write arrives.
-pub type WriteReceiver = <<TypeConfig as RaftTypeConfig>::Responder as Responder<TypeConfig>>::Receiver;
+pub enum WriteReceiver {
+    /// Proposed here, on the leader.
+    Local(LocalReceiver),
+    /// Forwarded to the leader from this follower.
+    Forwarded(ForwardReceiver),
+}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +63,8 @@ pub struct Server {
     pub serving: watch::Receiver<bool>,
     /// When the server started.
     pub started: Instant,
+    /// This follower's link to the leader.
+    pub forwarder: Forwarder,
     next_conn: AtomicU64,
 }
 
@@ -73,21 +84,61 @@ impl Server {
     /// log in that order.
     pub async fn propose(&self, session_id: i64, txn: Txn) -> Result<WriteReceiver, ZkError> {
         let req = Request { session_id, time_ms: now_ms(), txn };
-        self.raft.client_write_ff(req).await.map_err(|e| ZkError::ConnectionLoss(e.to_string()))
+        let (leader, leader_addr) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let addr = m.current_leader.and_then(|l| m.membership_config.membership().get_node(&l).map(|n| n.addr.clone()));
+            (m.current_leader, addr)
+        };
+        match (leader, leader_addr) {
+            (Some(l), _) if l == self.config.server_id || self.config.peers.is_empty() => {
+                let rx = self.raft.client_write_ff(req).await.map_err(|e| ZkError::ConnectionLoss(e.to_string()))?;
+                Ok(WriteReceiver::Local(rx))
+            }
+            (Some(l), Some(addr)) => Ok(WriteReceiver::Forwarded(self.forwarder.forward(l, &addr, req).await?)),
+            _ => Err(ZkError::ConnectionLoss("no leader".into())),
+        }
     }
 
-    /// Waits for a proposed write's outcome.
-    pub async fn outcome(rx: WriteReceiver) -> Result<Response, ZkError> {
-        match rx.await {
-            Ok(Ok(resp)) => Ok(resp.data),
-            Ok(Err(e)) => Err(ZkError::ConnectionLoss(e.to_string())),
-            Err(e) => Err(ZkError::ConnectionLoss(e.to_string())),
+    /// Waits for a proposed write's outcome, applied on this server too (so
+    /// the session's next read sees it).
+    pub async fn outcome(&self, rx: WriteReceiver) -> Result<Response, ZkError> {
+        let lost = |e: String| ZkError::ConnectionLoss(e);
+        match rx {
+            WriteReceiver::Local(rx) => match rx.await {
+                Ok(Ok(resp)) => Ok(resp.data),
+                Ok(Err(e)) => Err(lost(e.to_string())),
+                Err(e) => Err(lost(e.to_string())),
+            },
+            WriteReceiver::Forwarded(rx) => {
+                let resp = rx.await.map_err(|_| lost("link to the leader lost".into()))?.map_err(lost)?;
+                let mut applied = self.shared.applied.subscribe();
+                let caught_up = tokio::time::timeout(Duration::from_secs(30), async {
+                    applied.wait_for(|z| *z >= resp.zxid).await.is_ok()
+                })
+                .await
+                .unwrap_or(false);
+                if !caught_up {
+                    return Err(lost(format!("zxid {:#x} not applied here in time", resp.zxid)));
+                }
+                Ok(resp)
+            }
         }
     }
 
     /// Proposes and waits.
     pub async fn write(&self, session_id: i64, txn: Txn) -> Result<Response, ZkError> {
-        Self::outcome(self.propose(session_id, txn).await?).await
+        let rx = self.propose(session_id, txn).await?;
+        self.outcome(rx).await
+    }
+
+    /// The current leader's id and peer address, if one is known and it is not this server.
+    pub fn remote_leader(&self) -> Option<(u64, String)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let l = m.current_leader.filter(|l| *l != self.config.server_id)?;
+        let addr = m.membership_config.membership().get_node(&l)?.addr.clone();
+        Some((l, addr))
     }
 
     /// "leader", "follower" or "standalone", as `srvr` reports it.
@@ -113,18 +164,19 @@ pub struct Running {
 }
 
 fn raft_config(cfg: &Config) -> Result<openraft::Config, StartError> {
-    // Election timing: well under ZooKeeper's tick-based defaults so a lone
-    // node serves quickly after a restart.
+    // Election timing: a lone node elects itself fast after a restart; an
+    // ensemble notices a dead leader within about half a second, well under
+    // ZooKeeper's tick-based defaults (and under any session timeout).
+    let (heartbeat, min, max) = if cfg.peers.is_empty() { (50, 150, 300) } else { (100, 400, 800) };
     let c = openraft::Config {
         cluster_name: "paddock".into(),
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
+        heartbeat_interval: heartbeat,
+        election_timeout_min: min,
+        election_timeout_max: max,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(50_000),
         max_in_snapshot_log_to_keep: 1_000,
         ..Default::default()
     };
-    let _ = cfg;
     c.validate().map_err(|e| StartError::Raft(e.to_string()))
 }
 
@@ -144,9 +196,21 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let listener = TcpListener::bind(config.client_addr()?).await?;
     let client_addr = listener.local_addr()?;
+    let peer_listener = match config.peers.get(&id) {
+        Some(me) => Some(TcpListener::bind(me.peer_addr()).await?),
+        None => None,
+    };
+    // The first start bootstraps membership; a restart finds it in the log.
+    // Every member initializes with the same list, which openraft accepts.
     if !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
-        let members = BTreeMap::from([(id, BasicNode::new(client_addr.to_string()))]);
-        raft.initialize(members).await.map_err(|e| StartError::Raft(e.to_string()))?;
+        let members: BTreeMap<u64, BasicNode> = if config.peers.is_empty() {
+            BTreeMap::from([(id, BasicNode::new(client_addr.to_string()))])
+        } else {
+            config.peers.iter().map(|(id, p)| (*id, BasicNode::new(p.peer_addr()))).collect()
+        };
+        if let Err(e) = raft.initialize(members).await {
+            tracing::info!("not initializing membership: {e}");
+        }
     }
 
     let (serving_tx, serving) = watch::channel(false);
@@ -156,15 +220,32 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         raft: raft.clone(),
         serving,
         started: Instant::now(),
+        forwarder: Forwarder::default(),
         next_conn: AtomicU64::new(1),
     });
+    if let Some(l) = peer_listener {
+        tokio::spawn(crate::raft::peer_server::accept_loop(server.clone(), l));
+    }
 
-    // Serve clients only once a leader is known and everything committed is applied.
+    // Serve clients only once a leader is known and everything in the local
+    // log is applied. A restarted leader briefly believes its old term is
+    // still current, so a leader counts only once a quorum has acknowledged it.
     let wait_raft = raft.clone();
     tokio::spawn(async move {
         let caught_up = wait_raft
             .wait(None)
-            .metrics(|m| m.current_leader.is_some() && m.last_applied.map(|l| l.index) >= m.last_log_index, "caught up")
+            .metrics(
+                |m| {
+                    let voters = m.membership_config.membership().voter_ids().count();
+                    let confirmed = match m.current_leader {
+                        None => false,
+                        Some(l) if l == m.id && voters > 1 => m.millis_since_quorum_ack.is_some_and(|ms| ms < 1_000),
+                        Some(_) => true,
+                    };
+                    confirmed && m.last_applied.map(|l| l.index) >= m.last_log_index
+                },
+                "caught up",
+            )
             .await;
         match caught_up {
             Ok(_) => {

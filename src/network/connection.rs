@@ -358,7 +358,7 @@ async fn answer(
             (xid, zxid, err, close, None)
         }
         Pending::Write { xid, reply, rx, started } => {
-            let resp = Server::outcome(rx).await?;
+            let resp = server.outcome(rx).await?;
             let err = ops::write::encode_reply(&reply, &resp.outcome, &mut body);
             (xid, resp.zxid, err, false, Some(started))
         }
@@ -390,7 +390,7 @@ async fn answer(
             (xid, state.tree.last_zxid(), 0, false, None)
         }
         Pending::Close { xid, rx } => {
-            let resp = Server::outcome(rx).await?;
+            let resp = server.outcome(rx).await?;
             (xid, resp.zxid, 0, true, None)
         }
     };

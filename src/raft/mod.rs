@@ -6,9 +6,12 @@
 
 #[cfg(test)]
 mod conformance;
+pub mod forward;
 pub mod log_store;
 pub mod network;
+pub mod peer_server;
 pub mod state_machine;
 pub mod types;
+pub mod wire;
 
 pub use types::{Raft, Request, Response, TypeConfig};

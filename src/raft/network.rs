@@ -1,10 +1,8 @@
-//! The peer network openraft talks through.
-//!
-//! A single-node paddock has no peers, so every RPC reports the target as
-//! unreachable; the TCP transport between servers arrives with the ensemble
-//! issue and slots in behind these same traits.
+//! The client side of the peer network: how openraft reaches other servers.
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
@@ -12,58 +10,120 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 
+use super::wire::{self, PeerRequest, PeerResponse, PeerStream, WireError};
 use super::TypeConfig;
 
-/// Why a peer could not be reached.
-#[derive(Debug, thiserror::Error)]
-#[error("no transport to peer {0}: this server runs without peers")]
-pub struct NoPeers(u64);
-
-/// Creates connections to peers.
+/// Creates connections to peers (addresses come from the membership).
 #[derive(Clone, Default)]
 pub struct PeerNetwork;
 
-/// A connection to one peer.
+/// A connection to one peer, re-dialled after any failure.
 pub struct PeerClient {
     target: u64,
+    addr: String,
+    conn: Option<PeerStream>,
+    next_id: u64,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Self::Network {
-        PeerClient { target }
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
+        PeerClient { target, addr: node.addr.clone(), conn: None, next_id: 0 }
     }
 }
 
+/// How a call failed, before mapping into openraft's error types.
+enum CallError {
+    Unreachable(std::io::Error),
+    Broken(WireError),
+    TimedOut,
+    Mismatch,
+}
+
 impl PeerClient {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {
-        RPCError::Unreachable(Unreachable::new(&NoPeers(self.target)))
+    async fn call(&mut self, req: PeerRequest, ttl: Duration) -> Result<PeerResponse, CallError> {
+        let result = tokio::time::timeout(ttl, self.exchange(req)).await.unwrap_or(Err(CallError::TimedOut));
+        if result.is_err() {
+            // Whatever went wrong, the stream may hold a stale answer: start afresh.
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn exchange(&mut self, req: PeerRequest) -> Result<PeerResponse, CallError> {
+        if self.conn.is_none() {
+            let stream = tokio::net::TcpStream::connect(&self.addr).await.map_err(CallError::Unreachable)?;
+            self.conn = Some(wire::framed(stream));
+        }
+        let Some(conn) = self.conn.as_mut() else { return Err(CallError::Mismatch) };
+        self.next_id += 1;
+        let id = self.next_id;
+        wire::send(conn, id, &req).await.map_err(CallError::Broken)?;
+        let (got, resp): (u64, PeerResponse) = wire::recv(conn).await.map_err(CallError::Broken)?;
+        if got != id {
+            return Err(CallError::Mismatch);
+        }
+        Ok(resp)
+    }
+
+    fn error<E: std::error::Error>(&self, e: CallError) -> RPCError<u64, BasicNode, E> {
+        match e {
+            CallError::Unreachable(io) => RPCError::Unreachable(Unreachable::new(&io)),
+            CallError::Broken(w) => RPCError::Network(NetworkError::new(&w)),
+            CallError::TimedOut => {
+                RPCError::Network(NetworkError::new(&std::io::Error::new(std::io::ErrorKind::TimedOut, "peer timed out")))
+            }
+            CallError::Mismatch => RPCError::Network(NetworkError::new(&std::io::Error::other("answer to another request"))),
+        }
+    }
+
+    fn remote<E: std::error::Error>(&self, e: E) -> RPCError<u64, BasicNode, E> {
+        RPCError::RemoteError(RemoteError::new(self.target, e))
+    }
+
+    fn unexpected<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {
+        RPCError::Network(NetworkError::new(&std::io::Error::other("unexpected answer kind")))
     }
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        match self.call(PeerRequest::Append(rpc), option.hard_ttl()).await {
+            Ok(PeerResponse::Append(Ok(r))) => Ok(r),
+            Ok(PeerResponse::Append(Err(e))) => Err(self.remote(e)),
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(self.error(e)),
+        }
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>> {
-        Err(self.unreachable())
+        match self.call(PeerRequest::Snapshot(rpc), option.hard_ttl()).await {
+            Ok(PeerResponse::Snapshot(Ok(r))) => Ok(r),
+            Ok(PeerResponse::Snapshot(Err(e))) => Err(self.remote(e)),
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(self.error(e)),
+        }
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<u64>,
-        _option: RPCOption,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        match self.call(PeerRequest::Vote(rpc), option.hard_ttl()).await {
+            Ok(PeerResponse::Vote(Ok(r))) => Ok(r),
+            Ok(PeerResponse::Vote(Err(e))) => Err(self.remote(e)),
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(self.error(e)),
+        }
     }
 }

@@ -23,6 +23,15 @@ pub async fn run(server: Arc<Server>) {
         };
         if !leader {
             was_leader = false;
+            // Followers report their clients' liveness to the leader's clock.
+            if let Some((id, addr)) = server.remote_leader() {
+                let touched = server.shared.sessions.take_touched();
+                if !touched.is_empty() {
+                    if let Err(e) = server.forwarder.touch(id, &addr, touched).await {
+                        tracing::debug!("cannot report session liveness: {e}");
+                    }
+                }
+            }
             continue;
         }
         if !was_leader {

@@ -21,6 +21,7 @@ pub struct SessionTracker {
 #[derive(Default)]
 struct Tracker {
     deadlines: HashMap<i64, Instant>,
+    touched: std::collections::HashSet<i64>,
     owners: HashMap<i64, (ConnId, CancellationToken)>,
 }
 
@@ -31,7 +32,14 @@ impl SessionTracker {
 
     /// The client was heard from: its session lives at least `timeout` more.
     pub fn touch(&self, session_id: i64, timeout: Duration) {
-        self.lock().deadlines.insert(session_id, Instant::now() + timeout);
+        let mut t = self.lock();
+        t.deadlines.insert(session_id, Instant::now() + timeout);
+        t.touched.insert(session_id);
+    }
+
+    /// Sessions touched since the last call (a follower reports them to the leader).
+    pub fn take_touched(&self) -> Vec<i64> {
+        self.lock().touched.drain().collect()
     }
 
     /// Sessions whose deadline passed; sessions not seen yet get a fresh

@@ -25,6 +25,14 @@ impl Paddock {
 
     /// As `start`, with extra command-line arguments.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Paddock {
+        let server = Self::spawn(data_dir, extra);
+        server.wait_serving();
+        server
+    }
+
+    /// Starts the process and learns its client address, without waiting
+    /// for it to serve (an ensemble member serves only once a quorum is up).
+    pub fn spawn(data_dir: &Path, extra: &[&str]) -> Paddock {
         let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
             .args(["--port", "0", "--data-dir"])
             .arg(data_dir)
@@ -51,9 +59,7 @@ impl Paddock {
                 panic!("paddock did not report its address within 60 s");
             }
         };
-        let server = Paddock { child, addr, data_dir: data_dir.to_path_buf() };
-        server.wait_serving();
-        server
+        Paddock { child, addr, data_dir: data_dir.to_path_buf() }
     }
 
     /// Sends a four-letter word and returns the answer.
@@ -66,7 +72,8 @@ impl Paddock {
         out
     }
 
-    fn wait_serving(&self) {
+    /// Waits until the server serves clients (`srvr` shows a Mode).
+    pub fn wait_serving(&self) {
         for _ in 0..300 {
             if self.four_letter("srvr").contains("Mode:") {
                 return;
@@ -120,4 +127,79 @@ impl Drop for Paddock {
 /// A tokio runtime for a test body.
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released: good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// An ensemble of paddock processes on 127.0.0.1, from one zoo.cfg each.
+pub struct Ensemble {
+    /// Members by id; `None` once stopped.
+    pub nodes: Vec<Option<Paddock>>,
+    dir: PathBuf,
+    cfg: String,
+}
+
+impl Ensemble {
+    /// Starts `n` members (ids 1..=n) and waits until all serve.
+    pub fn start(dir: &Path, n: usize) -> Ensemble {
+        let mut cfg = String::from("tickTime=200\ninitLimit=10\nsyncLimit=5\n");
+        for id in 1..=n {
+            cfg.push_str(&format!("server.{id}=127.0.0.1:{}:{}\n", free_port(), free_port()));
+        }
+        let mut e = Ensemble { nodes: Vec::new(), dir: dir.to_path_buf(), cfg };
+        for id in 1..=n {
+            let node = e.spawn(id);
+            e.nodes.push(Some(node));
+        }
+        for node in e.nodes.iter().flatten() {
+            node.wait_serving();
+        }
+        e
+    }
+
+    fn spawn(&self, id: usize) -> Paddock {
+        let data = self.dir.join(format!("n{id}"));
+        std::fs::create_dir_all(&data).expect("data dir");
+        std::fs::write(data.join("myid"), format!("{id}\n")).expect("myid");
+        let cfg_path = self.dir.join(format!("zoo{id}.cfg"));
+        std::fs::write(&cfg_path, format!("{}dataDir={}\n", self.cfg, data.display())).expect("zoo.cfg");
+        Paddock::spawn(&data, &["--config", cfg_path.to_str().expect("utf-8 path")])
+    }
+
+    /// Restarts member `id` (1-based) on its existing data.
+    pub fn restart(&mut self, id: usize) {
+        let node = self.spawn(id);
+        node.wait_serving();
+        self.nodes[id - 1] = Some(node);
+    }
+
+    /// The member that `srvr` reports as leader.
+    pub fn leader(&self) -> Option<usize> {
+        for _ in 0..100 {
+            for (i, n) in self.nodes.iter().enumerate() {
+                if let Some(n) = n {
+                    if n.four_letter("srvr").contains("Mode: leader") {
+                        return Some(i + 1);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// Client address of member `id`.
+    pub fn addr(&self, id: usize) -> String {
+        self.nodes[id - 1].as_ref().expect("running member").addr.clone()
+    }
+
+    /// kill -9 member `id`.
+    pub fn kill9(&mut self, id: usize) {
+        if let Some(n) = self.nodes[id - 1].take() {
+            n.kill9();
+        }
+    }
 }

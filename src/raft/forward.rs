@@ -1,0 +1,115 @@
+//! Forwarding from a follower to the leader: client writes (which only the
+//! leader may put in the log) and session liveness (which only the leader's
+//! clock judges).
+//!
+//! One connection to the current leader carries every forwarded write in the
+//! order the connections proposed them, so a session's writes enter the log
+//! in the order it sent them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+
+use super::wire::{self, PeerRequest, PeerResponse};
+use super::{Request, Response};
+use crate::error::ZkError;
+
+/// Where a forwarded write's outcome arrives.
+pub type ForwardReceiver = oneshot::Receiver<Result<Response, String>>;
+
+type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Response, String>>>>>;
+
+struct Link {
+    leader: u64,
+    tx: mpsc::UnboundedSender<(u64, PeerRequest)>,
+    waiters: Waiters,
+    alive: Arc<AtomicBool>,
+}
+
+/// The follower's link to the leader.
+#[derive(Default)]
+pub struct Forwarder {
+    link: tokio::sync::Mutex<Option<Link>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+fn lock(w: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Response, String>>>> {
+    w.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Forwarder {
+    /// Sends a write to the leader; the receiver yields the leader's outcome.
+    pub async fn forward(&self, leader: u64, addr: &str, req: Request) -> Result<ForwardReceiver, ZkError> {
+        match self.send(leader, addr, PeerRequest::Forward(req), true).await? {
+            Some(rx) => Ok(rx),
+            None => Err(ZkError::System("forwarded write without a receiver".into())),
+        }
+    }
+
+    /// Reports sessions whose clients were heard from (no answer awaited).
+    pub async fn touch(&self, leader: u64, addr: &str, ids: Vec<i64>) -> Result<(), ZkError> {
+        self.send(leader, addr, PeerRequest::Touch(ids), false).await.map(|_| ())
+    }
+
+    async fn send(&self, leader: u64, addr: &str, msg: PeerRequest, wait: bool) -> Result<Option<ForwardReceiver>, ZkError> {
+        let mut link = self.link.lock().await;
+        let usable = link.as_ref().is_some_and(|l| l.leader == leader && l.alive.load(Ordering::Acquire));
+        if !usable {
+            *link = Some(connect(leader, addr).await?);
+        }
+        let Some(l) = link.as_ref() else { return Err(ZkError::ConnectionLoss("no link to the leader".into())) };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let rx = if wait {
+            let (tx, rx) = oneshot::channel();
+            lock(&l.waiters).insert(id, tx);
+            Some(rx)
+        } else {
+            None
+        };
+        if l.tx.send((id, msg)).is_err() {
+            lock(&l.waiters).remove(&id);
+            return Err(ZkError::ConnectionLoss("link to the leader closed".into()));
+        }
+        Ok(rx)
+    }
+}
+
+async fn connect(leader: u64, addr: &str) -> Result<Link, ZkError> {
+    let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| ZkError::ConnectionLoss(format!("leader {leader} at {addr}: connect timed out")))?
+        .map_err(|e| ZkError::ConnectionLoss(format!("leader {leader} at {addr}: {e}")))?;
+    let (mut sink, mut source) = wire::framed(stream).split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(u64, PeerRequest)>();
+    let waiters: Waiters = Arc::default();
+    let alive = Arc::new(AtomicBool::new(true));
+    let (w_alive, r_alive) = (alive.clone(), alive.clone());
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let Ok(bytes) = bincode::serialize(&msg) else { break };
+            if sink.send(bytes::Bytes::from(bytes)).await.is_err() {
+                break;
+            }
+        }
+        w_alive.store(false, Ordering::Release);
+    });
+    let r_waiters = waiters.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(frame)) = source.next().await {
+            let Ok((id, resp)) = bincode::deserialize::<(u64, PeerResponse)>(&frame) else { break };
+            if let PeerResponse::Forwarded(result) = resp {
+                if let Some(tx) = lock(&r_waiters).remove(&id) {
+                    let _ = tx.send(result);
+                }
+            }
+        }
+        r_alive.store(false, Ordering::Release);
+        // Dropping the senders tells every waiter the outcome is unknown.
+        lock(&r_waiters).clear();
+    });
+    Ok(Link { leader, tx, waiters, alive })
+}

@@ -1,0 +1,97 @@
+//! The server side of the peer network: answers Raft RPCs, puts forwarded
+//! client writes into the log in arrival order, and notes session liveness
+//! reported by followers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::wire::{self, PeerRequest, PeerResponse};
+use crate::server::{now_ms, Server};
+
+/// Accepts peer connections until the process ends.
+pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve(server, stream).await {
+                        tracing::debug!(%peer, "peer connection ended: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("peer accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(), wire::WireError> {
+    let (mut sink, mut source) = wire::framed(stream).split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(u64, PeerResponse)>();
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let bytes = match bincode::serialize(&msg) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!("cannot encode a peer answer: {e}");
+                    return;
+                }
+            };
+            if sink.send(bytes::Bytes::from(bytes)).await.is_err() {
+                return;
+            }
+        }
+    });
+    while let Some(frame) = source.next().await {
+        let (id, req): (u64, PeerRequest) = bincode::deserialize(&frame?)?;
+        let answer = match req {
+            PeerRequest::Append(rpc) => PeerResponse::Append(server.raft.append_entries(rpc).await),
+            PeerRequest::Vote(rpc) => PeerResponse::Vote(server.raft.vote(rpc).await),
+            PeerRequest::Snapshot(rpc) => PeerResponse::Snapshot(server.raft.install_snapshot(rpc).await),
+            PeerRequest::Touch(ids) => {
+                let timeouts: Vec<(i64, i32)> = {
+                    let state = server.shared.read();
+                    ids.iter().filter_map(|id| state.tree.session(*id).map(|s| (*id, s.timeout_ms))).collect()
+                };
+                for (id, timeout_ms) in timeouts {
+                    server.shared.sessions.touch(id, Duration::from_millis(timeout_ms.max(0) as u64));
+                }
+                PeerResponse::Touched
+            }
+            PeerRequest::Forward(mut req) => {
+                // The leader's clock decides every time-dependent field.
+                req.time_ms = now_ms();
+                // Entering the log happens here, in arrival order; only the
+                // wait for the outcome runs concurrently.
+                match server.raft.client_write_ff(req).await {
+                    Ok(pending) => {
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let result = match pending.await {
+                                Ok(Ok(resp)) => Ok(resp.data),
+                                Ok(Err(e)) => Err(e.to_string()),
+                                Err(e) => Err(e.to_string()),
+                            };
+                            let _ = tx.send((id, PeerResponse::Forwarded(result)));
+                        });
+                        continue;
+                    }
+                    Err(e) => PeerResponse::Forwarded(Err(e.to_string())),
+                }
+            }
+        };
+        if tx.send((id, answer)).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! What servers say to each other, and how it is framed.
+//!
+//! Framing is tokio-util's `LengthDelimitedCodec` (4-byte length prefix) with
+//! bincode bodies: a well-kept, already-used library, and all the protocol
+//! there is to it, because openraft defines the messages and drives one
+//! request at a time per peer connection. Every message carries an id so a
+//! connection can also carry pipelined, forwarded client writes whose
+//! answers come back out of order.
+
+use futures::{SinkExt, StreamExt};
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+use super::{Request, Response, TypeConfig};
+
+/// Largest peer frame: a batch of log entries or a snapshot chunk.
+pub const MAX_FRAME: usize = 256 << 20;
+
+/// A request from one server to another.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerRequest {
+    /// Raft log replication and heartbeats.
+    Append(AppendEntriesRequest<TypeConfig>),
+    /// Raft election.
+    Vote(VoteRequest<u64>),
+    /// A chunk of a Raft snapshot.
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A client write received by a follower, for the leader to put in the log.
+    Forward(Request),
+    /// Sessions whose clients a follower heard from, for the leader's expiry clock.
+    Touch(Vec<i64>),
+}
+
+/// The answer to a [`PeerRequest`].
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerResponse {
+    /// Answer to `Append`.
+    Append(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    /// Answer to `Vote`.
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    /// Answer to `Snapshot`.
+    Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    /// The forwarded write, applied on the leader (or why not).
+    Forwarded(Result<Response, String>),
+    /// `Touch` noted.
+    Touched,
+}
+
+/// A framed peer connection.
+pub type PeerStream = Framed<TcpStream, LengthDelimitedCodec>;
+
+/// Why a peer exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The socket failed or closed.
+    #[error("peer i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// A frame did not decode.
+    #[error("peer message: {0}")]
+    Codec(#[from] bincode::Error),
+    /// The peer hung up.
+    #[error("peer closed the connection")]
+    Closed,
+}
+
+/// Wraps a connected socket in the peer framing.
+pub fn framed(stream: TcpStream) -> PeerStream {
+    let _ = stream.set_nodelay(true);
+    let codec = LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec();
+    Framed::new(stream, codec)
+}
+
+/// Sends one message with its id.
+pub async fn send<T: Serialize>(stream: &mut PeerStream, id: u64, msg: &T) -> Result<(), WireError> {
+    let bytes = bincode::serialize(&(id, msg))?;
+    stream.send(bytes::Bytes::from(bytes)).await?;
+    Ok(())
+}
+
+/// Receives one message and its id.
+pub async fn recv<T: for<'de> Deserialize<'de>>(stream: &mut PeerStream) -> Result<(u64, T), WireError> {
+    match stream.next().await {
+        Some(frame) => Ok(bincode::deserialize(&frame?)?),
+        None => Err(WireError::Closed),
+    }
+}
