@@ -75,6 +75,8 @@ pub struct Config {
     /// How often the leader looks for empty containers and expired TTL nodes, ms
     /// (ZooKeeper's `znode.container.checkIntervalMs`).
     pub container_check_interval_ms: u64,
+    /// Log entries between snapshots (ZooKeeper's `snapCount`); older log is purged.
+    pub snap_count: u64,
     /// Ensemble members by id (empty: a single node).
     pub peers: std::collections::BTreeMap<u64, Peer>,
     /// The `super` identity's digest (`super:base64hash`), as ZooKeeper's
@@ -97,6 +99,7 @@ impl Default for Config {
             container_check_interval_ms: 60_000,
             super_digest: None,
             peers: std::collections::BTreeMap::new(),
+            snap_count: 100_000,
         }
     }
 }
@@ -146,6 +149,7 @@ impl Config {
                     self.peers.insert(id, peer);
                 }
                 "myid" => self.server_id = num(value)?,
+                "snapCount" => self.snap_count = num(value)?.max(10),
                 _ => {}
             }
         }

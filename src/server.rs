@@ -173,11 +173,23 @@ fn raft_config(cfg: &Config) -> Result<openraft::Config, StartError> {
         heartbeat_interval: heartbeat,
         election_timeout_min: min,
         election_timeout_max: max,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(50_000),
-        max_in_snapshot_log_to_keep: 1_000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snap_count),
+        // Keep a little log behind the snapshot so a briefly lagging follower
+        // catches up from the log rather than by a whole snapshot.
+        max_in_snapshot_log_to_keep: (cfg.snap_count / 10).min(1_000),
+        purge_batch_size: 64,
         ..Default::default()
     };
     c.validate().map_err(|e| StartError::Raft(e.to_string()))
+}
+
+async fn any_peer_initialized(config: &Config) -> bool {
+    for (peer_id, peer) in &config.peers {
+        if *peer_id != config.server_id && crate::raft::peer_server::peer_initialized(&peer.peer_addr()).await {
+            return true;
+        }
+    }
+    false
 }
 
 /// Opens storage, starts Raft and the client listener.
@@ -201,15 +213,22 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         None => None,
     };
     // The first start bootstraps membership; a restart finds it in the log.
-    // Every member initializes with the same list, which openraft accepts.
+    // In an ensemble only the lowest id bootstraps, and only if no peer
+    // already belongs to a formed ensemble: a member whose data was wiped
+    // must rejoin (and catch up by snapshot), never found a second history.
     if !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
-        let members: BTreeMap<u64, BasicNode> = if config.peers.is_empty() {
-            BTreeMap::from([(id, BasicNode::new(client_addr.to_string()))])
+        let members: Option<BTreeMap<u64, BasicNode>> = if config.peers.is_empty() {
+            Some(BTreeMap::from([(id, BasicNode::new(client_addr.to_string()))]))
+        } else if config.peers.keys().next() == Some(&id) && !any_peer_initialized(&config).await {
+            Some(config.peers.iter().map(|(id, p)| (*id, BasicNode::new(p.peer_addr()))).collect())
         } else {
-            config.peers.iter().map(|(id, p)| (*id, BasicNode::new(p.peer_addr()))).collect()
+            tracing::info!("empty state: waiting for the ensemble's leader to bring this server up to date");
+            None
         };
-        if let Err(e) = raft.initialize(members).await {
-            tracing::info!("not initializing membership: {e}");
+        if let Some(members) = members {
+            if let Err(e) = raft.initialize(members).await {
+                tracing::info!("not initializing membership: {e}");
+            }
         }
     }
 

@@ -105,3 +105,33 @@ fn a_session_moves_to_another_server_with_its_ephemerals() {
         assert!(d.exists("/lock", false).await.unwrap().is_none());
     });
 }
+
+#[test]
+fn five_nodes_tolerate_two_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ens = Ensemble::start(dir.path(), 5);
+    let leader = ens.leader().expect("a leader");
+    // Kill the leader and one follower: three of five remain, a quorum.
+    let follower = (1..=5).find(|i| *i != leader).unwrap();
+    ens.kill9(leader);
+    ens.kill9(follower);
+    let alive: Vec<usize> = (1..=5).filter(|i| *i != leader && *i != follower).collect();
+    rt().block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let c = loop {
+            assert!(Instant::now() < deadline, "no write succeeded with 3 of 5 alive");
+            if let Ok(c) = Client::connect(&ens.addr(alive[0]), 10_000).await {
+                if c.create("/survived", b"", CreateMode::Persistent).await.is_ok() {
+                    break c;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        c.set_data("/survived", b"yes", -1).await.unwrap();
+        for id in &alive[1..] {
+            let d = Client::connect(&ens.addr(*id), 10_000).await.unwrap();
+            d.call(OpCode::Sync, Some(&SyncRequest { path: "/".into() })).await.unwrap();
+            assert_eq!(d.get_data("/survived", false).await.unwrap().0, b"yes");
+        }
+    });
+}

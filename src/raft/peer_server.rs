@@ -12,6 +12,20 @@ use tokio::sync::mpsc;
 use super::wire::{self, PeerRequest, PeerResponse};
 use crate::server::{now_ms, Server};
 
+/// Asks a peer whether it already belongs to a formed ensemble (false if unreachable).
+pub async fn peer_initialized(addr: &str) -> bool {
+    let ask = async {
+        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let mut conn = wire::framed(stream);
+        wire::send(&mut conn, 1, &PeerRequest::Status).await.ok()?;
+        match wire::recv::<PeerResponse>(&mut conn).await.ok()? {
+            (_, PeerResponse::Status { initialized }) => Some(initialized),
+            _ => None,
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), ask).await.ok().flatten().unwrap_or(false)
+}
+
 /// Accepts peer connections until the process ends.
 pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
     loop {
@@ -55,6 +69,9 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
             PeerRequest::Append(rpc) => PeerResponse::Append(server.raft.append_entries(rpc).await),
             PeerRequest::Vote(rpc) => PeerResponse::Vote(server.raft.vote(rpc).await),
             PeerRequest::Snapshot(rpc) => PeerResponse::Snapshot(server.raft.install_snapshot(rpc).await),
+            PeerRequest::Status => {
+                PeerResponse::Status { initialized: server.raft.is_initialized().await.unwrap_or(false) }
+            }
             PeerRequest::Touch(ids) => {
                 let timeouts: Vec<(i64, i32)> = {
                     let state = server.shared.read();

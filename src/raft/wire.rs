@@ -35,6 +35,8 @@ pub enum PeerRequest {
     Forward(Request),
     /// Sessions whose clients a follower heard from, for the leader's expiry clock.
     Touch(Vec<i64>),
+    /// Does this server already belong to a formed ensemble?
+    Status,
 }
 
 /// The answer to a [`PeerRequest`].
@@ -50,6 +52,11 @@ pub enum PeerResponse {
     Forwarded(Result<Response, String>),
     /// `Touch` noted.
     Touched,
+    /// Answer to `Status`: whether this server's Raft state is initialized.
+    Status {
+        /// True once membership is in its log.
+        initialized: bool,
+    },
 }
 
 /// A framed peer connection.

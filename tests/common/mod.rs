@@ -145,7 +145,12 @@ pub struct Ensemble {
 impl Ensemble {
     /// Starts `n` members (ids 1..=n) and waits until all serve.
     pub fn start(dir: &Path, n: usize) -> Ensemble {
-        let mut cfg = String::from("tickTime=200\ninitLimit=10\nsyncLimit=5\n");
+        Self::start_cfg(dir, n, "")
+    }
+
+    /// As `start`, with extra zoo.cfg lines.
+    pub fn start_cfg(dir: &Path, n: usize, extra: &str) -> Ensemble {
+        let mut cfg = format!("tickTime=200\ninitLimit=10\nsyncLimit=5\n{extra}");
         for id in 1..=n {
             cfg.push_str(&format!("server.{id}=127.0.0.1:{}:{}\n", free_port(), free_port()));
         }
