@@ -166,7 +166,14 @@ impl Reader<'_> {
                     .ids
                     .iter()
                     .filter(|id| id.scheme != "super")
-                    .map(|id| ClientInfo { auth_scheme: id.scheme.clone(), user: id.id.clone() })
+                    .map(|id| {
+                        // As ZooKeeper's whoAmI: a digest identity shows only its user name.
+                        let user = match id.scheme.as_str() {
+                            "digest" => id.id.split(':').next().unwrap_or_default().to_string(),
+                            _ => id.id.clone(),
+                        };
+                        ClientInfo { auth_scheme: id.scheme.clone(), user }
+                    })
                     .collect();
                 WhoAmIResponse { client_info }.write(buf);
             }

@@ -140,13 +140,22 @@ fn check(tree: &DataTree, path: &str, perm: i32, ids: &[AuthId]) -> Result<(), Z
 }
 
 /// Replaces `auth` entries with one entry per authenticated identity, and
-/// validates the rest, as ZooKeeper's `fixupACL` does.
+/// validates the rest, as ZooKeeper's `fixupACL` does. Like ZooKeeper (since
+/// 3.5, ZOOKEEPER-1877) it first drops repeated entries of the request's list,
+/// keeping the first of each; entries that only become equal once `auth` is
+/// expanded are kept, as there.
 fn resolve_acl(acl: Vec<AclEntry>, ids: &[AuthId]) -> Result<Vec<AclEntry>, ZkError> {
-    if acl.is_empty() {
+    let mut unique: Vec<AclEntry> = Vec::with_capacity(acl.len());
+    for entry in acl {
+        if !unique.contains(&entry) {
+            unique.push(entry);
+        }
+    }
+    if unique.is_empty() {
         return Err(ZkError::InvalidAcl);
     }
-    let mut out = Vec::with_capacity(acl.len());
-    for entry in acl {
+    let mut out = Vec::with_capacity(unique.len());
+    for entry in unique {
         match entry.scheme.as_str() {
             "auth" => {
                 let mut any = false;
@@ -213,5 +222,60 @@ fn multi_result(kind: OpCode, outcome: &TxnOutcome) -> MultiResult {
         TxnOutcome::Checked => MultiResult::Check,
         TxnOutcome::Error(code) => MultiResult::Error(*code),
         _ => MultiResult::Error(ZkError::System("unexpected outcome".into()).raw()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(perms: i32, scheme: &str, id: &str) -> AclEntry {
+        AclEntry { perms, scheme: scheme.into(), id: id.into() }
+    }
+
+    #[test]
+    fn repeated_acl_entries_are_dropped() {
+        let open = entry(31, "world", "anyone");
+        let digest = entry(1, "digest", "bob:hash");
+        let acl = vec![open.clone(), digest.clone(), open.clone(), digest.clone()];
+        assert_eq!(resolve_acl(acl, &[]).unwrap(), vec![open.clone(), digest]);
+        // Same id with other permissions is a different entry.
+        let read_only = entry(1, "world", "anyone");
+        assert_eq!(resolve_acl(vec![open.clone(), read_only.clone()], &[]).unwrap(), vec![open, read_only]);
+    }
+
+    #[test]
+    fn repeated_acl_on_create_and_set_acl() {
+        let open = entry(31, "world", "anyone");
+        let tree = DataTree::new();
+        let mut txn = Txn::Create(CreateOp {
+            path: "/a".into(),
+            data: None,
+            acl: vec![open.clone(), open.clone()],
+            kind: CreateKind::Persistent,
+            sequential: false,
+        });
+        prepare(&mut txn, &tree, &[]).unwrap();
+        match &txn {
+            Txn::Create(c) => assert_eq!(c.acl, vec![open.clone()]),
+            _ => unreachable!(),
+        }
+        let mut txn = Txn::SetAcl { path: "/".into(), acl: vec![open.clone(), open.clone()], version: -1 };
+        prepare(&mut txn, &tree, &[]).unwrap();
+        match &txn {
+            Txn::SetAcl { acl, .. } => assert_eq!(acl, &vec![open]),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn auth_expansion_after_dedup() {
+        let ids = [AuthId { scheme: "digest".into(), id: "bob:hash".into() }];
+        let acl = vec![entry(31, "auth", ""), entry(31, "auth", ""), entry(31, "digest", "bob:hash")];
+        // The two `auth` entries collapse first; the expanded one equals the
+        // explicit digest entry and stays, as on ZooKeeper.
+        let out = resolve_acl(acl, &ids).unwrap();
+        assert_eq!(out, vec![entry(31, "digest", "bob:hash"), entry(31, "digest", "bob:hash")]);
+        assert!(matches!(resolve_acl(vec![entry(31, "auth", "")], &[]), Err(ZkError::InvalidAcl)));
     }
 }
