@@ -135,3 +135,28 @@ fn five_nodes_tolerate_two_failures() {
         }
     });
 }
+
+#[test]
+fn a_wiped_follower_rejoins_and_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ens = Ensemble::start_cfg(dir.path(), 3, "snapCount=100\n");
+    let leader = ens.leader().expect("a leader");
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    rt().block_on(async {
+        let c = Client::connect(&ens.addr(leader), 10_000).await.unwrap();
+        c.create("/snap", b"", CreateMode::Persistent).await.unwrap();
+        // Enough writes for several snapshots.
+        for i in 0..600 {
+            c.create(&format!("/snap/k{i}"), format!("{i}").as_bytes(), CreateMode::Persistent).await.unwrap();
+        }
+    });
+    ens.kill9(follower);
+    ens.wipe(follower);
+    ens.restart(follower);
+    rt().block_on(async {
+        let c = Client::connect(&ens.addr(follower), 10_000).await.unwrap();
+        c.call(OpCode::Sync, Some(&SyncRequest { path: "/".into() })).await.unwrap();
+        assert_eq!(c.get_children("/snap", false).await.unwrap().len(), 600);
+        assert_eq!(c.get_data("/snap/k599", false).await.unwrap().0, b"599");
+    });
+}
