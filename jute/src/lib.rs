@@ -35,4 +35,6 @@ pub use session::*;
 pub use writer::*;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod golden_tests;

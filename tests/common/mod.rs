@@ -33,13 +33,28 @@ impl Paddock {
     /// Starts the process and learns its client address, without waiting
     /// for it to serve (an ensemble member serves only once a quorum is up).
     pub fn spawn(data_dir: &Path, extra: &[&str]) -> Paddock {
+        Self::spawn_logging(data_dir, extra, None)
+    }
+
+    /// As `start`, with the server's stderr (its logs, and any panic) going to `log`.
+    pub fn start_logging_to(data_dir: &Path, log: &Path) -> Paddock {
+        let server = Self::spawn_logging(data_dir, &[], Some(log));
+        server.wait_serving();
+        server
+    }
+
+    fn spawn_logging(data_dir: &Path, extra: &[&str], log: Option<&Path>) -> Paddock {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("create the stderr log")),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
             .args(["--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", std::env::var("PADDOCK_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start paddock");
         let stdout = child.stdout.take().expect("stdout");
@@ -172,6 +187,11 @@ impl Ensemble {
         let cfg_path = self.dir.join(format!("zoo{id}.cfg"));
         std::fs::write(&cfg_path, format!("{}dataDir={}\n", self.cfg, data.display())).expect("zoo.cfg");
         Paddock::spawn(&data, &["--config", cfg_path.to_str().expect("utf-8 path")])
+    }
+
+    /// Deletes member `id`'s data (keeping its myid), as a replaced disk would.
+    pub fn wipe(&self, id: usize) {
+        let _ = std::fs::remove_dir_all(self.dir.join(format!("n{id}")).join("rocksdb"));
     }
 
     /// Restarts member `id` (1-based) on its existing data.
