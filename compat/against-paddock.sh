@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Starts a fresh paddock (release build) on a free port with a throwaway data
 # dir, runs compat/run.sh against it, and stops it by PID.
+# Its zoo.cfg sets a 1 s container/TTL sweep (znode.container.checkIntervalMs,
+# default 60 s; PADDOCK_CONTAINER_CHECK_MS overrides) so the TTL and container
+# checks see nodes vanish within seconds, as compat/zookeeper.sh does for the
+# reference ZooKeeper.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
@@ -14,7 +18,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin" --port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/stderr" &
+printf 'znode.container.checkIntervalMs=%s\n' "${PADDOCK_CONTAINER_CHECK_MS:-1000}" >"$work/zoo.cfg"
+"$bin" --config "$work/zoo.cfg" --port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/stderr" &
 pid=$!
 addr=""
 for _ in $(seq 1 300); do

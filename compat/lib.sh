@@ -86,6 +86,30 @@ _compat_ensure_venv() {
     timeout 600 "$COMPAT_VENV/bin/pip" install -q --disable-pip-version-check "kazoo==$KAZOO_VERSION" >&2
 }
 
+# Add what kazoo's own test suite needs (compat/kazoo_suite_requirements.txt,
+# pinned, wheels only) to compat/.venv; a stamp in the venv records the
+# installed list. pyjks goes in without its dependencies: they are in the
+# requirements file except twofish, a C extension without wheels that
+# kazoo.testing.common never reaches (pyjks imports it lazily).
+KAZOO_SUITE_NODEPS="pyjks==20.0.0"
+compat_ensure_kazoo_suite_deps() {
+    compat_ensure_venv || return 1
+    compat_lock venv
+    local req="$COMPAT_DIR/kazoo_suite_requirements.txt" stamp="$COMPAT_VENV/.kazoo-suite-requirements" rc=0
+    local nodeps="$KAZOO_SUITE_NODEPS"
+    if ! { cat "$req"; echo "# --no-deps $nodeps"; } | cmp -s - "$stamp"; then
+        echo "compat: installing kazoo's test dependencies into $COMPAT_VENV" >&2
+        if timeout 900 "$COMPAT_VENV/bin/pip" install -q --disable-pip-version-check --only-binary :all: -r "$req" >&2 &&
+            timeout 300 "$COMPAT_VENV/bin/pip" install -q --disable-pip-version-check --no-deps $nodeps >&2; then
+            { cat "$req"; echo "# --no-deps $nodeps"; } >"$stamp"
+        else
+            rc=1
+        fi
+    fi
+    compat_unlock
+    return $rc
+}
+
 compat_apt_install() {
     export DEBIAN_FRONTEND=noninteractive
     timeout 900 apt-get install -y -q "$@" >&2 || {

@@ -8,6 +8,8 @@
 #   java     compat/java.sh     ZooKeeper 3.8 Java client + Curator 5.4 recipes
 #   kazoo    compat/kazoo.sh    kazoo (PyPI) in compat/.venv
 #   cclient  compat/cclient.sh  C client: cli_mt and load_gen
+#   kazoo-suite  compat/kazoo_suite.sh  kazoo's own pytest suite (minus
+#                compat/kazoo_deselected.txt), one PASS/FAIL line per test
 # COMPAT_SUITES="zkcli kazoo" runs a subset. The last line is "N passed, M failed";
 # the exit status is 0 only when M is 0. Installs what it needs when missing.
 set -u
@@ -16,7 +18,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 [ $# -eq 1 ] || { echo "usage: $0 HOST:PORT" >&2; exit 2; }
 SERVER="$1"
-SUITES="${COMPAT_SUITES:-zkcli java kazoo cclient}"
+SUITES="${COMPAT_SUITES:-zkcli java kazoo cclient kazoo-suite}"
 
 t_start=$(date +%s)
 compat_prune_runs 10
@@ -26,7 +28,7 @@ ln -sfn "$(basename "$results")" "$COMPAT_TMP/last"
 
 setup_fail=""
 compat_ensure_debs || setup_fail="Debian packages ($COMPAT_DEBS)"
-case " $SUITES " in *" kazoo "*) compat_ensure_venv || setup_fail="${setup_fail:+$setup_fail, }kazoo venv" ;; esac
+case " $SUITES " in *" kazoo "* | *" kazoo-suite "*) compat_ensure_venv || setup_fail="${setup_fail:+$setup_fail, }kazoo venv" ;; esac
 
 echo "compat: server $SERVER"
 ok="$(compat_4lw "$SERVER" ruok)"
@@ -40,7 +42,7 @@ if [ -n "$setup_fail" ]; then
 fi
 
 for suite in $SUITES; do
-    script="$here/$suite.sh"
+    script="$here/${suite//-/_}.sh"   # kazoo-suite -> kazoo_suite.sh
     out="$results/$suite.txt"
     echo
     echo "== $suite"

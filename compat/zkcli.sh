@@ -76,6 +76,28 @@ check_list() {
     want="$(echo "$3" | tr ' ' '\n' | grep -v '^$' | sort | tr '\n' ' ')"
     if [ "$got" == "$want" ]; then pass "$1"; else fail "$1" "expected children [$want], got '$(show "$2")'"; fi
 }
+# check_paths NAME LABEL "p1 p2"  -- first line is a [p1, p2] list of exactly these (any order)
+check_paths() { check_list "$@"; }
+# check_whoami NAME LABEL "digest: user1"...  -- whoami lists "Auth scheme: User", an "ip: ADDR"
+# line and exactly the given extra lines, in any order (ZooKeeper's order is a hash order)
+check_whoami() {
+    local name="$1" label="$2"; shift 2
+    if ! has "$label"; then fail "$name" "no output section for '$label' (session died?)"; return; fi
+    local got want l
+    got="$(out "$label" | sed -E 's/^ip: [0-9a-fA-F.:]+$/ip: ADDR/' | sort)"
+    want="$( { echo "Auth scheme: User"; echo "ip: ADDR"; for l in "$@"; do echo "$l"; done; } | sort)"
+    if [ "$got" == "$want" ]; then pass "$name"; else fail "$name" "expected lines '$(echo "$want" | tr '\n' '|')' (any order), got '$(show "$label")'"; fi
+}
+# Watch events of a session, "TYPE PATH" per line in arrival order, for paths under $2
+events_under() { # events_under SESSION PREFIX
+    sed -n 's/^WatchedEvent state:SyncConnected type:\([A-Za-z]*\) path:\(.*\)$/\1 \2/p' "$work/$1/_events" 2>/dev/null |
+        awk -v p="$2" '{ if ($2 == p || index($2, p "/") == 1) print }'
+}
+# check_events NAME SESSION PREFIX EXPECTED  -- the events under PREFIX are exactly EXPECTED (in order)
+check_events() {
+    local got; got="$(events_under "$2" "$3")"
+    if [ "$got" == "$4" ]; then pass "$1"; else fail "$1" "expected events '$(echo "$4" | tr '\n' '|')', got '$(echo "$got" | tr '\n' '|')'"; fi
+}
 stat_field() { out "$1" | sed -n "s/^$2 = //p" | head -1; }
 # check_stat NAME LABEL FIELD VALUE
 check_stat() {
@@ -143,6 +165,44 @@ step sync "sync $R"
 step ls_zookeeper "ls /zookeeper"
 step stat_zookeeper "stat /zookeeper"
 step ls_slash "ls /"
+# who am I, ephemerals of this session
+step whoami_anon "whoami"
+step ephs "create $R/ephs"
+step ephs_a "create -e $R/ephs/a"
+step ephs_b "create -e -s $R/ephs/b- x"
+step getephemerals_dir "getEphemerals $R/ephs"
+step getephemerals_root "getEphemerals $R"
+step getephemerals_prefix "getEphemerals $R/ep"
+step getephemerals_all "getEphemerals"
+step getephemerals_none "getEphemerals $R/seq"
+# persistent watches: recursive on $R/w, plain persistent on $R/p, then removed
+step w "create $R/w"
+step p "create $R/p"
+step addwatch_rec "addWatch $R/w"
+step addwatch_pers "addWatch -m PERSISTENT $R/p"
+step w1 "create $R/w/a"
+step w2 "create $R/w/a/b"
+step w3 "set $R/w/a/b 1"
+step w4 "set $R/w/a/b 2"
+step w5 "delete $R/w/a/b"
+step w6 "set $R/w top"
+step p1 "create $R/p/k"
+step p2 "create $R/p/k/g"
+step p3 "set $R/p/k kd"
+step p4 "set $R/p v1"
+step p5 "set $R/p v2"
+step removewatches_rec "removewatches $R/w"
+step removewatches_pers "removewatches $R/p"
+step removewatches_none "removewatches $R/w"
+step w7 "create $R/w/after"
+step p6 "set $R/p v3"
+# digest auth: addauth, an auth:: ACL, whoami
+step auth_create "create $R/auth secret"
+step addauth "addauth digest user1:pass1"
+step whoami_auth "whoami"
+step auth_setacl "setAcl $R/auth auth::cdrwa"
+step auth_getacl "getAcl $R/auth"
+step auth_get "get $R/auth"
 run_session s1
 S=s1
 
@@ -221,9 +281,42 @@ else
     fail zkcli.ls_slash "want zookeeper and ${ROOT#/} in '$(show ls_slash)'"
 fi
 
+check_whoami zkcli.whoami "whoami_anon"
+check_exact zkcli.create_ephemeral_sequential "ephs_b" "Created $R/ephs/b-0000000001"
+check_paths zkcli.getEphemerals_path "getephemerals_dir" "$R/ephs/a $R/ephs/b-0000000001"
+check_paths zkcli.getEphemerals_subtree "getephemerals_root" "$R/eph $R/ephs/a $R/ephs/b-0000000001"
+# ZooKeeper matches the argument as a string prefix of the path, not as a subtree
+check_paths zkcli.getEphemerals_string_prefix "getephemerals_prefix" "$R/eph $R/ephs/a $R/ephs/b-0000000001"
+check_paths zkcli.getEphemerals_all "getephemerals_all" "$R/eph $R/ephs/a $R/ephs/b-0000000001"
+check_exact zkcli.getEphemerals_none "getephemerals_none" "[]"
+check_exact zkcli.addWatch "addwatch_rec" ""
+check_exact zkcli.addWatch_persistent "addwatch_pers" ""
+check_exact zkcli.removewatches "removewatches_rec" ""
+check_exact zkcli.removewatches_no_watcher "removewatches_none" "KeeperErrorCode = No such watcher for $R/w"
+check_events zkcli.addWatch_recursive_events s1 "$R/w" "NodeCreated $R/w/a
+NodeCreated $R/w/a/b
+NodeDataChanged $R/w/a/b
+NodeDataChanged $R/w/a/b
+NodeDeleted $R/w/a/b
+NodeDataChanged $R/w
+PersistentWatchRemoved $R/w"
+check_events zkcli.addWatch_persistent_events s1 "$R/p" "NodeChildrenChanged $R/p
+NodeDataChanged $R/p
+NodeDataChanged $R/p
+PersistentWatchRemoved $R/p"
+check_exact zkcli.addauth "addauth" ""
+check_whoami zkcli.whoami_after_addauth "whoami_auth" "digest: user1"
+check_exact zkcli.setAcl_auth "auth_setacl" ""
+# digest id: user1:base64(sha1("user1:pass1"))
+check_exact zkcli.getAcl_digest "auth_getacl" "'digest,'user1:+7K83PhyQ3ijGj0ADmljf0quVwQ=
+: cdrwa"
+check_exact zkcli.get_with_auth "auth_get" "secret"
+
 if ! grep -q 'state:SyncConnected' "$work/s1/_events" 2>/dev/null; then
     # the server cannot be reached: fail the rest fast
-    for n in ephemeral_gone_after_close ephemeral_stat_gone cleanup cmdline_ok cmdline_error_status; do
+    for n in ephemeral_gone_after_close ephemeral_stat_gone ephemerals_gone getEphemerals_new_session \
+        get_without_auth getAcl_without_auth set_without_auth addauth_wrong_password addauth_in_new_session \
+        cleanup cmdline_ok cmdline_error_status; do
         fail "zkcli.$n" "skipped: zkCli.sh never connected to $SERVER"
     done
     exit 0
@@ -233,12 +326,36 @@ fi
 step start ""
 step ls_root "ls $R"
 step stat_eph "stat $R/eph"
+step ls_ephs "ls $R/ephs"
+step getephemerals "getEphemerals $R"
+step noauth_get "get $R/auth"
+step noauth_getacl "getAcl $R/auth"
+step noauth_set "set $R/auth x"
+step badauth "addauth digest user1:wrong"
+step badauth_get "get $R/auth"
+step goodauth "addauth digest user1:pass1"
+step goodauth_get "get $R/auth"
 step deleteall_root "deleteall $R"
 step ls_gone "ls $R"
 run_session s2
 S=s2
-check_list zkcli.ephemeral_gone_after_close "ls_root" "con nodata seq ttl"
+check_list zkcli.ephemeral_gone_after_close "ls_root" "auth con ephs nodata p seq ttl w"
 check_exact zkcli.ephemeral_stat_gone "stat_eph" "Node does not exist: $R/eph"
+check_exact zkcli.ephemerals_gone "ls_ephs" "[]"
+check_exact zkcli.getEphemerals_new_session "getephemerals" "[]"
+check_exact zkcli.get_without_auth "noauth_get" "Insufficient permission : $R/auth"
+check_exact zkcli.getAcl_without_auth "noauth_getacl" "Insufficient permission : $R/auth"
+check_exact zkcli.set_without_auth "noauth_set" "Insufficient permission : $R/auth"
+if [ "$(out badauth)" == "" ] && [ "$(out badauth_get)" == "Insufficient permission : $R/auth" ]; then
+    pass zkcli.addauth_wrong_password
+else
+    fail zkcli.addauth_wrong_password "expected '' then 'Insufficient permission : $R/auth', got '$(show badauth)' then '$(show badauth_get)'"
+fi
+if [ "$(out goodauth)" == "" ] && [ "$(out goodauth_get)" == "secret" ]; then
+    pass zkcli.addauth_in_new_session
+else
+    fail zkcli.addauth_in_new_session "expected '' then 'secret', got '$(show goodauth)' then '$(show goodauth_get)'"
+fi
 check_exact zkcli.cleanup "ls_gone" "Node does not exist: $R"
 
 # --- command-line mode: one command per JVM, exit status --------------------

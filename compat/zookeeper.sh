@@ -7,7 +7,10 @@
 #   compat/zookeeper.sh status DIR [PORT]
 #
 # Set-up: NettyServerCnxnFactory, fsync on (forceSync=yes), all four-letter
-# words allowed, extended types (TTL nodes) enabled, AdminServer off.
+# words allowed, extended types (TTL nodes) enabled, AdminServer off, and a
+# 1 s container/TTL sweep (the JVM property znode.container.checkIntervalMs;
+# ZooKeeper's default of 60 s would make the compat TTL/container checks wait
+# a minute). ZK_CONTAINER_CHECK_MS overrides it (60000 restores the default).
 # Extra JVM flags: ZK_JVMFLAGS (e.g. "-Xmx1g"). Extra zoo.cfg lines: ZK_EXTRA_CFG.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -69,6 +72,7 @@ EOF
         -Dzookeeper.extendedTypesEnabled=true \
         -Dzookeeper.4lw.commands.whitelist='*' \
         -Dzookeeper.admin.enableServer=false \
+        -Dznode.container.checkIntervalMs="${ZK_CONTAINER_CHECK_MS:-1000}" \
         -Dlog4j.configuration="file:$dir/log4j.properties" \
         -Dzookeeper.log.dir="$dir" \
         ${ZK_JVMFLAGS:-} \

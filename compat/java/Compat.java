@@ -9,7 +9,10 @@
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -25,6 +28,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -35,7 +39,11 @@ import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
 import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.leader.LeaderSelector;
+import org.apache.curator.framework.recipes.leader.LeaderSelectorListenerAdapter;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
+import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.curator.retry.RetryNTimes;
 import org.apache.zookeeper.AddWatchMode;
@@ -545,6 +553,126 @@ public class Compat {
         check(e == null || e.getType() == EventType.PersistentWatchRemoved, "event after removeAllWatches: " + e);
     }
 
+    // ---- containers and TTL nodes: removed by the server's periodic check ----------
+    // The check interval is a server setting: ZooKeeper reads the JVM property
+    // znode.container.checkIntervalMs (default 60 s; compat/zookeeper.sh passes 1000),
+    // paddock the zoo.cfg key of the same name (compat/against-paddock.sh sets 1000).
+
+    static final int REAP_WAIT_MS = Integer.getInteger("compat.reapWaitMs", 15000);
+    static final String REAP_HINT = " (is the server's container check interval short? ZooKeeper: "
+            + "-Dznode.container.checkIntervalMs=1000; paddock: znode.container.checkIntervalMs=1000 in zoo.cfg)";
+
+    static boolean present(ZooKeeper zk, String path) {
+        try {
+            return zk.exists(path, false) != null;
+        } catch (Exception e) {
+            throw new RuntimeException("exists " + path + ": " + e, e);
+        }
+    }
+
+    static void waitGone(ZooKeeper zk, String path, String what) throws InterruptedException {
+        waitFor(what + " to vanish" + REAP_HINT, REAP_WAIT_MS, () -> !present(zk, path));
+    }
+
+    static void zkTtlExpires(Ctx c) throws Exception {
+        ZooKeeper zk = c.zk();
+        CuratorFramework cf = c.curator();
+        mkroot(zk, c.root);
+        String r = c.root;
+        final long ttl = 1500;
+        long t0 = System.currentTimeMillis();
+        Stat st = new Stat();
+        zk.create(r + "/short", b("s"), OPEN, CreateMode.PERSISTENT_WITH_TTL, st, ttl);
+        eq(0L, st.getEphemeralOwner(), "TTL node ephemeralOwner");
+        String seq = zk.create(r + "/seq-", null, OPEN, CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL, st, ttl);
+        check(seq.matches(".*/seq-\\d{10}"), "sequential TTL name " + seq);
+        cf.create().withTtl(ttl).withMode(CreateMode.PERSISTENT_WITH_TTL).forPath(r + "/curator", b("c"));
+        zk.create(r + "/touched", b("0"), OPEN, CreateMode.PERSISTENT_WITH_TTL, st, ttl);
+        zk.create(r + "/parent", null, OPEN, CreateMode.PERSISTENT_WITH_TTL, st, ttl);
+        zk.create(r + "/parent/kid", null, OPEN, CreateMode.PERSISTENT);
+        zk.create(r + "/long", null, OPEN, CreateMode.PERSISTENT_WITH_TTL, st, 600_000);
+        BlockingQueue<WatchedEvent> q = new LinkedBlockingQueue<>();
+        check(zk.exists(r + "/short", q::add) != null, "TTL node right after create");
+        List<String> expiring = List.of(r + "/short", seq, r + "/curator");
+
+        // not before the TTL: everything is still there at half of it
+        long half = t0 + ttl / 2 - System.currentTimeMillis();
+        if (half > 0) Thread.sleep(half);
+        for (String p : List.of(r + "/short", seq, r + "/curator", r + "/touched", r + "/parent")) {
+            check(present(zk, p), p + " vanished before half its TTL");
+        }
+
+        // the unmodified ones vanish; the one modified every 300 ms stays
+        int touches = 0;
+        long deadline = System.currentTimeMillis() + REAP_WAIT_MS;
+        while (expiring.stream().anyMatch(p -> present(zk, p))) {
+            check(System.currentTimeMillis() < deadline, "TTL nodes " + expiring + " still there after "
+                    + REAP_WAIT_MS + " ms, TTL " + ttl + " ms" + REAP_HINT);
+            Thread.sleep(300);
+            zk.setData(r + "/touched", b("" + ++touches), -1);
+        }
+        long gone = System.currentTimeMillis() - t0;
+        check(gone >= ttl, "TTL nodes gone after " + gone + " ms, before their TTL of " + ttl + " ms");
+        WatchedEvent e = poll(q, 5000, "NodeDeleted of the expired TTL node");
+        eq(EventType.NodeDeleted + " " + r + "/short", e.getType() + " " + e.getPath(), "event of the expired TTL node");
+        long until = System.currentTimeMillis() + ttl + 700;
+        while (System.currentTimeMillis() < until) {
+            Thread.sleep(300);
+            try {
+                zk.setData(r + "/touched", b("" + ++touches), -1);
+            } catch (KeeperException.NoNodeException ex) {
+                throw new AssertionError("a TTL node modified every 300 ms vanished (TTL " + ttl + " ms)");
+            }
+        }
+        // left alone, it goes too
+        waitGone(zk, r + "/touched", "the TTL node no longer modified");
+        // a TTL node with a child stays, however old; once the child goes, it goes
+        check(present(zk, r + "/parent"), "an expired TTL node with a child vanished");
+        zk.delete(r + "/parent/kid", -1);
+        waitGone(zk, r + "/parent", "the expired TTL node after its last child was deleted");
+        check(present(zk, r + "/long"), "a TTL node with a 600 s TTL vanished");
+    }
+
+    static void zkContainerReaped(Ctx c) throws Exception {
+        ZooKeeper zk = c.zk();
+        ZooKeeper other = c.zk();
+        CuratorFramework cf = c.curator();
+        mkroot(zk, c.root);
+        String r = c.root;
+        String con = r + "/con";
+        Stat st = new Stat();
+        zk.create(con, b("c"), OPEN, CreateMode.CONTAINER, st);
+        eq(0L, st.getEphemeralOwner(), "container ephemeralOwner");
+        zk.create(r + "/fresh", null, OPEN, CreateMode.CONTAINER);
+        zk.create(con + "/a", null, OPEN, CreateMode.PERSISTENT);
+        zk.create(con + "/b", null, OPEN, CreateMode.EPHEMERAL);
+        BlockingQueue<WatchedEvent> nodeq = new LinkedBlockingQueue<>();
+        BlockingQueue<WatchedEvent> kidsq = new LinkedBlockingQueue<>();
+        check(other.exists(con, nodeq::add) != null, "container seen from another session");
+        other.getChildren(r, kidsq::add);
+        // Curator makes lock and latch parents containers: two levels of them
+        cf.create().creatingParentContainersIfNeeded().forPath(r + "/cc/x/leaf");
+        eq(0L, zk.exists(r + "/cc/x", false).getEphemeralOwner(), "Curator parent container ephemeralOwner");
+
+        zk.delete(con + "/a", -1);
+        cf.delete().forPath(r + "/cc/x/leaf");
+        Thread.sleep(1500);
+        check(present(zk, con), "a container that still has a child vanished");
+        eq(null, nodeq.poll(), "event on a container that still has a child");
+        // the last child goes: the container follows
+        zk.delete(con + "/b", -1);
+        waitGone(zk, con, "the container after its last child was deleted");
+        WatchedEvent e = poll(nodeq, 5000, "NodeDeleted of the container");
+        eq(EventType.NodeDeleted + " " + con, e.getType() + " " + e.getPath(), "container exists-watch event");
+        e = poll(kidsq, 5000, "NodeChildrenChanged of the container's parent");
+        eq(EventType.NodeChildrenChanged + " " + r, e.getType() + " " + e.getPath(), "parent child-watch event");
+        // emptied nested containers go one after the other
+        waitGone(zk, r + "/cc", "Curator's nested parent containers");
+        // a container that never had a child is left alone
+        check(present(zk, r + "/fresh"), "a container that never had a child vanished");
+        eq(List.of("fresh"), zk.getChildren(r, false), "children left");
+    }
+
     // ---- Curator ----------------------------------------------------------------
 
     static void curatorMutex(Ctx c) throws Exception {
@@ -656,6 +784,169 @@ public class Compat {
         waitFor("the other client takes over", 15000, () -> ls[1 - lead].hasLeadership());
     }
 
+    static void curatorLeaderSelector(Ctx c) throws Exception {
+        String path = c.root + "/selector";
+        int n = 3;
+        int terms = 9;
+        AtomicInteger leaders = new AtomicInteger();
+        AtomicInteger maxLeaders = new AtomicInteger();
+        List<String> order = new CopyOnWriteArrayList<>();
+        List<String> errors = new CopyOnWriteArrayList<>();
+        AtomicBoolean hold = new AtomicBoolean(false);
+        AtomicReference<String> holder = new AtomicReference<>();
+        CountDownLatch enough = new CountDownLatch(terms);
+        List<LeaderSelector> sels = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            CuratorFramework cf = c.curator();
+            String id = "sel" + i;
+            LeaderSelector[] self = new LeaderSelector[1];
+            self[0] = new LeaderSelector(cf, path, new LeaderSelectorListenerAdapter() {
+                @Override
+                public void takeLeadership(CuratorFramework client) throws Exception {
+                    int now = leaders.incrementAndGet();
+                    maxLeaders.accumulateAndGet(now, Math::max);
+                    try {
+                        order.add(id);
+                        // everyone agrees, from the server's view: our lock node is the first
+                        String seen = self[0].getLeader().getId();
+                        if (!id.equals(seen)) errors.add(id + " leads but getLeader() says " + seen);
+                        if (!self[0].hasLeadership()) errors.add(id + " in takeLeadership without hasLeadership()");
+                        if (hold.get()) {
+                            holder.set(id);
+                            Thread.sleep(Long.MAX_VALUE); // until interrupted by close()
+                        } else {
+                            Thread.sleep(80);
+                        }
+                    } finally {
+                        leaders.decrementAndGet();
+                        enough.countDown();
+                    }
+                }
+            });
+            LeaderSelector sel = self[0];
+            sel.setId(id);
+            sel.autoRequeue();
+            c.own(sel::close);
+            sels.add(sel);
+        }
+        for (LeaderSelector sel : sels) sel.start();
+        // relinquishing (returning from takeLeadership) passes leadership on
+        check(enough.await(30, TimeUnit.SECONDS), "only " + order.size() + " leadership terms in 30 s: " + order);
+        hold.set(true);
+        List<String> first = new ArrayList<>(order.subList(0, terms));
+        for (int i = 1; i < first.size(); i++) {
+            check(!first.get(i).equals(first.get(i - 1)), "leadership did not pass on relinquish: " + first);
+        }
+        for (int i = 0; i < n; i++) {
+            String id = "sel" + i;
+            check(first.stream().filter(id::equals).count() >= 2, id + " led fewer than 2 of " + terms + " terms: " + first);
+        }
+        // a leader that keeps it until its selector closes: the close passes it on
+        waitFor("a leader holding on", 10000, () -> holder.get() != null);
+        String h = holder.get();
+        LeaderSelector hs = sels.stream().filter(x -> x.getId().equals(h)).findFirst().get();
+        for (LeaderSelector sel : sels) {
+            eq(h, sel.getLeader().getId(), "leader as seen by " + sel.getId());
+        }
+        int before = order.size();
+        hs.close();
+        waitFor("leadership to pass after the leader's close()", 15000, () -> order.size() > before);
+        String next = order.get(before);
+        check(!next.equals(h), "the closed selector " + h + " led again");
+        check(!hs.hasLeadership(), "closed selector still has leadership");
+        waitFor("the new leader seen by the others", 10000, () -> {
+            try {
+                return sels.stream().filter(x -> x != hs).allMatch(x -> {
+                    try {
+                        return next.equals(x.getLeader().getId());
+                    } catch (Exception ex) {
+                        return false;
+                    }
+                });
+            } catch (Exception ex) {
+                return false;
+            }
+        });
+        check(errors.isEmpty(), "errors: " + errors);
+        eq(1, maxLeaders.get(), "max simultaneous leaders");
+    }
+
+    static void curatorSemaphore(Ctx c) throws Exception {
+        String path = c.root + "/sem";
+        final int max = 2;
+        CuratorFramework c1 = c.curator();
+        CuratorFramework c2 = c.curator();
+        CuratorFramework c3 = c.curator();
+        InterProcessSemaphoreV2 s1 = new InterProcessSemaphoreV2(c1, path, max);
+        InterProcessSemaphoreV2 s2 = new InterProcessSemaphoreV2(c2, path, max);
+        InterProcessSemaphoreV2 s3 = new InterProcessSemaphoreV2(c3, path, max);
+        Collection<Lease> both = s1.acquire(max, 5, TimeUnit.SECONDS);
+        check(both != null && both.size() == max, "client 1 could not take all " + max + " leases");
+        eq(null, s2.acquire(300, TimeUnit.MILLISECONDS), "a lease beyond the " + max + " out");
+        waitFor("the timed-out waiter's node to go", 5000, () -> {
+            try {
+                return s3.getParticipantNodes().size() == max;
+            } catch (Exception e) {
+                return false;
+            }
+        });
+        s1.returnLease(both.iterator().next());
+        Lease l2 = s2.acquire(5, TimeUnit.SECONDS);
+        check(l2 != null, "client 2 got no lease after one was returned");
+        eq(null, s3.acquire(300, TimeUnit.MILLISECONDS), "a third lease with client 1 and 2 holding one each");
+        // the leases of a client that goes away are freed (they are ephemeral)
+        c1.close();
+        Lease l3 = s3.acquire(10, TimeUnit.SECONDS);
+        check(l3 != null, "client 3 got no lease after client 1 (holding one) closed");
+        s2.returnLease(l2);
+        s3.returnLease(l3);
+
+        // contention: 4 clients, 6 acquisitions each, never more than max holders
+        AtomicInteger holders = new AtomicInteger();
+        AtomicInteger maxHolders = new AtomicInteger();
+        AtomicInteger total = new AtomicInteger();
+        List<String> errors = new CopyOnWriteArrayList<>();
+        List<InterProcessSemaphoreV2> sems = new ArrayList<>();
+        for (int i = 0; i < 4; i++) sems.add(new InterProcessSemaphoreV2(c.curator(), path, max));
+        ExecutorService ex = Executors.newFixedThreadPool(sems.size());
+        try {
+            List<Future<?>> fs = new ArrayList<>();
+            for (InterProcessSemaphoreV2 sem : sems) {
+                fs.add(ex.submit(() -> {
+                    for (int i = 0; i < 6; i++) {
+                        try {
+                            Lease l = sem.acquire(20, TimeUnit.SECONDS);
+                            if (l == null) {
+                                errors.add("acquire timed out");
+                                return null;
+                            }
+                            try {
+                                maxHolders.accumulateAndGet(holders.incrementAndGet(), Math::max);
+                                Thread.sleep(25);
+                                total.incrementAndGet();
+                                holders.decrementAndGet();
+                            } finally {
+                                sem.returnLease(l);
+                            }
+                        } catch (Exception e) {
+                            errors.add(e.toString());
+                            return null;
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : fs) f.get(50, TimeUnit.SECONDS);
+        } finally {
+            ex.shutdownNow();
+        }
+        check(errors.isEmpty(), "errors: " + errors);
+        eq(24, total.get(), "acquisitions");
+        check(maxHolders.get() <= max, "more than " + max + " simultaneous lease holders: " + maxHolders.get());
+        check(maxHolders.get() >= 1, "no holder seen");
+        eq(0, s2.getParticipantNodes().size(), "lease nodes left after all were returned");
+    }
+
     static void curatorTransaction(Ctx c) throws Exception {
         CuratorFramework cf = c.curator();
         cf.create().creatingParentsIfNeeded().forPath(c.root + "/existing", b("e"));
@@ -720,11 +1011,22 @@ public class Compat {
         eq(100L, a1.get().postValue(), "counter after compareAndSet");
     }
 
+    @SuppressWarnings("unchecked")
+    static List<String> clientWatches(ZooKeeper zk, String kind) throws Exception {
+        // ZooKeeper's own (protected, test-only) accessors of the client's registered watches
+        java.lang.reflect.Method m = ZooKeeper.class.getDeclaredMethod("get" + kind + "Watches");
+        m.setAccessible(true);
+        return (List<String>) m.invoke(zk);
+    }
+
     static void curatorCache(Ctx c) throws Exception {
         CuratorFramework c1 = c.curator();
         CuratorFramework c2 = c.curator();
         String path = c.root + "/config";
         c2.create().creatingParentsIfNeeded().forPath(path, b("v0"));
+        c2.create().forPath(path + "/pre", b("p"));
+        c2.create().forPath(path + "/pre/x", b("px"));
+        c2.create().forPath(c.root + "/outside", b("o"));
         BlockingQueue<String> events = new LinkedBlockingQueue<>();
         CountDownLatch initialized = new CountDownLatch(1);
         CuratorCache cache = c.own(CuratorCache.build(c1, path));
@@ -736,16 +1038,53 @@ public class Compat {
                 .build());
         cache.start();
         check(initialized.await(10, TimeUnit.SECONDS), "cache not initialized");
-        eq("create " + path + " v0", events.poll(5, TimeUnit.SECONDS), "initial event");
+        Set<String> initial = new TreeSet<>();
+        for (int i = 0; i < 3; i++) {
+            String e = events.poll(5, TimeUnit.SECONDS);
+            check(e != null, "initial events: only " + initial);
+            initial.add(e);
+        }
+        eq(new TreeSet<>(List.of("create " + path + " v0", "create " + path + "/pre p", "create " + path + "/pre/x px")),
+                initial, "initial events");
+        eq(3, cache.size(), "cached nodes after start");
+
+        // the cache relies on one persistent recursive watch (addWatch), not on one-shot watches
+        ZooKeeper zk1 = c1.getZookeeperClient().getZooKeeper();
+        eq(List.of(path), clientWatches(zk1, "PersistentRecursive"), "persistent recursive watches of the cache's client");
+        for (String kind : List.of("Data", "Exist", "Child", "Persistent")) {
+            eq(List.of(), clientWatches(zk1, kind).stream().filter(p -> p.startsWith(path)).collect(java.util.stream.Collectors.toList()),
+                    kind + " watches of the cache's client");
+        }
+
         for (int i = 1; i <= 5; i++) {
             c2.setData().forPath(path, b("v" + i));
             eq("change " + path + " v" + i, events.poll(5, TimeUnit.SECONDS), "change event " + i + " (in order)");
         }
         c2.create().forPath(path + "/sub", b("s"));
         eq("create " + path + "/sub s", events.poll(5, TimeUnit.SECONDS), "child create event");
-        c2.delete().forPath(path + "/sub");
-        eq("delete " + path + "/sub", events.poll(5, TimeUnit.SECONDS), "child delete event");
-        eq("v5", s(cache.get(path).get().getData()), "cached data");
+        // creates, changes and deletes below the root, at any depth
+        c2.create().forPath(path + "/sub/a", b("a"));
+        eq("create " + path + "/sub/a a", events.poll(5, TimeUnit.SECONDS), "grandchild create event");
+        c2.create().forPath(path + "/sub/a/b", b("b"));
+        eq("create " + path + "/sub/a/b b", events.poll(5, TimeUnit.SECONDS), "depth-3 create event");
+        c2.setData().forPath(path + "/pre/x", b("px2"));
+        eq("change " + path + "/pre/x px2", events.poll(5, TimeUnit.SECONDS), "change event of a node present at start");
+        c2.setData().forPath(path + "/sub/a/b", b("b2"));
+        eq("change " + path + "/sub/a/b b2", events.poll(5, TimeUnit.SECONDS), "depth-3 change event");
+        c2.delete().forPath(path + "/pre/x");
+        eq("delete " + path + "/pre/x", events.poll(5, TimeUnit.SECONDS), "grandchild delete event");
+        c2.delete().deletingChildrenIfNeeded().forPath(path + "/sub");
+        eq("delete " + path + "/sub/a/b", events.poll(5, TimeUnit.SECONDS), "subtree delete event 1");
+        eq("delete " + path + "/sub/a", events.poll(5, TimeUnit.SECONDS), "subtree delete event 2");
+        eq("delete " + path + "/sub", events.poll(5, TimeUnit.SECONDS), "subtree delete event 3");
+        // nothing outside the root
+        c2.setData().forPath(c.root + "/outside", b("o2"));
+        c2.setData().forPath(path, b("v6"));
+        eq("change " + path + " v6", events.poll(5, TimeUnit.SECONDS), "change event after a change outside the root");
+        eq(null, events.poll(200, TimeUnit.MILLISECONDS), "unexpected event");
+        eq("v6", s(cache.get(path).get().getData()), "cached data");
+        eq(2, cache.size(), "cached nodes at the end (root and /pre)");
+        check(!cache.get(path + "/sub/a").isPresent(), "deleted node still cached");
     }
 
     // ---- runner -------------------------------------------------------------------
@@ -772,9 +1111,13 @@ public class Compat {
         checks.put("java.zk.acl_and_sync", Compat::zkAclAndSync);
         checks.put("java.zk.container_and_ttl", Compat::zkContainerAndTtl);
         checks.put("java.zk.persistent_recursive_watch", Compat::zkPersistentRecursiveWatch);
+        checks.put("java.zk.ttl_expires", Compat::zkTtlExpires);
+        checks.put("java.zk.container_reaped", Compat::zkContainerReaped);
         checks.put("java.curator.mutex", Compat::curatorMutex);
         checks.put("java.curator.leader_latch", Compat::curatorLeaderLatch);
         checks.put("java.curator.leader_client_loss", Compat::curatorLeaderSessionLoss);
+        checks.put("java.curator.leader_selector", Compat::curatorLeaderSelector);
+        checks.put("java.curator.semaphore", Compat::curatorSemaphore);
         checks.put("java.curator.transaction", Compat::curatorTransaction);
         checks.put("java.curator.atomic_long", Compat::curatorAtomicLong);
         checks.put("java.curator.cache", Compat::curatorCache);
