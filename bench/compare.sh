@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: paddock (single node) against the real ZooKeeper 3.8
+# (Debian package, NettyServerCnxnFactory, fsync on), same client, same
+# machine, same run; writes docs/benchmarks.md.
+#
+#   bench/compare.sh            # full run, about 10 minutes
+#   bench/compare.sh --quick    # smoke run, about 1 minute
+#
+# Options:
+#   --quick              one round of short windows (2 s), 10,000 znodes for memory
+#   --duration S         measured seconds per run (default 10)
+#   --warmup S           warm-up seconds per run (default 2)
+#   --sessions N         sessions (default 16)
+#   --depth D            outstanding requests per session (default 32)
+#   --value-size B       bytes per value (default 100)
+#   --keys K             key set of set/get/mixed (default 1000)
+#   --znodes Z           znodes for the memory measurement (default 100000)
+#   --rounds R           repeat every run R times, alternating; the best is reported (default 2)
+#   --workloads "a b"    subset of: create set get mixed create-seq-ephemeral multi watch lock
+#   --out FILE           where to write the report (default docs/benchmarks.md)
+#   --keep DIR           keep the raw JSON results and server logs in DIR
+#   --no-build           do not run cargo build (use the existing binary)
+#
+# Environment: PADDOCK_BIN (default $CARGO_TARGET_DIR/release/paddock, built
+# with cargo build --release), ZK_JVMFLAGS (extra JVM flags for ZooKeeper).
+# Needs: python3 (renders the report), the Debian zookeeper package
+# (installed by compat/zookeeper.sh if missing). Traffic stays on 127.0.0.1;
+# every process started here is stopped by its PID, also on error.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}"
+# ZooKeeper as shipped: the default 60 s container/TTL sweep (compat/ shortens it).
+export ZK_CONTAINER_CHECK_MS="${ZK_CONTAINER_CHECK_MS:-60000}"
+
+duration=10 warmup=2 sessions=16 depth=32 value_size=100 keys=1000 znodes=100000 rounds=2
+workloads="create set get mixed create-seq-ephemeral multi watch lock"
+out="$repo/docs/benchmarks.md" keep="" build=1 quick=0
+cmdline="bench/compare.sh $*"
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) quick=1 duration=2 warmup=0.5 znodes=10000 rounds=1 ;;
+    --duration) duration="$2"; shift ;;
+    --warmup) warmup="$2"; shift ;;
+    --sessions) sessions="$2"; shift ;;
+    --depth) depth="$2"; shift ;;
+    --value-size) value_size="$2"; shift ;;
+    --keys) keys="$2"; shift ;;
+    --znodes) znodes="$2"; shift ;;
+    --rounds) rounds="$2"; shift ;;
+    --workloads) workloads="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    --keep) keep="$2"; shift ;;
+    --no-build) build=0 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+command -v python3 >/dev/null || { echo "compare.sh: python3 is needed to render the report" >&2; exit 2; }
+if [ -z "${PADDOCK_BIN:-}" ]; then
+    PADDOCK_BIN="$CARGO_TARGET_DIR/release/paddock"
+    if [ "$build" = 1 ]; then
+        (cd "$repo" && cargo build --release --bin paddock) >&2
+    fi
+fi
+[ -x "$PADDOCK_BIN" ] || { echo "compare.sh: no paddock binary at $PADDOCK_BIN" >&2; exit 2; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/paddock-bench.XXXXXX")"
+results="$work/results"
+mkdir -p "$results"
+paddock_pid="" zk_dir="" zk_port=""
+
+stop_paddock() {
+    if [ -n "$paddock_pid" ]; then
+        kill "$paddock_pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$paddock_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$paddock_pid" 2>/dev/null || true
+        wait "$paddock_pid" 2>/dev/null || true
+        paddock_pid=""
+    fi
+}
+stop_zk() {
+    if [ -n "$zk_dir" ]; then
+        "$repo/compat/zookeeper.sh" stop "$zk_dir" "$zk_port" 2>/dev/null || true
+        zk_dir=""
+    fi
+}
+cleanup() {
+    stop_paddock
+    stop_zk
+    if [ -n "$keep" ]; then
+        mkdir -p "$keep" && cp -r "$work"/. "$keep"/ 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A TCP port nothing listens on (the kernel's choice), never 2181.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_paddock NAME: a fresh single node with its own data directory.
+start_paddock() {
+    local dir="$work/$1"
+    mkdir -p "$dir"
+    "$PADDOCK_BIN" --port 0 --bind 127.0.0.1 --data-dir "$dir/data" >"$dir/stdout" 2>"$dir/stderr" &
+    paddock_pid=$!
+    paddock_addr=""
+    for _ in $(seq 1 300); do
+        paddock_addr="$(sed -n 's/^paddock listening on //p' "$dir/stdout" | head -1)"
+        [ -n "$paddock_addr" ] && break
+        kill -0 "$paddock_pid" 2>/dev/null || { tail -20 "$dir/stderr" >&2; echo "paddock exited during start-up" >&2; exit 1; }
+        sleep 0.1
+    done
+    [ -n "$paddock_addr" ] || { echo "paddock did not start within 30 s" >&2; exit 1; }
+    echo "paddock pid $paddock_pid on $paddock_addr" >&2
+}
+
+# start_zk NAME: a fresh standalone ZooKeeper on a free port.
+start_zk() {
+    zk_dir="$work/$1"
+    zk_port="$(free_port)"
+    "$repo/compat/zookeeper.sh" start "$zk_dir" "$zk_port" >&2
+    zk_pid="$(cat "$zk_dir/zk.pid")"
+    zk_addr="127.0.0.1:$zk_port"
+}
+
+# bench SERVER_NAME ADDR PID WORKLOAD TAG [KEYS]: one run, JSON in results/.
+bench() {
+    local name="$1" addr="$2" pid="$3" workload="$4" tag="$5" run_keys="${6:-$keys}"
+    local json="$results/$workload.$name.$tag.json"
+    echo "== $workload on $name ($addr), $tag" >&2
+    if ! "$PADDOCK_BIN" bench --server "$addr" --server-pid "$pid" --workload "$workload" \
+        --sessions "$sessions" --depth "$depth" --duration "$duration" --warmup "$warmup" \
+        --value-size "$value_size" --keys "$run_keys" --label "$name" --json "$json" \
+        >"$results/$workload.$name.$tag.txt" 2>"$results/$workload.$name.$tag.err"; then
+        echo "   run reported a failure: $(tail -1 "$results/$workload.$name.$tag.err")" >&2
+    fi
+    cat "$results/$workload.$name.$tag.txt" >&2 || true
+}
+
+started="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+t0=$(date +%s)
+
+# Memory first, on fresh servers: RSS growth for $znodes znodes.
+start_paddock paddock
+bench paddock "$paddock_addr" "$paddock_pid" memory r1 "$znodes"
+start_zk zookeeper
+bench zookeeper "$zk_addr" "$zk_pid" memory r1 "$znodes"
+zk_version="$(bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"; printf srvr >&3; cat <&3' "$zk_port" 2>/dev/null | sed -n 's/^Zookeeper version: //p' | head -1)"
+
+# Then every workload, alternating the servers run by run.
+for round in $(seq 1 "$rounds"); do
+    for w in $workloads; do
+        bench paddock "$paddock_addr" "$paddock_pid" "$w" "r$round"
+        bench zookeeper "$zk_addr" "$zk_pid" "$w" "r$round"
+    done
+done
+stop_paddock
+stop_zk
+
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+elapsed=$(($(date +%s) - t0))
+mkdir -p "$(dirname "$out")"
+python3 "$here/render.py" "$results" "$out" \
+    --command "$cmdline" --started "$started" --elapsed "$elapsed" \
+    --load "$load_before -> $load_after" \
+    --machine "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r)" \
+    --paddock "$(cd "$repo" && git describe --always --dirty 2>/dev/null || echo unknown)" \
+    --zookeeper "${zk_version:-3.8 (Debian)}" \
+    --params "$sessions sessions x $depth outstanding, $value_size-byte values, $keys keys, ${duration} s measured after ${warmup} s warm-up, $rounds round(s)" \
+    --quick "$quick"
+echo "wrote $out (${elapsed} s)" >&2
