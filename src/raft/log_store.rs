@@ -1,8 +1,12 @@
 //! The Raft log in RocksDB (openraft's `RaftLogStorage`).
 //!
-//! Appends are one write batch with fsync: openraft hands us every entry that
-//! queued up while the previous fsync ran, so concurrent writes share one
-//! fsync (group commit) without any extra machinery here.
+//! Group commit: an append writes its entries at once (so they can be read
+//! back immediately) and hands openraft's "flushed" callback to a syncer
+//! thread. That thread fsyncs the write-ahead log once for every callback
+//! that queued up while the previous fsync ran, then reports them all
+//! durable, in order. openraft submits one append per client write and does
+//! not wait for the previous one to be flushed, so under load many writes
+//! share each fsync; a write is still acknowledged only once it is durable.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -25,6 +29,22 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged";
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    syncer: std::sync::mpsc::Sender<LogFlushed<TypeConfig>>,
+}
+
+/// Fsyncs the WAL for every batch of waiting callbacks; ends when every
+/// `LogStore` clone is gone.
+fn run_syncer(db: Arc<DB>, queue: std::sync::mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = queue.try_recv() {
+            batch.push(more);
+        }
+        let result = db.flush_wal(true).map_err(|e| e.to_string());
+        for callback in batch {
+            callback.log_io_completed(result.clone().map_err(std::io::Error::other));
+        }
+    }
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
@@ -41,18 +61,25 @@ fn synced() -> WriteOptions {
     opts
 }
 
-/// Runs blocking RocksDB work without stalling the other tasks on this worker.
+/// Runs RocksDB work that does not fsync (a memtable and WAL append of a
+/// few microseconds) inline: handing it to a blocking thread costs more than
+/// it saves. Writes that must fsync go to the syncer thread instead.
 pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
-    }
+    f()
 }
 
 impl LogStore {
     /// Wraps the shared database.
     pub fn new(db: Arc<DB>) -> Self {
-        LogStore { db }
+        let (syncer, queue) = std::sync::mpsc::channel();
+        let sync_db = db.clone();
+        // A plain thread: fsync blocks, and must not hold up the runtime.
+        let spawned = std::thread::Builder::new().name("paddock-wal-sync".into()).spawn(move || run_syncer(sync_db, queue));
+        if let Err(e) = spawned {
+            // Without the thread the callbacks are completed inline (see append).
+            tracing::error!("cannot start the WAL sync thread: {e}");
+        }
+        LogStore { db, syncer }
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, storage::StorageError> {
@@ -151,17 +178,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let bytes = storage::encode(CF_LOGS, &entry).map_err(write_err)?;
             batch.put_cf(cf, storage::u64_key(entry.log_id.index), bytes);
         }
-        let result = blocking(|| self.db.write_opt(batch, &synced()));
-        match result {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(write_err(e))
-            }
+        if let Err(e) = blocking(|| self.db.write(batch)) {
+            callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+            return Err(write_err(e));
         }
+        if let Err(std::sync::mpsc::SendError(callback)) = self.syncer.send(callback) {
+            // No syncer thread: fsync here.
+            let result = blocking(|| self.db.flush_wal(true)).map_err(|e| std::io::Error::other(e.to_string()));
+            callback.log_io_completed(result);
+        }
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
