@@ -5,6 +5,7 @@ use crate::record::{record, record_fields};
 record! {
     /// A node's metadata, as returned by exists/getData/setData and friends.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct Stat {
         /// zxid of the transaction that created the node.
         pub czxid: i64,

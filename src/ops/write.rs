@@ -186,11 +186,11 @@ pub fn encode_reply(reply: &WriteReply, outcome: &TxnOutcome, buf: &mut BytesMut
             0
         }
         (WriteReply::Create2, TxnOutcome::Created { path, stat }) => {
-            Create2Response { path: path.clone(), stat: (*stat).into() }.write(buf);
+            Create2Response { path: path.clone(), stat: *stat }.write(buf);
             0
         }
         (WriteReply::Stat, TxnOutcome::Stat(stat)) => {
-            SetDataResponse { stat: (*stat).into() }.write(buf);
+            SetDataResponse { stat: *stat }.write(buf);
             0
         }
         (WriteReply::Sync(path), _) => {
@@ -216,9 +216,9 @@ fn multi_result(kind: OpCode, outcome: &TxnOutcome) -> MultiResult {
         TxnOutcome::Created { path, .. } if !matches!(kind, OpCode::CreateContainer | OpCode::CreateTtl) => {
             MultiResult::Create(path.clone())
         }
-        TxnOutcome::Created { path, stat } => MultiResult::Create2 { path: path.clone(), stat: (*stat).into() },
+        TxnOutcome::Created { path, stat } => MultiResult::Create2 { path: path.clone(), stat: *stat },
         TxnOutcome::Deleted => MultiResult::Delete,
-        TxnOutcome::Stat(stat) => MultiResult::SetData((*stat).into()),
+        TxnOutcome::Stat(stat) => MultiResult::SetData(*stat),
         TxnOutcome::Checked => MultiResult::Check,
         TxnOutcome::Error(code) => MultiResult::Error(*code),
         _ => MultiResult::Error(ZkError::System("unexpected outcome".into()).raw()),

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ZkError;
-pub use node::{AclEntry, Node, NodeKind, NodeStat, StatRecord};
+pub use node::{AclEntry, Node, NodeKind, NodeStat};
 use txn::{CreateKind, CreateOp, Txn, TxnOutcome};
 
 /// Largest TTL ZooKeeper accepts (40 bits of milliseconds).
@@ -353,7 +353,7 @@ impl DataTree {
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.pzxid = ctx.zxid;
         let node = Node::new(c.data.clone(), c.acl.clone(), kind, ctx.zxid, ctx.time_ms);
-        let stat = StatRecord::from(node.wire_stat());
+        let stat = node.wire_stat();
         if let NodeKind::Ephemeral(owner) = kind {
             if let Some(s) = self.sessions.get_mut(&owner) {
                 s.ephemerals.insert(full.clone());
@@ -413,7 +413,7 @@ impl DataTree {
         node.stat.version = node.stat.version.wrapping_add(1);
         node.stat.mzxid = ctx.zxid;
         node.stat.mtime = ctx.time_ms;
-        let stat = StatRecord::from(node.wire_stat());
+        let stat = node.wire_stat();
         changes.nodes.insert(path.to_string());
         changes.triggers.push(Trigger::DataChanged(path.to_string()));
         Ok(TxnOutcome::Stat(stat))
@@ -432,7 +432,7 @@ impl DataTree {
         undo.push(Undo::Acl { path: path.to_string(), acl: old, stat: node.stat });
         node.stat.aversion = node.stat.aversion.wrapping_add(1);
         changes.nodes.insert(path.to_string());
-        Ok(TxnOutcome::Stat(StatRecord::from(node.wire_stat())))
+        Ok(TxnOutcome::Stat(node.wire_stat()))
     }
 
     fn rollback(&mut self, undo: Vec<Undo>) {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::node::{AclEntry, StatRecord};
+use super::node::AclEntry;
 
 /// How a znode is created (ZooKeeper's CreateMode, minus the sequential flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,12 +137,12 @@ pub enum TxnOutcome {
         /// Final path, with any sequential suffix.
         path: String,
         /// Its Stat.
-        stat: StatRecord,
+        stat: jute::Stat,
     },
     /// A znode was deleted.
     Deleted,
     /// Data or ACL changed: the new Stat.
-    Stat(StatRecord),
+    Stat(jute::Stat),
     /// A check passed.
     Checked,
     /// A multi's per-op results.
