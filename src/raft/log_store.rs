@@ -33,14 +33,19 @@ pub struct LogStore {
 }
 
 /// Fsyncs the WAL for every batch of waiting callbacks; ends when every
-/// `LogStore` clone is gone.
-fn run_syncer(db: Arc<DB>, queue: std::sync::mpsc::Receiver<LogFlushed<TypeConfig>>) {
+/// `LogStore` clone is gone. It holds the database only while syncing, so
+/// the database is closed by its last real owner, never by this thread
+/// racing the process's exit.
+fn run_syncer(db: std::sync::Weak<DB>, queue: std::sync::mpsc::Receiver<LogFlushed<TypeConfig>>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while let Ok(more) = queue.try_recv() {
             batch.push(more);
         }
-        let result = db.flush_wal(true).map_err(|e| e.to_string());
+        let result = match db.upgrade() {
+            Some(db) => db.flush_wal(true).map_err(|e| e.to_string()),
+            None => Err("database closed".to_string()),
+        };
         for callback in batch {
             callback.log_io_completed(result.clone().map_err(std::io::Error::other));
         }
@@ -72,7 +77,7 @@ impl LogStore {
     /// Wraps the shared database.
     pub fn new(db: Arc<DB>) -> Self {
         let (syncer, queue) = std::sync::mpsc::channel();
-        let sync_db = db.clone();
+        let sync_db = Arc::downgrade(&db);
         // A plain thread: fsync blocks, and must not hold up the runtime.
         let spawned = std::thread::Builder::new().name("paddock-wal-sync".into()).spawn(move || run_syncer(sync_db, queue));
         if let Err(e) = spawned {
