@@ -66,13 +66,6 @@ fn synced() -> WriteOptions {
     opts
 }
 
-/// Runs RocksDB work that does not fsync (a memtable and WAL append of a
-/// few microseconds) inline: handing it to a blocking thread costs more than
-/// it saves. Writes that must fsync go to the syncer thread instead.
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    f()
-}
-
 impl LogStore {
     /// Wraps the shared database.
     pub fn new(db: Arc<DB>) -> Self {
@@ -98,7 +91,7 @@ impl LogStore {
     fn put_meta<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Result<(), storage::StorageError> {
         let cf = cf(&self.db, CF_RAFT)?;
         let bytes = storage::encode(CF_RAFT, value)?;
-        blocking(|| self.db.put_cf_opt(cf, key, bytes, &synced()))?;
+        self.db.put_cf_opt(cf, key, bytes, &synced())?;
         Ok(())
     }
 
@@ -183,13 +176,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let bytes = storage::encode(CF_LOGS, &entry).map_err(write_err)?;
             batch.put_cf(cf, storage::u64_key(entry.log_id.index), bytes);
         }
-        if let Err(e) = blocking(|| self.db.write(batch)) {
+        if let Err(e) = self.db.write(batch) {
             callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
             return Err(write_err(e));
         }
         if let Err(std::sync::mpsc::SendError(callback)) = self.syncer.send(callback) {
             // No syncer thread: fsync here.
-            let result = blocking(|| self.db.flush_wal(true)).map_err(|e| std::io::Error::other(e.to_string()));
+            let result = self.db.flush_wal(true).map_err(|e| std::io::Error::other(e.to_string()));
             callback.log_io_completed(result);
         }
         Ok(())
@@ -199,7 +192,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = cf(&self.db, CF_LOGS).map_err(write_err)?;
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(cf, storage::u64_key(log_id.index), storage::u64_key(u64::MAX));
-        blocking(|| self.db.write_opt(batch, &synced())).map_err(write_err)
+        self.db.write_opt(batch, &synced()).map_err(write_err)
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
@@ -207,6 +200,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = cf(&self.db, CF_LOGS).map_err(write_err)?;
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(cf, storage::u64_key(0), storage::u64_key(log_id.index.saturating_add(1)));
-        blocking(|| self.db.write(batch)).map_err(write_err)
+        self.db.write(batch).map_err(write_err)
     }
 }

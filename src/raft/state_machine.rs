@@ -13,7 +13,6 @@ use openraft::{
 use rocksdb::{IteratorMode, WriteBatch, DB};
 use serde::{Deserialize, Serialize};
 
-use super::log_store::blocking;
 use super::{Response, TypeConfig};
 use crate::state::{Shared, SmState};
 use crate::storage::{self, cf, CF_META, CF_SESSIONS, CF_TREE};
@@ -111,7 +110,7 @@ impl StateMachine {
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, storage::encode(CF_META, &state.membership)?);
         // Not fsynced here: the log entries being applied are already durable
         // and are re-applied after a crash from the last persisted point.
-        blocking(|| db.write(batch))?;
+        db.write(batch)?;
         Ok(())
     }
 
@@ -130,7 +129,7 @@ impl StateMachine {
         }
         batch.put_cf(meta_cf, KEY_APPLIED, storage::encode(CF_META, &state.last_applied)?);
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, storage::encode(CF_META, &state.membership)?);
-        blocking(|| db.write(batch))?;
+        db.write(batch)?;
         db.flush_wal(true)?;
         Ok(())
     }
@@ -261,7 +260,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let stored = StoredSnapshot { meta: meta.clone(), data: bytes.clone() };
         // The snapshot (and everything applied before it) must be durable
         // before openraft purges the logs it covers.
-        blocking(|| save_snapshot(&self.db, &stored)).map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        save_snapshot(&self.db, &stored).map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
 }

@@ -47,15 +47,15 @@ impl SessionTracker {
     pub fn expired(&self, now: Instant, sessions: impl Iterator<Item = (i64, Duration)>) -> Vec<i64> {
         let mut t = self.lock();
         let mut out = Vec::new();
-        let mut seen = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         for (id, timeout) in sessions {
             let deadline = *t.deadlines.entry(id).or_insert(now + timeout);
-            seen.insert(id, ());
+            seen.insert(id);
             if deadline <= now {
                 out.push(id);
             }
         }
-        t.deadlines.retain(|id, _| seen.contains_key(id));
+        t.deadlines.retain(|id, _| seen.contains(id));
         out
     }
 
