@@ -7,31 +7,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use openraft::raft::responder::Responder;
-use openraft::{BasicNode, RaftTypeConfig, SnapshotPolicy};
+use openraft::{BasicNode, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
 use crate::error::ZkError;
-use crate::raft::forward::{ForwardReceiver, Forwarder};
+use crate::raft::batcher::{Batcher, OutcomeReceiver};
+use crate::raft::forward::Forwarder;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::PeerNetwork;
 use crate::raft::state_machine::StateMachine;
-use crate::raft::{Raft, Request, Response, TypeConfig};
+use crate::raft::{Proposal, Raft, Response};
 use crate::state::Shared;
 use crate::tree::txn::Txn;
 use crate::{network, reaper, session, storage};
 
-/// Where openraft delivers the outcome of a write proposed on the leader.
-type LocalReceiver = <<TypeConfig as RaftTypeConfig>::Responder as Responder<TypeConfig>>::Receiver;
-
 /// Where the outcome of a proposed write arrives.
 pub enum WriteReceiver {
     /// Proposed here, on the leader.
-    Local(LocalReceiver),
+    Local(OutcomeReceiver),
     /// Forwarded to the leader from this follower.
-    Forwarded(ForwardReceiver),
+    Forwarded(OutcomeReceiver),
 }
 
 /// Why the server could not start.
@@ -65,6 +62,8 @@ pub struct Server {
     pub started: Instant,
     /// This follower's link to the leader.
     pub forwarder: Forwarder,
+    /// The leader's queue of transactions waiting to enter the log.
+    pub batcher: Batcher,
     next_conn: AtomicU64,
 }
 
@@ -83,7 +82,7 @@ impl Server {
     /// once it is committed and applied here. Calls made in order enter the
     /// log in that order.
     pub async fn propose(&self, session_id: i64, txn: Txn) -> Result<WriteReceiver, ZkError> {
-        let req = Request { session_id, time_ms: now_ms(), txn };
+        let proposal = Proposal { session_id, txn };
         let (leader, leader_addr) = {
             let m = self.raft.metrics();
             let m = m.borrow();
@@ -92,10 +91,10 @@ impl Server {
         };
         match (leader, leader_addr) {
             (Some(l), _) if l == self.config.server_id || self.config.peers.is_empty() => {
-                let rx = self.raft.client_write_ff(req).await.map_err(|e| ZkError::ConnectionLoss(e.to_string()))?;
+                let rx = self.batcher.submit(proposal).map_err(ZkError::ConnectionLoss)?;
                 Ok(WriteReceiver::Local(rx))
             }
-            (Some(l), Some(addr)) => Ok(WriteReceiver::Forwarded(self.forwarder.forward(l, &addr, req).await?)),
+            (Some(l), Some(addr)) => Ok(WriteReceiver::Forwarded(self.forwarder.forward(l, &addr, proposal).await?)),
             _ => Err(ZkError::ConnectionLoss("no leader".into())),
         }
     }
@@ -105,11 +104,7 @@ impl Server {
     pub async fn outcome(&self, rx: WriteReceiver) -> Result<Response, ZkError> {
         let lost = |e: String| ZkError::ConnectionLoss(e);
         match rx {
-            WriteReceiver::Local(rx) => match rx.await {
-                Ok(Ok(resp)) => Ok(resp.data),
-                Ok(Err(e)) => Err(lost(e.to_string())),
-                Err(e) => Err(lost(e.to_string())),
-            },
+            WriteReceiver::Local(rx) => rx.await.map_err(|_| lost("the proposer stopped".into()))?.map_err(lost),
             WriteReceiver::Forwarded(rx) => {
                 let resp = rx.await.map_err(|_| lost("link to the leader lost".into()))?.map_err(lost)?;
                 let mut applied = self.shared.applied.subscribe();
@@ -241,6 +236,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         serving,
         started: Instant::now(),
         forwarder: Forwarder::default(),
+        batcher: Batcher::start(raft.clone()),
         next_conn: AtomicU64::new(1),
     });
     if let Some(l) = peer_listener {

@@ -23,7 +23,11 @@ struct Conn {
 }
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("golden")
+    // Cargo sets the variable when it runs the test, too: prefer that, since a
+    // binary reused from a checkout elsewhere (same target dir) has a stale
+    // compile-time path baked in.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    PathBuf::from(dir).join("tests").join("golden")
 }
 
 /// Loads `connNN-{c2s,s2c}-SEQ-what.bin`, grouped by connection, in order.

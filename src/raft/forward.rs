@@ -15,11 +15,9 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::wire::{self, PeerRequest, PeerResponse};
-use super::{Request, Response};
+use super::batcher::OutcomeReceiver;
+use super::{Proposal, Response};
 use crate::error::ZkError;
-
-/// Where a forwarded write's outcome arrives.
-pub type ForwardReceiver = oneshot::Receiver<Result<Response, String>>;
 
 type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Response, String>>>>>;
 
@@ -43,8 +41,8 @@ fn lock(w: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<R
 
 impl Forwarder {
     /// Sends a write to the leader; the receiver yields the leader's outcome.
-    pub async fn forward(&self, leader: u64, addr: &str, req: Request) -> Result<ForwardReceiver, ZkError> {
-        match self.send(leader, addr, PeerRequest::Forward(req), true).await? {
+    pub async fn forward(&self, leader: u64, addr: &str, proposal: Proposal) -> Result<OutcomeReceiver, ZkError> {
+        match self.send(leader, addr, PeerRequest::Forward(proposal), true).await? {
             Some(rx) => Ok(rx),
             None => Err(ZkError::System("forwarded write without a receiver".into())),
         }
@@ -55,7 +53,7 @@ impl Forwarder {
         self.send(leader, addr, PeerRequest::Touch(ids), false).await.map(|_| ())
     }
 
-    async fn send(&self, leader: u64, addr: &str, msg: PeerRequest, wait: bool) -> Result<Option<ForwardReceiver>, ZkError> {
+    async fn send(&self, leader: u64, addr: &str, msg: PeerRequest, wait: bool) -> Result<Option<OutcomeReceiver>, ZkError> {
         let mut link = self.link.lock().await;
         let usable = link.as_ref().is_some_and(|l| l.leader == leader && l.alive.load(Ordering::Acquire));
         if !usable {

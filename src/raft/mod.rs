@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 mod conformance;
+pub mod batcher;
 pub mod forward;
 pub mod log_store;
 pub mod network;
@@ -14,4 +15,4 @@ pub mod state_machine;
 pub mod types;
 pub mod wire;
 
-pub use types::{Raft, Request, Response, TypeConfig};
+pub use types::{Applied, Proposal, Raft, Request, Response, TypeConfig};

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::wire::{self, PeerRequest, PeerResponse};
-use crate::server::{now_ms, Server};
+use crate::server::Server;
 
 /// Asks a peer whether it already belongs to a formed ensemble (false if unreachable).
 pub async fn peer_initialized(addr: &str) -> bool {
@@ -82,25 +82,20 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
                 }
                 PeerResponse::Touched
             }
-            PeerRequest::Forward(mut req) => {
-                // The leader's clock decides every time-dependent field.
-                req.time_ms = now_ms();
-                // Entering the log happens here, in arrival order; only the
-                // wait for the outcome runs concurrently.
-                match server.raft.client_write_ff(req).await {
+            PeerRequest::Forward(proposal) => {
+                // Entering the leader's queue happens here, in arrival order
+                // (the leader's clock stamps the batch); only the wait for
+                // the outcome runs concurrently.
+                match server.batcher.submit(proposal) {
                     Ok(pending) => {
                         let tx = tx.clone();
                         tokio::spawn(async move {
-                            let result = match pending.await {
-                                Ok(Ok(resp)) => Ok(resp.data),
-                                Ok(Err(e)) => Err(e.to_string()),
-                                Err(e) => Err(e.to_string()),
-                            };
+                            let result = pending.await.unwrap_or_else(|_| Err("the leader's proposer stopped".into()));
                             let _ = tx.send((id, PeerResponse::Forwarded(result)));
                         });
                         continue;
                     }
-                    Err(e) => PeerResponse::Forwarded(Err(e.to_string())),
+                    Err(e) => PeerResponse::Forwarded(Err(e)),
                 }
             }
         };

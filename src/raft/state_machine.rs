@@ -13,10 +13,9 @@ use openraft::{
 use rocksdb::{IteratorMode, WriteBatch, DB};
 use serde::{Deserialize, Serialize};
 
-use super::{Response, TypeConfig};
+use super::{Applied, Response, TypeConfig};
 use crate::state::{Shared, SmState};
 use crate::storage::{self, cf, CF_META, CF_SESSIONS, CF_TREE};
-use crate::tree::txn::TxnOutcome;
 use crate::tree::{Changes, DataTree, Node, SessionInfo, TxnContext};
 
 type StorageResult<T> = Result<T, StorageError<u64>>;
@@ -24,6 +23,7 @@ type StorageResult<T> = Result<T, StorageError<u64>>;
 const KEY_APPLIED: &[u8] = b"applied";
 const KEY_MEMBERSHIP: &[u8] = b"membership";
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
+const KEY_ZXID: &[u8] = b"zxid";
 
 fn sm_write_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
     StorageIOError::write_state_machine(&e).into()
@@ -36,6 +36,7 @@ fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
 /// The serialised form of a snapshot.
 #[derive(Serialize, Deserialize)]
 struct SnapshotData {
+    last_zxid: i64,
     sessions: Vec<(i64, SessionInfo)>,
     nodes: Vec<(String, Node)>,
 }
@@ -79,7 +80,11 @@ impl StateMachine {
                 .map_err(|e| storage::StorageError::Corrupt { cf: CF_TREE, reason: e.to_string() })?;
             tree.insert_loaded(path, storage::decode(CF_TREE, &v)?);
         }
-        tree.set_last_zxid(last_applied.map(|l| l.index as i64).unwrap_or(0));
+        let last_zxid: i64 = match db.get_cf(meta, KEY_ZXID)? {
+            Some(b) => storage::decode(CF_META, &b)?,
+            None => 0,
+        };
+        tree.set_last_zxid(last_zxid);
         Ok(SmState { tree, last_applied, membership })
     }
 
@@ -107,6 +112,7 @@ impl StateMachine {
             }
         }
         batch.put_cf(meta_cf, KEY_APPLIED, storage::encode(CF_META, &state.last_applied)?);
+        batch.put_cf(meta_cf, KEY_ZXID, storage::encode(CF_META, &state.tree.last_zxid())?);
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, storage::encode(CF_META, &state.membership)?);
         // Not fsynced here: the log entries being applied are already durable
         // and are re-applied after a crash from the last persisted point.
@@ -128,6 +134,7 @@ impl StateMachine {
             batch.put_cf(sess_cf, storage::u64_key(*id as u64), storage::encode(CF_SESSIONS, info)?);
         }
         batch.put_cf(meta_cf, KEY_APPLIED, storage::encode(CF_META, &state.last_applied)?);
+        batch.put_cf(meta_cf, KEY_ZXID, storage::encode(CF_META, &state.tree.last_zxid())?);
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, storage::encode(CF_META, &state.membership)?);
         db.write(batch)?;
         db.flush_wal(true)?;
@@ -143,33 +150,36 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((state.last_applied, state.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<Response>>
+    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<Applied>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut changes = Changes::default();
-        let mut responses = Vec::new();
+        let mut applied = Vec::new();
         let mut state = self.shared.write();
         for entry in entries {
-            let zxid = entry.log_id.index as i64;
             state.last_applied = Some(entry.log_id);
-            let outcome = match entry.payload {
-                EntryPayload::Blank => {
-                    state.tree.set_last_zxid(zxid);
-                    TxnOutcome::Nothing
-                }
+            let responses = match entry.payload {
+                EntryPayload::Blank => Vec::new(),
                 EntryPayload::Membership(m) => {
-                    state.tree.set_last_zxid(zxid);
                     state.membership = StoredMembership::new(Some(entry.log_id), m);
-                    TxnOutcome::Nothing
+                    Vec::new()
                 }
                 EntryPayload::Normal(req) => {
-                    let ctx = TxnContext { zxid, time_ms: req.time_ms, session_id: req.session_id };
-                    state.tree.apply(ctx, &req.txn, &mut changes)
+                    // Each transaction gets the next zxid, so zxids are dense
+                    // and the same on every server, whatever the batching.
+                    let mut responses = Vec::with_capacity(req.proposals.len());
+                    for p in &req.proposals {
+                        let zxid = state.tree.last_zxid() + 1;
+                        let ctx = TxnContext { zxid, time_ms: req.time_ms, session_id: p.session_id };
+                        let outcome = state.tree.apply(ctx, &p.txn, &mut changes);
+                        responses.push(Response { zxid, outcome });
+                    }
+                    responses
                 }
             };
-            responses.push(Response { zxid, outcome });
+            applied.push(Applied(responses));
         }
         self.persist(&state, &changes).map_err(sm_write_err)?;
         // Still under the write lock: events are queued before any reader can
@@ -181,7 +191,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let zxid = state.tree.last_zxid();
         drop(state);
         self.shared.applied.send_replace(zxid);
-        Ok(responses)
+        Ok(applied)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -207,7 +217,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for (path, node) in data.nodes {
             tree.insert_loaded(path, node);
         }
-        tree.set_last_zxid(meta.last_log_id.map(|l| l.index as i64).unwrap_or(0));
+        tree.set_last_zxid(data.last_zxid);
         let mut state = self.shared.write();
         *state = SmState { tree, last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
         self.persist_all(&state).map_err(sm_write_err)?;
@@ -246,6 +256,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let (meta, data) = {
             let state = self.shared.read();
             let data = SnapshotData {
+                last_zxid: state.tree.last_zxid(),
                 sessions: state.tree.sessions().iter().map(|(k, v)| (*k, v.clone())).collect(),
                 nodes: state.tree.nodes().map(|(p, n)| (p.clone(), n.clone())).collect(),
             };

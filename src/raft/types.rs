@@ -10,7 +10,7 @@ openraft::declare_raft_types!(
     /// Type configuration of paddock's Raft group.
     pub TypeConfig:
         D = Request,
-        R = Response,
+        R = Applied,
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
@@ -21,31 +21,46 @@ openraft::declare_raft_types!(
 /// The Raft handle used throughout the server.
 pub type Raft = openraft::Raft<TypeConfig>;
 
-/// One log entry's payload: a transaction, stamped by the proposer.
-///
-/// Everything time-dependent is decided before the entry enters the log, so
-/// that applying it is deterministic on every server.
+/// One transaction as a server proposes it, before the leader batches it
+/// into a log entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Request {
+pub struct Proposal {
     /// Session that issued the transaction (0 for server-initiated ones).
     pub session_id: i64,
-    /// Wall-clock milliseconds at the leader when the entry was proposed.
-    pub time_ms: i64,
     /// What to do.
     pub txn: Txn,
 }
 
-/// What applying one entry produced, returned to the proposer.
+/// One log entry's payload: a batch of transactions, stamped by the leader.
+///
+/// Everything time-dependent is decided before the entry enters the log, so
+/// that applying it is deterministic on every server. Batching many
+/// transactions into one entry is what makes writes cheap: Raft's per-entry
+/// work (append, replicate, commit, apply, respond) is paid once per batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    /// Wall-clock milliseconds at the leader when the batch was proposed.
+    pub time_ms: i64,
+    /// The transactions, applied in this order, each with its own zxid.
+    pub proposals: Vec<Proposal>,
+}
+
+/// What applying one transaction produced, returned to its proposer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Response {
-    /// The zxid of the entry (its log index).
+    /// The transaction's zxid: one more than the previous transaction's.
     pub zxid: i64,
     /// The outcome of the transaction.
     pub outcome: TxnOutcome,
 }
 
+/// What applying one log entry produced: a response per proposal, in order
+/// (none for entries without transactions).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Applied(pub Vec<Response>);
+
 impl std::fmt::Display for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "session {:#x}: {}", self.session_id, self.txn.name())
+        write!(f, "batch of {} transactions", self.proposals.len())
     }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
-use super::{Request, Response, TypeConfig};
+use super::{Proposal, Response, TypeConfig};
 
 /// Largest peer frame: a batch of log entries or a snapshot chunk.
 pub const MAX_FRAME: usize = 256 << 20;
@@ -32,7 +32,7 @@ pub enum PeerRequest {
     /// A chunk of a Raft snapshot.
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// A client write received by a follower, for the leader to put in the log.
-    Forward(Request),
+    Forward(Proposal),
     /// Sessions whose clients a follower heard from, for the leader's expiry clock.
     Touch(Vec<i64>),
     /// Does this server already belong to a formed ensemble?

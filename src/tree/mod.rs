@@ -70,7 +70,7 @@ enum Undo {
 /// The context of the transaction being applied.
 #[derive(Debug, Clone, Copy)]
 pub struct TxnContext {
-    /// The zxid (log index) of the entry.
+    /// The transaction's zxid (dense: one per transaction, in log order).
     pub zxid: i64,
     /// Leader time of the entry, ms.
     pub time_ms: i64,
