@@ -37,6 +37,9 @@ pub enum StorageError {
     MissingCf(&'static str),
 }
 
+/// Bytes of memtable across all column families before RocksDB flushes.
+const MEMTABLE_BUDGET: usize = 8 << 20;
+
 /// Opens (creating if needed) the database under `dir`.
 pub fn open(dir: &Path) -> Result<Arc<DB>, StorageError> {
     let mut opts = Options::default();
@@ -44,9 +47,16 @@ pub fn open(dir: &Path) -> Result<Arc<DB>, StorageError> {
     opts.create_missing_column_families(true);
     opts.set_max_background_jobs(2);
     opts.set_keep_log_file_num(4);
-    let cfs = [CF_LOGS, CF_RAFT, CF_TREE, CF_SESSIONS, CF_META]
-        .into_iter()
-        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+    // Memtables are resident memory on top of the in-memory tree, and
+    // RocksDB's default (64 MiB per column family) would cost more than the
+    // tree itself. Everything is also in memory or in the log, so small
+    // memtables flushed often lose nothing: cap them all together.
+    opts.set_db_write_buffer_size(MEMTABLE_BUDGET);
+    let cfs = [CF_LOGS, CF_RAFT, CF_TREE, CF_SESSIONS, CF_META].into_iter().map(|name| {
+        let mut cf_opts = Options::default();
+        cf_opts.set_write_buffer_size(MEMTABLE_BUDGET / 2);
+        ColumnFamilyDescriptor::new(name, cf_opts)
+    });
     Ok(Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?))
 }
 

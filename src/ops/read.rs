@@ -110,7 +110,7 @@ impl Reader<'_> {
     }
 
     fn sorted_children(node: &Node) -> Vec<String> {
-        node.children.iter().cloned().collect()
+        node.children.names().map(String::from).collect()
     }
 
     /// Runs one read, writing the response body into `buf`.
@@ -129,7 +129,7 @@ impl Reader<'_> {
                 if *watch {
                     self.watches.add(self.conn, WatchKind::Data, path);
                 }
-                GetDataResponse { data: node.data.clone(), stat: node.wire_stat() }.write(buf);
+                GetDataResponse { data: node.data.as_deref().map(<[u8]>::to_vec), stat: node.wire_stat() }.write(buf);
             }
             ReadOp::GetAcl { path } => {
                 let node = self.readable(path)?;
@@ -185,7 +185,7 @@ impl Reader<'_> {
                             if g.watch {
                                 self.watches.add(self.conn, WatchKind::Data, &g.path);
                             }
-                            MultiResult::GetData { data: n.data.clone(), stat: n.wire_stat() }
+                            MultiResult::GetData { data: n.data.as_deref().map(<[u8]>::to_vec), stat: n.wire_stat() }
                         }),
                         MultiOp::GetChildren(g) => self.readable(&g.path).map(|n| {
                             if g.watch {

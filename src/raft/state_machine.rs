@@ -258,7 +258,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             let data = SnapshotData {
                 last_zxid: state.tree.last_zxid(),
                 sessions: state.tree.sessions().iter().map(|(k, v)| (*k, v.clone())).collect(),
-                nodes: state.tree.nodes().map(|(p, n)| (p.clone(), n.clone())).collect(),
+                nodes: state.tree.nodes().map(|(p, n)| (p.to_string(), n.clone())).collect(),
             };
             let snapshot_id = match state.last_applied {
                 Some(l) => format!("{}-{}-{}", l.leader_id, l.index, self.seq),

@@ -11,11 +11,12 @@ pub mod path;
 pub mod txn;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ZkError;
-pub use node::{AclEntry, Node, NodeKind, NodeStat};
+pub use node::{Acl, AclEntry, Children, Node, NodeKind, NodeStat};
 use txn::{CreateKind, CreateOp, Txn, TxnOutcome};
 
 /// Largest TTL ZooKeeper accepts (40 bits of milliseconds).
@@ -63,8 +64,8 @@ pub struct Changes {
 enum Undo {
     Created { path: String, parent_stat: NodeStat, parent_seq: i32 },
     Deleted { path: String, node: Node, parent_stat: NodeStat },
-    Data { path: String, data: Option<Vec<u8>>, stat: NodeStat },
-    Acl { path: String, acl: Vec<AclEntry>, stat: NodeStat },
+    Data { path: String, data: Option<Box<[u8]>>, stat: NodeStat },
+    Acl { path: String, acl: Acl, stat: NodeStat },
 }
 
 /// The context of the transaction being applied.
@@ -81,9 +82,13 @@ pub struct TxnContext {
 /// The whole znode tree plus the session table.
 #[derive(Debug)]
 pub struct DataTree {
-    nodes: HashMap<String, Node>,
+    /// Keyed by full path; the same allocation is the parent's child entry.
+    nodes: HashMap<Arc<str>, Node>,
     sessions: BTreeMap<i64, SessionInfo>,
     last_zxid: i64,
+    /// Every distinct ACL list in use (and some no longer in use: they are
+    /// few and small, so none are dropped).
+    acls: HashSet<Acl>,
 }
 
 impl Default for DataTree {
@@ -95,13 +100,13 @@ impl Default for DataTree {
 impl DataTree {
     /// A fresh tree with `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new() -> Self {
-        let mut tree = DataTree { nodes: HashMap::new(), sessions: BTreeMap::new(), last_zxid: 0 };
-        let open = AclEntry::open();
+        let mut tree = DataTree { nodes: HashMap::new(), sessions: BTreeMap::new(), last_zxid: 0, acls: HashSet::new() };
+        let open = tree.intern_acl(&AclEntry::open());
         tree.nodes.insert("/".into(), Node::new(None, open.clone(), NodeKind::Persistent, 0, 0));
         for path in ["/zookeeper", "/zookeeper/quota"] {
             tree.insert_loaded(path.into(), Node::new(None, open.clone(), NodeKind::Persistent, 0, 0));
         }
-        let read_only = vec![AclEntry { perms: jute::perms::READ, scheme: "world".into(), id: "anyone".into() }];
+        let read_only = tree.intern_acl(&[AclEntry { perms: jute::perms::READ, scheme: "world".into(), id: "anyone".into() }]);
         tree.insert_loaded(
             "/zookeeper/config".into(),
             Node::new(None, read_only, NodeKind::Persistent, 0, 0),
@@ -111,24 +116,37 @@ impl DataTree {
 
     /// Puts a node read from storage (or a built-in one) in place, linking it to its parent.
     pub fn insert_loaded(&mut self, path: String, mut node: Node) {
-        if let Some(old) = self.nodes.remove(&path) {
+        node.acl = self.intern_acl(&node.acl);
+        if let Some(old) = self.nodes.remove(path.as_str()) {
             node.children = old.children;
-        }
-        if path != "/" {
-            let parent = path::parent(&path).to_string();
-            let name = path::basename(&path).to_string();
-            self.nodes
-                .entry(parent)
-                .or_insert_with(|| Node::new(None, AclEntry::open(), NodeKind::Persistent, 0, 0))
-                .children
-                .insert(name);
         }
         if let NodeKind::Ephemeral(owner) = node.kind {
             if let Some(s) = self.sessions.get_mut(&owner) {
                 s.ephemerals.insert(path.clone());
             }
         }
+        let path: Arc<str> = Arc::from(path);
+        if &*path != "/" {
+            let parent = path::parent(&path);
+            if !self.nodes.contains_key(parent) {
+                let open = self.intern_acl(&AclEntry::open());
+                self.nodes.insert(Arc::from(parent), Node::new(None, open, NodeKind::Persistent, 0, 0));
+            }
+            if let Some(p) = self.nodes.get_mut(parent) {
+                p.children.insert(path.clone());
+            }
+        }
         self.nodes.insert(path, node);
+    }
+
+    /// The shared copy of an ACL list.
+    pub fn intern_acl(&mut self, acl: &[AclEntry]) -> Acl {
+        if let Some(shared) = self.acls.get(acl) {
+            return shared.clone();
+        }
+        let shared: Acl = Arc::from(acl);
+        self.acls.insert(shared.clone());
+        shared
     }
 
     /// Puts a session read from storage in place (load sessions before nodes).
@@ -157,7 +175,7 @@ impl DataTree {
     }
 
     /// Iterates over every node (for snapshots).
-    pub fn nodes(&self) -> impl Iterator<Item = (&String, &Node)> {
+    pub fn nodes(&self) -> impl Iterator<Item = (&Arc<str>, &Node)> {
         self.nodes.iter()
     }
 
@@ -174,12 +192,15 @@ impl DataTree {
     /// Every descendant of `path`, not counting itself.
     pub fn count_descendants(&self, path: &str) -> usize {
         let mut count = 0;
-        let mut stack = vec![path.to_string()];
+        let mut stack: Vec<&Arc<str>> = Vec::new();
+        if let Some((key, _)) = self.nodes.get_key_value(path) {
+            stack.push(key);
+        }
         while let Some(p) = stack.pop() {
-            if let Some(node) = self.nodes.get(&p) {
-                for child in &node.children {
+            if let Some(node) = self.nodes.get(p) {
+                for child in node.children.paths() {
                     count += 1;
-                    stack.push(path::join(&p, child));
+                    stack.push(child);
                 }
             }
         }
@@ -206,7 +227,7 @@ impl DataTree {
             .filter(|(_, n)| matches!(n.kind, NodeKind::Container | NodeKind::Ttl(_)))
             .map(|(p, _)| p)
             .filter(|p| self.is_reapable(p, now_ms))
-            .cloned()
+            .map(|p| p.to_string())
             .collect()
     }
 
@@ -337,29 +358,30 @@ impl DataTree {
             path::parent(&c.path).to_string()
         };
         let parent_path = if parent_path.is_empty() { "/".to_string() } else { parent_path };
-        let parent = self.nodes.get(&parent_path).ok_or(ZkError::NoNode)?;
+        let parent = self.nodes.get(parent_path.as_str()).ok_or(ZkError::NoNode)?;
         if matches!(parent.kind, NodeKind::Ephemeral(_)) {
             return Err(ZkError::NoChildrenForEphemerals);
         }
         let full = if c.sequential { format!("{}{:010}", c.path, parent.seq) } else { c.path.clone() };
-        if self.nodes.contains_key(&full) {
+        if self.nodes.contains_key(full.as_str()) {
             return Err(ZkError::NodeExists);
         }
-        let name = path::basename(&full).to_string();
-        let parent = self.nodes.get_mut(&parent_path).ok_or(ZkError::NoNode)?;
+        let acl = self.intern_acl(&c.acl);
+        let key: Arc<str> = Arc::from(full.as_str());
+        let parent = self.nodes.get_mut(parent_path.as_str()).ok_or(ZkError::NoNode)?;
         undo.push(Undo::Created { path: full.clone(), parent_stat: parent.stat, parent_seq: parent.seq });
-        parent.children.insert(name);
+        parent.children.insert(key.clone());
         parent.seq = parent.seq.wrapping_add(1);
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.pzxid = ctx.zxid;
-        let node = Node::new(c.data.clone(), c.acl.clone(), kind, ctx.zxid, ctx.time_ms);
+        let node = Node::new(c.data.as_deref().map(Box::from), acl, kind, ctx.zxid, ctx.time_ms);
         let stat = node.wire_stat();
         if let NodeKind::Ephemeral(owner) = kind {
             if let Some(s) = self.sessions.get_mut(&owner) {
                 s.ephemerals.insert(full.clone());
             }
         }
-        self.nodes.insert(full.clone(), node);
+        self.nodes.insert(key, node);
         changes.nodes.insert(full.clone());
         changes.nodes.insert(parent_path.clone());
         changes.triggers.push(Trigger::Created(full.clone()));
@@ -386,9 +408,9 @@ impl DataTree {
                 s.ephemerals.remove(path);
             }
         }
-        let parent = self.nodes.get_mut(&parent_path).ok_or_else(|| ZkError::System(format!("orphan {path}")))?;
+        let parent = self.nodes.get_mut(parent_path.as_str()).ok_or_else(|| ZkError::System(format!("orphan {path}")))?;
         undo.push(Undo::Deleted { path: path.to_string(), node, parent_stat: parent.stat });
-        parent.children.remove(path::basename(path));
+        parent.children.remove(path);
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.pzxid = ctx.zxid;
         changes.nodes.insert(path.to_string());
@@ -408,7 +430,7 @@ impl DataTree {
         if version != -1 && node.stat.version != version {
             return Err(ZkError::BadVersion);
         }
-        let old = std::mem::replace(&mut node.data, data.clone());
+        let old = std::mem::replace(&mut node.data, data.as_deref().map(Box::from));
         undo.push(Undo::Data { path: path.to_string(), data: old, stat: node.stat });
         node.stat.version = node.stat.version.wrapping_add(1);
         node.stat.mzxid = ctx.zxid;
@@ -424,11 +446,12 @@ impl DataTree {
         if acl.is_empty() {
             return Err(ZkError::InvalidAcl);
         }
+        let acl = self.intern_acl(acl);
         let node = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.aversion != version {
             return Err(ZkError::BadVersion);
         }
-        let old = std::mem::replace(&mut node.acl, acl.to_vec());
+        let old = std::mem::replace(&mut node.acl, acl);
         undo.push(Undo::Acl { path: path.to_string(), acl: old, stat: node.stat });
         node.stat.aversion = node.stat.aversion.wrapping_add(1);
         changes.nodes.insert(path.to_string());
@@ -439,7 +462,7 @@ impl DataTree {
         for step in undo.into_iter().rev() {
             match step {
                 Undo::Created { path, parent_stat, parent_seq } => {
-                    if let Some(node) = self.nodes.remove(&path) {
+                    if let Some(node) = self.nodes.remove(path.as_str()) {
                         if let NodeKind::Ephemeral(owner) = node.kind {
                             if let Some(s) = self.sessions.get_mut(&owner) {
                                 s.ephemerals.remove(&path);
@@ -447,7 +470,7 @@ impl DataTree {
                         }
                     }
                     if let Some(parent) = self.nodes.get_mut(path::parent(&path)) {
-                        parent.children.remove(path::basename(&path));
+                        parent.children.remove(&path);
                         parent.stat = parent_stat;
                         parent.seq = parent_seq;
                     }
@@ -458,20 +481,21 @@ impl DataTree {
                             s.ephemerals.insert(path.clone());
                         }
                     }
+                    let key: Arc<str> = Arc::from(path.as_str());
                     if let Some(parent) = self.nodes.get_mut(path::parent(&path)) {
-                        parent.children.insert(path::basename(&path).to_string());
+                        parent.children.insert(key.clone());
                         parent.stat = parent_stat;
                     }
-                    self.nodes.insert(path, node);
+                    self.nodes.insert(key, node);
                 }
                 Undo::Data { path, data, stat } => {
-                    if let Some(node) = self.nodes.get_mut(&path) {
+                    if let Some(node) = self.nodes.get_mut(path.as_str()) {
                         node.data = data;
                         node.stat = stat;
                     }
                 }
                 Undo::Acl { path, acl, stat } => {
-                    if let Some(node) = self.nodes.get_mut(&path) {
+                    if let Some(node) = self.nodes.get_mut(path.as_str()) {
                         node.acl = acl;
                         node.stat = stat;
                     }

@@ -1,6 +1,7 @@
 //! One znode: its data, ACL, kind and the bookkeeping ZooKeeper reports in `Stat`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,52 @@ impl AclEntry {
     /// `world:anyone` with every permission, ZooKeeper's OPEN_ACL_UNSAFE.
     pub fn open() -> Vec<AclEntry> {
         vec![AclEntry { perms: jute::perms::ALL, scheme: "world".into(), id: "anyone".into() }]
+    }
+}
+
+/// A node's ACL. Lists are interned by the tree, so the thousands of nodes
+/// that share one (usually `world:anyone`) hold one copy between them.
+pub type Acl = Arc<[AclEntry]>;
+
+/// A node's children, as their full paths (the same allocations as the
+/// tree's keys); nothing is allocated for a leaf.
+#[derive(Debug, Clone, Default)]
+pub struct Children(Option<Box<BTreeSet<Arc<str>>>>);
+
+impl Children {
+    /// Number of children.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |c| c.len())
+    }
+
+    /// True for a leaf.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds a child by its full path.
+    pub fn insert(&mut self, path: Arc<str>) {
+        self.0.get_or_insert_with(Default::default).insert(path);
+    }
+
+    /// Removes a child by its full path.
+    pub fn remove(&mut self, path: &str) {
+        if let Some(set) = self.0.as_mut() {
+            set.remove(path);
+            if set.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+
+    /// The children's full paths, in order.
+    pub fn paths(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.0.iter().flat_map(|c| c.iter())
+    }
+
+    /// The children's names (last path component), in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.paths().map(|p| super::path::basename(p))
     }
 }
 
@@ -74,23 +121,23 @@ pub struct NodeStat {
 pub struct Node {
     /// The node's data; `None` when created or set with null, which
     /// ZooKeeper hands back as null.
-    pub data: Option<Vec<u8>>,
-    /// The node's ACL.
-    pub acl: Vec<AclEntry>,
+    pub data: Option<Box<[u8]>>,
+    /// The node's ACL (interned, see [`Acl`]).
+    pub acl: Acl,
     /// Kind, and for ephemerals the owner.
     pub kind: NodeKind,
     /// Bookkeeping.
     pub stat: NodeStat,
     /// Child creations so far: the next sequential suffix.
     pub seq: i32,
-    /// Child names (not persisted: rebuilt from the paths on load).
+    /// Children (not persisted: rebuilt from the paths on load).
     #[serde(skip)]
-    pub children: BTreeSet<String>,
+    pub children: Children,
 }
 
 impl Node {
     /// A new node created at `zxid`, `time_ms`.
-    pub fn new(data: Option<Vec<u8>>, acl: Vec<AclEntry>, kind: NodeKind, zxid: i64, time_ms: i64) -> Self {
+    pub fn new(data: Option<Box<[u8]>>, acl: Acl, kind: NodeKind, zxid: i64, time_ms: i64) -> Self {
         Node {
             data,
             acl,
@@ -106,13 +153,13 @@ impl Node {
                 aversion: 0,
             },
             seq: 0,
-            children: BTreeSet::new(),
+            children: Children::default(),
         }
     }
 
     /// Length of the data (0 for null).
     pub fn data_len(&self) -> usize {
-        self.data.as_ref().map_or(0, Vec::len)
+        self.data.as_ref().map_or(0, |d| d.len())
     }
 
     /// The session owning this node if it is ephemeral, else 0.
