@@ -110,6 +110,10 @@ fn mntr(server: &Server) -> String {
         (state.tree.node_count(), eph, size, state.tree.sessions().len())
     };
     let mode = server.mode();
+    let raft = server.raft.metrics().borrow().clone();
+    // Entries on disk are (purged, last]; the first entry has index 0.
+    let first_kept = raft.purged.map(|p| p.index + 1).unwrap_or(0);
+    let log_entries = raft.last_log_index.map(|last| (last + 1).saturating_sub(first_kept)).unwrap_or(0);
     let rows: Vec<(&str, String)> = vec![
         ("zk_version", VERSION.to_string()),
         ("zk_server_state", mode.to_string()),
@@ -126,6 +130,10 @@ fn mntr(server: &Server) -> String {
         ("zk_approximate_data_size", data_size.to_string()),
         ("zk_global_sessions", sessions.to_string()),
         ("zk_uptime", server.started.elapsed().as_millis().to_string()),
+        // Not in ZooKeeper: the Raft log, to watch that compaction keeps it bounded.
+        ("zk_log_entries", log_entries.to_string()),
+        ("zk_last_snapshot_zxid", raft.snapshot.map(|l| l.index).unwrap_or(0).to_string()),
+        ("zk_last_purged_zxid", raft.purged.map(|l| l.index).unwrap_or(0).to_string()),
     ];
     let mut s = String::new();
     for (k, v) in rows {
