@@ -250,3 +250,40 @@ fn the_log_stays_bounded_under_writes() {
     assert!(most < 400, "a member held {most} log entries after 2000 writes");
     assert!(most > 0);
 }
+
+/// A wiped member votes for nobody until a leader has brought it up to date:
+/// with the leader also down, the survivor might lack writes that only the
+/// dead leader and the wiped disk held, so the two elect nobody; once the
+/// old leader is back the ensemble serves again and the wiped member
+/// catches up.
+#[test]
+fn a_wiped_member_does_not_vote_until_caught_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ens = Ensemble::start_cfg(dir.path(), 3, "snapCount=100\n");
+    let leader = ens.leader().expect("a leader");
+    let wiped = (1..=3).find(|i| *i != leader).unwrap();
+    let other = (1..=3).find(|i| *i != leader && *i != wiped).unwrap();
+    rt().block_on(async {
+        let c = Client::connect(&ens.addr(leader), 10_000).await.unwrap();
+        for i in 0..300 {
+            c.create(&format!("/v{i}"), b"", CreateMode::Persistent).await.unwrap();
+        }
+    });
+    ens.kill9(wiped);
+    ens.wipe(wiped);
+    ens.kill9(leader);
+    ens.restart_no_wait(wiped);
+    // Several election timeouts (400-800 ms): nobody becomes leader.
+    let elected = eventually(4, || {
+        [wiped, other].iter().any(|id| ens.nodes[id - 1].as_ref().unwrap().four_letter("srvr").contains("Mode: leader"))
+    });
+    assert!(!elected, "an empty member helped elect a leader");
+    ens.restart(leader);
+    ens.nodes[wiped - 1].as_ref().unwrap().wait_serving();
+    rt().block_on(async {
+        let c = Client::connect(&ens.addr(wiped), 10_000).await.unwrap();
+        c.call(OpCode::Sync, Some(&SyncRequest { path: "/".into() })).await.unwrap();
+        assert!(c.exists("/v299", false).await.unwrap().is_some());
+        c.create("/after", b"", CreateMode::Persistent).await.unwrap();
+    });
+}
