@@ -208,7 +208,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let log = LogStore::new(db.clone());
     let sm = StateMachine::new(db.clone(), shared.clone());
     let id = config.server_id;
-    let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork, log, sm)
+    let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork::new(shared.peers.clone()), log, sm)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 

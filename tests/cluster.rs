@@ -186,9 +186,16 @@ fn a_wiped_follower_catches_up_by_snapshot_after_the_log_is_purged() {
     let entries = ens.nodes[leader - 1].as_ref().unwrap().mntr("zk_log_entries").unwrap();
     assert!(entries < 300, "the leader keeps {entries} log entries");
 
+    let followers = |ens: &Ensemble| {
+        let l = ens.nodes[leader - 1].as_ref().unwrap();
+        (l.mntr("zk_followers").unwrap_or(-1), l.mntr("zk_synced_followers").unwrap_or(-1))
+    };
+    assert!(eventually(10, || followers(&ens) == (2, 2)), "leader mntr: {:?}", followers(&ens));
     ens.kill9(follower);
+    assert!(eventually(10, || followers(&ens) == (1, 1)), "leader mntr after a kill: {:?}", followers(&ens));
     ens.wipe(follower);
     ens.restart(follower);
+    assert!(eventually(10, || followers(&ens) == (2, 2)), "leader mntr after rejoining: {:?}", followers(&ens));
     let expected = rt().block_on(async {
         let l = Client::connect(&ens.addr(leader), 10_000).await.unwrap();
         let f = Client::connect(&ens.addr(follower), 10_000).await.unwrap();
