@@ -100,6 +100,33 @@ fn srvr(server: &Server, with_clients: bool) -> String {
     s
 }
 
+/// How long since its last answer a follower still counts as present: a few
+/// heartbeats, well past one slow answer, well short of a human noticing.
+const FOLLOWER_SILENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// On the leader: (members other than itself that answer Raft RPCs, those of
+/// them that are voters replicating from the log). A voter counts as synced
+/// once its log matches the leader's past the purged point, i.e. it follows
+/// from the log and no longer needs (or waits for) a snapshot.
+fn follower_counts(server: &Server, raft: &openraft::RaftMetrics<u64, openraft::BasicNode>) -> (usize, usize) {
+    let membership = raft.membership_config.membership();
+    let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+    let purged = raft.purged.map(|l| l.index);
+    let matching = raft.replication.as_ref();
+    let (mut followers, mut synced) = (0, 0);
+    for (id, _) in membership.nodes().filter(|(id, _)| **id != raft.id) {
+        if !server.shared.peers.answered_within(*id, FOLLOWER_SILENCE) {
+            continue;
+        }
+        followers += 1;
+        let matched = matching.and_then(|m| m.get(id)).copied().flatten().map(|l| l.index);
+        if voters.contains(id) && matched.is_some() && matched >= purged {
+            synced += 1;
+        }
+    }
+    (followers, synced)
+}
+
 fn mntr(server: &Server) -> String {
     let c = &server.shared.counters;
     let (avg, max) = latency(server);
@@ -110,7 +137,11 @@ fn mntr(server: &Server) -> String {
         (state.tree.node_count(), eph, size, state.tree.sessions().len())
     };
     let mode = server.mode();
-    let rows: Vec<(&str, String)> = vec![
+    let raft = server.raft.metrics().borrow().clone();
+    // Entries on disk are (purged, last]; the first entry has index 0.
+    let first_kept = raft.purged.map(|p| p.index + 1).unwrap_or(0);
+    let log_entries = raft.last_log_index.map(|last| (last + 1).saturating_sub(first_kept)).unwrap_or(0);
+    let mut rows: Vec<(&str, String)> = vec![
         ("zk_version", VERSION.to_string()),
         ("zk_server_state", mode.to_string()),
         ("zk_avg_latency", format!("{avg:.4}")),
@@ -126,7 +157,16 @@ fn mntr(server: &Server) -> String {
         ("zk_approximate_data_size", data_size.to_string()),
         ("zk_global_sessions", sessions.to_string()),
         ("zk_uptime", server.started.elapsed().as_millis().to_string()),
+        // Not in ZooKeeper: the Raft log, to watch that compaction keeps it bounded.
+        ("zk_log_entries", log_entries.to_string()),
+        ("zk_last_snapshot_zxid", raft.snapshot.map(|l| l.index).unwrap_or(0).to_string()),
+        ("zk_last_purged_zxid", raft.purged.map(|l| l.index).unwrap_or(0).to_string()),
     ];
+    if mode == "leader" {
+        let (followers, synced) = follower_counts(server, &raft);
+        rows.push(("zk_followers", followers.to_string()));
+        rows.push(("zk_synced_followers", synced.to_string()));
+    }
     let mut s = String::new();
     for (k, v) in rows {
         let _ = writeln!(s, "{k}\t{v}");

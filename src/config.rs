@@ -165,6 +165,13 @@ impl Config {
         Ok(())
     }
 
+    /// Log entries kept behind the newest snapshot: a tenth of `snapCount`
+    /// (at most 10 000), so a follower a little behind catches up from the
+    /// log, and only one far behind (or wiped) needs the whole snapshot.
+    pub fn log_keep(&self) -> u64 {
+        (self.snap_count / 10).min(10_000)
+    }
+
     fn validate_times(&self) -> Result<(), ConfigError> {
         if self.tick_time_ms == 0 {
             return Err(ConfigError::Invalid("tickTime must be positive".into()));

@@ -158,6 +158,10 @@ pub struct Running {
     pub client_addr: SocketAddr,
 }
 
+/// Purged log entries are deleted at least this many at a time: one range
+/// delete per batch instead of one per applied entry.
+const PURGE_BATCH: u64 = 64;
+
 fn raft_config(cfg: &Config) -> Result<openraft::Config, StartError> {
     // Election timing: a lone node elects itself fast after a restart; an
     // ensemble notices a dead leader within about half a second, well under
@@ -169,11 +173,12 @@ fn raft_config(cfg: &Config) -> Result<openraft::Config, StartError> {
         election_timeout_min: min,
         election_timeout_max: max,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snap_count),
-        // The log is not purged yet: with openraft 0.9.25, a follower whose
-        // next entries were purged on the leader was sent them with no
-        // prev_log_id (so it accepted a log with a hole) instead of a
-        // snapshot. Until that is solved, members catch up from the log.
-        max_in_snapshot_log_to_keep: u64::MAX,
+        // After each snapshot the log it covers is purged, keeping a tail so
+        // a briefly lagging follower catches up from the log rather than by
+        // a whole snapshot. The log on disk stays below about
+        // snapCount + keep + purge batch entries.
+        max_in_snapshot_log_to_keep: cfg.log_keep(),
+        purge_batch_size: PURGE_BATCH,
         ..Default::default()
     };
     c.validate().map_err(|e| StartError::Raft(e.to_string()))
@@ -198,7 +203,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let log = LogStore::new(db.clone());
     let sm = StateMachine::new(db.clone(), shared.clone());
     let id = config.server_id;
-    let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork, log, sm)
+    let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork::new(shared.peers.clone()), log, sm)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 

@@ -6,6 +6,7 @@ use openraft::{BasicNode, LogId, StoredMembership};
 use tokio::sync::watch;
 
 use crate::metrics::Counters;
+use crate::raft::network::PeerHealth;
 use crate::session::SessionTracker;
 use crate::tree::DataTree;
 use crate::watch::WatchManager;
@@ -32,6 +33,8 @@ pub struct Shared {
     pub counters: Counters,
     /// The zxid applied last, for waiters (read-your-writes across servers, connect).
     pub applied: watch::Sender<i64>,
+    /// When each peer last answered this server's Raft RPCs.
+    pub peers: std::sync::Arc<PeerHealth>,
 }
 
 impl Shared {
@@ -44,6 +47,7 @@ impl Shared {
             sessions: SessionTracker::default(),
             counters: Counters::default(),
             applied: watch::channel(zxid).0,
+            peers: Default::default(),
         }
     }
 

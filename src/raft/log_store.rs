@@ -196,10 +196,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
-        self.put_meta(KEY_LAST_PURGED, &log_id).map_err(write_err)?;
-        let cf = cf(&self.db, CF_LOGS).map_err(write_err)?;
+        // The purge mark and the deletion go in one batch, so after a crash
+        // get_log_state never reports entries at or below the mark, nor a
+        // mark that the entries above it do not follow. Not fsynced: losing
+        // both together only brings back entries that are still valid.
+        let (logs, raft) = (cf(&self.db, CF_LOGS).map_err(write_err)?, cf(&self.db, CF_RAFT).map_err(write_err)?);
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(cf, storage::u64_key(0), storage::u64_key(log_id.index.saturating_add(1)));
+        batch.put_cf(raft, KEY_LAST_PURGED, storage::encode(CF_RAFT, &log_id).map_err(write_err)?);
+        batch.delete_range_cf(logs, storage::u64_key(0), storage::u64_key(log_id.index.saturating_add(1)));
         self.db.write(batch).map_err(write_err)
     }
 }

@@ -1,6 +1,8 @@
 //! The client side of the peer network: how openraft reaches other servers.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -13,12 +15,42 @@ use openraft::BasicNode;
 use super::wire::{self, PeerRequest, PeerResponse, PeerStream, WireError};
 use super::TypeConfig;
 
+/// When each peer last answered a Raft RPC: openraft's metrics tell how far
+/// a follower's log matches, not whether it is still there, which `mntr`'s
+/// zk_followers needs.
+#[derive(Debug, Default)]
+pub struct PeerHealth {
+    last_answer: Mutex<HashMap<u64, Instant>>,
+}
+
+impl PeerHealth {
+    fn answered(&self, peer: u64) {
+        self.last_answer.lock().unwrap_or_else(|e| e.into_inner()).insert(peer, Instant::now());
+    }
+
+    /// True if `peer` answered a Raft RPC from this server within `window`.
+    pub fn answered_within(&self, peer: u64, window: Duration) -> bool {
+        let seen = self.last_answer.lock().unwrap_or_else(|e| e.into_inner()).get(&peer).copied();
+        seen.is_some_and(|t| t.elapsed() <= window)
+    }
+}
+
 /// Creates connections to peers (addresses come from the membership).
 #[derive(Clone, Default)]
-pub struct PeerNetwork;
+pub struct PeerNetwork {
+    health: Arc<PeerHealth>,
+}
+
+impl PeerNetwork {
+    /// A network that records peers' answers in `health`.
+    pub fn new(health: Arc<PeerHealth>) -> Self {
+        PeerNetwork { health }
+    }
+}
 
 /// A connection to one peer, re-dialled after any failure.
 pub struct PeerClient {
+    health: Arc<PeerHealth>,
     target: u64,
     addr: String,
     conn: Option<PeerStream>,
@@ -29,7 +61,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
-        PeerClient { target, addr: node.addr.clone(), conn: None, next_id: 0 }
+        PeerClient { health: self.health.clone(), target, addr: node.addr.clone(), conn: None, next_id: 0 }
     }
 }
 
@@ -44,9 +76,10 @@ enum CallError {
 impl PeerClient {
     async fn call(&mut self, req: PeerRequest, ttl: Duration) -> Result<PeerResponse, CallError> {
         let result = tokio::time::timeout(ttl, self.exchange(req)).await.unwrap_or(Err(CallError::TimedOut));
-        if result.is_err() {
+        match result {
+            Ok(_) => self.health.answered(self.target),
             // Whatever went wrong, the stream may hold a stale answer: start afresh.
-            self.conn = None;
+            Err(_) => self.conn = None,
         }
         result
     }

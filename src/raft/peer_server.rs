@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use openraft::raft::{VoteRequest, VoteResponse};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -46,6 +47,25 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
     }
 }
 
+/// A member whose data was wiped must not vote for a candidate of an
+/// ensemble that already has history: it no longer remembers the vote it
+/// may have cast in that term, nor the entries it acknowledged, so its vote
+/// could elect a second leader of a term or a leader missing committed
+/// writes. It votes again once a leader has brought it up to date (a log or
+/// an installed snapshot). A candidate whose log is only the bootstrap
+/// membership entry (index 0) is the first election of a fresh ensemble,
+/// where every other member is empty too: that vote is answered normally.
+fn refuse_vote_while_empty(server: &Server, rpc: &VoteRequest<u64>) -> Option<VoteResponse<u64>> {
+    let m = server.raft.metrics().borrow().clone();
+    let empty = m.last_log_index.is_none() && m.last_applied.is_none() && m.snapshot.is_none();
+    let history = rpc.last_log_id.is_some_and(|l| l.index > 0);
+    if !(empty && history) {
+        return None;
+    }
+    tracing::info!(candidate = %rpc.vote, "refusing to vote: this server holds no data yet");
+    Some(VoteResponse { vote: m.vote, vote_granted: false, last_log_id: None })
+}
+
 async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(), wire::WireError> {
     let (mut sink, mut source) = wire::framed(stream).split();
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, PeerResponse)>();
@@ -67,7 +87,10 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
         let (id, req): (u64, PeerRequest) = bincode::deserialize(&frame?)?;
         let answer = match req {
             PeerRequest::Append(rpc) => PeerResponse::Append(server.raft.append_entries(rpc).await),
-            PeerRequest::Vote(rpc) => PeerResponse::Vote(server.raft.vote(rpc).await),
+            PeerRequest::Vote(rpc) => match refuse_vote_while_empty(&server, &rpc) {
+                Some(refused) => PeerResponse::Vote(Ok(refused)),
+                None => PeerResponse::Vote(server.raft.vote(rpc).await),
+            },
             PeerRequest::Snapshot(rpc) => PeerResponse::Snapshot(server.raft.install_snapshot(rpc).await),
             PeerRequest::Status => {
                 PeerResponse::Status { initialized: server.raft.is_initialized().await.unwrap_or(false) }

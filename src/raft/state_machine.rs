@@ -3,14 +3,14 @@
 //! applied log id, and fires watches before anyone can read the new state.
 
 use std::io::Cursor;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
     StorageIOError, StoredMembership,
 };
-use rocksdb::{IteratorMode, WriteBatch, DB};
+use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 
 use super::{Applied, Response, TypeConfig};
@@ -22,8 +22,12 @@ type StorageResult<T> = Result<T, StorageError<u64>>;
 
 const KEY_APPLIED: &[u8] = b"applied";
 const KEY_MEMBERSHIP: &[u8] = b"membership";
-const KEY_SNAPSHOT: &[u8] = b"snapshot";
 const KEY_ZXID: &[u8] = b"zxid";
+/// Where snapshots were kept before meta and data were split; deleted on
+/// the next save (the meta alone is read far more often than the data).
+const KEY_SNAPSHOT_OLD: &[u8] = b"snapshot";
+const KEY_SNAPSHOT_META: &[u8] = b"snapshot_meta";
+const KEY_SNAPSHOT_DATA: &[u8] = b"snapshot_data";
 
 fn sm_write_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
     StorageIOError::write_state_machine(&e).into()
@@ -41,18 +45,18 @@ struct SnapshotData {
     nodes: Vec<(String, Node)>,
 }
 
-/// A snapshot kept for followers that need one.
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta<u64, BasicNode>,
-    data: Vec<u8>,
-}
+/// Serialises every write of the stored snapshot. A snapshot is built on
+/// its own task while the state machine may install a newer one from the
+/// leader; the check-then-write in [`save_snapshot`] runs under this lock so
+/// an older snapshot never replaces a newer one.
+type SnapshotLock = Arc<Mutex<()>>;
 
 /// paddock's `RaftStateMachine`.
 pub struct StateMachine {
     db: Arc<DB>,
     shared: Arc<Shared>,
     snapshot_seq: u64,
+    snapshot_lock: SnapshotLock,
 }
 
 impl StateMachine {
@@ -90,7 +94,7 @@ impl StateMachine {
 
     /// Wraps the database and the shared state it was loaded into.
     pub fn new(db: Arc<DB>, shared: Arc<Shared>) -> Self {
-        StateMachine { db, shared, snapshot_seq: 0 }
+        StateMachine { db, shared, snapshot_seq: 0, snapshot_lock: SnapshotLock::default() }
     }
 
     /// Writes the changed nodes and sessions plus the applied point in one batch.
@@ -120,13 +124,17 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Replaces everything in the tree and session column families with `state`.
-    fn persist_all(&self, state: &SmState) -> Result<(), storage::StorageError> {
+    /// A batch that replaces everything in the tree and session column
+    /// families, the applied point and the membership with `state`.
+    fn replace_all(&self, state: &SmState) -> Result<WriteBatch, storage::StorageError> {
         let db = &self.db;
         let (tree_cf, sess_cf, meta_cf) = (cf(db, CF_TREE)?, cf(db, CF_SESSIONS)?, cf(db, CF_META)?);
         let mut batch = WriteBatch::default();
+        // Tree keys are znode paths, UTF-8 text starting with '/': they all
+        // sort between these bounds (0xFF never occurs in UTF-8).
         batch.delete_range_cf(tree_cf, [0u8].as_slice(), [0xFFu8; 8].as_slice());
         batch.delete_range_cf(sess_cf, storage::u64_key(0), storage::u64_key(u64::MAX));
+        batch.delete_cf(sess_cf, storage::u64_key(u64::MAX));
         for (path, node) in state.tree.nodes() {
             batch.put_cf(tree_cf, path.as_bytes(), storage::encode(CF_TREE, node)?);
         }
@@ -136,9 +144,7 @@ impl StateMachine {
         batch.put_cf(meta_cf, KEY_APPLIED, storage::encode(CF_META, &state.last_applied)?);
         batch.put_cf(meta_cf, KEY_ZXID, storage::encode(CF_META, &state.tree.last_zxid())?);
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, storage::encode(CF_META, &state.membership)?);
-        db.write(batch)?;
-        db.flush_wal(true)?;
-        Ok(())
+        Ok(batch)
     }
 }
 
@@ -196,7 +202,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         self.snapshot_seq += 1;
-        SnapshotBuilder { db: self.db.clone(), shared: self.shared.clone(), seq: self.snapshot_seq }
+        SnapshotBuilder { db: self.db.clone(), shared: self.shared.clone(), seq: self.snapshot_seq, lock: self.snapshot_lock.clone() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
@@ -208,6 +214,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta<u64, BasicNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> StorageResult<()> {
+        let write_err = |e: storage::StorageError| StorageIOError::write_snapshot(Some(meta.signature()), &e);
         let bytes = snapshot.into_inner();
         let data: SnapshotData = storage::decode(CF_META, &bytes).map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         let mut tree = DataTree::new();
@@ -218,11 +225,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             tree.insert_loaded(path, node);
         }
         tree.set_last_zxid(data.last_zxid);
+        let new_state = SmState { tree, last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
+        // One synced batch replaces the state, the applied point and the
+        // stored snapshot together: a crash leaves either the old state or
+        // the new one, never a mix, and openraft purges the log it covers
+        // only after this returns.
+        let mut batch = self.replace_all(&new_state).map_err(write_err)?;
+        save_snapshot(&self.db, &self.snapshot_lock, &mut batch, meta, &bytes).map_err(write_err)?;
         let mut state = self.shared.write();
-        *state = SmState { tree, last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
-        self.persist_all(&state).map_err(sm_write_err)?;
-        let stored = StoredSnapshot { meta: meta.clone(), data: bytes };
-        save_snapshot(&self.db, &stored).map_err(sm_write_err)?;
+        *state = new_state;
         let zxid = state.tree.last_zxid();
         drop(state);
         self.shared.applied.send_replace(zxid);
@@ -230,18 +241,55 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
+        let Some(meta) = stored_snapshot_meta(&self.db).map_err(sm_read_err)? else { return Ok(None) };
         let meta_cf = cf(&self.db, CF_META).map_err(sm_read_err)?;
-        let Some(bytes) = self.db.get_cf(meta_cf, KEY_SNAPSHOT).map_err(sm_read_err)? else { return Ok(None) };
-        let stored: StoredSnapshot = storage::decode(CF_META, &bytes).map_err(sm_read_err)?;
-        Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+        let data = self.db.get_cf(meta_cf, KEY_SNAPSHOT_DATA).map_err(sm_read_err)?.ok_or_else(|| {
+            let missing = storage::StorageError::Corrupt { cf: CF_META, reason: "snapshot meta without its data".into() };
+            StorageIOError::read_snapshot(Some(meta.signature()), &missing)
+        })?;
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 }
 
-fn save_snapshot(db: &DB, stored: &StoredSnapshot) -> Result<(), storage::StorageError> {
+/// The meta of the stored snapshot, if there is one.
+fn stored_snapshot_meta(db: &DB) -> Result<Option<SnapshotMeta<u64, BasicNode>>, storage::StorageError> {
     let meta_cf = cf(db, CF_META)?;
-    db.put_cf(meta_cf, KEY_SNAPSHOT, storage::encode(CF_META, stored)?)?;
-    db.flush_wal(true)?;
-    Ok(())
+    match db.get_cf(meta_cf, KEY_SNAPSHOT_META)? {
+        Some(bytes) => Ok(Some(storage::decode(CF_META, &bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// Adds the snapshot to `batch` and writes it, fsynced, unless a newer
+/// snapshot is already stored (then nothing is written: that snapshot
+/// already covers `batch`'s state and the log before it may be purged).
+///
+/// Returns whether it was written. Everything written before, including
+/// the applied state the snapshot was taken from, is durable once this
+/// returns: the write-ahead log is synced in order.
+fn save_snapshot(
+    db: &DB,
+    lock: &SnapshotLock,
+    batch: &mut WriteBatch,
+    meta: &SnapshotMeta<u64, BasicNode>,
+    data: &[u8],
+) -> Result<bool, storage::StorageError> {
+    let meta_cf = cf(db, CF_META)?;
+    // A panic elsewhere while holding the lock leaves nothing half-written
+    // (the batch is atomic), so a poisoned lock is still usable.
+    let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(stored) = stored_snapshot_meta(db)? {
+        if stored.last_log_id > meta.last_log_id {
+            return Ok(false);
+        }
+    }
+    batch.put_cf(meta_cf, KEY_SNAPSHOT_META, storage::encode(CF_META, meta)?);
+    batch.put_cf(meta_cf, KEY_SNAPSHOT_DATA, data);
+    batch.delete_cf(meta_cf, KEY_SNAPSHOT_OLD);
+    let mut opts = WriteOptions::default();
+    opts.set_sync(true);
+    db.write_opt(std::mem::take(batch), &opts)?;
+    Ok(true)
 }
 
 /// Builds a snapshot of the applied state.
@@ -249,6 +297,7 @@ pub struct SnapshotBuilder {
     db: Arc<DB>,
     shared: Arc<Shared>,
     seq: u64,
+    lock: SnapshotLock,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -267,11 +316,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             let meta = SnapshotMeta { last_log_id: state.last_applied, last_membership: state.membership.clone(), snapshot_id };
             (meta, data)
         };
-        let bytes = storage::encode(CF_META, &data).map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        let stored = StoredSnapshot { meta: meta.clone(), data: bytes.clone() };
-        // The snapshot (and everything applied before it) must be durable
-        // before openraft purges the logs it covers.
-        save_snapshot(&self.db, &stored).map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        let write_err = |e: storage::StorageError| StorageIOError::write_snapshot(Some(meta.signature()), &e);
+        let bytes = storage::encode(CF_META, &data).map_err(write_err)?;
+        // Durable before openraft purges the log it covers. If a newer
+        // snapshot was installed meanwhile this one is not stored; openraft
+        // ignores a built snapshot older than the one it knows.
+        if !save_snapshot(&self.db, &self.lock, &mut WriteBatch::default(), &meta, &bytes).map_err(write_err)? {
+            tracing::debug!(snapshot = %meta.snapshot_id, "a newer snapshot is already stored");
+        }
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
 }

@@ -87,6 +87,13 @@ impl Paddock {
         out
     }
 
+    /// A numeric `mntr` field, if present.
+    pub fn mntr(&self, key: &str) -> Option<i64> {
+        self.four_letter("mntr")
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t')?.trim().parse().ok())
+    }
+
     /// Waits until the server serves clients (`srvr` shows a Mode).
     pub fn wait_serving(&self) {
         for _ in 0..300 {
@@ -198,6 +205,13 @@ impl Ensemble {
     pub fn restart(&mut self, id: usize) {
         let node = self.spawn(id);
         node.wait_serving();
+        self.nodes[id - 1] = Some(node);
+    }
+
+    /// Restarts member `id` without waiting for it to serve (it may not
+    /// be able to, e.g. without a quorum).
+    pub fn restart_no_wait(&mut self, id: usize) {
+        let node = self.spawn(id);
         self.nodes[id - 1] = Some(node);
     }
 
