@@ -133,6 +133,10 @@ impl Config {
                 "clientPortAddress" => self.client_address = value.to_string(),
                 "dataDir" => self.data_dir = PathBuf::from(value),
                 "tickTime" => self.tick_time_ms = num(value)?,
+                // Accepted and checked, not used: see `raft_timing`.
+                "initLimit" | "syncLimit" => {
+                    num(value)?;
+                }
                 "minSessionTimeout" => self.min_session_timeout_ms = Some(num(value)?),
                 "maxSessionTimeout" => self.max_session_timeout_ms = Some(num(value)?),
                 "jute.maxbuffer" => self.max_buffer = num(value)? as usize,
@@ -180,6 +184,27 @@ impl Config {
             return Err(ConfigError::Invalid("minSessionTimeout exceeds maxSessionTimeout".into()));
         }
         Ok(())
+    }
+
+    /// Raft's heartbeat interval and election timeout range, ms.
+    ///
+    /// ZooKeeper judges peers in ticks (syncLimit x tickTime, 10 s by
+    /// default) because its followers notice a dead leader's TCP connection
+    /// closing; Raft notices missed heartbeats instead. A heartbeat every
+    /// tickTime/20 (100 ms at the default 2 s tick, kept within 20..=500 ms)
+    /// and an election after 4 to 8 missed ones fail over in about a second
+    /// at the defaults, always well inside the shortest session timeout
+    /// (2 x tickTime), so a failover does not expire sessions. initLimit and
+    /// syncLimit have no counterpart: a lagging follower catches up from the
+    /// log or a snapshot with no deadline, and the leader serves only while
+    /// a quorum acknowledges it.
+    pub fn raft_timing(&self) -> (u64, u64, u64) {
+        if self.peers.is_empty() {
+            // A lone node elects itself quickly after a restart.
+            return (50, 150, 300);
+        }
+        let heartbeat = (self.tick_time_ms / 20).clamp(20, 500);
+        (heartbeat, 4 * heartbeat, 8 * heartbeat)
     }
 
     /// Lowest session timeout granted.
@@ -244,6 +269,23 @@ fn read_myid(data_dir: &Path) -> Result<u64, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raft_timing_follows_tick_time_within_bounds() {
+        let mut c = Config::default();
+        assert_eq!(c.raft_timing(), (50, 150, 300), "single node");
+        c.apply_zoo_cfg("server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\ninitLimit=10\nsyncLimit=5\n", "zoo.cfg").unwrap();
+        assert_eq!(c.raft_timing(), (100, 400, 800), "default 2 s tick");
+        c.tick_time_ms = 100;
+        assert_eq!(c.raft_timing(), (20, 80, 160));
+        c.tick_time_ms = 60_000;
+        assert_eq!(c.raft_timing(), (500, 2000, 4000));
+        for tick in [100, 2000, 60_000] {
+            c.tick_time_ms = tick;
+            assert!(c.raft_timing().2 < c.min_session_timeout().as_millis() as u64, "elections fit in a session timeout");
+        }
+        assert!(c.apply_zoo_cfg("syncLimit=five\n", "zoo.cfg").is_err());
+    }
 
     #[test]
     fn reads_zoo_cfg_and_negotiates_timeouts() {

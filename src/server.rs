@@ -163,10 +163,7 @@ pub struct Running {
 const PURGE_BATCH: u64 = 64;
 
 fn raft_config(cfg: &Config) -> Result<openraft::Config, StartError> {
-    // Election timing: a lone node elects itself fast after a restart; an
-    // ensemble notices a dead leader within about half a second, well under
-    // ZooKeeper's tick-based defaults (and under any session timeout).
-    let (heartbeat, min, max) = if cfg.peers.is_empty() { (50, 150, 300) } else { (100, 400, 800) };
+    let (heartbeat, min, max) = cfg.raft_timing();
     let c = openraft::Config {
         cluster_name: "paddock".into(),
         heartbeat_interval: heartbeat,
