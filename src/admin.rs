@@ -157,10 +157,12 @@ fn mntr(server: &Server) -> String {
         ("zk_approximate_data_size", data_size.to_string()),
         ("zk_global_sessions", sessions.to_string()),
         ("zk_uptime", server.started.elapsed().as_millis().to_string()),
-        // Not in ZooKeeper: the Raft log, to watch that compaction keeps it bounded.
+        // Not in ZooKeeper: the Raft log (in log entries and indexes, not zxids:
+        // an entry carries a batch of transactions), to watch that compaction
+        // keeps it bounded.
         ("zk_log_entries", log_entries.to_string()),
-        ("zk_last_snapshot_zxid", raft.snapshot.map(|l| l.index).unwrap_or(0).to_string()),
-        ("zk_last_purged_zxid", raft.purged.map(|l| l.index).unwrap_or(0).to_string()),
+        ("zk_last_snapshot_index", raft.snapshot.map(|l| l.index).unwrap_or(0).to_string()),
+        ("zk_last_purged_index", raft.purged.map(|l| l.index).unwrap_or(0).to_string()),
     ];
     if mode == "leader" {
         let (followers, synced) = follower_counts(server, &raft);

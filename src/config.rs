@@ -75,7 +75,7 @@ pub struct Config {
     /// How often the leader looks for empty containers and expired TTL nodes, ms
     /// (ZooKeeper's `znode.container.checkIntervalMs`).
     pub container_check_interval_ms: u64,
-    /// Log entries between snapshots (ZooKeeper's `snapCount`); older log is purged.
+    /// Transactions between snapshots (ZooKeeper's `snapCount`); older log is purged.
     pub snap_count: u64,
     /// Ensemble members by id (empty: a single node).
     pub peers: std::collections::BTreeMap<u64, Peer>,

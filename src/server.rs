@@ -169,7 +169,9 @@ fn raft_config(cfg: &Config) -> Result<openraft::Config, StartError> {
         heartbeat_interval: heartbeat,
         election_timeout_min: min,
         election_timeout_max: max,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snap_count),
+        // snapCount counts transactions, as in ZooKeeper, and a log entry
+        // carries a batch of them: raft::snapshots triggers snapshots.
+        snapshot_policy: SnapshotPolicy::Never,
         // After each snapshot the log it covers is purged, keeping a tail so
         // a briefly lagging follower catches up from the log rather than by
         // a whole snapshot. The log on disk stays below about
@@ -198,7 +200,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let state = StateMachine::load(&db)?;
     let shared = Arc::new(Shared::new(state));
     let log = LogStore::new(db.clone());
-    let sm = StateMachine::new(db.clone(), shared.clone());
+    let sm = StateMachine::new(db.clone(), shared.clone(), config.snap_count);
     let id = config.server_id;
     let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork::new(shared.peers.clone()), log, sm)
         .await
@@ -276,6 +278,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tokio::spawn(network::accept_loop(server.clone(), listener));
     tokio::spawn(session::expiry::run(server.clone()));
     tokio::spawn(reaper::run(server.clone()));
+    tokio::spawn(crate::raft::snapshots::run(server.clone()));
     Ok(Running { server, client_addr })
 }
 

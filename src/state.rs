@@ -35,6 +35,11 @@ pub struct Shared {
     pub applied: watch::Sender<i64>,
     /// When each peer last answered this server's Raft RPCs.
     pub peers: std::sync::Arc<PeerHealth>,
+    /// Transactions applied since the last snapshot was built or installed
+    /// (see `raft::snapshots`).
+    pub txns_since_snapshot: std::sync::atomic::AtomicU64,
+    /// Woken when `txns_since_snapshot` reaches the snapshot threshold.
+    pub snapshot_due: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -48,6 +53,8 @@ impl Shared {
             counters: Counters::default(),
             applied: watch::channel(zxid).0,
             peers: Default::default(),
+            txns_since_snapshot: Default::default(),
+            snapshot_due: Default::default(),
         }
     }
 

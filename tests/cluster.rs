@@ -181,7 +181,7 @@ fn a_wiped_follower_catches_up_by_snapshot_after_the_log_is_purged() {
             c.create(&format!("/snap/k{i}"), format!("{i}").as_bytes(), CreateMode::Persistent).await.unwrap();
         }
     });
-    let lead = |ens: &Ensemble| ens.nodes[leader - 1].as_ref().unwrap().mntr("zk_last_purged_zxid").unwrap_or(0);
+    let lead = |ens: &Ensemble| ens.nodes[leader - 1].as_ref().unwrap().mntr("zk_last_purged_index").unwrap_or(0);
     assert!(eventually(10, || lead(&ens) > 300), "the leader's log was never purged");
     let entries = ens.nodes[leader - 1].as_ref().unwrap().mntr("zk_log_entries").unwrap();
     assert!(entries < 300, "the leader keeps {entries} log entries");
@@ -204,8 +204,8 @@ fn a_wiped_follower_catches_up_by_snapshot_after_the_log_is_purged() {
         assert_eq!(dump(&f).await, expected, "the rejoined follower's tree differs from the leader's");
         expected
     });
-    let snap = ens.nodes[follower - 1].as_ref().unwrap().mntr("zk_last_snapshot_zxid").unwrap();
-    assert!(snap > 300, "the follower's state did not come from a snapshot (snapshot zxid {snap})");
+    let snap = ens.nodes[follower - 1].as_ref().unwrap().mntr("zk_last_snapshot_index").unwrap();
+    assert!(snap > 300, "the follower's state did not come from a snapshot (snapshot index {snap})");
     assert!(ens.nodes[leader - 1].as_mut().unwrap().alive(), "the leader died");
 
     // Writes keep flowing through the rejoined follower.

@@ -11,6 +11,7 @@ pub mod forward;
 pub mod log_store;
 pub mod network;
 pub mod peer_server;
+pub mod snapshots;
 pub mod state_machine;
 pub mod types;
 pub mod wire;

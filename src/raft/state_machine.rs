@@ -3,6 +3,7 @@
 //! applied log id, and fires watches before anyone can read the new state.
 
 use std::io::Cursor;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -57,6 +58,8 @@ pub struct StateMachine {
     shared: Arc<Shared>,
     snapshot_seq: u64,
     snapshot_lock: SnapshotLock,
+    /// Transactions between snapshots (see `raft::snapshots`).
+    snap_count: u64,
 }
 
 impl StateMachine {
@@ -93,8 +96,10 @@ impl StateMachine {
     }
 
     /// Wraps the database and the shared state it was loaded into.
-    pub fn new(db: Arc<DB>, shared: Arc<Shared>) -> Self {
-        StateMachine { db, shared, snapshot_seq: 0, snapshot_lock: SnapshotLock::default() }
+    /// Wraps the database and the shared state it was loaded into; a snapshot
+    /// is asked for every `snap_count` transactions.
+    pub fn new(db: Arc<DB>, shared: Arc<Shared>, snap_count: u64) -> Self {
+        StateMachine { db, shared, snapshot_seq: 0, snapshot_lock: SnapshotLock::default(), snap_count }
     }
 
     /// Writes the changed nodes and sessions plus the applied point in one batch.
@@ -176,6 +181,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     // Each transaction gets the next zxid, so zxids are dense
                     // and the same on every server, whatever the batching.
                     let mut responses = Vec::with_capacity(req.proposals.len());
+                    let n = req.proposals.len() as u64;
+                    let before = self.shared.txns_since_snapshot.fetch_add(n, Ordering::Relaxed);
+                    if before < self.snap_count && before + n >= self.snap_count {
+                        self.shared.snapshot_due.notify_one();
+                    }
                     for p in &req.proposals {
                         let zxid = state.tree.last_zxid() + 1;
                         let ctx = TxnContext { zxid, time_ms: req.time_ms, session_id: p.session_id };
@@ -225,6 +235,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             tree.insert_loaded(path, node);
         }
         tree.set_last_zxid(data.last_zxid);
+        self.shared.txns_since_snapshot.store(0, Ordering::Relaxed);
         let new_state = SmState { tree, last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
         // One synced batch replaces the state, the applied point and the
         // stored snapshot together: a crash leaves either the old state or
@@ -316,6 +327,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             let meta = SnapshotMeta { last_log_id: state.last_applied, last_membership: state.membership.clone(), snapshot_id };
             (meta, data)
         };
+        self.shared.txns_since_snapshot.store(0, Ordering::Relaxed);
         let write_err = |e: storage::StorageError| StorageIOError::write_snapshot(Some(meta.signature()), &e);
         let bytes = storage::encode(CF_META, &data).map_err(write_err)?;
         // Durable before openraft purges the log it covers. If a newer
