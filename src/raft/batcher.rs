@@ -87,7 +87,7 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>) {
             batch.push(q);
         }
         let (proposals, replies): (Vec<Proposal>, Vec<_>) = batch.into_iter().map(|q| (q.proposal, q.reply)).unzip();
-        match raft.client_write_ff(Request { time_ms: now_ms(), proposals }).await {
+        match raft.client_write_ff(Request { time_ms: now_ms(), proposals: proposals.into() }).await {
             Ok(pending) => {
                 tokio::spawn(async move {
                     let result = pending.await;

@@ -11,7 +11,7 @@ use openraft::{
     BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
     StorageIOError, StoredMembership,
 };
-use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
+use rocksdb::{IteratorMode, ReadOptions, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 
 use super::{Applied, Response, TypeConfig};
@@ -186,7 +186,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     if before < self.snap_count && before + n >= self.snap_count {
                         self.shared.snapshot_due.notify_one();
                     }
-                    for p in &req.proposals {
+                    for p in req.proposals.iter() {
                         let zxid = state.tree.last_zxid() + 1;
                         let ctx = TxnContext { zxid, time_ms: req.time_ms, session_id: p.session_id };
                         let outcome = state.tree.apply(ctx, &p.txn, &mut changes);
@@ -313,29 +313,66 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
-        let (meta, data) = {
-            let state = self.shared.read();
-            let data = SnapshotData {
-                last_zxid: state.tree.last_zxid(),
-                sessions: state.tree.sessions().iter().map(|(k, v)| (*k, v.clone())).collect(),
-                nodes: state.tree.nodes().map(|(p, n)| (p.to_string(), n.clone())).collect(),
-            };
-            let snapshot_id = match state.last_applied {
-                Some(l) => format!("{}-{}-{}", l.leader_id, l.index, self.seq),
-                None => format!("none-{}", self.seq),
-            };
-            let meta = SnapshotMeta { last_log_id: state.last_applied, last_membership: state.membership.clone(), snapshot_id };
-            (meta, data)
-        };
         self.shared.txns_since_snapshot.store(0, Ordering::Relaxed);
-        let write_err = |e: storage::StorageError| StorageIOError::write_snapshot(Some(meta.signature()), &e);
-        let bytes = storage::encode(CF_META, &data).map_err(write_err)?;
-        // Durable before openraft purges the log it covers. If a newer
-        // snapshot was installed meanwhile this one is not stored; openraft
-        // ignores a built snapshot older than the one it knows.
-        if !save_snapshot(&self.db, &self.lock, &mut WriteBatch::default(), &meta, &bytes).map_err(write_err)? {
-            tracing::debug!(snapshot = %meta.snapshot_id, "a newer snapshot is already stored");
+        let (db, lock, seq) = (self.db.clone(), self.lock.clone(), self.seq);
+        // Reading and encoding the whole state is long CPU work: keep it off
+        // the async workers that serve clients.
+        match tokio::task::spawn_blocking(move || build_from_disk(&db, &lock, seq)).await {
+            Ok(built) => built,
+            Err(e) => Err(StorageIOError::write_snapshot(None, &e).into()),
         }
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
+}
+
+/// Reads a record of the meta column family as `opts` sees the database.
+fn get_meta<T: serde::de::DeserializeOwned>(db: &DB, key: &[u8], opts: &ReadOptions) -> Result<Option<T>, storage::StorageError> {
+    match db.get_cf_opt(cf(db, CF_META)?, key, opts)? {
+        Some(bytes) => Ok(Some(storage::decode(CF_META, &bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// Builds a snapshot from a RocksDB point-in-time view of the persisted
+/// state, not from the tree in memory: taking the view costs nothing, so
+/// applying writes never waits for a snapshot (cloning the tree under its
+/// lock stalled every write for as long as the copy took). Each apply
+/// persists its changes and the applied log id in one batch, so the view
+/// holds exactly the state at the applied log id it shows.
+fn build_from_disk(db: &DB, lock: &SnapshotLock, seq: u64) -> StorageResult<Snapshot<TypeConfig>> {
+    let err = |e: storage::StorageError| -> StorageError<u64> { StorageIOError::write_snapshot(None, &e).into() };
+    let view = db.snapshot();
+    let opts = || {
+        let mut o = ReadOptions::default();
+        o.set_snapshot(&view);
+        o
+    };
+    let last_applied: Option<LogId<u64>> = get_meta(db, KEY_APPLIED, &opts()).map_err(err)?.flatten();
+    let last_membership: StoredMembership<u64, BasicNode> = get_meta(db, KEY_MEMBERSHIP, &opts()).map_err(err)?.unwrap_or_default();
+    let last_zxid: i64 = get_meta(db, KEY_ZXID, &opts()).map_err(err)?.unwrap_or(0);
+    let mut sessions = Vec::new();
+    for item in db.iterator_cf_opt(cf(db, CF_SESSIONS).map_err(err)?, opts(), IteratorMode::Start) {
+        let (k, v) = item.map_err(|e| err(e.into()))?;
+        let id = storage::key_u64(CF_SESSIONS, &k).map_err(err)? as i64;
+        sessions.push((id, storage::decode(CF_SESSIONS, &v).map_err(err)?));
+    }
+    let mut nodes = Vec::new();
+    for item in db.iterator_cf_opt(cf(db, CF_TREE).map_err(err)?, opts(), IteratorMode::Start) {
+        let (k, v) = item.map_err(|e| err(e.into()))?;
+        let path = String::from_utf8(k.to_vec()).map_err(|e| err(storage::StorageError::Corrupt { cf: CF_TREE, reason: e.to_string() }))?;
+        nodes.push((path, storage::decode(CF_TREE, &v).map_err(err)?));
+    }
+    let snapshot_id = match last_applied {
+        Some(l) => format!("{}-{}-{}", l.leader_id, l.index, seq),
+        None => format!("none-{seq}"),
+    };
+    let meta = SnapshotMeta { last_log_id: last_applied, last_membership, snapshot_id };
+    let write_err = |e: storage::StorageError| StorageIOError::write_snapshot(Some(meta.signature()), &e);
+    let bytes = storage::encode(CF_META, &SnapshotData { last_zxid, sessions, nodes }).map_err(write_err)?;
+    // Durable before openraft purges the log it covers. If a newer
+    // snapshot was installed meanwhile this one is not stored; openraft
+    // ignores a built snapshot older than the one it knows.
+    if !save_snapshot(db, lock, &mut WriteBatch::default(), &meta, &bytes).map_err(write_err)? {
+        tracing::debug!(snapshot = %meta.snapshot_id, "a newer snapshot is already stored");
+    }
+    Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
 }

@@ -42,7 +42,8 @@ pub struct Request {
     /// Wall-clock milliseconds at the leader when the batch was proposed.
     pub time_ms: i64,
     /// The transactions, applied in this order, each with its own zxid.
-    pub proposals: Vec<Proposal>,
+    /// Shared, so the copies openraft and the log store make are cheap.
+    pub proposals: std::sync::Arc<[Proposal]>,
 }
 
 /// What applying one transaction produced, returned to its proposer.
