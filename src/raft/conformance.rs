@@ -17,7 +17,7 @@ struct RocksBuilder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for RocksBuilder {
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
         let dir = tempfile::tempdir().map_err(|e| openraft::StorageIOError::write(&e))?;
-        let db = storage::open(dir.path()).map_err(|e| openraft::StorageIOError::write(&e))?;
+        let db = storage::open(&dir.path().join("rocksdb")).map_err(|e| openraft::StorageIOError::write(&e))?;
         let state = StateMachine::load(&db).map_err(|e| openraft::StorageIOError::read(&e))?;
         let shared = Arc::new(Shared::new(state));
         Ok((dir, LogStore::new(db.clone()), StateMachine::new(db, shared, u64::MAX)))

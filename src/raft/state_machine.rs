@@ -26,6 +26,7 @@ const KEY_MEMBERSHIP: &[u8] = b"membership";
 const KEY_ZXID: &[u8] = b"zxid";
 /// Where snapshots were kept before meta and data were split; deleted on
 /// the next save (the meta alone is read far more often than the data).
+/// Snapshot data now lives in files (see `write_snapshot_file`).
 const KEY_SNAPSHOT_OLD: &[u8] = b"snapshot";
 const KEY_SNAPSHOT_META: &[u8] = b"snapshot_meta";
 const KEY_SNAPSHOT_DATA: &[u8] = b"snapshot_data";
@@ -102,8 +103,8 @@ impl StateMachine {
         StateMachine { db, shared, snapshot_seq: 0, snapshot_lock: SnapshotLock::default(), snap_count }
     }
 
-    /// Writes the changed nodes and sessions plus the applied point in one batch.
-    fn persist(&self, state: &SmState, changes: &Changes) -> Result<(), storage::StorageError> {
+    /// The changed nodes and sessions plus the applied point, as one batch.
+    fn changes_batch(&self, state: &SmState, changes: &Changes) -> Result<WriteBatch, storage::StorageError> {
         let db = &self.db;
         let (tree_cf, sess_cf, meta_cf) = (cf(db, CF_TREE)?, cf(db, CF_SESSIONS)?, cf(db, CF_META)?);
         let mut batch = WriteBatch::default();
@@ -123,10 +124,7 @@ impl StateMachine {
         batch.put_cf(meta_cf, KEY_APPLIED, storage::encode(CF_META, &state.last_applied)?);
         batch.put_cf(meta_cf, KEY_ZXID, storage::encode(CF_META, &state.tree.last_zxid())?);
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, storage::encode(CF_META, &state.membership)?);
-        // Not fsynced here: the log entries being applied are already durable
-        // and are re-applied after a crash from the last persisted point.
-        db.write(batch)?;
-        Ok(())
+        Ok(batch)
     }
 
     /// A batch that replaces everything in the tree and session column
@@ -197,7 +195,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             applied.push(Applied(responses));
         }
-        self.persist(&state, &changes).map_err(sm_write_err)?;
+        let batch = self.changes_batch(&state, &changes).map_err(sm_write_err)?;
         // Still under the write lock: events are queued before any reader can
         // observe the state that caused them.
         self.shared.watches.fire(&changes.triggers);
@@ -206,6 +204,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         let zxid = state.tree.last_zxid();
         drop(state);
+        // Written after the lock is released, so reads never wait for
+        // RocksDB; before returning, so a reply never precedes it. Not
+        // fsynced: the applied log entries are durable and are re-applied
+        // after a crash from the last persisted point.
+        self.db.write(batch).map_err(sm_write_err)?;
         self.shared.applied.send_replace(zxid);
         Ok(applied)
     }
@@ -253,11 +256,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
         let Some(meta) = stored_snapshot_meta(&self.db).map_err(sm_read_err)? else { return Ok(None) };
-        let meta_cf = cf(&self.db, CF_META).map_err(sm_read_err)?;
-        let data = self.db.get_cf(meta_cf, KEY_SNAPSHOT_DATA).map_err(sm_read_err)?.ok_or_else(|| {
-            let missing = storage::StorageError::Corrupt { cf: CF_META, reason: "snapshot meta without its data".into() };
-            StorageIOError::read_snapshot(Some(meta.signature()), &missing)
-        })?;
+        let data = match std::fs::read(snapshot_file(&self.db, &meta.snapshot_id)) {
+            Ok(data) => data,
+            // Stored before snapshots moved to files.
+            Err(e) => match self.db.get_cf(cf(&self.db, CF_META).map_err(sm_read_err)?, KEY_SNAPSHOT_DATA).map_err(sm_read_err)? {
+                Some(data) => data,
+                None => return Err(StorageIOError::read_snapshot(Some(meta.signature()), &e).into()),
+            },
+        };
         Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 }
@@ -295,12 +301,56 @@ fn save_snapshot(
         }
     }
     batch.put_cf(meta_cf, KEY_SNAPSHOT_META, storage::encode(CF_META, meta)?);
-    batch.put_cf(meta_cf, KEY_SNAPSHOT_DATA, data);
+    batch.delete_cf(meta_cf, KEY_SNAPSHOT_DATA);
     batch.delete_cf(meta_cf, KEY_SNAPSHOT_OLD);
+    // The data goes to a file, not through RocksDB: one huge value would
+    // hold up every log append behind it in RocksDB's write queue.
+    write_snapshot_file(db, &meta.snapshot_id, data)?;
     let mut opts = WriteOptions::default();
     opts.set_sync(true);
     db.write_opt(std::mem::take(batch), &opts)?;
+    remove_other_snapshot_files(db, &meta.snapshot_id);
     Ok(true)
+}
+
+/// Where snapshot files live: beside the RocksDB directory, in the data
+/// directory (the database is always opened at `<dataDir>/rocksdb`).
+fn snapshot_dir(db: &DB) -> std::path::PathBuf {
+    db.path().parent().unwrap_or(db.path()).join("snapshots")
+}
+
+fn snapshot_file(db: &DB, snapshot_id: &str) -> std::path::PathBuf {
+    let name: String = snapshot_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    snapshot_dir(db).join(format!("snapshot-{name}"))
+}
+
+/// Writes a snapshot's data durably under its final name (written aside,
+/// fsynced, renamed, directory fsynced), before RocksDB refers to it.
+fn write_snapshot_file(db: &DB, snapshot_id: &str, data: &[u8]) -> Result<(), storage::StorageError> {
+    use std::io::Write;
+    let io = |e: std::io::Error| storage::StorageError::Corrupt { cf: CF_META, reason: format!("snapshot file: {e}") };
+    let dir = snapshot_dir(db);
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let path = snapshot_file(db, snapshot_id);
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(data).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok(())
+}
+
+/// Deletes snapshot files other than the current one (best effort: a
+/// leftover file is only disk space).
+fn remove_other_snapshot_files(db: &DB, current: &str) {
+    let keep = snapshot_file(db, current);
+    let Ok(entries) = std::fs::read_dir(snapshot_dir(db)) else { return };
+    for entry in entries.flatten() {
+        if entry.path() != keep {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Builds a snapshot of the applied state.
