@@ -10,7 +10,7 @@ use jute::{
     AddWatchRequest, AuthPacket, CheckWatchesRequest, CheckVersionRequest, CreateRequest, CreateTtlRequest,
     DecodeError, DeleteRequest, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest, GetChildren2Request,
     GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, GetSaslRequest, MultiRequest, OpCode, Reader,
-    Record, RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches, SetWatches2, SyncRequest,
+    ReconfigRequest, Record, RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches, SetWatches2, SyncRequest,
 };
 
 use crate::error::ZkError;
@@ -120,7 +120,12 @@ pub fn decode(op: i32, r: &mut Reader<'_>) -> Result<Op, DecodeError> {
             Op::Read(ReadOp::CheckWatches { path: w.path, watch_type: w.watch_type })
         }
         OpCode::Sasl => Op::Sasl(GetSaslRequest::read(r)?.token),
-        OpCode::Reconfig | OpCode::DeleteContainer => Op::Reject(ZkError::Unimplemented),
+        OpCode::Reconfig => {
+            // As ZooKeeper 3.8 with its default reconfigEnabled=false, standalone or not.
+            ReconfigRequest::read(r)?;
+            Op::Reject(ZkError::ReconfigDisabled)
+        }
+        OpCode::DeleteContainer => Op::Reject(ZkError::Unimplemented),
         OpCode::Notification | OpCode::CreateSession | OpCode::Error => Op::Reject(ZkError::Unimplemented),
     })
 }
