@@ -117,3 +117,18 @@ fn reconfig_is_disabled() {
         c.close().await.unwrap();
     });
 }
+
+#[test]
+fn builtin_cversions_match_zookeeper() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        // DataNode.copyStat reports 2 x creations - children: -2 for /zookeeper, -1 for a fresh /.
+        assert_eq!(c.exists("/zookeeper", false).await.unwrap().unwrap().cversion, -2);
+        assert_eq!(c.exists("/", false).await.unwrap().unwrap().cversion, -1);
+        c.create("/x", b"", CreateMode::Persistent).await.unwrap();
+        assert_eq!(c.exists("/", false).await.unwrap().unwrap().cversion, 0);
+        c.close().await.unwrap();
+    });
+}
