@@ -4,13 +4,15 @@
 //!
 //! The exchange is two round trips:
 //!
-//! 1. the client sends an empty token; the server answers a challenge
-//!    (`realm`, `nonce`, `qop`, `charset`, `algorithm`);
+//! 1. the client sends a token (empty: DIGEST-MD5 has no initial response;
+//!    the JDK ignores whatever it holds, and so do we); the server answers a
+//!    challenge, worded as ZooKeeper 3.8's: `realm`, `nonce`, `charset`,
+//!    `algorithm` (no `qop`: `auth`, the default, is all it offers);
 //! 2. the client sends its digest-response; the server checks it against the
 //!    user's password and answers `rspauth=...`, proving it knows the password
 //!    too. Authentication is then complete.
 //!
-//! Anything else — a token in the wrong step, a malformed or duplicated
+//! Anything else — a token after completion, a malformed or duplicated
 //! directive, another nonce, an unknown user, a wrong digest — is an error;
 //! nothing here panics on client input.
 
@@ -28,9 +30,6 @@ const MAX_RESPONSE: usize = 4096;
 /// Why a DIGEST-MD5 exchange failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DigestError {
-    /// The first token must be empty: DIGEST-MD5 has no initial response.
-    #[error("DIGEST-MD5 has no initial response")]
-    InitialResponse,
     /// The exchange is already over.
     #[error("DIGEST-MD5 authentication already complete")]
     AlreadyComplete,
@@ -88,7 +87,8 @@ impl DigestMd5Server {
     /// A server as ZooKeeper's: service `zookeeper`, server name and realm
     /// `zk-sasl-md5`, a fresh random nonce.
     pub fn for_zookeeper() -> Self {
-        let mut raw = [0u8; 24];
+        // 30 random bytes: a 40-character nonce, like the JDK's.
+        let mut raw = [0u8; 30];
         rand::thread_rng().fill_bytes(&mut raw);
         use base64::Engine;
         let nonce = base64::engine::general_purpose::STANDARD.encode(raw);
@@ -116,11 +116,8 @@ impl DigestMd5Server {
     /// password up. Any error ends the exchange.
     pub fn step(&mut self, token: &[u8], password: impl Fn(&str) -> Option<String>) -> Result<Step, DigestError> {
         match self.state {
+            // The first token is ignored, as the JDK's server does.
             State::Start => {
-                if !token.is_empty() {
-                    self.state = State::Done;
-                    return Err(DigestError::InitialResponse);
-                }
                 self.state = State::Challenged;
                 Ok(Step::Challenge(self.challenge()))
             }
@@ -136,7 +133,7 @@ impl DigestMd5Server {
 
     fn challenge(&self) -> Vec<u8> {
         format!(
-            "realm=\"{}\",nonce=\"{}\",qop=\"auth\",charset=utf-8,algorithm=md5-sess",
+            "realm=\"{}\",nonce=\"{}\",charset=utf-8,algorithm=md5-sess",
             quote(&self.realm),
             self.nonce
         )
@@ -447,10 +444,14 @@ mod tests {
     }
 
     #[test]
-    fn initial_response_is_refused() {
+    fn challenge_is_worded_as_zookeeper_s() {
+        // ZooKeeper 3.8 answers even a non-empty first token with the challenge.
         let mut s = DigestMd5Server::for_zookeeper();
-        assert_eq!(s.step(b"username=x", users), Err(DigestError::InitialResponse));
-        assert_eq!(s.step(b"", users), Err(DigestError::AlreadyComplete));
+        let Step::Challenge(c) = s.step(b"username=x", users).unwrap() else { panic!("expected a challenge") };
+        let c = String::from_utf8(c).unwrap();
+        let nonce = c.strip_prefix("realm=\"zk-sasl-md5\",nonce=\"").and_then(|r| r.strip_suffix("\",charset=utf-8,algorithm=md5-sess"));
+        assert_eq!(nonce.map(str::len), Some(40), "{c}");
+        assert!(!s.is_complete());
     }
 
     #[test]
