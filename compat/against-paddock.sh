@@ -4,7 +4,9 @@
 # Its zoo.cfg sets a 1 s container/TTL sweep (znode.container.checkIntervalMs,
 # default 60 s; PADDOCK_CONTAINER_CHECK_MS overrides) so the TTL and container
 # checks see nodes vanish within seconds, as compat/zookeeper.sh does for the
-# reference ZooKeeper.
+# reference ZooKeeper. It also names compat/jaas-server.conf as the JAAS file
+# (jaasLoginConfig) for the SASL DIGEST-MD5 checks, as compat/zookeeper.sh
+# does for ZooKeeper.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
@@ -18,7 +20,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-printf 'znode.container.checkIntervalMs=%s\n' "${PADDOCK_CONTAINER_CHECK_MS:-1000}" >"$work/zoo.cfg"
+printf 'znode.container.checkIntervalMs=%s\njaasLoginConfig=%s\n' \
+  "${PADDOCK_CONTAINER_CHECK_MS:-1000}" "$here/jaas-server.conf" >"$work/zoo.cfg"
 "$bin" --config "$work/zoo.cfg" --port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/stderr" &
 pid=$!
 addr=""

@@ -26,6 +26,7 @@ compat_unlock
 log="$COMPAT_RUN_DIR/java.stderr"
 timeout "${JAVA_SUITE_TIMEOUT:-600}" java -Xss1m -Xmx256m \
     -Dzookeeper.request.timeout=20000 \
+    -Djava.security.auth.login.config="$COMPAT_DIR/jaas-client.conf" \
     -cp "$out:$cp" Compat "$SERVER" "$@" 2>"$log" | tee "$COMPAT_RUN_DIR/java.stdout" | grep -v '^DONE$'
 rc=${PIPESTATUS[0]}
 if ! grep -qx DONE "$COMPAT_RUN_DIR/java.stdout"; then

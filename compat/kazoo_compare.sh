@@ -55,7 +55,10 @@ run_suite zookeeper "127.0.0.1:$zk_port"
 
 # paddock
 mkdir -p "$work/paddock"
-"$bin" --port 0 --data-dir "$work/paddock/data" >"$work/paddock/stdout" 2>"$work/paddock/stderr" &
+# SASL users from the same JAAS file compat/zookeeper.sh gives ZooKeeper.
+printf 'jaasLoginConfig=%s\n' "$here/jaas-server.conf" >"$work/paddock/zoo.cfg"
+"$bin" --config "$work/paddock/zoo.cfg" --port 0 --data-dir "$work/paddock/data" \
+    >"$work/paddock/stdout" 2>"$work/paddock/stderr" &
 pid=$!
 addr=""
 for _ in $(seq 1 300); do
@@ -134,11 +137,13 @@ w("  server by `compat/kazoo_external.py`; dependencies pinned in")
 w("  `compat/kazoo_suite_requirements.txt` (gevent and eventlet included, so the")
 w("  handler variants of the client, lock and semaphore tests run too).")
 w("- ZooKeeper: %s, Debian package, started by `compat/zookeeper.sh`" % zk_ver)
-w("  (NettyServerCnxnFactory, forceSync=yes, 4lw whitelist `*`, extended types).")
-w("- paddock: %s, release build, single node, fresh data directory." % pd_ver)
+w("  (NettyServerCnxnFactory, forceSync=yes, 4lw whitelist `*`, extended types,")
+w("  SASL users from `compat/jaas-server.conf` with SASLAuthenticationProvider).")
+w("- paddock: %s, release build, single node, fresh data directory, the same" % pd_ver)
+w("  JAAS file (zoo.cfg `jaasLoginConfig`).")
 w("- Same selection on both: every test except those listed, each with its reason,")
 w("  in `compat/kazoo_deselected.txt` (server restarts, multi-server ensembles, TLS,")
-w("  reconfig, SASL). Per-test timeout 60 s.")
+w("  reconfig, SASL GSSAPI). Per-test timeout 60 s.")
 w("")
 w("## Totals")
 w("")

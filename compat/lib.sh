@@ -90,8 +90,10 @@ _compat_ensure_venv() {
 # pinned, wheels only) to compat/.venv; a stamp in the venv records the
 # installed list. pyjks goes in without its dependencies: they are in the
 # requirements file except twofish, a C extension without wheels that
-# kazoo.testing.common never reaches (pyjks imports it lazily).
-KAZOO_SUITE_NODEPS="pyjks==20.0.0"
+# kazoo.testing.common never reaches (pyjks imports it lazily). pure-sasl
+# (kazoo's SASL library; without it test_sasl.py skips) has no dependencies
+# and no wheel, only a pure-Python sdist, so it goes in here too.
+KAZOO_SUITE_NODEPS="pyjks==20.0.0 pure-sasl==0.6.2"
 compat_ensure_kazoo_suite_deps() {
     compat_ensure_venv || return 1
     compat_lock venv

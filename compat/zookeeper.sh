@@ -11,6 +11,8 @@
 # 1 s container/TTL sweep (the JVM property znode.container.checkIntervalMs;
 # ZooKeeper's default of 60 s would make the compat TTL/container checks wait
 # a minute). ZK_CONTAINER_CHECK_MS overrides it (60000 restores the default).
+# SASL: DIGEST-MD5 users from compat/jaas-server.conf and the sasl ACL scheme
+# (SASLAuthenticationProvider), as kazoo's own test harness sets them up.
 # Extra JVM flags: ZK_JVMFLAGS (e.g. "-Xmx1g"). Extra zoo.cfg lines: ZK_EXTRA_CFG.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -51,6 +53,7 @@ serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory
 extendedTypesEnabled=true
 admin.enableServer=false
 autopurge.purgeInterval=0
+authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider
 ${ZK_EXTRA_CFG:-}
 EOF
     cat >"$dir/log4j.properties" <<EOF
@@ -73,6 +76,7 @@ EOF
         -Dzookeeper.4lw.commands.whitelist='*' \
         -Dzookeeper.admin.enableServer=false \
         -Dznode.container.checkIntervalMs="${ZK_CONTAINER_CHECK_MS:-1000}" \
+        -Djava.security.auth.login.config="$COMPAT_DIR/jaas-server.conf" \
         -Dlog4j.configuration="file:$dir/log4j.properties" \
         -Dzookeeper.log.dir="$dir" \
         ${ZK_JVMFLAGS:-} \

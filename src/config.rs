@@ -82,6 +82,16 @@ pub struct Config {
     /// The `super` identity's digest (`super:base64hash`), as ZooKeeper's
     /// `zookeeper.DigestAuthenticationProvider.superDigest`.
     pub super_digest: Option<String>,
+    /// A JAAS file whose `Server` section lists SASL users (zoo.cfg
+    /// `jaasLoginConfig`, or `java.security.auth.login.config` as ZooKeeper's
+    /// JVM property is named). None: SASL authentication is refused.
+    pub jaas_login_config: Option<PathBuf>,
+    /// The JAAS section read for SASL users (ZooKeeper's
+    /// `zookeeper.sasl.serverconfig`, default `Server`).
+    pub sasl_server_section: String,
+    /// SASL user names that are also super users (ZooKeeper's
+    /// `zookeeper.superUser`, `superUser` in zoo.cfg).
+    pub sasl_super_users: Vec<String>,
 }
 
 impl Default for Config {
@@ -98,6 +108,9 @@ impl Default for Config {
             four_letter_whitelist: vec!["*".into()],
             container_check_interval_ms: 60_000,
             super_digest: None,
+            jaas_login_config: None,
+            sasl_server_section: "Server".into(),
+            sasl_super_users: Vec::new(),
             peers: std::collections::BTreeMap::new(),
             snap_count: 100_000,
         }
@@ -144,6 +157,11 @@ impl Config {
                 "zookeeper.DigestAuthenticationProvider.superDigest" | "superDigest" => {
                     self.super_digest = Some(value.to_string())
                 }
+                "jaasLoginConfig" | "java.security.auth.login.config" => {
+                    self.jaas_login_config = Some(PathBuf::from(value))
+                }
+                "sasl.serverconfig" | "zookeeper.sasl.serverconfig" => self.sasl_server_section = value.to_string(),
+                key if is_super_user_key(key) => self.sasl_super_users.push(value.to_string()),
                 "4lw.commands.whitelist" => {
                     self.four_letter_whitelist = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
                 }
@@ -238,6 +256,13 @@ impl Config {
     }
 }
 
+/// `superUser`, `superUser.N` and their `zookeeper.`-prefixed forms: zoo.cfg
+/// keys ZooKeeper turns into the `zookeeper.superUser*` properties it reads.
+fn is_super_user_key(key: &str) -> bool {
+    let key = key.strip_prefix("zookeeper.").unwrap_or(key);
+    key == "superUser" || key.strip_prefix("superUser.").is_some_and(|rest| !rest.is_empty())
+}
+
 /// Parses `host:peerPort:electionPort[:role][;[clientAddr:]clientPort]`.
 fn parse_server_line(value: &str) -> Result<Peer, String> {
     let (servers, client) = match value.split_once(';') {
@@ -297,6 +322,20 @@ mod tests {
         assert_eq!(c.negotiate_timeout(5000), 5000);
         assert_eq!(c.negotiate_timeout(999_999), 20_000);
         assert!(c.apply_zoo_cfg("tickTime=abc", "zoo.cfg").is_err());
+    }
+
+    #[test]
+    fn reads_sasl_keys() {
+        let mut c = Config::default();
+        assert_eq!(c.sasl_server_section, "Server");
+        let text = "jaasLoginConfig=/etc/jaas.conf\nsuperUser=admin\nzookeeper.superUser.2=root\nsasl.serverconfig=ZkServer\n";
+        c.apply_zoo_cfg(text, "zoo.cfg").unwrap();
+        assert_eq!(c.jaas_login_config, Some(PathBuf::from("/etc/jaas.conf")));
+        assert_eq!(c.sasl_super_users, vec!["admin".to_string(), "root".to_string()]);
+        assert_eq!(c.sasl_server_section, "ZkServer");
+        c.apply_zoo_cfg("java.security.auth.login.config=j.conf\nsuperUserX=no\n", "zoo.cfg").unwrap();
+        assert_eq!(c.jaas_login_config, Some(PathBuf::from("j.conf")));
+        assert_eq!(c.sasl_super_users.len(), 2);
     }
 
     #[test]

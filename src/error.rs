@@ -38,6 +38,9 @@ pub enum ZkError {
     /// The operation is not implemented by this server.
     #[error("unimplemented")]
     Unimplemented,
+    /// Reconfiguration is disabled (ZooKeeper's default, reconfigEnabled=false).
+    #[error("reconfig is disabled")]
+    ReconfigDisabled,
     /// No matching watch to remove.
     #[error("no watcher")]
     NoWatcher,
@@ -67,6 +70,7 @@ impl ZkError {
             ZkError::AuthFailed => ErrorCode::AuthFailed,
             ZkError::SessionExpired => ErrorCode::SessionExpired,
             ZkError::Unimplemented => ErrorCode::Unimplemented,
+            ZkError::ReconfigDisabled => ErrorCode::ReconfigDisabled,
             ZkError::NoWatcher => ErrorCode::NoWatcher,
             ZkError::RuntimeInconsistency => ErrorCode::RuntimeInconsistency,
             ZkError::ConnectionLoss(_) => ErrorCode::ConnectionLoss,

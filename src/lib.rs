@@ -17,6 +17,7 @@ pub mod network;
 pub mod ops;
 pub mod raft;
 pub mod reaper;
+pub mod sasl;
 pub mod server;
 pub mod session;
 pub mod state;

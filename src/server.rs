@@ -19,6 +19,7 @@ use crate::raft::log_store::LogStore;
 use crate::raft::network::PeerNetwork;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{Proposal, Raft, Response};
+use crate::sasl::SaslUsers;
 use crate::state::Shared;
 use crate::tree::txn::Txn;
 use crate::{network, reaper, session, storage};
@@ -46,6 +47,9 @@ pub enum StartError {
     /// Raft could not start.
     #[error("raft: {0}")]
     Raft(String),
+    /// The JAAS file for SASL users could not be read.
+    #[error(transparent)]
+    Jaas(#[from] crate::sasl::JaasError),
 }
 
 /// What every connection shares.
@@ -64,6 +68,8 @@ pub struct Server {
     pub forwarder: Forwarder,
     /// The leader's queue of transactions waiting to enter the log.
     pub batcher: Batcher,
+    /// SASL users, when a JAAS file configures them.
+    pub sasl: Option<SaslUsers>,
     next_conn: AtomicU64,
 }
 
@@ -192,9 +198,23 @@ async fn any_peer_initialized(config: &Config) -> bool {
     false
 }
 
+/// Reads the SASL users from the configured JAAS file. As on ZooKeeper, a
+/// file without the section means no SASL; an unreadable one stops the start.
+fn load_sasl_users(config: &Config) -> Result<Option<SaslUsers>, StartError> {
+    let Some(path) = &config.jaas_login_config else { return Ok(None) };
+    let section = &config.sasl_server_section;
+    let users = SaslUsers::load(path, section, &config.sasl_super_users)?;
+    match &users {
+        Some(u) => tracing::info!("SASL DIGEST-MD5: {} user(s) from section {section} of {}", u.len(), path.display()),
+        None => tracing::warn!("no JAAS section named {section} in {}: SASL authentication is off", path.display()),
+    }
+    Ok(users)
+}
+
 /// Opens storage, starts Raft and the client listener.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     config.validate()?;
+    let sasl = load_sasl_users(&config)?;
     std::fs::create_dir_all(&config.data_dir)?;
     let db = storage::open(&config.data_dir.join("rocksdb"))?;
     let state = StateMachine::load(&db)?;
@@ -241,6 +261,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         started: Instant::now(),
         forwarder: Forwarder::default(),
         batcher: Batcher::start(raft.clone()),
+        sasl,
         next_conn: AtomicU64::new(1),
     });
     if let Some(l) = peer_listener {

@@ -101,3 +101,34 @@ fn pipelined_requests_are_answered_in_order() {
         }
     });
 }
+
+#[test]
+fn reconfig_is_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        // ZooKeeper 3.8 with its default reconfigEnabled=false answers ReconfigDisabled.
+        let req = jute::ReconfigRequest { joining_servers: "server.2=127.0.0.1:2888:3888".into(), ..Default::default() };
+        let r = c.call(jute::OpCode::Reconfig, Some(&req)).await;
+        assert!(matches!(r, Err(ClientError::Server(ErrorCode::ReconfigDisabled))), "{r:?}");
+        // The session goes on.
+        assert!(c.exists("/", false).await.unwrap().is_some());
+        c.close().await.unwrap();
+    });
+}
+
+#[test]
+fn builtin_cversions_match_zookeeper() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        // DataNode.copyStat reports 2 x creations - children: -2 for /zookeeper, -1 for a fresh /.
+        assert_eq!(c.exists("/zookeeper", false).await.unwrap().unwrap().cversion, -2);
+        assert_eq!(c.exists("/", false).await.unwrap().unwrap().cversion, -1);
+        c.create("/x", b"", CreateMode::Persistent).await.unwrap();
+        assert_eq!(c.exists("/", false).await.unwrap().unwrap().cversion, 0);
+        c.close().await.unwrap();
+    });
+}

@@ -56,7 +56,10 @@ import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.Watcher.Event.EventType;
 import org.apache.zookeeper.ZooDefs;
 import org.apache.zookeeper.ZooKeeper;
+import org.apache.zookeeper.client.ZKClientConfig;
 import org.apache.zookeeper.data.ACL;
+import org.apache.zookeeper.data.ClientInfo;
+import org.apache.zookeeper.data.Id;
 import org.apache.zookeeper.data.Stat;
 
 public class Compat {
@@ -93,6 +96,21 @@ public class Compat {
             if (!connected.await(15, TimeUnit.SECONDS)) {
                 throw new AssertionError("no SyncConnected within 15 s");
             }
+            return zk;
+        }
+
+        /**
+         * A client that logs in with SASL DIGEST-MD5 through a section of the JAAS
+         * file java.sh names (compat/jaas-client.conf); connection states go to `states`.
+         */
+        ZooKeeper zkSasl(String section, BlockingQueue<Watcher.Event.KeeperState> states) throws Exception {
+            ZKClientConfig conf = new ZKClientConfig();
+            conf.setProperty(ZKClientConfig.ENABLE_CLIENT_SASL_KEY, "true");
+            conf.setProperty(ZKClientConfig.LOGIN_CONTEXT_NAME_KEY, section);
+            ZooKeeper zk = new ZooKeeper(connect, 10000, e -> {
+                if (e.getType() == EventType.None) states.add(e.getState());
+            }, conf);
+            closeables.add(zk);
             return zk;
         }
 
@@ -507,6 +525,52 @@ public class Compat {
         eq(0, rc.get(), "sync rc");
         eq(List.of("config", "quota"), sorted(zk.getChildren("/zookeeper", false)), "/zookeeper children");
         check(zk.exists("/zookeeper/config", false) != null, "/zookeeper/config exists");
+    }
+
+    /** Waits for connection state `want`, failing on AuthFailed (unless wanted) or after 15 s. */
+    static void awaitState(BlockingQueue<Watcher.Event.KeeperState> states, Watcher.Event.KeeperState want, String what)
+            throws InterruptedException {
+        long end = System.nanoTime() + 15_000_000_000L;
+        List<Watcher.Event.KeeperState> seen = new ArrayList<>();
+        while (System.nanoTime() < end) {
+            Watcher.Event.KeeperState st = states.poll(100, TimeUnit.MILLISECONDS);
+            if (st == null) continue;
+            seen.add(st);
+            if (st == want) return;
+            if (st == Watcher.Event.KeeperState.AuthFailed) break;
+        }
+        throw new AssertionError(what + ": expected " + want + ", saw " + seen);
+    }
+
+    // SASL DIGEST-MD5 through a JAAS client section (the Kafka-era way), and the
+    // sasl ACL scheme: the authenticated user may read, an anonymous client may not.
+    // The server's users are in compat/jaas-server.conf.
+    static void zkSaslDigest(Ctx c) throws Exception {
+        ZooKeeper anon = c.zk();
+        mkroot(anon, c.root);
+        BlockingQueue<Watcher.Event.KeeperState> states = new LinkedBlockingQueue<>();
+        ZooKeeper zk = c.zkSasl("CompatSasl", states);
+        awaitState(states, Watcher.Event.KeeperState.SaslAuthenticated, "SASL login as jaasuser");
+        List<ClientInfo> who = zk.whoAmI();
+        check(who.stream().anyMatch(i -> i.getAuthScheme().equals("sasl") && i.getUser().equals("jaasuser")),
+                "whoAmI after SASL login: " + who);
+        String node = c.root + "/sasl";
+        List<ACL> onlyBob = new ArrayList<>(List.of(new ACL(ZooDefs.Perms.ALL, new Id("sasl", "jaasuser"))));
+        zk.create(node, b("secret"), onlyBob, CreateMode.PERSISTENT);
+        eq("secret", s(zk.getData(node, false, null)), "read as the sasl user");
+        eq(onlyBob, zk.getACL(node, new Stat()), "getACL");
+        expectKeeper(KeeperException.NoAuthException.class, () -> anon.getData(node, false, null), "read without SASL");
+        expectKeeper(KeeperException.NoAuthException.class, () -> anon.setData(node, b("x"), -1), "write without SASL");
+        // `auth` expands to the session's sasl identity
+        String viaAuth = c.root + "/auth";
+        zk.create(viaAuth, null, ZooDefs.Ids.CREATOR_ALL_ACL, CreateMode.PERSISTENT);
+        eq(onlyBob, zk.getACL(viaAuth, new Stat()), "auth ACL of a SASL session");
+        zk.delete(viaAuth, -1);
+        zk.delete(node, -1);
+
+        BlockingQueue<Watcher.Event.KeeperState> badStates = new LinkedBlockingQueue<>();
+        c.zkSasl("CompatSaslBadPassword", badStates);
+        awaitState(badStates, Watcher.Event.KeeperState.AuthFailed, "SASL login with a wrong password");
     }
 
     static List<String> sorted(List<String> l) {
@@ -1111,6 +1175,7 @@ public class Compat {
         checks.put("java.zk.acl_and_sync", Compat::zkAclAndSync);
         checks.put("java.zk.container_and_ttl", Compat::zkContainerAndTtl);
         checks.put("java.zk.persistent_recursive_watch", Compat::zkPersistentRecursiveWatch);
+        checks.put("java.zk.sasl_digest_md5", Compat::zkSaslDigest);
         checks.put("java.zk.ttl_expires", Compat::zkTtlExpires);
         checks.put("java.zk.container_reaped", Compat::zkContainerReaped);
         checks.put("java.curator.mutex", Compat::curatorMutex);

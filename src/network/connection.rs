@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use jute::{
-    xid, ConnectRequest, ConnectResponse, DecodeError, Reader, Record, ReplyHeader, RequestHeader, SetWatches2,
-    WatcherEvent,
+    xid, ConnectRequest, ConnectResponse, DecodeError, Reader, Record, ReplyHeader, RequestHeader, SetSaslResponse,
+    SetWatches2, WatcherEvent,
 };
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
@@ -30,6 +30,7 @@ use crate::admin;
 use crate::error::ZkError;
 use crate::metrics::Counters;
 use crate::ops::{self, auth, Op, ReadOp, WriteReply};
+use crate::sasl;
 use crate::server::{Server, WriteReceiver};
 use crate::tree::acl::AuthId;
 use crate::tree::txn::{Txn, TxnOutcome};
@@ -64,8 +65,8 @@ impl From<std::io::Error> for ConnError {
 
 /// A reply waiting for its turn.
 enum Pending {
-    /// Ready now.
-    Reply { xid: i32, err: i32, body: BytesMut, close: bool },
+    /// Ready now; `zxid` None stands for the last applied one.
+    Reply { xid: i32, zxid: Option<i64>, err: i32, body: BytesMut, close: bool },
     /// A write in the log; reply once applied.
     Write { xid: i32, reply: WriteReply, rx: WriteReceiver, started: Instant },
     /// A read, run when its turn comes.
@@ -223,6 +224,8 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     // Reads (and watch re-registrations) queued so far; a write waits until
     // the writer has run them all.
     let mut reads_queued = 0u64;
+    // The connection's SASL exchange, from its first sasl request on.
+    let mut sasl_exchange = None;
     loop {
         let body = match frame::read_frame(rd, server.config.max_buffer).await {
             Ok(body) => body,
@@ -235,7 +238,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
         let header = RequestHeader::read(&mut r)?;
         let started = Instant::now();
         let (pending, last) = match ops::decode(header.op, &mut r)? {
-            Op::Ping => (Pending::Reply { xid: header.xid, err: 0, body: BytesMut::new(), close: false }, false),
+            Op::Ping => (Pending::Reply { xid: header.xid, zxid: None, err: 0, body: BytesMut::new(), close: false }, false),
             Op::Auth(packet) => match auth::authenticate(&packet.scheme, &packet.auth, server.config.super_digest.as_deref()) {
                 Ok(new_ids) => {
                     let mut ids = ctx.ids.write().unwrap_or_else(|e| e.into_inner());
@@ -244,10 +247,41 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                             ids.push(id);
                         }
                     }
-                    (Pending::Reply { xid: xid::AUTH, err: 0, body: BytesMut::new(), close: false }, false)
+                    // Auth replies carry zxid 0 on ZooKeeper.
+                    (Pending::Reply { xid: xid::AUTH, zxid: Some(0), err: 0, body: BytesMut::new(), close: false }, false)
                 }
-                Err(e) => (Pending::Reply { xid: xid::AUTH, err: e.raw(), body: BytesMut::new(), close: true }, true),
+                Err(e) => {
+                    (Pending::Reply { xid: xid::AUTH, zxid: Some(0), err: e.raw(), body: BytesMut::new(), close: true }, true)
+                }
             },
+            Op::Sasl(token) => {
+                // As ZooKeeper's processSasl: the reply has the request's xid and
+                // zxid 0; a failure answers AuthFailed with a null token and
+                // closes the connection (the session lives on).
+                match sasl::step(server.sasl.as_ref(), &mut sasl_exchange, &token) {
+                    Ok(reply) => {
+                        if !reply.ids.is_empty() {
+                            tracing::info!(session = %format!("{:#x}", ctx.id), ids = ?reply.ids, "SASL authenticated");
+                            let mut ids = ctx.ids.write().unwrap_or_else(|e| e.into_inner());
+                            for id in reply.ids {
+                                if !ids.contains(&id) {
+                                    ids.push(id);
+                                }
+                            }
+                        }
+                        let mut body = BytesMut::new();
+                        SetSaslResponse { token: reply.token }.write(&mut body);
+                        (Pending::Reply { xid: header.xid, zxid: Some(0), err: 0, body, close: false }, false)
+                    }
+                    Err(e) => {
+                        tracing::info!(session = %format!("{:#x}", ctx.id), "SASL authentication failed: {e}");
+                        // SetSASLResponse with a null token.
+                        let body = BytesMut::from(&(-1i32).to_be_bytes()[..]);
+                        let err = ZkError::AuthFailed.raw();
+                        (Pending::Reply { xid: header.xid, zxid: Some(0), err, body, close: true }, true)
+                    }
+                }
+            }
             Op::SetWatches(req) => {
                 reads_queued += 1;
                 (Pending::SetWatches { xid: header.xid, req }, false)
@@ -267,14 +301,18 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                         let rx = server.propose(ctx.id, txn).await?;
                         (Pending::Write { xid: header.xid, reply, rx, started }, false)
                     }
-                    Err(e) => (Pending::Reply { xid: header.xid, err: e.raw(), body: BytesMut::new(), close: false }, false),
+                    Err(e) => {
+                        (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false)
+                    }
                 }
             }
             Op::Read(op) => {
                 reads_queued += 1;
                 (Pending::Read { xid: header.xid, op, started }, false)
             }
-            Op::Reject(e) => (Pending::Reply { xid: header.xid, err: e.raw(), body: BytesMut::new(), close: false }, false),
+            Op::Reject(e) => {
+                (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false)
+            }
         };
         Counters::incr(&server.shared.counters.outstanding);
         if queue.send(pending).await.is_err() || last {
@@ -351,10 +389,9 @@ async fn answer(
 ) -> Result<bool, ConnError> {
     let mut body = BytesMut::new();
     let (xid, zxid, err, close, started) = match item {
-        Pending::Reply { xid, err, body: b, close } => {
+        Pending::Reply { xid, zxid, err, body: b, close } => {
             body = b;
-            // Auth replies carry zxid 0 on ZooKeeper.
-            let zxid = if xid == xid::AUTH { 0 } else { server.shared.read().tree.last_zxid() };
+            let zxid = zxid.unwrap_or_else(|| server.shared.read().tree.last_zxid());
             (xid, zxid, err, close, None)
         }
         Pending::Write { xid, reply, rx, started } => {

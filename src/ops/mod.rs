@@ -9,8 +9,8 @@ pub mod write;
 use jute::{
     AddWatchRequest, AuthPacket, CheckWatchesRequest, CheckVersionRequest, CreateRequest, CreateTtlRequest,
     DecodeError, DeleteRequest, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest, GetChildren2Request,
-    GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, MultiRequest, OpCode, Reader, Record,
-    RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches, SetWatches2, SyncRequest,
+    GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, GetSaslRequest, MultiRequest, OpCode, Reader,
+    ReconfigRequest, Record, RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches, SetWatches2, SyncRequest,
 };
 
 use crate::error::ZkError;
@@ -29,6 +29,8 @@ pub enum Op {
     Ping,
     /// addAuthInfo.
     Auth(AuthPacket),
+    /// One SASL token of the connection's exchange.
+    Sasl(Vec<u8>),
     /// Re-register watches after a reconnect.
     SetWatches(SetWatches2),
     /// End the session.
@@ -117,7 +119,13 @@ pub fn decode(op: i32, r: &mut Reader<'_>) -> Result<Op, DecodeError> {
             let w = CheckWatchesRequest::read(r)?;
             Op::Read(ReadOp::CheckWatches { path: w.path, watch_type: w.watch_type })
         }
-        OpCode::Reconfig | OpCode::Sasl | OpCode::DeleteContainer => Op::Reject(ZkError::Unimplemented),
+        OpCode::Sasl => Op::Sasl(GetSaslRequest::read(r)?.token),
+        OpCode::Reconfig => {
+            // As ZooKeeper 3.8 with its default reconfigEnabled=false, standalone or not.
+            ReconfigRequest::read(r)?;
+            Op::Reject(ZkError::ReconfigDisabled)
+        }
+        OpCode::DeleteContainer => Op::Reject(ZkError::Unimplemented),
         OpCode::Notification | OpCode::CreateSession | OpCode::Error => Op::Reject(ZkError::Unimplemented),
     })
 }

@@ -19,6 +19,9 @@ pub fn allowed(acl: &[AclEntry], perm: i32, ids: &[AuthId]) -> bool {
     acl.iter().filter(|e| e.perms & perm != 0).any(|e| match e.scheme.as_str() {
         "world" => e.id == "anyone",
         "ip" => ids.iter().any(|id| id.scheme == "ip" && ip_matches(&e.id, &id.id)),
+        // ZooKeeper's SASLAuthenticationProvider: a SASL user named "super"
+        // matches every sasl entry.
+        "sasl" => ids.iter().any(|id| id.scheme == "sasl" && (id.id == e.id || id.id == "super")),
         scheme => ids.iter().any(|id| id.scheme == scheme && id.id == e.id),
     })
 }
@@ -59,5 +62,11 @@ mod tests {
         assert!(allowed(&ip, 2, &[AuthId { scheme: "ip".into(), id: "127.1.2.3".into() }]));
         assert!(!allowed(&ip, 2, &[AuthId { scheme: "ip".into(), id: "10.0.0.1".into() }]));
         assert!(allowed(&digest, 16, &[AuthId { scheme: "super".into(), id: String::new() }]));
+        let sasl = vec![entry(31, "sasl", "bob")];
+        let as_sasl = |name: &str| [AuthId { scheme: "sasl".into(), id: name.into() }];
+        assert!(allowed(&sasl, 1, &as_sasl("bob")));
+        assert!(!allowed(&sasl, 1, &as_sasl("alice")));
+        assert!(allowed(&sasl, 1, &as_sasl("super")), "ZooKeeper lets the SASL user super match any sasl entry");
+        assert!(!allowed(&sasl, 1, &[AuthId { scheme: "digest".into(), id: "bob".into() }]));
     }
 }

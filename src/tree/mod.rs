@@ -115,6 +115,15 @@ impl DataTree {
             "/zookeeper/config".into(),
             Node::new(None, read_only, NodeKind::Persistent, 0, 0),
         );
+        // ZooKeeper counts child creations and reports 2 x creations - children
+        // (DataNode.copyStat). Built-in children were never "created", so a
+        // fresh `/` reports -1 and `/zookeeper` -2; starting them there makes
+        // our creations-plus-deletions count report the same from then on.
+        for (path, start) in [("/", -1), ("/zookeeper", -2)] {
+            if let Some(n) = tree.nodes.get_mut(path) {
+                n.stat.cversion = start;
+            }
+        }
         tree
     }
 

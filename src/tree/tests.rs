@@ -27,6 +27,21 @@ fn builtin_nodes_exist() {
 }
 
 #[test]
+fn builtin_cversions_match_zookeeper() {
+    // ZooKeeper 3.8 reports 2 x creations - children: -1 for a fresh `/`,
+    // -2 for `/zookeeper`; each child created or deleted adds one.
+    let mut tree = DataTree::new();
+    assert_eq!(tree.get("/").unwrap().wire_stat().cversion, -1);
+    assert_eq!(tree.get("/zookeeper").unwrap().wire_stat().cversion, -2);
+    assert_eq!(tree.get("/zookeeper/quota").unwrap().wire_stat().cversion, 0);
+    create(&mut tree, 1, "/a", false);
+    assert_eq!(created_path(create(&mut tree, 2, "/s", true)), "/s0000000001");
+    tree.apply(ctx(3), &Txn::Delete { path: "/a".into(), version: -1 }, &mut Changes::default());
+    let root = tree.get("/").unwrap().wire_stat();
+    assert_eq!((root.cversion, root.num_children), (2, 2));
+}
+
+#[test]
 fn sequential_suffix_counts_creations_only() {
     let mut tree = DataTree::new();
     create(&mut tree, 1, "/p", false);

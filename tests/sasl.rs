@@ -1,0 +1,154 @@
+//! SASL DIGEST-MD5 over the sasl request (op 102), users from a JAAS file,
+//! and the `sasl` ACL scheme, as ZooKeeper 3.8's server does them.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{rt, Paddock};
+use jute::{perms, Acl, CreateRequest, ErrorCode, GetDataRequest, GetSaslRequest, Id, OpCode, Record, SetSaslResponse, WhoAmIResponse};
+use md5::{Digest, Md5};
+use paddock::client::{Client, ClientError};
+
+const JAAS: &str = r#"
+Server {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    user_super="super_secret"
+    user_jaasuser="jaas_password";
+};
+"#;
+
+/// Starts paddock with the JAAS file above configured through zoo.cfg.
+fn start_with_jaas(dir: &Path) -> Paddock {
+    std::fs::write(dir.join("jaas.conf"), JAAS).unwrap();
+    let cfg = dir.join("zoo.cfg");
+    std::fs::write(&cfg, format!("jaasLoginConfig={}\n", dir.join("jaas.conf").display())).unwrap();
+    Paddock::start_with(&dir.join("data"), &["--config", cfg.to_str().unwrap()])
+}
+
+fn hex_md5(data: &[u8]) -> String {
+    Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One sasl request; the reply's header error, zxid and token.
+async fn sasl(c: &Client, token: &[u8]) -> Result<(i32, i64, Vec<u8>), ClientError> {
+    let rx = c.send(OpCode::Sasl, Some(&GetSaslRequest { token: token.to_vec() })).await?;
+    let (header, body) = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .map_err(|_| ClientError::Timeout)?
+        .map_err(|_| ClientError::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "closed")))??;
+    let token = if header.err == 0 { SetSaslResponse::from_bytes(&body)?.token } else { Vec::new() };
+    Ok((header.err, header.zxid, token))
+}
+
+/// Runs the client side of DIGEST-MD5 (RFC 2831) as pure-sasl does; returns
+/// the final reply's error code.
+async fn authenticate(c: &Client, user: &str, password: &str) -> i32 {
+    let (err, zxid, challenge) = sasl(c, b"").await.unwrap();
+    assert_eq!((err, zxid), (0, 0), "the challenge comes with zxid 0, as on ZooKeeper");
+    let challenge = String::from_utf8(challenge).unwrap();
+    assert!(challenge.starts_with("realm=\"zk-sasl-md5\",nonce=\""), "{challenge}");
+    assert!(challenge.ends_with("\",charset=utf-8,algorithm=md5-sess"), "{challenge}");
+    let nonce = challenge.split("nonce=\"").nth(1).and_then(|s| s.split('"').next()).unwrap();
+    let (cnonce, uri) = ("Y2xpZW50bm9uY2U", "zookeeper/zk-sasl-md5");
+    let mut a1 = Md5::digest(format!("{user}:zk-sasl-md5:{password}").as_bytes()).to_vec();
+    a1.extend_from_slice(format!(":{nonce}:{cnonce}").as_bytes());
+    let ha1 = hex_md5(&a1);
+    let kd = |a2: &str| hex_md5(format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{}", hex_md5(a2.as_bytes())).as_bytes());
+    let response = format!(
+        "qop=auth,realm=\"zk-sasl-md5\",username=\"{user}\",nonce=\"{nonce}\",cnonce=\"{cnonce}\",nc=00000001,\
+         digest-uri=\"{uri}\",response={}",
+        kd(&format!("AUTHENTICATE:{uri}"))
+    );
+    let (err, zxid, token) = sasl(c, response.as_bytes()).await.unwrap();
+    if err == 0 {
+        assert_eq!(zxid, 0);
+        assert_eq!(String::from_utf8(token).unwrap(), format!("rspauth={}", kd(&format!(":{uri}"))));
+    }
+    err
+}
+
+fn sasl_acl(user: &str) -> Vec<Acl> {
+    vec![Acl { perms: perms::ALL, id: Id { scheme: "sasl".into(), id: user.into() } }]
+}
+
+async fn who_am_i(c: &Client) -> Vec<(String, String)> {
+    let body = c.call::<GetSaslRequest>(OpCode::WhoAmI, None).await.unwrap();
+    WhoAmIResponse::from_bytes(&body).unwrap().client_info.into_iter().map(|i| (i.auth_scheme, i.user)).collect()
+}
+
+async fn get(c: &Client, path: &str) -> Result<bytes::Bytes, ClientError> {
+    c.call(OpCode::GetData, Some(&GetDataRequest { path: path.into(), watch: false })).await
+}
+
+#[test]
+fn digest_md5_gives_the_sasl_identity_and_acl() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_jaas(dir.path());
+    rt().block_on(async {
+        let bob = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&bob, "jaasuser", "jaas_password").await, 0);
+        assert!(who_am_i(&bob).await.contains(&("sasl".to_string(), "jaasuser".to_string())));
+        let create = CreateRequest { path: "/s".into(), data: Some(b"x".to_vec()), acl: sasl_acl("jaasuser"), flags: 0 };
+        bob.call(OpCode::Create, Some(&create)).await.unwrap();
+        assert!(get(&bob, "/s").await.is_ok());
+
+        let anon = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert!(matches!(get(&anon, "/s").await, Err(ClientError::Server(ErrorCode::NoAuth))));
+        // The SASL user named "super" passes every sasl ACL (SASLAuthenticationProvider.matches).
+        let sup = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&sup, "super", "super_secret").await, 0);
+        assert!(get(&sup, "/s").await.is_ok());
+        // The `auth` scheme expands to the sasl identity.
+        let auth = CreateRequest {
+            path: "/t".into(),
+            data: None,
+            acl: vec![Acl { perms: perms::ALL, id: Id { scheme: "auth".into(), id: "".into() } }],
+            flags: 0,
+        };
+        bob.call(OpCode::Create, Some(&auth)).await.unwrap();
+        assert!(matches!(get(&anon, "/t").await, Err(ClientError::Server(ErrorCode::NoAuth))));
+        assert!(get(&bob, "/t").await.is_ok());
+        anon.close().await.unwrap();
+        sup.close().await.unwrap();
+        bob.close().await.unwrap();
+    });
+}
+
+#[test]
+fn wrong_password_or_garbage_fails_and_closes_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_jaas(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&c, "jaasuser", "wrong").await, ErrorCode::AuthFailed.code());
+        // ZooKeeper closes the connection after the AuthFailed reply.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(c.exists("/", false).await.is_err());
+
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&c, "nobody", "x").await, ErrorCode::AuthFailed.code());
+
+        // A first token is ignored, as on ZooKeeper; garbage in the second
+        // step is AuthFailed, and no panic.
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(sasl(&c, b"\x60\x82\x01garbage").await.unwrap().0, 0);
+        assert_eq!(sasl(&c, b"username=\"x\",,,\"\\").await.unwrap().0, ErrorCode::AuthFailed.code());
+
+        // The server is unharmed.
+        let ok = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&ok, "jaasuser", "jaas_password").await, 0);
+        ok.close().await.unwrap();
+    });
+}
+
+#[test]
+fn without_a_jaas_file_sasl_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(sasl(&c, b"").await.unwrap().0, ErrorCode::AuthFailed.code());
+    });
+}
