@@ -203,7 +203,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let log = LogStore::new(db.clone());
     let sm = StateMachine::new(db.clone(), shared.clone());
     let id = config.server_id;
-    let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork, log, sm)
+    let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork::from_config(&config), log, sm)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
@@ -234,13 +234,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
 
     let (serving_tx, serving) = watch::channel(false);
+    let forwarder = Forwarder::from_config(&config);
     let server = Arc::new(Server {
         config,
         shared,
         raft: raft.clone(),
         serving,
         started: Instant::now(),
-        forwarder: Forwarder::default(),
+        forwarder,
         next_conn: AtomicU64::new(1),
     });
     if let Some(l) = peer_listener {

@@ -13,9 +13,28 @@ use openraft::BasicNode;
 use super::wire::{self, PeerRequest, PeerResponse, PeerStream, WireError};
 use super::TypeConfig;
 
-/// Creates connections to peers (addresses come from the membership).
+/// Creates connections to peers.
+///
+/// A peer is dialled at the address this server's own zoo.cfg gives it
+/// (its `server.N` line), as ZooKeeper does; the address stored in the Raft
+/// membership (bootstrapped from the lowest id's zoo.cfg) is the fallback for
+/// members the local config does not list. Each server's view of where its
+/// peers are is then its own: the fault harness relies on this to route each
+/// directed link through a proxy it can cut, and an operator can move a
+/// member behind a new address by editing the other members' configs.
 #[derive(Clone, Default)]
-pub struct PeerNetwork;
+pub struct PeerNetwork {
+    /// Peer addresses from the local config, by server id.
+    configured: std::sync::Arc<std::collections::BTreeMap<u64, String>>,
+}
+
+impl PeerNetwork {
+    /// A network that dials the peers listed in `config` at their configured addresses.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let configured = config.peers.iter().map(|(id, p)| (*id, p.peer_addr())).collect();
+        PeerNetwork { configured: std::sync::Arc::new(configured) }
+    }
+}
 
 /// A connection to one peer, re-dialled after any failure.
 pub struct PeerClient {
@@ -29,7 +48,8 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
-        PeerClient { target, addr: node.addr.clone(), conn: None, next_id: 0 }
+        let addr = self.configured.get(&target).cloned().unwrap_or_else(|| node.addr.clone());
+        PeerClient { target, addr, conn: None, next_id: 0 }
     }
 }
 

@@ -1,0 +1,1 @@
+//! Checkers over histories recorded under faults (pure logic, no I/O).
