@@ -9,8 +9,9 @@ use crate::server::Server;
 /// The version string clients see; kazoo parses the leading `3.8.0`.
 pub const VERSION: &str = concat!("3.8.0-paddock-", env!("CARGO_PKG_VERSION"));
 
-const WORDS: [&str; 14] =
-    ["ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "isro", "srst", "dirs"];
+const WORDS: [&str; 15] = [
+    "ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "isro", "srst", "dirs", "hash",
+];
 
 /// If the first four bytes of a connection spell a known word, that word.
 pub fn four_letter_word(first: u32) -> Option<&'static str> {
@@ -64,6 +65,11 @@ pub fn answer(server: &Server, word: &str) -> String {
                 a.store(0, Ordering::Relaxed);
             }
             "Server stats reset.\n".into()
+        }
+        // As ZooKeeper's `hash`: the digest of the applied tree at its zxid.
+        "hash" => {
+            let state = server.shared.read();
+            format!("{:x}: {}\n", state.tree.last_zxid(), crate::digest::tree_digest(&state.tree))
         }
         "dirs" => format!("datadir_size: {}\nlogdir_size: 0\n", dir_size(&server.config.data_dir)),
         _ => String::new(),

@@ -9,9 +9,13 @@
 
 pub mod admin;
 pub mod bench;
+pub mod check;
 pub mod client;
 pub mod config;
+pub mod demo;
+pub mod digest;
 pub mod error;
+pub mod fault;
 pub mod metrics;
 pub mod network;
 pub mod ops;

@@ -34,6 +34,12 @@ struct Cli {
 enum Command {
     /// Load-test any ZooKeeper-protocol server (paddock or ZooKeeper itself).
     Bench(paddock::bench::BenchArgs),
+    /// Runnable demonstrations that start their own ensemble.
+    #[command(subcommand)]
+    Demo(paddock::demo::Demo),
+    /// A lock client process (used by `demo fencing` and the fault harness).
+    #[command(hide = true)]
+    LockClient(paddock::fault::lock_client::LockClientArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,8 +50,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Some(Command::Bench(args)) = cli.command {
-        return paddock::bench::main(args);
+    match cli.command {
+        Some(Command::Bench(args)) => return paddock::bench::main(args),
+        Some(Command::Demo(demo)) => return paddock::demo::main(demo),
+        Some(Command::LockClient(args)) => return paddock::fault::lock_client::main(args),
+        None => {}
     }
     let mut config = match &cli.config {
         Some(path) => match Config::from_zoo_cfg(path) {

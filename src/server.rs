@@ -222,7 +222,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let log = LogStore::new(db.clone());
     let sm = StateMachine::new(db.clone(), shared.clone(), config.snap_count);
     let id = config.server_id;
-    let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork::new(shared.peers.clone()), log, sm)
+    let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork::new(&config, shared.peers.clone()), log, sm)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
@@ -253,13 +253,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
 
     let (serving_tx, serving) = watch::channel(false);
+    let forwarder = Forwarder::from_config(&config);
     let server = Arc::new(Server {
         config,
         shared,
         raft: raft.clone(),
         serving,
         started: Instant::now(),
-        forwarder: Forwarder::default(),
+        forwarder,
         batcher: Batcher::start(raft.clone()),
         sasl,
         next_conn: AtomicU64::new(1),

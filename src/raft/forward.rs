@@ -33,6 +33,9 @@ struct Link {
 pub struct Forwarder {
     link: tokio::sync::Mutex<Option<Link>>,
     next_id: std::sync::atomic::AtomicU64,
+    /// Peer addresses from the local zoo.cfg, preferred over the membership's
+    /// (see `network::PeerNetwork` for why).
+    configured: std::collections::BTreeMap<u64, String>,
 }
 
 fn lock(w: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Response, String>>>> {
@@ -40,6 +43,12 @@ fn lock(w: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<R
 }
 
 impl Forwarder {
+    /// A forwarder that dials the leader at the address the local config gives it.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let configured = config.peers.iter().map(|(id, p)| (*id, p.peer_addr())).collect();
+        Forwarder { configured, ..Default::default() }
+    }
+
     /// Sends a write to the leader; the receiver yields the leader's outcome.
     pub async fn forward(&self, leader: u64, addr: &str, proposal: Proposal) -> Result<OutcomeReceiver, ZkError> {
         match self.send(leader, addr, PeerRequest::Forward(proposal), true).await? {
@@ -57,6 +66,7 @@ impl Forwarder {
         let mut link = self.link.lock().await;
         let usable = link.as_ref().is_some_and(|l| l.leader == leader && l.alive.load(Ordering::Acquire));
         if !usable {
+            let addr = self.configured.get(&leader).map_or(addr, String::as_str);
             *link = Some(connect(leader, addr).await?);
         }
         let Some(l) = link.as_ref() else { return Err(ZkError::ConnectionLoss("no link to the leader".into())) };

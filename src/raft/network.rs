@@ -35,16 +35,28 @@ impl PeerHealth {
     }
 }
 
-/// Creates connections to peers (addresses come from the membership).
+/// Creates connections to peers.
+///
+/// A peer is dialled at the address this server's own zoo.cfg gives it
+/// (its `server.N` line), as ZooKeeper does; the address stored in the Raft
+/// membership (bootstrapped from the lowest id's zoo.cfg) is the fallback for
+/// members the local config does not list. Each server's view of where its
+/// peers are is then its own: the fault harness relies on this to route each
+/// directed link through a proxy it can cut, and an operator can move a
+/// member behind a new address by editing the other members' configs.
 #[derive(Clone, Default)]
 pub struct PeerNetwork {
     health: Arc<PeerHealth>,
+    /// Peer addresses from the local config, by server id.
+    configured: Arc<std::collections::BTreeMap<u64, String>>,
 }
 
 impl PeerNetwork {
-    /// A network that records peers' answers in `health`.
-    pub fn new(health: Arc<PeerHealth>) -> Self {
-        PeerNetwork { health }
+    /// A network that dials the peers listed in `config` at their configured
+    /// addresses and records their answers in `health`.
+    pub fn new(config: &crate::config::Config, health: Arc<PeerHealth>) -> Self {
+        let configured = config.peers.iter().map(|(id, p)| (*id, p.peer_addr())).collect();
+        PeerNetwork { health, configured: Arc::new(configured) }
     }
 }
 
@@ -61,7 +73,8 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
-        PeerClient { health: self.health.clone(), target, addr: node.addr.clone(), conn: None, next_id: 0 }
+        let addr = self.configured.get(&target).cloned().unwrap_or_else(|| node.addr.clone());
+        PeerClient { health: self.health.clone(), target, addr, conn: None, next_id: 0 }
     }
 }
 
