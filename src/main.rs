@@ -37,6 +37,8 @@ enum Command {
     /// Runnable demonstrations that start their own ensemble.
     #[command(subcommand)]
     Demo(paddock::demo::Demo),
+    /// A fault-injection run against a fresh 3-node ensemble, with checkers.
+    Faults(paddock::fault::run::FaultArgs),
     /// A lock client process (used by `demo fencing` and the fault harness).
     #[command(hide = true)]
     LockClient(paddock::fault::lock_client::LockClientArgs),
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Bench(args)) => return paddock::bench::main(args),
         Some(Command::Demo(demo)) => return paddock::demo::main(demo),
+        Some(Command::Faults(args)) => return paddock::fault::run::main(args),
         Some(Command::LockClient(args)) => return paddock::fault::lock_client::main(args),
         None => {}
     }

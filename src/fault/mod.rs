@@ -7,3 +7,6 @@ pub mod lock_client;
 pub mod procs;
 pub mod proxy;
 pub mod store;
+pub mod register;
+pub mod run;
+pub mod sim;
