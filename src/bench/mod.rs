@@ -15,7 +15,7 @@
 
 mod pipeline;
 mod progress;
-mod recipes;
+pub(crate) mod recipes;
 mod report;
 mod requests;
 mod stats;

@@ -152,13 +152,9 @@ async fn run(args: LockClientArgs) -> ExitCode {
     last_exit
 }
 
+/// The bench's short name for the error, as one word for the event line.
 fn word(e: &ClientError) -> String {
-    match e {
-        ClientError::Server(code) => code.name().to_string(),
-        ClientError::Timeout => "timeout".to_string(),
-        ClientError::Io(_) => "connection_lost".to_string(),
-        other => other.to_string().replace(' ', "_"),
-    }
+    crate::bench::recipes::failure_name(e).replace(' ', "_")
 }
 
 /// The recipe: create `lock/lk-` ephemeral-sequential; the lowest child

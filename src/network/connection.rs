@@ -90,6 +90,16 @@ impl SessionCtx {
     fn ids(&self) -> Vec<AuthId> {
         self.ids.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// Adds authenticated identities (addAuthInfo, SASL), each once.
+    fn add_ids(&self, new_ids: Vec<AuthId>) {
+        let mut ids = self.ids.write().unwrap_or_else(|e| e.into_inner());
+        for id in new_ids {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
 }
 
 /// Serves one accepted connection to its end.
@@ -241,12 +251,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             Op::Ping => (Pending::Reply { xid: header.xid, zxid: None, err: 0, body: BytesMut::new(), close: false }, false),
             Op::Auth(packet) => match auth::authenticate(&packet.scheme, &packet.auth, server.config.super_digest.as_deref()) {
                 Ok(new_ids) => {
-                    let mut ids = ctx.ids.write().unwrap_or_else(|e| e.into_inner());
-                    for id in new_ids {
-                        if !ids.contains(&id) {
-                            ids.push(id);
-                        }
-                    }
+                    ctx.add_ids(new_ids);
                     // Auth replies carry zxid 0 on ZooKeeper.
                     (Pending::Reply { xid: xid::AUTH, zxid: Some(0), err: 0, body: BytesMut::new(), close: false }, false)
                 }
@@ -262,12 +267,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                     Ok(reply) => {
                         if !reply.ids.is_empty() {
                             tracing::info!(session = %format!("{:#x}", ctx.id), ids = ?reply.ids, "SASL authenticated");
-                            let mut ids = ctx.ids.write().unwrap_or_else(|e| e.into_inner());
-                            for id in reply.ids {
-                                if !ids.contains(&id) {
-                                    ids.push(id);
-                                }
-                            }
+                            ctx.add_ids(reply.ids);
                         }
                         let mut body = BytesMut::new();
                         SetSaslResponse { token: reply.token }.write(&mut body);

@@ -66,37 +66,16 @@ pub struct StateMachine {
 impl StateMachine {
     /// Loads the applied state from RocksDB.
     pub fn load(db: &DB) -> Result<SmState, storage::StorageError> {
-        let meta = cf(db, CF_META)?;
-        let last_applied: Option<LogId<u64>> = match db.get_cf(meta, KEY_APPLIED)? {
-            Some(b) => storage::decode(CF_META, &b)?,
-            None => None,
-        };
-        let membership: StoredMembership<u64, BasicNode> = match db.get_cf(meta, KEY_MEMBERSHIP)? {
-            Some(b) => storage::decode(CF_META, &b)?,
-            None => StoredMembership::default(),
-        };
         let mut tree = DataTree::new();
-        for item in db.iterator_cf(cf(db, CF_SESSIONS)?, IteratorMode::Start) {
-            let (k, v) = item?;
-            let id = storage::key_u64(CF_SESSIONS, &k)? as i64;
-            tree.insert_session(id, storage::decode(CF_SESSIONS, &v)?);
-        }
-        // Keys are paths, so parents sort before their children.
-        for item in db.iterator_cf(cf(db, CF_TREE)?, IteratorMode::Start) {
-            let (k, v) = item?;
-            let path = String::from_utf8(k.to_vec())
-                .map_err(|e| storage::StorageError::Corrupt { cf: CF_TREE, reason: e.to_string() })?;
-            tree.insert_loaded(path, storage::decode(CF_TREE, &v)?);
-        }
-        let last_zxid: i64 = match db.get_cf(meta, KEY_ZXID)? {
-            Some(b) => storage::decode(CF_META, &b)?,
-            None => 0,
-        };
-        tree.set_last_zxid(last_zxid);
-        Ok(SmState { tree, last_applied, membership })
+        // Sessions come first, so each ephemeral finds its owner.
+        let persisted = read_persisted(db, &ReadOptions::default, |record| match record {
+            Record::Session(id, info) => tree.insert_session(id, info),
+            Record::Node(path, node) => tree.insert_loaded(path, node),
+        })?;
+        tree.set_last_zxid(persisted.last_zxid);
+        Ok(SmState { tree, last_applied: persisted.last_applied, membership: persisted.membership })
     }
 
-    /// Wraps the database and the shared state it was loaded into.
     /// Wraps the database and the shared state it was loaded into; a snapshot
     /// is asked for every `snap_count` transactions.
     pub fn new(db: Arc<DB>, shared: Arc<Shared>, snap_count: u64) -> Self {
@@ -392,6 +371,42 @@ fn release_freed_memory() {
     }
 }
 
+/// The applied point of the persisted state.
+struct Persisted {
+    last_applied: Option<LogId<u64>>,
+    membership: StoredMembership<u64, BasicNode>,
+    last_zxid: i64,
+}
+
+/// One record of the persisted state.
+enum Record {
+    Session(i64, SessionInfo),
+    Node(String, Node),
+}
+
+/// Reads the persisted state as the read options from `opts` see it (the
+/// live database, or a point-in-time view): every session, then every node
+/// in path order (parents before children), goes to `each`.
+fn read_persisted(
+    db: &DB,
+    opts: &dyn Fn() -> ReadOptions,
+    mut each: impl FnMut(Record),
+) -> Result<Persisted, storage::StorageError> {
+    let last_applied = get_meta::<Option<LogId<u64>>>(db, KEY_APPLIED, &opts())?.flatten();
+    let membership = get_meta(db, KEY_MEMBERSHIP, &opts())?.unwrap_or_default();
+    let last_zxid = get_meta(db, KEY_ZXID, &opts())?.unwrap_or(0);
+    for item in db.iterator_cf_opt(cf(db, CF_SESSIONS)?, opts(), IteratorMode::Start) {
+        let (k, v) = item?;
+        each(Record::Session(storage::key_u64(CF_SESSIONS, &k)? as i64, storage::decode(CF_SESSIONS, &v)?));
+    }
+    for item in db.iterator_cf_opt(cf(db, CF_TREE)?, opts(), IteratorMode::Start) {
+        let (k, v) = item?;
+        let path = String::from_utf8(k.to_vec()).map_err(|e| storage::StorageError::Corrupt { cf: CF_TREE, reason: e.to_string() })?;
+        each(Record::Node(path, storage::decode(CF_TREE, &v)?));
+    }
+    Ok(Persisted { last_applied, membership, last_zxid })
+}
+
 /// Reads a record of the meta column family as `opts` sees the database.
 fn get_meta<T: serde::de::DeserializeOwned>(db: &DB, key: &[u8], opts: &ReadOptions) -> Result<Option<T>, storage::StorageError> {
     match db.get_cf_opt(cf(db, CF_META)?, key, opts)? {
@@ -414,21 +429,13 @@ fn build_from_disk(db: &DB, lock: &SnapshotLock, seq: u64) -> StorageResult<Snap
         o.set_snapshot(&view);
         o
     };
-    let last_applied: Option<LogId<u64>> = get_meta(db, KEY_APPLIED, &opts()).map_err(err)?.flatten();
-    let last_membership: StoredMembership<u64, BasicNode> = get_meta(db, KEY_MEMBERSHIP, &opts()).map_err(err)?.unwrap_or_default();
-    let last_zxid: i64 = get_meta(db, KEY_ZXID, &opts()).map_err(err)?.unwrap_or(0);
-    let mut sessions = Vec::new();
-    for item in db.iterator_cf_opt(cf(db, CF_SESSIONS).map_err(err)?, opts(), IteratorMode::Start) {
-        let (k, v) = item.map_err(|e| err(e.into()))?;
-        let id = storage::key_u64(CF_SESSIONS, &k).map_err(err)? as i64;
-        sessions.push((id, storage::decode(CF_SESSIONS, &v).map_err(err)?));
-    }
-    let mut nodes = Vec::new();
-    for item in db.iterator_cf_opt(cf(db, CF_TREE).map_err(err)?, opts(), IteratorMode::Start) {
-        let (k, v) = item.map_err(|e| err(e.into()))?;
-        let path = String::from_utf8(k.to_vec()).map_err(|e| err(storage::StorageError::Corrupt { cf: CF_TREE, reason: e.to_string() }))?;
-        nodes.push((path, storage::decode(CF_TREE, &v).map_err(err)?));
-    }
+    let (mut sessions, mut nodes) = (Vec::new(), Vec::new());
+    let Persisted { last_applied, membership: last_membership, last_zxid } =
+        read_persisted(db, &opts, |record| match record {
+            Record::Session(id, info) => sessions.push((id, info)),
+            Record::Node(path, node) => nodes.push((path, node)),
+        })
+        .map_err(err)?;
     let snapshot_id = match last_applied {
         Some(l) => format!("{}-{}-{}", l.leader_id, l.index, seq),
         None => format!("none-{seq}"),
