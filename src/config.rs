@@ -62,6 +62,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// ZooKeeper's basic time unit, ms.
     pub tick_time_ms: u64,
+    /// Ticks a server may be out of touch with a quorum before it stops
+    /// serving clients (ZooKeeper's `syncLimit`).
+    pub sync_limit: u64,
     /// Lowest session timeout granted, ms (default 2 x tick).
     pub min_session_timeout_ms: Option<u64>,
     /// Highest session timeout granted, ms (default 20 x tick).
@@ -101,6 +104,7 @@ impl Default for Config {
             client_port: 2181,
             data_dir: PathBuf::from("data"),
             tick_time_ms: 2000,
+            sync_limit: 5,
             min_session_timeout_ms: None,
             max_session_timeout_ms: None,
             max_buffer: 0xfffff,
@@ -147,9 +151,10 @@ impl Config {
                 "dataDir" => self.data_dir = PathBuf::from(value),
                 "tickTime" => self.tick_time_ms = num(value)?,
                 // Accepted and checked, not used: see `raft_timing`.
-                "initLimit" | "syncLimit" => {
+                "initLimit" => {
                     num(value)?;
                 }
+                "syncLimit" => self.sync_limit = num(value)?.max(1),
                 "minSessionTimeout" => self.min_session_timeout_ms = Some(num(value)?),
                 "maxSessionTimeout" => self.max_session_timeout_ms = Some(num(value)?),
                 "jute.maxbuffer" => self.max_buffer = num(value)? as usize,
@@ -213,9 +218,9 @@ impl Config {
     /// and an election after 4 to 8 missed ones fail over in about a second
     /// at the defaults, always well inside the shortest session timeout
     /// (2 x tickTime), so a failover does not expire sessions. initLimit and
-    /// syncLimit have no counterpart: a lagging follower catches up from the
-    /// log or a snapshot with no deadline, and the leader serves only while
-    /// a quorum acknowledges it.
+    /// syncLimit have no counterpart here: a lagging follower catches up from
+    /// the log or a snapshot with no deadline. syncLimit bounds how long a
+    /// server out of touch with a quorum keeps serving (see `serving`).
     pub fn raft_timing(&self) -> (u64, u64, u64) {
         if self.peers.is_empty() {
             // A lone node elects itself quickly after a restart.

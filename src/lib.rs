@@ -23,6 +23,7 @@ pub mod raft;
 pub mod reaper;
 pub mod sasl;
 pub mod server;
+pub mod serving;
 pub mod session;
 pub mod state;
 pub mod storage;

@@ -28,8 +28,8 @@ use crate::{network, reaper, session, storage};
 pub enum WriteReceiver {
     /// Proposed here, on the leader.
     Local(OutcomeReceiver),
-    /// Forwarded to the leader from this follower.
-    Forwarded(OutcomeReceiver),
+    /// Forwarded from this follower to the leader with this id.
+    Forwarded(u64, OutcomeReceiver),
 }
 
 /// Why the server could not start.
@@ -100,7 +100,7 @@ impl Server {
                 let rx = self.batcher.submit(proposal).map_err(ZkError::ConnectionLoss)?;
                 Ok(WriteReceiver::Local(rx))
             }
-            (Some(l), Some(addr)) => Ok(WriteReceiver::Forwarded(self.forwarder.forward(l, &addr, proposal).await?)),
+            (Some(l), Some(addr)) => Ok(WriteReceiver::Forwarded(l, self.forwarder.forward(l, &addr, proposal).await?)),
             _ => Err(ZkError::ConnectionLoss("no leader".into())),
         }
     }
@@ -111,8 +111,22 @@ impl Server {
         let lost = |e: String| ZkError::ConnectionLoss(e);
         match rx {
             WriteReceiver::Local(rx) => rx.await.map_err(|_| lost("the proposer stopped".into()))?.map_err(lost),
-            WriteReceiver::Forwarded(rx) => {
-                let resp = rx.await.map_err(|_| lost("link to the leader lost".into()))?.map_err(lost)?;
+            WriteReceiver::Forwarded(leader, rx) => {
+                // The leader may die or go silent with the write in flight:
+                // then its outcome is unknown, which the client learns as a
+                // lost connection (as from ZooKeeper), instead of waiting on.
+                let mut metrics = self.raft.metrics();
+                let deposed = metrics.wait_for(|m| m.current_leader != Some(leader));
+                let limit = crate::serving::Lease::from_config(&self.config).grace;
+                let answer = tokio::select! {
+                    r = rx => r.map_err(|_| lost("link to the leader lost".into())),
+                    _ = deposed => Err(lost(format!("leader {leader} replaced with the write in flight"))),
+                    _ = tokio::time::sleep(limit) => Err(lost(format!("no answer from leader {leader} in {limit:?}"))),
+                };
+                if answer.is_err() {
+                    self.forwarder.abandon(leader).await;
+                }
+                let resp = answer?.map_err(lost)?;
                 let mut applied = self.shared.applied.subscribe();
                 let caught_up = tokio::time::timeout(Duration::from_secs(30), async {
                     applied.wait_for(|z| *z >= resp.zxid).await.is_ok()
@@ -252,7 +266,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }
 
-    let (serving_tx, serving) = watch::channel(false);
+    let serving = crate::serving::start(raft.clone(), crate::serving::Lease::from_config(&config));
     let forwarder = Forwarder::from_config(&config);
     let server = Arc::new(Server {
         config,
@@ -269,34 +283,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tokio::spawn(crate::raft::peer_server::accept_loop(server.clone(), l));
     }
 
-    // Serve clients only once a leader is known and everything in the local
-    // log is applied. A restarted leader briefly believes its old term is
-    // still current, so a leader counts only once a quorum has acknowledged it.
-    let wait_raft = raft.clone();
-    tokio::spawn(async move {
-        let caught_up = wait_raft
-            .wait(None)
-            .metrics(
-                |m| {
-                    let voters = m.membership_config.membership().voter_ids().count();
-                    let confirmed = match m.current_leader {
-                        None => false,
-                        Some(l) if l == m.id && voters > 1 => m.millis_since_quorum_ack.is_some_and(|ms| ms < 1_000),
-                        Some(_) => true,
-                    };
-                    confirmed && m.last_applied.map(|l| l.index) >= m.last_log_index
-                },
-                "caught up",
-            )
-            .await;
-        match caught_up {
-            Ok(_) => {
-                tracing::info!("serving clients");
-                let _ = serving_tx.send(true);
-            }
-            Err(e) => tracing::error!("raft stopped before serving: {e}"),
-        }
-    });
     tokio::spawn(network::accept_loop(server.clone(), listener));
     tokio::spawn(session::expiry::run(server.clone()));
     tokio::spawn(reaper::run(server.clone()));

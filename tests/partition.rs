@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use jute::{CreateMode, OpCode, SyncRequest};
-use paddock::client::Client;
+use jute::{CreateMode, ErrorCode, OpCode, SyncRequest};
+use paddock::client::{Client, ClientError};
 use paddock::fault::ensemble::{Ensemble, EnsembleOptions};
 use paddock::fault::proxy::LinkMode;
 
@@ -40,25 +40,45 @@ fn partition_then_heal(mode: LinkMode) {
     ens.mesh().unwrap().isolate(old_leader, mode);
     let cut = Instant::now();
 
-    // The majority elects a leader and takes writes.
+    // The majority elects a leader and takes writes. A client that connects
+    // to a majority server right after the cut must not hang: its session's
+    // creation, forwarded to the cut-off leader, fails when a new leader is
+    // elected, and a retry then goes through.
     let majority_write = rt.block_on(async {
         loop {
             assert!(cut.elapsed() < Duration::from_secs(30), "the majority took no write within 30 s");
-            // Bounded: a session opened while the follower still forwards to
-            // the cut-off leader waits on a silent link (see the README).
             let addr = ens.client_addr(majority[0]);
-            if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_secs(3), Client::connect(&addr, 10_000)).await {
-                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(3), c.create("/majority", b"yes", CreateMode::Persistent)).await {
-                    c.set_data("/p", b"after", -1).await.unwrap();
-                    return cut.elapsed();
+            let attempt = tokio::time::timeout(Duration::from_secs(15), async {
+                let c = Client::connect(&addr, 10_000).await?;
+                match c.create("/majority", b"yes", CreateMode::Persistent).await {
+                    // An earlier attempt's create may have gone through.
+                    Ok(_) | Err(ClientError::Server(ErrorCode::NodeExists)) => {}
+                    Err(e) => return Err(e),
                 }
+                c.set_data("/p", b"after", -1).await
+            })
+            .await;
+            match attempt {
+                Err(_) => panic!("a connect and write to the majority hung for 15 s"),
+                Ok(Ok(_)) => return cut.elapsed(),
+                Ok(Err(e)) => eprintln!("majority write, retrying: {e}"),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
     eprintln!("partition ({mode:?}): majority wrote {majority_write:?} after the cut");
-    // (The cut-off old leader still calls itself leader: openraft 0.9 does not
-    // step down without a quorum; it just cannot commit. See the README.)
+    // The cut-off old leader stops serving (and calling itself leader) once
+    // no quorum has acknowledged it for syncLimit ticks, as ZooKeeper does.
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let srvr = ens.four_letter(old_leader, "srvr");
+        if srvr.as_deref().is_some_and(|s| s.contains("not currently serving")) {
+            break;
+        }
+        assert!(Instant::now() < until, "the cut-off leader still answers srvr with {srvr:?} 15 s after the cut");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("partition ({mode:?}): cut-off leader stopped serving {:?} after the cut", cut.elapsed());
     let leaders: Vec<usize> =
         majority.iter().copied().filter(|id| ens.four_letter(*id, "srvr").is_some_and(|s| s.contains("Mode: leader"))).collect();
     assert_eq!(leaders.len(), 1, "the majority {majority:?} should have one leader");

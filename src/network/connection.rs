@@ -42,6 +42,9 @@ const MAX_OUTSTANDING: usize = 1024;
 /// How long a new connection may take to send its first packet, so
 /// half-open connections cannot pile up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection waits for a server that is not serving (starting,
+/// or out of touch with a quorum) before it is closed.
+const NOT_SERVING_WAIT: Duration = Duration::from_secs(3);
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -142,8 +145,10 @@ async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: Co
         }
     };
     let connect = ConnectRequest::from_bytes(&body)?;
+    // A server that cannot serve closes the connection soon, as ZooKeeper
+    // does, so the client tries another server instead of waiting here.
     let mut serving = server.serving.clone();
-    let ready = serving.wait_for(|s| *s).await.is_ok();
+    let ready = matches!(tokio::time::timeout(NOT_SERVING_WAIT, serving.wait_for(|s| *s)).await, Ok(Ok(_)));
     if !ready {
         return Ok(());
     }
@@ -168,6 +173,8 @@ async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: Co
     let result = tokio::select! {
         r = read_loop(server, &ctx, &mut rd, &queue_tx, reads_done) => r,
         _ = closer.cancelled() => Ok(()),
+        // Out of touch with a quorum: the client should move to a server that is not.
+        _ = serving.wait_for(|s| !*s) => Ok(()),
     };
     drop(queue_tx);
     let _ = writer.await;

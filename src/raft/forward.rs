@@ -26,6 +26,17 @@ struct Link {
     tx: mpsc::UnboundedSender<(u64, PeerRequest)>,
     waiters: Waiters,
     alive: Arc<AtomicBool>,
+    /// The reading task, stopped with the link: a link that went silent
+    /// would otherwise wait on its socket forever.
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.reader.abort();
+        // Dropping the senders tells every waiter the outcome is unknown.
+        lock(&self.waiters).clear();
+    }
 }
 
 /// The follower's link to the leader.
@@ -54,6 +65,15 @@ impl Forwarder {
         match self.send(leader, addr, PeerRequest::Forward(proposal), true).await? {
             Some(rx) => Ok(rx),
             None => Err(ZkError::System("forwarded write without a receiver".into())),
+        }
+    }
+
+    /// Drops the link to `leader` (gone, or silent): the writes waiting on it
+    /// learn that their outcome is unknown, and the next write dials again.
+    pub async fn abandon(&self, leader: u64) {
+        let mut link = self.link.lock().await;
+        if link.as_ref().is_some_and(|l| l.leader == leader) {
+            *link = None;
         }
     }
 
@@ -106,7 +126,7 @@ async fn connect(leader: u64, addr: &str) -> Result<Link, ZkError> {
         w_alive.store(false, Ordering::Release);
     });
     let r_waiters = waiters.clone();
-    tokio::spawn(async move {
+    let reader = tokio::spawn(async move {
         while let Some(Ok(frame)) = source.next().await {
             let Ok((id, resp)) = bincode::deserialize::<(u64, PeerResponse)>(&frame) else { break };
             if let PeerResponse::Forwarded(result) = resp {
@@ -119,5 +139,5 @@ async fn connect(leader: u64, addr: &str) -> Result<Link, ZkError> {
         // Dropping the senders tells every waiter the outcome is unknown.
         lock(&r_waiters).clear();
     });
-    Ok(Link { leader, tx, waiters, alive })
+    Ok(Link { leader, tx, waiters, alive, reader: reader.abort_handle() })
 }

@@ -1,0 +1,190 @@
+//! Whether this server may serve clients, decided continuously.
+//!
+//! A server serves once it knows a confirmed leader and has applied its whole
+//! local log. It stops serving, as a ZooKeeper server that loses its quorum
+//! does, when it has been out of touch for longer than `grace`: a follower
+//! that knows no leader, or a leader that no quorum has acknowledged. Its
+//! clients are then disconnected and move to a server that can serve them,
+//! and `srvr` stops calling it a leader. Without this, a leader cut off from
+//! its followers keeps answering reads from a state that the majority has
+//! moved past, and keeps saying `Mode: leader`, because openraft 0.9 does not
+//! step a leader down without a quorum.
+
+use std::time::{Duration, Instant};
+
+use openraft::RaftMetrics;
+use tokio::sync::watch;
+
+use crate::raft::{Raft, TypeConfig};
+
+type Metrics = RaftMetrics<<TypeConfig as openraft::RaftTypeConfig>::NodeId, <TypeConfig as openraft::RaftTypeConfig>::Node>;
+
+/// Timings of the serving decision.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    /// A leader is in touch while a quorum acknowledged it within this long.
+    pub quorum_ack: Duration,
+    /// Out of touch for this long stops serving.
+    pub grace: Duration,
+    /// How often the decision is re-taken when nothing else happens.
+    pub poll: Duration,
+}
+
+impl Lease {
+    /// The timings for a configuration: a leader is in touch while a quorum
+    /// acknowledged it within the longest election timeout (after that a
+    /// new leader may exist elsewhere), and a server out of touch for
+    /// syncLimit ticks (at least a second) stops serving, as in ZooKeeper.
+    pub fn from_config(config: &crate::config::Config) -> Lease {
+        let (heartbeat, _, election_max) = config.raft_timing();
+        Lease {
+            quorum_ack: Duration::from_millis(election_max),
+            grace: Duration::from_millis((config.sync_limit * config.tick_time_ms).max(1_000)),
+            poll: Duration::from_millis(heartbeat),
+        }
+    }
+}
+
+/// What the monitor tracks between two looks at the metrics.
+struct Tracker {
+    /// When a quorum last acknowledged this server as leader (local clock).
+    acked_at: Option<Instant>,
+    /// Since when this server has been out of touch.
+    out_since: Option<Instant>,
+    /// Whether the initial catch-up is done (serving may start).
+    started: bool,
+}
+
+impl Tracker {
+    /// Folds in a metrics report seen at `now`; returns whether to serve.
+    fn observe(&mut self, m: &Metrics, lease: &Lease, now: Instant, fresh: bool) -> bool {
+        let voters = m.membership_config.membership().voter_ids().count();
+        let leading = m.current_leader == Some(m.id);
+        if leading && fresh {
+            // Only a new report carries a new age; an old one just ages.
+            if let Some(ms) = m.millis_since_quorum_ack {
+                let at = now.checked_sub(Duration::from_millis(ms)).unwrap_or(now);
+                self.acked_at = Some(self.acked_at.map_or(at, |a| a.max(at)));
+            }
+        }
+        if !leading {
+            self.acked_at = None;
+        }
+        let in_touch = match m.current_leader {
+            None => false,
+            Some(_) if leading && voters > 1 => self.acked_at.is_some_and(|a| now.duration_since(a) < lease.quorum_ack),
+            Some(_) => true,
+        };
+        if !self.started {
+            self.started = in_touch && m.last_applied.map(|l| l.index) >= m.last_log_index;
+            return self.started;
+        }
+        if in_touch {
+            self.out_since = None;
+            return true;
+        }
+        let since = *self.out_since.get_or_insert(now);
+        now.duration_since(since) < lease.grace
+    }
+}
+
+/// Watches Raft and publishes the decision on `tx` until Raft stops.
+pub async fn run(raft: Raft, lease: Lease, tx: watch::Sender<bool>) {
+    let mut metrics = raft.metrics();
+    let mut tracker = Tracker { acked_at: None, out_since: None, started: false };
+    loop {
+        let fresh = tokio::select! {
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                true
+            }
+            _ = tokio::time::sleep(lease.poll) => false,
+        };
+        let m = metrics.borrow_and_update().clone();
+        if m.running_state.is_err() {
+            let _ = tx.send(false);
+            return;
+        }
+        let serve = tracker.observe(&m, &lease, Instant::now(), fresh);
+        if *tx.borrow() != serve {
+            if serve {
+                tracing::info!("serving clients");
+            } else {
+                tracing::warn!(leader = ?m.current_leader, "out of touch with a quorum: not serving clients");
+            }
+            let _ = tx.send(serve);
+        }
+    }
+}
+
+/// Starts the monitor; the receiver says whether to serve.
+pub fn start(raft: Raft, lease: Lease) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(run(raft, lease, tx));
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{BasicNode, LogId, Membership, StoredMembership, Vote};
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+
+    fn metrics(id: u64, leader: Option<u64>, voters: &[u64], ack_ms: Option<u64>, applied: u64, last: u64) -> Metrics {
+        let nodes: BTreeMap<u64, BasicNode> = voters.iter().map(|v| (*v, BasicNode::new(format!("n{v}")))).collect();
+        let set: BTreeSet<u64> = voters.iter().copied().collect();
+        let membership = Membership::new(vec![set], nodes);
+        let mut m = Metrics::new_initial(id);
+        m.current_leader = leader;
+        m.millis_since_quorum_ack = ack_ms;
+        m.membership_config = Arc::new(StoredMembership::new(None, membership));
+        m.last_log_index = Some(last);
+        m.last_applied = Some(LogId::new(openraft::CommittedLeaderId::new(1, 1), applied));
+        m.vote = Vote::new_committed(1, leader.unwrap_or(id));
+        m
+    }
+
+    const LEASE: Lease = Lease { quorum_ack: Duration::from_millis(800), grace: Duration::from_millis(1000), poll: Duration::from_millis(100) };
+
+    #[test]
+    fn starts_only_when_caught_up_under_a_confirmed_leader() {
+        let t0 = Instant::now();
+        let mut t = Tracker { acked_at: None, out_since: None, started: false };
+        assert!(!t.observe(&metrics(2, Some(1), &[1, 2, 3], None, 5, 9), &LEASE, t0, true), "log not applied yet");
+        assert!(!t.observe(&metrics(2, None, &[1, 2, 3], None, 9, 9), &LEASE, t0, true), "no leader");
+        assert!(t.observe(&metrics(2, Some(1), &[1, 2, 3], None, 9, 9), &LEASE, t0, true));
+        let mut t = Tracker { acked_at: None, out_since: None, started: false };
+        assert!(!t.observe(&metrics(1, Some(1), &[1, 2, 3], None, 9, 9), &LEASE, t0, true), "leader not yet acknowledged");
+        assert!(t.observe(&metrics(1, Some(1), &[1, 2, 3], Some(10), 9, 9), &LEASE, t0, true));
+        let mut t = Tracker { acked_at: None, out_since: None, started: false };
+        assert!(t.observe(&metrics(1, Some(1), &[1], None, 9, 9), &LEASE, t0, true), "a lone voter needs no quorum ack");
+    }
+
+    #[test]
+    fn a_leader_without_quorum_acks_stops_serving_after_the_grace() {
+        let t0 = Instant::now();
+        let mut t = Tracker { acked_at: None, out_since: None, started: false };
+        let m = metrics(1, Some(1), &[1, 2, 3], Some(0), 9, 9);
+        assert!(t.observe(&m, &LEASE, t0, true));
+        // No new report: the last acknowledgement only ages.
+        assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(700), false));
+        assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(900), false), "out of touch, within the grace");
+        assert!(!t.observe(&m, &LEASE, t0 + Duration::from_millis(1_950), false), "grace over");
+        // A quorum acknowledges it again.
+        assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(2_000), true));
+    }
+
+    #[test]
+    fn a_follower_without_a_leader_stops_serving_after_the_grace() {
+        let t0 = Instant::now();
+        let mut t = Tracker { acked_at: None, out_since: None, started: false };
+        assert!(t.observe(&metrics(2, Some(1), &[1, 2, 3], None, 9, 9), &LEASE, t0, true));
+        let lost = metrics(2, None, &[1, 2, 3], None, 9, 9);
+        assert!(t.observe(&lost, &LEASE, t0 + Duration::from_millis(100), true), "an election is under way");
+        assert!(!t.observe(&lost, &LEASE, t0 + Duration::from_millis(1_200), false));
+        assert!(t.observe(&metrics(2, Some(3), &[1, 2, 3], None, 9, 9), &LEASE, t0 + Duration::from_millis(1_300), true));
+    }
+}
