@@ -195,11 +195,19 @@ pub fn run(args: &FaultArgs) -> Result<RunReport, RunError> {
                 n => {
                     // Preferably the current holder: the pause fencing exists for.
                     let holder = current_holder(&lock_events.lock().unwrap_or_else(|e| e.into_inner()));
-                    let i = holder.filter(|_| rng.gen_bool(0.8)).unwrap_or_else(|| rng.gen_range(0..n));
+                    let holder = holder.filter(|_| rng.gen_bool(0.8));
+                    let i = holder.unwrap_or_else(|| rng.gen_range(0..n));
                     let l = &mut lockers[i.min(n - 1)];
                     l.pause();
-                    // Past the lock session's timeout half of the time.
-                    let pause = Duration::from_millis(rng.gen_range(300..(3 * LOCK_SESSION_MS as u64)));
+                    // A paused holder mostly sleeps long enough for its session to
+                    // expire and another client to take the lock and write: its
+                    // next write then carries a stale token. Others: any length.
+                    let session = LOCK_SESSION_MS as u64;
+                    let pause = match holder {
+                        Some(_) if rng.gen_bool(0.7) => rng.gen_range(2 * session..4 * session),
+                        _ => rng.gen_range(300..3 * session),
+                    };
+                    let pause = Duration::from_millis(pause);
                     std::thread::sleep(pause);
                     l.resume();
                     "pause lock client"
@@ -290,7 +298,7 @@ async fn setup(server: &str, keys: &Keys, epochs: u64) -> Result<(), String> {
 fn start_locker(exe: &PathBuf, name: &str, servers: &str, store: &str, events: Arc<Mutex<Vec<(String, LockEvent)>>>) -> Result<Proc, RunError> {
     let mut cmd = Command::new(exe);
     cmd.args(["lock-client", "--servers", servers, "--store", store, "--name", name, "--lock", "/lock"])
-        .args(["--session-ms", &LOCK_SESSION_MS.to_string(), "--writes", "3", "--gap-ms", "100"])
+        .args(["--session-ms", &LOCK_SESSION_MS.to_string(), "--writes", "3", "--gap-ms", "150", "--hold-ms", "150"])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
