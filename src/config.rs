@@ -42,6 +42,8 @@ pub struct Peer {
     pub peer_port: u16,
     /// The client port, if the line names one.
     pub client_port: Option<u16>,
+    /// The line's value as written (`host:peer:election[:role][;client]`).
+    pub spec: String,
 }
 
 impl Peer {
@@ -92,6 +94,9 @@ pub struct Config {
     /// The JAAS section read for SASL users (ZooKeeper's
     /// `zookeeper.sasl.serverconfig`, default `Server`).
     pub sasl_server_section: String,
+    /// Whether the `reconfig` op may change membership (ZooKeeper's
+    /// `reconfigEnabled`, default false).
+    pub reconfig_enabled: bool,
     /// SASL user names that are also super users (ZooKeeper's
     /// `zookeeper.superUser`, `superUser` in zoo.cfg).
     pub sasl_super_users: Vec<String>,
@@ -112,6 +117,7 @@ impl Default for Config {
             four_letter_whitelist: vec!["*".into()],
             container_check_interval_ms: 60_000,
             super_digest: None,
+            reconfig_enabled: false,
             jaas_login_config: None,
             sasl_server_section: "Server".into(),
             sasl_super_users: Vec::new(),
@@ -167,6 +173,7 @@ impl Config {
                 }
                 "sasl.serverconfig" | "zookeeper.sasl.serverconfig" => self.sasl_server_section = value.to_string(),
                 key if is_super_user_key(key) => self.sasl_super_users.push(value.to_string()),
+                "reconfigEnabled" => self.reconfig_enabled = value.eq_ignore_ascii_case("true"),
                 "4lw.commands.whitelist" => {
                     self.four_letter_whitelist = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
                 }
@@ -269,7 +276,8 @@ fn is_super_user_key(key: &str) -> bool {
 }
 
 /// Parses `host:peerPort:electionPort[:role][;[clientAddr:]clientPort]`.
-fn parse_server_line(value: &str) -> Result<Peer, String> {
+/// Reads a `server.N=` value: `host:peerPort:electionPort[:role][;[clientHost:]clientPort]`.
+pub fn parse_server_line(value: &str) -> Result<Peer, String> {
     let (servers, client) = match value.split_once(';') {
         Some((s, c)) => (s, Some(c)),
         None => (value, None),
@@ -286,7 +294,7 @@ fn parse_server_line(value: &str) -> Result<Peer, String> {
         }
         None => None,
     };
-    Ok(Peer { host: parts[0].trim().to_string(), peer_port, client_port })
+    Ok(Peer { host: parts[0].trim().to_string(), peer_port, client_port, spec: value.trim().to_string() })
 }
 
 /// Reads ZooKeeper's `myid` file from the data directory.
@@ -349,7 +357,7 @@ mod tests {
         let text = "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889;2182\nserver.3=h3:2890:3890:participant;0.0.0.0:2183\n";
         c.apply_zoo_cfg(text, "zoo.cfg").unwrap();
         assert_eq!(c.peers.len(), 3);
-        assert_eq!(c.peers[&1], Peer { host: "127.0.0.1".into(), peer_port: 2888, client_port: None });
+        assert_eq!(c.peers[&1], Peer { host: "127.0.0.1".into(), peer_port: 2888, client_port: None, spec: "127.0.0.1:2888:3888".into() });
         assert_eq!(c.peers[&2].client_port, Some(2182));
         assert_eq!(c.peers[&3].peer_addr(), "h3:2890");
         assert!(c.validate().is_ok());

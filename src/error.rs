@@ -41,6 +41,12 @@ pub enum ZkError {
     /// Reconfiguration is disabled (ZooKeeper's default, reconfigEnabled=false).
     #[error("reconfig is disabled")]
     ReconfigDisabled,
+    /// A membership change is already under way.
+    #[error("reconfig in progress")]
+    ReconfigInProgress,
+    /// The new membership could not be formed (a joining server did not catch up).
+    #[error("new config has no quorum")]
+    NewConfigNoQuorum,
     /// No matching watch to remove.
     #[error("no watcher")]
     NoWatcher,
@@ -71,6 +77,8 @@ impl ZkError {
             ZkError::SessionExpired => ErrorCode::SessionExpired,
             ZkError::Unimplemented => ErrorCode::Unimplemented,
             ZkError::ReconfigDisabled => ErrorCode::ReconfigDisabled,
+            ZkError::ReconfigInProgress => ErrorCode::ReconfigInProgress,
+            ZkError::NewConfigNoQuorum => ErrorCode::NewConfigNoQuorum,
             ZkError::NoWatcher => ErrorCode::NoWatcher,
             ZkError::RuntimeInconsistency => ErrorCode::RuntimeInconsistency,
             ZkError::ConnectionLoss(_) => ErrorCode::ConnectionLoss,

@@ -136,6 +136,26 @@ impl Ensemble {
         Err(ProcError::NotReady(format!("server {id} did not serve within {limit:?} (log: {})", self.log_path(id).display())))
     }
 
+    /// Starts one more server, not yet a member: its zoo.cfg lists every
+    /// server including itself, as an operator writes it before a
+    /// `reconfig` adds it. Returns its id. Only without link proxies.
+    pub fn add_server(&mut self) -> Result<usize, ProcError> {
+        if self.mesh.is_some() {
+            return Err(ProcError::NotReady("add_server works without link proxies only".into()));
+        }
+        let peer: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        self.members.push(Member { client_port: free_port()?, peer, election_port: free_port()?, proc: None });
+        let id = self.members.len();
+        self.spawn(id)?;
+        Ok(id)
+    }
+
+    /// Member `id`'s `server.N=` value (`host:peer:election;client`), for a reconfig.
+    pub fn server_spec(&self, id: usize) -> String {
+        let m = &self.members[id - 1];
+        format!("127.0.0.1:{}:{};{}", m.peer.port(), m.election_port, m.client_port)
+    }
+
     /// Number of members.
     pub fn size(&self) -> usize {
         self.members.len()

@@ -76,6 +76,8 @@ enum Pending {
     Read { xid: i32, op: ReadOp, started: Instant },
     /// Re-registration of watches.
     SetWatches { xid: i32, req: SetWatches2 },
+    /// A membership change: reply once it is done and applied here.
+    Reconfig { xid: i32, req: jute::ReconfigRequest },
     /// closeSession: reply once applied, then hang up.
     Close { xid: i32, rx: WriteReceiver },
 }
@@ -293,6 +295,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 reads_queued += 1;
                 (Pending::SetWatches { xid: header.xid, req }, false)
             }
+            Op::Reconfig(req) => (Pending::Reconfig { xid: header.xid, req }, false),
             Op::Close => (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, Txn::CloseSession).await? }, true),
             Op::Write(mut txn, reply) => {
                 let behind = *reads_done.borrow() < reads_queued;
@@ -406,6 +409,13 @@ async fn answer(
             let err = ops::write::encode_reply(&reply, &resp.outcome, &mut body);
             (xid, resp.zxid, err, false, Some(started))
         }
+        Pending::Reconfig { xid, req } => match crate::raft::membership::reconfig(server, &req, &ctx.ids()).await {
+            Ok((zxid, b)) => {
+                body = b;
+                (xid, zxid, 0, false, None)
+            }
+            Err(e) => (xid, server.shared.read().tree.last_zxid(), e.raw(), false, None),
+        },
         Pending::Read { xid, op, started } => {
             let state = server.shared.read();
             let ids = ctx.ids();

@@ -33,6 +33,8 @@ pub enum Op {
     Sasl(Vec<u8>),
     /// Re-register watches after a reconnect.
     SetWatches(SetWatches2),
+    /// Change the ensemble's membership (see `raft::membership`).
+    Reconfig(ReconfigRequest),
     /// End the session.
     Close,
     /// Answer in order with this error and no body.
@@ -120,11 +122,7 @@ pub fn decode(op: i32, r: &mut Reader<'_>) -> Result<Op, DecodeError> {
             Op::Read(ReadOp::CheckWatches { path: w.path, watch_type: w.watch_type })
         }
         OpCode::Sasl => Op::Sasl(GetSaslRequest::read(r)?.token),
-        OpCode::Reconfig => {
-            // As ZooKeeper 3.8 with its default reconfigEnabled=false, standalone or not.
-            ReconfigRequest::read(r)?;
-            Op::Reject(ZkError::ReconfigDisabled)
-        }
+        OpCode::Reconfig => Op::Reconfig(ReconfigRequest::read(r)?),
         OpCode::DeleteContainer => Op::Reject(ZkError::Unimplemented),
         OpCode::Notification | OpCode::CreateSession | OpCode::Error => Op::Reject(ZkError::Unimplemented),
     })

@@ -9,6 +9,7 @@ mod conformance;
 pub mod batcher;
 pub mod forward;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod peer_server;
 pub mod snapshots;

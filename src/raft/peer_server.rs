@@ -105,6 +105,19 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
                 }
                 PeerResponse::Touched
             }
+            PeerRequest::Reconfig { joining, leaving, new_members, cur_config_id } => {
+                // Slow (a joining server catches up first): answered when done.
+                let req = jute::ReconfigRequest { joining_servers: joining, leaving_servers: leaving, new_members, cur_config_id };
+                let (server, tx) = (server.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let result = match super::membership::Change::parse(&req) {
+                        Ok(change) => super::membership::lead(&server, &change).await.map_err(|e| e.raw()),
+                        Err(e) => Err(e.raw()),
+                    };
+                    let _ = tx.send((id, PeerResponse::Reconfigured(result)));
+                });
+                continue;
+            }
             PeerRequest::Forward(proposal) => {
                 // Entering the leader's queue happens here, in arrival order
                 // (the leader's clock stamps the batch); only the wait for

@@ -37,6 +37,17 @@ pub enum PeerRequest {
     Touch(Vec<i64>),
     /// Does this server already belong to a formed ensemble?
     Status,
+    /// A client's reconfig received by a follower, for the leader to carry out.
+    Reconfig {
+        /// `server.N=...` entries to add.
+        joining: String,
+        /// Server ids to remove.
+        leaving: String,
+        /// A whole new member list.
+        new_members: String,
+        /// Expected config version (-1: any).
+        cur_config_id: i64,
+    },
 }
 
 /// The answer to a [`PeerRequest`].
@@ -52,6 +63,8 @@ pub enum PeerResponse {
     Forwarded(Result<Response, String>),
     /// `Touch` noted.
     Touched,
+    /// Answer to `Reconfig`: the zxid of the new `/zookeeper/config`, or the error code.
+    Reconfigured(Result<i64, i32>),
     /// Answer to `Status`: whether this server's Raft state is initialized.
     Status {
         /// True once membership is in its log.

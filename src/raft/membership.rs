@@ -1,0 +1,300 @@
+//! Membership changes through ZooKeeper's `reconfig`: add servers (each as
+//! a learner first, promoted to voter once it has caught up) and remove
+//! servers, without downtime.
+//!
+//! Only the leader changes membership (openraft's joint consensus does the
+//! safe part); a follower that receives a reconfig hands it to the leader
+//! over a peer connection of its own. Once the new membership is committed,
+//! the leader writes the new server list to `/zookeeper/config` through the
+//! log, so every server (and every client watching it) sees the same text,
+//! with `version=` the hex log index of the membership entry, which is what
+//! a client passes back as `fromConfig` to make a conditional change.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use jute::{GetDataResponse, ReconfigRequest, Record};
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::BasicNode;
+
+use super::wire::{self, PeerRequest, PeerResponse};
+use crate::config::parse_server_line;
+use crate::error::ZkError;
+use crate::server::Server;
+use crate::tree::acl::{allowed, AuthId};
+use crate::tree::txn::Txn;
+
+/// The znode holding the ensemble's membership, as in ZooKeeper.
+pub const CONFIG_PATH: &str = "/zookeeper/config";
+
+/// How long a joining server may take to catch up before the change is given up.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
+
+/// A requested change, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Servers to add: id to the `server.N=` value (`host:peer:election[:role][;client]`).
+    pub joining: BTreeMap<u64, String>,
+    /// Server ids to remove.
+    pub leaving: BTreeSet<u64>,
+    /// A whole new membership (non-incremental reconfig), replacing the current one.
+    pub new_members: Option<BTreeMap<u64, String>>,
+    /// The config version the change applies to (-1: any).
+    pub expected_version: i64,
+}
+
+/// Parses `server.N=spec` entries separated by commas (or new lines).
+fn parse_servers(list: &str) -> Result<BTreeMap<u64, String>, ZkError> {
+    let mut out = BTreeMap::new();
+    for item in list.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = |why: &str| ZkError::BadArguments(format!("{item:?}: {why}"));
+        let (key, spec) = item.split_once('=').ok_or_else(|| bad("expected server.N=host:port:port"))?;
+        let id = key.trim().strip_prefix("server.").ok_or_else(|| bad("expected server.N"))?;
+        let id: u64 = id.parse().map_err(|_| bad("server id is not a number"))?;
+        parse_server_line(spec.trim()).map_err(|e| bad(&e))?;
+        out.insert(id, spec.trim().to_string());
+    }
+    Ok(out)
+}
+
+impl Change {
+    /// Reads a reconfig request: incremental (joining/leaving) or a new member list.
+    pub fn parse(req: &ReconfigRequest) -> Result<Change, ZkError> {
+        let joining = parse_servers(&req.joining_servers)?;
+        let mut leaving = BTreeSet::new();
+        for id in req.leaving_servers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let id = id.strip_prefix("server.").unwrap_or(id);
+            leaving.insert(id.parse().map_err(|_| ZkError::BadArguments(format!("leaving server {id:?}")))?);
+        }
+        let new_members = match req.new_members.trim() {
+            "" => None,
+            list => Some(parse_servers(list)?),
+        };
+        if new_members.is_some() && (!joining.is_empty() || !leaving.is_empty()) {
+            return Err(ZkError::BadArguments("either joining/leaving or new members, not both".into()));
+        }
+        if new_members.is_none() && joining.is_empty() && leaving.is_empty() {
+            return Err(ZkError::BadArguments("nothing to change".into()));
+        }
+        Ok(Change { joining, leaving, new_members, expected_version: req.cur_config_id })
+    }
+
+    /// The server list after the change, from the current one; None if it would be empty.
+    pub fn apply_to(&self, current: &BTreeMap<u64, String>) -> Option<BTreeMap<u64, String>> {
+        let next = match &self.new_members {
+            Some(all) => all.clone(),
+            None => {
+                let mut next = current.clone();
+                next.retain(|id, _| !self.leaving.contains(id));
+                next.extend(self.joining.iter().map(|(id, spec)| (*id, spec.clone())));
+                next
+            }
+        };
+        (!next.is_empty()).then_some(next)
+    }
+}
+
+/// `/zookeeper/config`'s text: one `server.N=` line per member and the version.
+pub fn render(servers: &BTreeMap<u64, String>, version: u64) -> String {
+    let mut text: String = servers.iter().map(|(id, spec)| format!("server.{id}={spec}\n")).collect();
+    text.push_str(&format!("version={version:x}"));
+    text
+}
+
+/// The `server.N=` lines of a `/zookeeper/config` text.
+pub fn servers_of(text: &str) -> BTreeMap<u64, String> {
+    let lines = text.lines().filter(|l| l.starts_with("server.")).collect::<Vec<_>>().join("\n");
+    parse_servers(&lines).unwrap_or_default()
+}
+
+/// Answers a client's reconfig: checks it is allowed, has the leader carry it
+/// out, and replies with `/zookeeper/config` as applied on this server.
+pub async fn reconfig(server: &Server, req: &ReconfigRequest, ids: &[AuthId]) -> Result<(i64, BytesMut), ZkError> {
+    if !server.config.reconfig_enabled {
+        return Err(ZkError::ReconfigDisabled);
+    }
+    {
+        // As ZooKeeper: WRITE on /zookeeper/config (world-readable only by
+        // default, so in practice a super user).
+        let state = server.shared.read();
+        let node = state.tree.get(CONFIG_PATH).ok_or(ZkError::NoNode)?;
+        if !allowed(&node.acl, jute::perms::WRITE, ids) {
+            return Err(ZkError::NoAuth);
+        }
+    }
+    let change = Change::parse(req)?;
+    let zxid = match server.remote_leader() {
+        None => lead(server, &change).await?,
+        Some((leader, addr)) => {
+            let addr = server.config.peers.get(&leader).map_or(addr, |p| p.peer_addr());
+            ask_leader(&addr, req).await?
+        }
+    };
+    // Answer from this server's own state, once it holds the change.
+    let mut applied = server.shared.applied.subscribe();
+    let waited = tokio::time::timeout(Duration::from_secs(30), applied.wait_for(|z| *z >= zxid)).await;
+    if !matches!(waited, Ok(Ok(_))) {
+        return Err(ZkError::ConnectionLoss("the new config was not applied here in time".into()));
+    }
+    let state = server.shared.read();
+    let node = state.tree.get(CONFIG_PATH).ok_or(ZkError::NoNode)?;
+    let mut body = BytesMut::new();
+    GetDataResponse { data: node.data.as_deref().map(<[u8]>::to_vec), stat: node.wire_stat() }.write(&mut body);
+    Ok((zxid, body))
+}
+
+/// Sends the request to the leader on a connection of its own (reconfigs are
+/// rare and may take long: a joining server must catch up first).
+async fn ask_leader(addr: &str, req: &ReconfigRequest) -> Result<i64, ZkError> {
+    let lost = |e: String| ZkError::ConnectionLoss(format!("reconfig through the leader at {addr}: {e}"));
+    let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| lost("connect timed out".into()))?
+        .map_err(|e| lost(e.to_string()))?;
+    let mut conn = wire::framed(stream);
+    let msg = PeerRequest::Reconfig {
+        joining: req.joining_servers.clone(),
+        leaving: req.leaving_servers.clone(),
+        new_members: req.new_members.clone(),
+        cur_config_id: req.cur_config_id,
+    };
+    wire::send(&mut conn, 1, &msg).await.map_err(|e| lost(e.to_string()))?;
+    let answer = tokio::time::timeout(CATCH_UP_LIMIT + Duration::from_secs(30), wire::recv::<PeerResponse>(&mut conn))
+        .await
+        .map_err(|_| lost("no answer".into()))?
+        .map_err(|e| lost(e.to_string()))?;
+    match answer {
+        (_, PeerResponse::Reconfigured(Ok(zxid))) => Ok(zxid),
+        (_, PeerResponse::Reconfigured(Err(code))) => Err(from_code(code)),
+        _ => Err(lost("unexpected answer".into())),
+    }
+}
+
+/// The error a forwarded reconfig's code stands for.
+pub fn from_code(code: i32) -> ZkError {
+    match code {
+        c if c == ZkError::BadVersion.raw() => ZkError::BadVersion,
+        c if c == ZkError::NewConfigNoQuorum.raw() => ZkError::NewConfigNoQuorum,
+        c if c == ZkError::ReconfigInProgress.raw() => ZkError::ReconfigInProgress,
+        c if c == ZkError::ReconfigDisabled.raw() => ZkError::ReconfigDisabled,
+        c if c == ZkError::NoAuth.raw() => ZkError::NoAuth,
+        c if c == ZkError::BadArguments(String::new()).raw() => ZkError::BadArguments("rejected by the leader".into()),
+        _ => ZkError::ConnectionLoss(format!("the leader answered error {code}")),
+    }
+}
+
+/// Serialises membership changes on this server.
+static CHANGING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Carries out a change on the leader; returns the zxid of the new
+/// `/zookeeper/config`.
+pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
+    let _one_at_a_time = CHANGING.try_lock().map_err(|_| ZkError::ReconfigInProgress)?;
+    let m = server.raft.metrics().borrow().clone();
+    if m.current_leader != Some(server.config.server_id) {
+        return Err(ZkError::ConnectionLoss("this server is no longer the leader".into()));
+    }
+    let membership = m.membership_config.membership();
+    if membership.get_joint_config().len() > 1 {
+        return Err(ZkError::ReconfigInProgress);
+    }
+    let version = m.membership_config.log_id().map_or(0, |l| l.index);
+    if change.expected_version != -1 && change.expected_version as u64 != version {
+        return Err(ZkError::BadVersion);
+    }
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let current = current_servers(server, &voters);
+    if let Some(id) = change.leaving.iter().find(|id| !voters.contains(id)) {
+        return Err(ZkError::BadArguments(format!("server {id} is not a member")));
+    }
+    let next = change.apply_to(&current).ok_or_else(|| ZkError::BadArguments("no server would be left".into()))?;
+
+    // New servers join as learners and are promoted once they have caught up.
+    for (id, spec) in next.iter().filter(|(id, _)| !voters.contains(id)) {
+        let peer = parse_server_line(spec).map_err(ZkError::BadArguments)?;
+        tracing::info!(id, addr = %peer.peer_addr(), "reconfig: adding a learner, waiting for it to catch up");
+        let added = tokio::time::timeout(CATCH_UP_LIMIT, server.raft.add_learner(*id, BasicNode::new(peer.peer_addr()), true)).await;
+        match added {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(change_error(e)),
+            Err(_) => return Err(ZkError::NewConfigNoQuorum),
+        }
+    }
+    let new_voters: BTreeSet<u64> = next.keys().copied().collect();
+    tracing::info!(?voters, ?new_voters, "reconfig: changing membership");
+    let changed = server.raft.change_membership(new_voters, false).await.map_err(change_error)?;
+    let version = changed.log_id.index;
+    let text = render(&next, version);
+    let resp = server
+        .write(0, Txn::SetData { path: CONFIG_PATH.into(), data: Some(text.into_bytes()), version: -1 })
+        .await?;
+    Ok(resp.zxid)
+}
+
+/// The current members' `server.N=` values: from `/zookeeper/config` once a
+/// reconfig has written it, else from the local zoo.cfg.
+fn current_servers(server: &Server, voters: &BTreeSet<u64>) -> BTreeMap<u64, String> {
+    let text = {
+        let state = server.shared.read();
+        state.tree.get(CONFIG_PATH).and_then(|n| n.data.as_deref().map(|d| String::from_utf8_lossy(d).into_owned()))
+    };
+    let mut servers = text.as_deref().map(servers_of).unwrap_or_default();
+    for (id, peer) in &server.config.peers {
+        servers.entry(*id).or_insert_with(|| peer.spec.clone());
+    }
+    servers.retain(|id, _| voters.contains(id));
+    servers
+}
+
+fn change_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ZkError {
+    match e {
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))) => {
+            ZkError::ReconfigInProgress
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => ZkError::BadArguments(e.to_string()),
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
+            ZkError::ConnectionLoss("leadership moved during the reconfig".into())
+        }
+        RaftError::Fatal(e) => ZkError::System(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(joining: &str, leaving: &str, new_members: &str) -> ReconfigRequest {
+        ReconfigRequest {
+            joining_servers: joining.into(),
+            leaving_servers: leaving.into(),
+            new_members: new_members.into(),
+            cur_config_id: -1,
+        }
+    }
+
+    #[test]
+    fn parses_incremental_and_full_changes() {
+        let c = Change::parse(&req("server.4=127.0.0.1:2890:3890;2184,server.5=h:1:2:participant;0.0.0.0:2185", "2, 3", ""))
+            .unwrap();
+        assert_eq!(c.joining.keys().copied().collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(c.joining[&4], "127.0.0.1:2890:3890;2184");
+        assert_eq!(c.leaving, BTreeSet::from([2, 3]));
+        let c = Change::parse(&req("", "", "server.1=a:1:2\nserver.2=b:1:2")).unwrap();
+        assert_eq!(c.new_members.unwrap().len(), 2);
+        for bad in [req("", "", ""), req("server.x=a:1:2", "", ""), req("server.4=a", "", ""), req("", "two", ""), req("server.4=a:1:2", "", "server.1=a:1:2")] {
+            assert!(matches!(Change::parse(&bad), Err(ZkError::BadArguments(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn applies_to_the_current_list_and_renders_it() {
+        let current = servers_of("server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\nversion=100000000");
+        assert_eq!(current.len(), 3);
+        let c = Change::parse(&req("server.4=d:1:2;2184", "3", "")).unwrap();
+        let next = c.apply_to(&current).unwrap();
+        assert_eq!(render(&next, 0x1f), "server.1=a:1:2\nserver.2=b:1:2\nserver.4=d:1:2;2184\nversion=1f");
+        let all_gone = Change::parse(&req("", "1,2,3", "")).unwrap();
+        assert_eq!(all_gone.apply_to(&current), None);
+    }
+}

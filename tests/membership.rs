@@ -1,0 +1,136 @@
+//! Membership changes through ZooKeeper's `reconfig` op, with real processes:
+//! a new server joins a running 3-node ensemble (as a learner, then a voter)
+//! without downtime, and a dead member is removed, after which the ensemble
+//! again tolerates the loss of one more server.
+
+use std::time::{Duration, Instant};
+
+use jute::{AuthPacket, CreateMode, ErrorCode, GetDataResponse, OpCode, ReconfigRequest, Record};
+use paddock::client::{Client, ClientError};
+use paddock::fault::ensemble::{Ensemble, EnsembleOptions};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// `super:test`, as ZooKeeper's DigestAuthenticationProvider.superDigest.
+fn super_digest() -> String {
+    paddock::ops::auth::digest_id("super:test").expect("digest")
+}
+
+async fn as_super(addr: &str) -> Client {
+    let c = Client::connect(addr, 10_000).await.expect("connect");
+    let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"super:test".to_vec() };
+    c.call(OpCode::Auth, Some(&auth)).await.expect("addauth super");
+    c
+}
+
+async fn reconfig(c: &Client, joining: &str, leaving: &str, from: i64) -> Result<String, ClientError> {
+    let req = ReconfigRequest {
+        joining_servers: joining.into(),
+        leaving_servers: leaving.into(),
+        new_members: String::new(),
+        cur_config_id: from,
+    };
+    let body = c.call(OpCode::Reconfig, Some(&req)).await?;
+    let resp = GetDataResponse::from_bytes(&body)?;
+    Ok(String::from_utf8_lossy(&resp.data.unwrap_or_default()).into_owned())
+}
+
+fn version_of(config: &str) -> i64 {
+    let v = config.lines().find_map(|l| l.strip_prefix("version=")).expect("a version line");
+    i64::from_str_radix(v, 16).expect("hex version")
+}
+
+/// Retries a create until it succeeds (a write may meet an election), within `limit`.
+async fn create_within(addrs: &[String], path: &str, limit: Duration) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        assert!(t0.elapsed() < limit, "no write of {path} within {limit:?}");
+        for addr in addrs {
+            let attempt = tokio::time::timeout(Duration::from_secs(5), async {
+                let c = Client::connect(addr, 10_000).await?;
+                match c.create(path, b"x", CreateMode::Persistent).await {
+                    Ok(_) | Err(ClientError::Server(ErrorCode::NodeExists)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+            if let Ok(Ok(())) = attempt {
+                return t0.elapsed();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_server_joins_and_a_dead_one_leaves_through_reconfig() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_paddock"));
+    let extra_cfg = format!("reconfigEnabled=true\nsuperDigest={}\n", super_digest());
+    let opts = EnsembleOptions { extra_cfg, ..Default::default() };
+    let mut ens = Ensemble::start(exe, tmp.path(), opts, &rt, Duration::from_secs(60)).expect("ensemble");
+    let leader = (0..50).find_map(|_| ens.leader().or_else(|| { std::thread::sleep(Duration::from_millis(100)); None })).expect("a leader");
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    rt.block_on(async {
+        let c = Client::connect(&ens.client_addr(leader), 10_000).await.unwrap();
+        c.create("/before", b"old data", CreateMode::Persistent).await.unwrap();
+    });
+
+    // Only a super user may reconfig (WRITE on /zookeeper/config).
+    let new_id = ens.add_server().expect("a fourth server");
+    let spec = format!("server.{new_id}={}", ens.server_spec(new_id));
+    rt.block_on(async {
+        let plain = Client::connect(&ens.client_addr(follower), 10_000).await.unwrap();
+        let r = reconfig(&plain, &spec, "", -1).await;
+        assert!(matches!(r, Err(ClientError::Server(ErrorCode::NoAuth))), "{r:?}");
+    });
+
+    // Add the new server through a follower; it catches up first, then votes.
+    let config = rt.block_on(async {
+        let c = as_super(&ens.client_addr(follower)).await;
+        let stale = reconfig(&c, &spec, "", 12345).await;
+        assert!(matches!(stale, Err(ClientError::Server(ErrorCode::BadVersion))), "{stale:?}");
+        reconfig(&c, &spec, "", -1).await.expect("reconfig adds the server")
+    });
+    eprintln!("after adding server {new_id}:\n{config}");
+    for id in 1..=4 {
+        assert!(config.contains(&format!("server.{id}=")), "server {id} missing from {config:?}");
+    }
+    ens.wait_serving(new_id, Duration::from_secs(30)).expect("the new server serves");
+    rt.block_on(async {
+        let c = Client::connect(&ens.client_addr(new_id), 10_000).await.unwrap();
+        assert_eq!(c.get_data("/before", false).await.unwrap().0, b"old data", "the new server caught up");
+        c.create("/through-new", b"", CreateMode::Persistent).await.expect("a write through the new server");
+        // Every server shows the same /zookeeper/config.
+        for id in 1..=4 {
+            let c = Client::connect(&ens.client_addr(id), 10_000).await.unwrap();
+            c.call(OpCode::Sync, Some(&jute::SyncRequest { path: "/".into() })).await.unwrap();
+            let (data, _) = c.get_data("/zookeeper/config", false).await.unwrap();
+            assert_eq!(String::from_utf8_lossy(&data), config, "server {id}");
+        }
+    });
+    let mntr = ens.four_letter(ens.leader().expect("a leader"), "mntr").unwrap_or_default();
+    assert!(mntr.contains("zk_followers\t3"), "the leader should count 3 followers:\n{mntr}");
+
+    // A member dies; remove it. Then the 3 remaining survive one more loss.
+    let dead = (1..=3).find(|i| Some(*i) != ens.leader()).unwrap();
+    ens.kill9(dead);
+    let alive: Vec<usize> = (1..=4).filter(|i| *i != dead).collect();
+    let config = rt.block_on(async {
+        let c = as_super(&ens.client_addr(new_id)).await;
+        let (current, _) = c.get_data("/zookeeper/config", false).await.unwrap();
+        let from = version_of(&String::from_utf8_lossy(&current));
+        reconfig(&c, "", &dead.to_string(), from).await.expect("reconfig removes the dead server")
+    });
+    eprintln!("after removing server {dead}:\n{config}");
+    assert!(!config.contains(&format!("server.{dead}=")), "{config:?}");
+    let second = *alive.iter().find(|i| Some(**i) != ens.leader()).unwrap();
+    ens.kill9(second);
+    let survivors: Vec<String> = alive.iter().filter(|i| **i != second).map(|i| ens.client_addr(*i)).collect();
+    let took = rt.block_on(create_within(&survivors, "/after-two-deaths", Duration::from_secs(30)));
+    eprintln!("2 of the 3 remaining members took a write {took:?} after the second kill");
+    ens.shutdown();
+}
