@@ -38,8 +38,10 @@ pub struct Shared {
     /// Transactions applied since the last snapshot was built or installed
     /// (see `raft::snapshots`).
     pub txns_since_snapshot: std::sync::atomic::AtomicU64,
-    /// Woken when `txns_since_snapshot` reaches the snapshot threshold.
+    /// Woken when `txns_since_snapshot` reaches `snapshot_at`.
     pub snapshot_due: tokio::sync::Notify,
+    /// Transactions after which the next snapshot is due (set by `raft::snapshots`).
+    pub snapshot_at: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -55,6 +57,7 @@ impl Shared {
             peers: Default::default(),
             txns_since_snapshot: Default::default(),
             snapshot_due: Default::default(),
+            snapshot_at: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
     }
 

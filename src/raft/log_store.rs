@@ -40,8 +40,19 @@ pub struct LogStore {
 }
 
 /// Entries kept in memory: enough to cover what is appended but not yet
-/// applied, even under load.
+/// applied, even under load (at most three batches are in flight).
 const RECENT_MAX: usize = 128;
+/// ...and at most this many transactions in them: the cache outlives the
+/// load, and 128 full batches would pin ~100k transactions' data.
+const RECENT_MAX_TXNS: usize = 4096;
+
+/// Transactions an entry carries.
+fn txns(entry: &Entry<TypeConfig>) -> usize {
+    match &entry.payload {
+        openraft::EntryPayload::Normal(request) => request.proposals.len(),
+        _ => 1,
+    }
+}
 
 fn lock_recent(recent: &Mutex<VecDeque<Entry<TypeConfig>>>) -> std::sync::MutexGuard<'_, VecDeque<Entry<TypeConfig>>> {
     recent.lock().unwrap_or_else(|e| e.into_inner())
@@ -227,8 +238,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 recent.clear();
             }
             recent.push_back(entry);
-            if recent.len() > RECENT_MAX {
-                recent.pop_front();
+        }
+        let mut held: usize = recent.iter().map(txns).sum();
+        while recent.len() > 1 && (recent.len() > RECENT_MAX || held > RECENT_MAX_TXNS) {
+            if let Some(old) = recent.pop_front() {
+                held -= txns(&old);
             }
         }
         drop(recent);

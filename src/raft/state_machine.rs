@@ -59,8 +59,6 @@ pub struct StateMachine {
     shared: Arc<Shared>,
     snapshot_seq: u64,
     snapshot_lock: SnapshotLock,
-    /// Transactions between snapshots (see `raft::snapshots`).
-    snap_count: u64,
 }
 
 impl StateMachine {
@@ -76,10 +74,12 @@ impl StateMachine {
         Ok(SmState { tree, last_applied: persisted.last_applied, membership: persisted.membership })
     }
 
-    /// Wraps the database and the shared state it was loaded into; a snapshot
-    /// is asked for every `snap_count` transactions.
+    /// Wraps the database and the shared state it was loaded into; the first
+    /// snapshot is asked for after `snap_count` transactions (`raft::snapshots`
+    /// moves the mark).
     pub fn new(db: Arc<DB>, shared: Arc<Shared>, snap_count: u64) -> Self {
-        StateMachine { db, shared, snapshot_seq: 0, snapshot_lock: SnapshotLock::default(), snap_count }
+        shared.snapshot_at.store(snap_count, Ordering::Relaxed);
+        StateMachine { db, shared, snapshot_seq: 0, snapshot_lock: SnapshotLock::default() }
     }
 
     /// The changed nodes and sessions plus the applied point, as one batch.
@@ -160,7 +160,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     let mut responses = Vec::with_capacity(req.proposals.len());
                     let n = req.proposals.len() as u64;
                     let before = self.shared.txns_since_snapshot.fetch_add(n, Ordering::Relaxed);
-                    if before < self.snap_count && before + n >= self.snap_count {
+                    let due = self.shared.snapshot_at.load(Ordering::Relaxed);
+                    if before < due && before + n >= due {
                         self.shared.snapshot_due.notify_one();
                     }
                     for p in req.proposals.iter() {
@@ -224,7 +225,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // the new one, never a mix, and openraft purges the log it covers
         // only after this returns.
         let mut batch = self.replace_all(&new_state).map_err(write_err)?;
-        save_snapshot(&self.db, &self.snapshot_lock, &mut batch, meta, &bytes).map_err(write_err)?;
+        let write_bytes = |w: &mut SnapshotFile| std::io::Write::write_all(w, &bytes).map_err(file_err);
+        save_snapshot(&self.db, &self.snapshot_lock, &mut batch, meta, write_bytes).map_err(write_err)?;
         let mut state = self.shared.write();
         *state = new_state;
         let zxid = state.tree.last_zxid();
@@ -268,7 +270,7 @@ fn save_snapshot(
     lock: &SnapshotLock,
     batch: &mut WriteBatch,
     meta: &SnapshotMeta<u64, BasicNode>,
-    data: &[u8],
+    data: impl FnOnce(&mut SnapshotFile) -> Result<(), storage::StorageError>,
 ) -> Result<bool, storage::StorageError> {
     let meta_cf = cf(db, CF_META)?;
     // A panic elsewhere while holding the lock leaves nothing half-written
@@ -305,18 +307,64 @@ fn snapshot_file(db: &DB, snapshot_id: &str) -> std::path::PathBuf {
 
 /// Writes a snapshot's data durably under its final name (written aside,
 /// fsynced, renamed, directory fsynced), before RocksDB refers to it.
-fn write_snapshot_file(db: &DB, snapshot_id: &str, data: &[u8]) -> Result<(), storage::StorageError> {
-    use std::io::Write;
-    let io = |e: std::io::Error| storage::StorageError::Corrupt { cf: CF_META, reason: format!("snapshot file: {e}") };
+fn write_snapshot_file(
+    db: &DB,
+    snapshot_id: &str,
+    data: impl FnOnce(&mut SnapshotFile) -> Result<(), storage::StorageError>,
+) -> Result<(), storage::StorageError> {
     let dir = snapshot_dir(db);
-    std::fs::create_dir_all(&dir).map_err(io)?;
+    std::fs::create_dir_all(&dir).map_err(file_err)?;
     let path = snapshot_file(db, snapshot_id);
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(data).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(file_err)?);
+    data(&mut w)?;
+    let f = w.into_inner().map_err(|e| file_err(e.into_error()))?;
+    f.sync_all().map_err(file_err)?;
+    std::fs::rename(&tmp, &path).map_err(file_err)?;
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(file_err)?;
+    Ok(())
+}
+
+/// A snapshot file being written.
+type SnapshotFile = std::io::BufWriter<std::fs::File>;
+
+fn file_err(e: std::io::Error) -> storage::StorageError {
+    storage::StorageError::Corrupt { cf: CF_META, reason: format!("snapshot file: {e}") }
+}
+
+/// Writes the state that `opts` sees as the bincode encoding of
+/// [`SnapshotData`], record by record, copying the stored bytes of each
+/// session and node (they are the bincode encodings of the same types): the
+/// state is never held in memory a second time, and nothing is decoded.
+fn stream_snapshot(
+    db: &DB,
+    opts: &dyn Fn() -> ReadOptions,
+    last_zxid: i64,
+    w: &mut (impl std::io::Write + std::io::Seek),
+) -> Result<(), storage::StorageError> {
+    use std::io::SeekFrom;
+    w.write_all(&last_zxid.to_le_bytes()).map_err(file_err)?;
+    for name in [CF_SESSIONS, CF_TREE] {
+        // A sequence is its length, then its items; the length is known at the end.
+        let length_at = w.stream_position().map_err(file_err)?;
+        w.write_all(&0u64.to_le_bytes()).map_err(file_err)?;
+        let mut n = 0u64;
+        for item in db.iterator_cf_opt(cf(db, name)?, opts(), IteratorMode::Start) {
+            let (k, v) = item?;
+            if name == CF_SESSIONS {
+                w.write_all(&(storage::key_u64(CF_SESSIONS, &k)? as i64).to_le_bytes()).map_err(file_err)?;
+            } else {
+                w.write_all(&(k.len() as u64).to_le_bytes()).map_err(file_err)?;
+                w.write_all(&k).map_err(file_err)?;
+            }
+            w.write_all(&v).map_err(file_err)?;
+            n += 1;
+        }
+        let end = w.stream_position().map_err(file_err)?;
+        w.seek(SeekFrom::Start(length_at)).map_err(file_err)?;
+        w.write_all(&n.to_le_bytes()).map_err(file_err)?;
+        w.seek(SeekFrom::Start(end)).map_err(file_err)?;
+    }
     Ok(())
 }
 
@@ -358,10 +406,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
-/// Hands memory freed after a snapshot build back to the OS. The build
-/// briefly holds the whole state twice (decoded nodes and their encoding)
-/// in a blocking thread, whose glibc arena otherwise keeps those pages
-/// resident for good.
+/// Hands memory freed after a snapshot build back to the OS: the build runs
+/// in a blocking thread whose glibc arena otherwise keeps the pages of its
+/// buffers (and of RocksDB's iterators) resident for good.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free pages of the allocator's arenas
@@ -392,9 +439,7 @@ fn read_persisted(
     opts: &dyn Fn() -> ReadOptions,
     mut each: impl FnMut(Record),
 ) -> Result<Persisted, storage::StorageError> {
-    let last_applied = get_meta::<Option<LogId<u64>>>(db, KEY_APPLIED, &opts())?.flatten();
-    let membership = get_meta(db, KEY_MEMBERSHIP, &opts())?.unwrap_or_default();
-    let last_zxid = get_meta(db, KEY_ZXID, &opts())?.unwrap_or(0);
+    let persisted = read_meta(db, opts)?;
     for item in db.iterator_cf_opt(cf(db, CF_SESSIONS)?, opts(), IteratorMode::Start) {
         let (k, v) = item?;
         each(Record::Session(storage::key_u64(CF_SESSIONS, &k)? as i64, storage::decode(CF_SESSIONS, &v)?));
@@ -404,6 +449,14 @@ fn read_persisted(
         let path = String::from_utf8(k.to_vec()).map_err(|e| storage::StorageError::Corrupt { cf: CF_TREE, reason: e.to_string() })?;
         each(Record::Node(path, storage::decode(CF_TREE, &v)?));
     }
+    Ok(persisted)
+}
+
+/// Reads the applied point, membership and zxid as `opts` sees the database.
+fn read_meta(db: &DB, opts: &dyn Fn() -> ReadOptions) -> Result<Persisted, storage::StorageError> {
+    let last_applied = get_meta::<Option<LogId<u64>>>(db, KEY_APPLIED, &opts())?.flatten();
+    let membership = get_meta(db, KEY_MEMBERSHIP, &opts())?.unwrap_or_default();
+    let last_zxid = get_meta(db, KEY_ZXID, &opts())?.unwrap_or(0);
     Ok(Persisted { last_applied, membership, last_zxid })
 }
 
@@ -427,27 +480,62 @@ fn build_from_disk(db: &DB, lock: &SnapshotLock, seq: u64) -> StorageResult<Snap
     let opts = || {
         let mut o = ReadOptions::default();
         o.set_snapshot(&view);
+        // A whole-state scan would fill the block cache with blocks that
+        // nothing reads while serving.
+        o.fill_cache(false);
         o
     };
-    let (mut sessions, mut nodes) = (Vec::new(), Vec::new());
-    let Persisted { last_applied, membership: last_membership, last_zxid } =
-        read_persisted(db, &opts, |record| match record {
-            Record::Session(id, info) => sessions.push((id, info)),
-            Record::Node(path, node) => nodes.push((path, node)),
-        })
-        .map_err(err)?;
+    let Persisted { last_applied, membership: last_membership, last_zxid } = read_meta(db, &opts).map_err(err)?;
     let snapshot_id = match last_applied {
         Some(l) => format!("{}-{}-{}", l.leader_id, l.index, seq),
         None => format!("none-{seq}"),
     };
     let meta = SnapshotMeta { last_log_id: last_applied, last_membership, snapshot_id };
     let write_err = |e: storage::StorageError| StorageIOError::write_snapshot(Some(meta.signature()), &e);
-    let bytes = storage::encode(CF_META, &SnapshotData { last_zxid, sessions, nodes }).map_err(write_err)?;
     // Durable before openraft purges the log it covers. If a newer
     // snapshot was installed meanwhile this one is not stored; openraft
     // ignores a built snapshot older than the one it knows.
-    if !save_snapshot(db, lock, &mut WriteBatch::default(), &meta, &bytes).map_err(write_err)? {
+    let stream = |w: &mut SnapshotFile| stream_snapshot(db, &opts, last_zxid, w);
+    if !save_snapshot(db, lock, &mut WriteBatch::default(), &meta, stream).map_err(write_err)? {
         tracing::debug!(snapshot = %meta.snapshot_id, "a newer snapshot is already stored");
     }
-    Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+    // openraft 0.9 keeps only the meta of a built snapshot (its state
+    // machine worker drops the data); a snapshot sent to a follower is read
+    // from its file by `get_current_snapshot`.
+    Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(Vec::new())) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::node::{AclEntry, NodeKind};
+
+    #[test]
+    fn a_streamed_snapshot_is_the_encoding_of_the_whole_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = storage::open(&dir.path().join("rocksdb")).unwrap();
+        let acl: crate::tree::node::Acl = AclEntry::open().into();
+        let sessions = vec![(7i64, SessionInfo { timeout_ms: 4000, passwd: vec![1, 2], ephemerals: Default::default() })];
+        let nodes: Vec<(String, Node)> = ["/a", "/a/b", "/c"]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let kind = if i == 1 { NodeKind::Ephemeral(7) } else { NodeKind::Persistent };
+                (p.to_string(), Node::new(Some(vec![i as u8; 3].into()), acl.clone(), kind, i as i64 + 1, 1000))
+            })
+            .collect();
+        let mut batch = WriteBatch::default();
+        for (id, info) in &sessions {
+            batch.put_cf(cf(&db, CF_SESSIONS).unwrap(), storage::u64_key(*id as u64), storage::encode(CF_SESSIONS, info).unwrap());
+        }
+        for (path, node) in &nodes {
+            batch.put_cf(cf(&db, CF_TREE).unwrap(), path.as_bytes(), storage::encode(CF_TREE, node).unwrap());
+        }
+        db.write(batch).unwrap();
+
+        let mut out = Cursor::new(Vec::new());
+        stream_snapshot(&db, &ReadOptions::default, 42, &mut out).unwrap();
+        let expected = storage::encode(CF_META, &SnapshotData { last_zxid: 42, sessions, nodes }).unwrap();
+        assert_eq!(out.into_inner(), expected);
+    }
 }
