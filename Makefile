@@ -21,6 +21,7 @@ build: deps-build
 test: deps-test
 	$(CARGO) test --release --workspace
 	compat/against-paddock.sh
+	compat/against-ensemble.sh
 
 unit: deps-build
 	$(CARGO) test --release --workspace
@@ -28,6 +29,7 @@ unit: deps-build
 compat: deps-test
 	$(CARGO) build --release --bin paddock
 	compat/against-paddock.sh
+	compat/against-ensemble.sh
 
 deps-build:
 	@scripts/deps.sh build
