@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: paddock (single node) against the real ZooKeeper 3.8
-# (Debian package, NettyServerCnxnFactory, fsync on), same client, same
-# machine, same run; writes docs/benchmarks.md.
+# Side-by-side benchmark: paddock against the real ZooKeeper 3.8 (Debian
+# package, NettyServerCnxnFactory, fsync on), single node and 3-node
+# ensembles, same client, same machine, same run; writes docs/benchmarks.md
+# and its plot, docs/benchmarks.svg (drawn by `paddock bench-plot`).
 #
-#   bench/compare.sh            # full run, about 10 minutes
-#   bench/compare.sh --quick    # smoke run, about 1 minute
+#   bench/compare.sh            # full run, about 20 minutes
+#   bench/compare.sh --quick    # smoke run, about 2 minutes
 #
 # Options:
 #   --quick              one round of short windows (2 s), 10,000 znodes for memory
@@ -17,7 +18,9 @@
 #   --znodes Z           znodes for the memory measurement (default 100000)
 #   --rounds R           repeat every run R times, alternating; the best is reported (default 2)
 #   --workloads "a b"    subset of: create set get mixed create-seq-ephemeral multi watch lock
-#   --out FILE           where to write the report (default docs/benchmarks.md)
+#   --topologies "1 3"   single node (1) and/or 3-node ensembles (3) (default both)
+#   --out FILE           where to write the report (default docs/benchmarks.md;
+#                        the plot goes beside it, FILE with .svg)
 #   --keep DIR           keep the raw JSON results and server logs in DIR
 #   --no-build           do not run cargo build (use the existing binary)
 #
@@ -36,7 +39,7 @@ export ZK_CONTAINER_CHECK_MS="${ZK_CONTAINER_CHECK_MS:-60000}"
 
 duration=10 warmup=2 sessions=16 depth=32 value_size=100 keys=1000 znodes=100000 rounds=2
 workloads="create set get mixed create-seq-ephemeral multi watch lock"
-out="$repo/docs/benchmarks.md" keep="" build=1 quick=0
+out="$repo/docs/benchmarks.md" keep="" build=1 quick=0 topologies="1 3"
 cmdline="bench/compare.sh $*"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift ;;
     --workloads) workloads="$2"; shift ;;
     --out) out="$2"; shift ;;
+    --topologies) topologies="$2"; shift ;;
     --keep) keep="$2"; shift ;;
     --no-build) build=0 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -71,7 +75,7 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/paddock-bench.XXXXXX")"
 results="$work/results"
 mkdir -p "$results"
-paddock_pid="" zk_dir="" zk_port=""
+paddock_pid="" zk_dir="" zk_port="" ens_pids="" zk_ens_dirs="" zk_version=""
 
 stop_paddock() {
     if [ -n "$paddock_pid" ]; then
@@ -88,9 +92,20 @@ stop_zk() {
         zk_dir=""
     fi
 }
+stop_ensembles() {
+    for p in $ens_pids; do kill "$p" 2>/dev/null || true; done
+    for p in $ens_pids; do
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null || true
+    done
+    ens_pids=""
+    for d in $zk_ens_dirs; do "$repo/compat/zookeeper.sh" stop "$d" 2>/dev/null || true; done
+    zk_ens_dirs=""
+}
 cleanup() {
     stop_paddock
     stop_zk
+    stop_ensembles
     if [ -n "$keep" ]; then
         mkdir -p "$keep" && cp -r "$work"/. "$keep"/ 2>/dev/null || true
     fi
@@ -130,6 +145,69 @@ start_zk() {
     zk_addr="127.0.0.1:$zk_port"
 }
 
+# 4lw WORD HOST:PORT: a four-letter word's answer (bounded).
+fourlw() { timeout 5 bash -c 'exec 3<>"/dev/tcp/${0%:*}/${0##*:}"; printf %s "$1" >&3; cat <&3' "$2" "$1" 2>/dev/null || true; }
+
+# wait_modes ADDRS: until each of the comma-separated servers reports a Mode.
+wait_modes() {
+    local a
+    for _ in $(seq 1 600); do
+        local all=1
+        for a in ${1//,/ }; do fourlw srvr "$a" | grep -q '^Mode:' || all=0; done
+        [ "$all" = 1 ] && return 0
+        sleep 0.1
+    done
+    echo "the ensemble $1 did not serve within 60 s" >&2
+    exit 1
+}
+
+# ens_servers: three server.N lines on free ports; sets ens_client_ports.
+ens_servers() {
+    ens_lines="" ens_client_ports=""
+    for id in 1 2 3; do
+        local c
+        c="$(free_port)"
+        ens_lines+="server.$id=127.0.0.1:$(free_port):$(free_port);127.0.0.1:$c"$'\n'
+        ens_client_ports+="$c "
+    done
+}
+
+# start_paddock3 NAME: a fresh 3-node paddock ensemble from zoo.cfg files.
+start_paddock3() {
+    ens_servers
+    local id=1 c addrs="" pids=""
+    for c in $ens_client_ports; do
+        local dir="$work/$1/n$id"
+        mkdir -p "$dir"
+        echo "$id" >"$dir/myid"
+        printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\n%s' \
+            "$dir" "$c" "$ens_lines" >"$dir/zoo.cfg"
+        "$PADDOCK_BIN" --config "$dir/zoo.cfg" >"$dir/stdout" 2>"$dir/stderr" &
+        pids+="${pids:+,}$!" ens_pids+=" $!" addrs+="${addrs:+,}127.0.0.1:$c"
+        id=$((id + 1))
+    done
+    wait_modes "$addrs"
+    paddock3_addr="$addrs" paddock3_pid="$pids"
+    echo "paddock 3-node pids $pids on $addrs" >&2
+}
+
+# start_zk3 NAME: a fresh 3-node ZooKeeper ensemble (same set-up as standalone).
+start_zk3() {
+    ens_servers
+    local id=1 c addrs="" pids=""
+    for c in $ens_client_ports; do
+        local dir="$work/$1/n$id"
+        mkdir -p "$dir/data"
+        echo "$id" >"$dir/data/myid"
+        ZK_WAIT=0 ZK_EXTRA_CFG="$ens_lines" "$repo/compat/zookeeper.sh" start "$dir" "$c" >&2
+        zk_ens_dirs+=" $dir" pids+="${pids:+,}$(cat "$dir/zk.pid")" addrs+="${addrs:+,}127.0.0.1:$c"
+        id=$((id + 1))
+    done
+    wait_modes "$addrs"
+    zk3_addr="$addrs" zk3_pid="$pids"
+    echo "ZooKeeper 3-node pids $pids on $addrs" >&2
+}
+
 # bench SERVER_NAME ADDR PID WORKLOAD TAG [KEYS]: one run, JSON in results/.
 bench() {
     local name="$1" addr="$2" pid="$3" workload="$4" tag="$5" run_keys="${6:-$keys}"
@@ -148,22 +226,40 @@ started="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 t0=$(date +%s)
 
-# Memory first, on fresh servers: RSS growth for $znodes znodes.
-start_paddock paddock
-bench paddock "$paddock_addr" "$paddock_pid" memory r1 "$znodes"
-start_zk zookeeper
-bench zookeeper "$zk_addr" "$zk_pid" memory r1 "$znodes"
-zk_version="$(bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"; printf srvr >&3; cat <&3' "$zk_port" 2>/dev/null | sed -n 's/^Zookeeper version: //p' | head -1)"
+case " $topologies " in *" 1 "*)
+    # Memory first, on fresh servers: RSS growth for $znodes znodes.
+    start_paddock paddock
+    bench paddock "$paddock_addr" "$paddock_pid" memory r1 "$znodes"
+    start_zk zookeeper
+    bench zookeeper "$zk_addr" "$zk_pid" memory r1 "$znodes"
+    zk_version="$(fourlw srvr "$zk_addr" | sed -n 's/^Zookeeper version: //p' | head -1)"
 
-# Then every workload, alternating the servers run by run.
-for round in $(seq 1 "$rounds"); do
-    for w in $workloads; do
-        bench paddock "$paddock_addr" "$paddock_pid" "$w" "r$round"
-        bench zookeeper "$zk_addr" "$zk_pid" "$w" "r$round"
+    # Then every workload, alternating the servers run by run.
+    for round in $(seq 1 "$rounds"); do
+        for w in $workloads; do
+            bench paddock "$paddock_addr" "$paddock_pid" "$w" "r$round"
+            bench zookeeper "$zk_addr" "$zk_pid" "$w" "r$round"
+        done
     done
-done
-stop_paddock
-stop_zk
+    stop_paddock
+    stop_zk
+    ;;
+esac
+
+case " $topologies " in *" 3 "*)
+    # 3-node ensembles, both running, alternating run by run.
+    start_paddock3 paddock3
+    start_zk3 zookeeper3
+    zk_version="${zk_version:-$(fourlw srvr "${zk3_addr%%,*}" | sed -n 's/^Zookeeper version: //p' | head -1)}"
+    for round in $(seq 1 "$rounds"); do
+        for w in $workloads; do
+            bench paddock3 "$paddock3_addr" "$paddock3_pid" "$w" "r$round"
+            bench zookeeper3 "$zk3_addr" "$zk3_pid" "$w" "r$round"
+        done
+    done
+    stop_ensembles
+    ;;
+esac
 
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 elapsed=$(($(date +%s) - t0))
@@ -175,5 +271,6 @@ python3 "$here/render.py" "$results" "$out" \
     --paddock "$(cd "$repo" && git describe --always --dirty 2>/dev/null || echo unknown)" \
     --zookeeper "${zk_version:-3.8 (Debian)}" \
     --params "$sessions sessions x $depth outstanding, $value_size-byte values, $keys keys, ${duration} s measured after ${warmup} s warm-up, $rounds round(s)" \
-    --quick "$quick"
-echo "wrote $out (${elapsed} s)" >&2
+    --quick "$quick" --plot "$(basename "${out%.md}").svg"
+"$PADDOCK_BIN" bench-plot --results "$results" --out "${out%.md}.svg"
+echo "wrote $out and ${out%.md}.svg (${elapsed} s)" >&2

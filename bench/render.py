@@ -15,7 +15,9 @@ import json
 import os
 import statistics
 
-SERVERS = [("paddock", "paddock"), ("zookeeper", "ZooKeeper")]
+SERVERS = [("paddock", "paddock"), ("zookeeper", "ZooKeeper"), ("paddock3", "paddock 3-node"), ("zookeeper3", "ZooKeeper 3-node")]
+# (suffix of the server names in the results, heading): single node, then 3-node ensembles.
+TOPOLOGIES = [("", "single node"), ("3", "3-node ensemble")]
 WORKLOADS = [
     ("create", "unique persistent znodes"),
     ("set", "setData on random keys of a pre-created set"),
@@ -103,11 +105,49 @@ def verdict(p, z):
     return "meets the bar" if not misses else "**not yet** (" + ", ".join(misses) + ")"
 
 
+def workload_table(o, w, sfx, topo, best, runs, failures):
+    """One workload's table for one topology."""
+    ps, zs = "paddock" + sfx, "zookeeper" + sfx
+    p, z = best.get((w, ps)), best.get((w, zs))
+    unit = get(p, "unit") or get(z, "unit") or "ops"
+    o.append(f"| {topo} | paddock | ZooKeeper | paddock/ZooKeeper |")
+    o.append("|---|---:|---:|---:|")
+
+    def row(label, f, fmt):
+        pv, zv = f(p), f(z)
+        o.append(f"| {label} | {fmt(pv)} | {fmt(zv)} | {ratio(pv, zv)} |")
+
+    row(f"throughput ({unit}/s)", lambda r: get(r, "throughput"), num)
+    for q, label in [("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")]:
+        row(f"latency {label} (ms)", lambda r, q=q: get(r, "latency_ms", q), ms)
+    if w == "watch":
+        row("from the write's sending, p50 (ms)", lambda r: get(r, "watch_from_write_ms", "p50"), ms)
+        row("from the write's sending, p99 (ms)", lambda r: get(r, "watch_from_write_ms", "p99"), ms)
+    row("server CPU (µs/op)", lambda r: get(r, "server_cpu_us_per_op"), lambda v: num(v, 1))
+    row("server CPU (% of a core)", lambda r: get(r, "server_cpu_percent"), num)
+    row("server RSS (MiB)", lambda r: None if get(r, "server_rss_bytes") is None else r["server_rss_bytes"] / MIB, lambda v: num(v, 1))
+    row("client CPU (µs/op)", lambda r: get(r, "client_cpu_us_per_op"), lambda v: num(v, 1))
+    o.append(f"| errors | {errors(p)} | {errors(z)} | |")
+    if w == "lock":
+        o.append(
+            f"| mutual exclusion | {'held' if get(p, 'lock_violations') == 0 else get(p, 'lock_violations')} "
+            f"| {'held' if get(z, 'lock_violations') == 0 else get(z, 'lock_violations')} | |"
+        )
+    o.append("")
+    for s, name in SERVERS:
+        if s in (ps, zs) and (w, s) in failures:
+            o.append(f"- {name}'s run failed: `{failures[(w, s)]}`\n")
+    if len(runs.get((w, ps), [])) > 1:
+        spread = [num(r["throughput"]) for r in sorted(runs[(w, ps)], key=lambda r: r["throughput"])]
+        zspread = [num(r["throughput"]) for r in sorted(runs.get((w, zs), []), key=lambda r: r["throughput"])]
+        o.append(f"Every round (throughput, best shown above): paddock {', '.join(spread)}; ZooKeeper {', '.join(zspread)}.\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
     ap.add_argument("out")
-    for opt in ["command", "started", "elapsed", "load", "machine", "paddock", "zookeeper", "params", "quick"]:
+    for opt in ["command", "started", "elapsed", "load", "machine", "paddock", "zookeeper", "params", "quick", "plot"]:
         ap.add_argument("--" + opt, default="")
     a = ap.parse_args()
     runs, failures = load(a.results)
@@ -122,11 +162,12 @@ def main():
     o.append("- each figure is the best of the rounds run (the machine is shared; other work only slows a run down)")
     o.append(f"- date: {a.started} (took {a.elapsed} s)")
     o.append(f"- machine: {a.machine}; load average before -> after: {a.load}")
-    o.append(f"- paddock: `{a.paddock}`, single node, release build, data dir on local disk")
+    o.append(f"- paddock: `{a.paddock}`, release build, data dirs on local disk; single node, and a 3-node ensemble on 127.0.0.1")
     o.append(
-        f"- ZooKeeper: {a.zookeeper}, standalone, `serverCnxnFactory=NettyServerCnxnFactory`, "
+        f"- ZooKeeper: {a.zookeeper}, standalone and a 3-node ensemble, `serverCnxnFactory=NettyServerCnxnFactory`, "
         "`forceSync=yes` (fsync on), JVM defaults (compat/zookeeper.sh)"
     )
+    o.append("- 3-node runs spread the client's sessions round-robin over the three servers; CPU and RSS are summed over the three processes")
     o.append(
         f"- client: `paddock bench` (the same Rust load generator for both), {a.params}; "
         "servers run alternately, one workload at a time, on one machine with the client"
@@ -141,14 +182,14 @@ def main():
         "The bar (issue 6): at least 2x ZooKeeper's throughput, at most half its p99 and at "
         "most half its server CPU per operation, on every workload.\n"
     )
-    o.append("| workload | paddock ops/s | ZooKeeper ops/s | throughput ratio | p99 ratio | CPU/op ratio | verdict |")
-    o.append("|---|---:|---:|---:|---:|---:|---|")
-    for w, _ in WORKLOADS:
-        p, z = best.get((w, "paddock")), best.get((w, "zookeeper"))
-        if p is None and z is None and (w, "paddock") not in failures:
+    o.append("| workload | servers | paddock ops/s | ZooKeeper ops/s | throughput ratio | p99 ratio | CPU/op ratio | verdict |")
+    o.append("|---|---|---:|---:|---:|---:|---:|---|")
+    for (w, _), (sfx, topo) in [(w, t) for t in TOPOLOGIES for w in WORKLOADS]:
+        p, z = best.get((w, "paddock" + sfx)), best.get((w, "zookeeper" + sfx))
+        if p is None and z is None and (w, "paddock" + sfx) not in failures:
             continue
         o.append(
-            f"| {w} | {num(get(p, 'throughput'))} | {num(get(z, 'throughput'))} "
+            f"| {w} | {topo} | {num(get(p, 'throughput'))} | {num(get(z, 'throughput'))} "
             f"| {ratio(get(p, 'throughput'), get(z, 'throughput'))} "
             f"| {ratio(get(p, 'latency_ms', 'p99'), get(z, 'latency_ms', 'p99'))} "
             f"| {ratio(get(p, 'server_cpu_us_per_op'), get(z, 'server_cpu_us_per_op'))} "
@@ -156,6 +197,9 @@ def main():
         )
     o.append("")
     o.append("Ratios are paddock / ZooKeeper: above 1 is better for throughput, below 1 is better for latency and CPU.\n")
+    if a.plot:
+        o.append(f"![Throughput and p99 latency per workload, paddock and ZooKeeper]({a.plot})\n")
+        o.append("Drawn by `paddock bench-plot` from the same results.\n")
 
     o.append("## Memory per znode\n")
     pm, zm = best.get(("memory", "paddock")), best.get(("memory", "zookeeper"))
@@ -186,48 +230,19 @@ def main():
 
     o.append("## Per workload\n")
     for w, desc in WORKLOADS:
-        p, z = best.get((w, "paddock")), best.get((w, "zookeeper"))
-        if p is None and z is None and (w, "paddock") not in failures and (w, "zookeeper") not in failures:
+        present = [(sfx, topo) for sfx, topo in TOPOLOGIES
+                   if any((w, srv + sfx) in best or (w, srv + sfx) in failures for srv in ("paddock", "zookeeper"))]
+        if not present:
             continue
-        unit = get(p, "unit") or get(z, "unit") or "ops"
         o.append(f"### {w}\n")
         o.append(desc[0].upper() + desc[1:] + ".\n")
-        o.append("| | paddock | ZooKeeper | paddock/ZooKeeper |")
-        o.append("|---|---:|---:|---:|")
-
-        def row(label, f, fmt):
-            pv, zv = f(p), f(z)
-            o.append(f"| {label} | {fmt(pv)} | {fmt(zv)} | {ratio(pv, zv)} |")
-
-        row(f"throughput ({unit}/s)", lambda r: get(r, "throughput"), num)
-        for q, label in [("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")]:
-            row(f"latency {label} (ms)", lambda r, q=q: get(r, "latency_ms", q), ms)
-        if w == "watch":
-            row("from the write's sending, p50 (ms)", lambda r: get(r, "watch_from_write_ms", "p50"), ms)
-            row("from the write's sending, p99 (ms)", lambda r: get(r, "watch_from_write_ms", "p99"), ms)
-        row("server CPU (µs/op)", lambda r: get(r, "server_cpu_us_per_op"), lambda v: num(v, 1))
-        row("server CPU (% of a core)", lambda r: get(r, "server_cpu_percent"), num)
-        row("server RSS (MiB)", lambda r: None if get(r, "server_rss_bytes") is None else r["server_rss_bytes"] / MIB, lambda v: num(v, 1))
-        row("client CPU (µs/op)", lambda r: get(r, "client_cpu_us_per_op"), lambda v: num(v, 1))
-        o.append(f"| errors | {errors(p)} | {errors(z)} | |")
-        if w == "lock":
-            o.append(
-                f"| mutual exclusion | {'held' if get(p, 'lock_violations') == 0 else get(p, 'lock_violations')} "
-                f"| {'held' if get(z, 'lock_violations') == 0 else get(z, 'lock_violations')} | |"
-            )
-        o.append("")
-        for s, name in SERVERS:
-            if (w, s) in failures:
-                o.append(f"- {name}'s run failed: `{failures[(w, s)]}`\n")
-        rounds = len(runs.get((w, "paddock"), []))
-        if rounds > 1:
-            spread = [num(r["throughput"]) for r in sorted(runs[(w, "paddock")], key=lambda r: r["throughput"])]
-            zspread = [num(r["throughput"]) for r in sorted(runs.get((w, "zookeeper"), []), key=lambda r: r["throughput"])]
-            o.append(f"Every round (throughput, best shown above): paddock {', '.join(spread)}; ZooKeeper {', '.join(zspread)}.\n")
+        for sfx, topo in present:
+            workload_table(o, w, sfx, topo, best, runs, failures)
 
     o.append("## How to reproduce\n")
     o.append("```")
-    o.append("bench/compare.sh            # about 10 minutes; --quick for a 1-minute smoke run")
+    o.append("bench/compare.sh            # about 20 minutes (single node and 3 nodes); --quick for a smoke run")
+    o.append("bench/compare.sh --topologies 1   # single node only, about 10 minutes")
     o.append("paddock bench --help        # the load generator alone, against any ZooKeeper-protocol server")
     o.append("```")
     with open(a.out, "w") as f:

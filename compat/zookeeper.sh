@@ -13,7 +13,10 @@
 # a minute). ZK_CONTAINER_CHECK_MS overrides it (60000 restores the default).
 # SASL: DIGEST-MD5 users from compat/jaas-server.conf and the sasl ACL scheme
 # (SASLAuthenticationProvider), as kazoo's own test harness sets them up.
-# Extra JVM flags: ZK_JVMFLAGS (e.g. "-Xmx1g"). Extra zoo.cfg lines: ZK_EXTRA_CFG.
+# Extra JVM flags: ZK_JVMFLAGS (e.g. "-Xmx1g"). Extra zoo.cfg lines: ZK_EXTRA_CFG
+# (e.g. server.N lines, with DIR/data/myid written beforehand, for an
+# ensemble member; then set ZK_WAIT=0, since a member serves only once a
+# quorum of members has started).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -83,6 +86,10 @@ EOF
         -cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" \
         >"$dir/zk.out" 2>&1 </dev/null &
     echo $! >"$dir/zk.pid"
+    if [ "${ZK_WAIT:-1}" = 0 ]; then
+        echo "zookeeper starting on 127.0.0.1:$port, pid $(cat "$dir/zk.pid")" >&2
+        exit 0
+    fi
     # Ready when srvr shows a Mode: line (ruok answers before requests are served).
     for _ in $(seq 1 150); do
         if ! zk_alive; then

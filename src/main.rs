@@ -34,6 +34,8 @@ struct Cli {
 enum Command {
     /// Load-test any ZooKeeper-protocol server (paddock or ZooKeeper itself).
     Bench(paddock::bench::BenchArgs),
+    /// Draws bench/compare.sh's results (throughput and p99 per workload) as an SVG.
+    BenchPlot(paddock::bench::plot::PlotArgs),
     /// Runnable demonstrations that start their own ensemble.
     #[command(subcommand)]
     Demo(paddock::demo::Demo),
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Bench(args)) => return paddock::bench::main(args),
+        Some(Command::BenchPlot(args)) => return paddock::bench::plot::main(args),
         Some(Command::Demo(demo)) => return paddock::demo::main(demo),
         Some(Command::Faults(args)) => return paddock::fault::run::main(args),
         Some(Command::LockClient(args)) => return paddock::fault::lock_client::main(args),

@@ -14,6 +14,7 @@
 //! (histograms, /proc samples), `progress`, `report`.
 
 mod pipeline;
+pub mod plot;
 mod progress;
 pub(crate) mod recipes;
 mod report;
@@ -93,7 +94,7 @@ impl Workload {
 /// Command-line arguments of `paddock bench`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Server to load, host:port.
+    /// Server to load, host:port; several comma-separated (an ensemble) get the sessions round-robin.
     #[arg(long, default_value = "127.0.0.1:2181")]
     pub server: String,
     /// The workload.
@@ -117,9 +118,10 @@ pub struct BenchArgs {
     /// Keys pre-created for set/get/mixed; znodes created by memory.
     #[arg(long, default_value_t = 1000)]
     pub keys: u64,
-    /// The server's process id: report its CPU per operation and its RSS.
+    /// The server's process id, or the ensemble's ids comma-separated:
+    /// report their CPU per operation and RSS (summed).
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Option<String>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -207,7 +209,7 @@ async fn run(args: &BenchArgs) -> Result<Report, String> {
         duration: Duration::from_secs_f64(args.duration),
         value: Bytes::from(vec![b'x'; args.value_size]),
         keys: args.keys,
-        server_pid: args.server_pid,
+        server_pid: args.server_pid.clone(),
         label: format!("{}{}", workload.name(), args.label.as_deref().map(|l| format!(" @ {l}")).unwrap_or_default()),
     };
     let live = Arc::new(Live::default());
@@ -235,7 +237,9 @@ async fn run(args: &BenchArgs) -> Result<Report, String> {
 }
 
 /// Opens `n` sessions concurrently.
-async fn connect(server: &str, n: usize, timeout_ms: i32) -> Result<Vec<Arc<Client>>, ClientError> {
-    let sessions = join_all((0..n).map(|_| Client::connect(server, timeout_ms))).await;
+/// Opens `n` sessions, spread round-robin over the comma-separated servers.
+async fn connect(servers: &str, n: usize, timeout_ms: i32) -> Result<Vec<Arc<Client>>, ClientError> {
+    let servers: Vec<&str> = servers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let sessions = join_all((0..n).map(|i| Client::connect(servers[i % servers.len().max(1)], timeout_ms))).await;
     sessions.into_iter().map(|r| r.map(Arc::new)).collect()
 }

@@ -142,9 +142,20 @@ pub struct ProcSample {
 }
 
 impl ProcSample {
-    /// Samples process `pid` ("self" for this one); `None` if it is gone or
-    /// /proc is unreadable.
-    pub fn take(pid: &str) -> Option<ProcSample> {
+    /// Samples process `pid` ("self" for this one), or the sum over
+    /// comma-separated pids (an ensemble); `None` if one is gone or /proc is
+    /// unreadable.
+    pub fn take(pids: &str) -> Option<ProcSample> {
+        let mut sum = ProcSample { at: Instant::now(), cpu_us: 0, rss_bytes: 0 };
+        for pid in pids.split(',').map(str::trim) {
+            let one = Self::take_one(pid)?;
+            sum.cpu_us += one.cpu_us;
+            sum.rss_bytes += one.rss_bytes;
+        }
+        Some(sum)
+    }
+
+    fn take_one(pid: &str) -> Option<ProcSample> {
         let at = Instant::now();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // The command name may contain spaces and parentheses: fields are

@@ -29,7 +29,7 @@ pub struct Params {
     /// Size of the pre-created key set (or znodes to create, for memory).
     pub keys: u64,
     /// The server process to sample, if known.
-    pub server_pid: Option<u32>,
+    pub server_pid: Option<String>,
     /// Label for the progress line.
     pub label: String,
 }
@@ -92,7 +92,7 @@ pub async fn run(params: &Params, clients: &[Arc<Client>], root: &str, live: Arc
     }
 
     let window = Window::starting_now(params.warmup, params.duration);
-    let sampler = tokio::spawn(sample_window(window, params.server_pid));
+    let sampler = tokio::spawn(sample_window(window, params.server_pid.clone()));
     let progress = Progress::start(params.label.clone(), window, live.clone());
     let mut outcome = Outcome {
         rec: Recorder::new(),
@@ -172,8 +172,7 @@ async fn pipelined(clients: &[Arc<Client>], depth: usize, window: Window, live: 
 
 /// Samples the server and this process at the start and end of the
 /// measured window.
-async fn sample_window(window: Window, server_pid: Option<u32>) -> (Option<CpuUse>, Option<CpuUse>) {
-    let pid = server_pid.map(|p| p.to_string());
+async fn sample_window(window: Window, pid: Option<String>) -> (Option<CpuUse>, Option<CpuUse>) {
     tokio::time::sleep_until(window.measure_from.into()).await;
     let server0 = pid.as_deref().and_then(ProcSample::take);
     let client0 = ProcSample::take("self");
@@ -187,7 +186,7 @@ async fn sample_window(window: Window, server_pid: Option<u32>) -> (Option<CpuUs
 /// Creates `keys` znodes of the value size and reports the server's RSS
 /// growth per znode (the creates' throughput and latency come along).
 async fn memory(params: &Params, clients: &[Arc<Client>], root: &str, live: Arc<Live>) -> Result<Outcome, String> {
-    let pid = params.server_pid.ok_or("the memory workload needs --server-pid")?.to_string();
+    let pid = params.server_pid.clone().ok_or("the memory workload needs --server-pid")?;
     let idle = ProcSample::take(&pid).ok_or_else(|| format!("cannot read /proc/{pid}"))?;
     let start = Instant::now();
     let window = Window { start, measure_from: start, end: start + Duration::from_secs(24 * 3600) };
