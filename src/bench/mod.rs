@@ -239,7 +239,11 @@ async fn run(args: &BenchArgs) -> Result<Report, String> {
 /// Opens `n` sessions concurrently.
 /// Opens `n` sessions, spread round-robin over the comma-separated servers.
 async fn connect(servers: &str, n: usize, timeout_ms: i32) -> Result<Vec<Arc<Client>>, ClientError> {
-    let servers: Vec<&str> = servers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    let sessions = join_all((0..n).map(|i| Client::connect(servers[i % servers.len().max(1)], timeout_ms))).await;
+    let mut servers: Vec<&str> = servers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if servers.is_empty() {
+        // An empty list: let the connect attempt report the bad address.
+        servers.push("");
+    }
+    let sessions = join_all((0..n).map(|i| Client::connect(servers[i % servers.len()], timeout_ms))).await;
     sessions.into_iter().map(|r| r.map(Arc::new)).collect()
 }
