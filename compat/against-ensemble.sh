@@ -4,7 +4,11 @@
 # ports, throwaway data), and runs compat/run.sh through a FOLLOWER, where
 # every write is forwarded to the leader and every read is served locally;
 # then the quicker suites (COMPAT_LEADER_SUITES, default "zkcli java
-# cclient") through the leader. Stops every server by PID on exit.
+# cclient") through the leader; then kazoo's failover tests, which stop and
+# restart a member (compat/kazoo_failover.sh; COMPAT_FAILOVER=0 skips them,
+# COMPAT_FAILOVER_MEMBER=leader stops the leader instead of that follower).
+# Members are started and stopped by compat/ensemble_ctl.sh, which keeps each
+# one's PID in a file; the exit trap stops every one of them by that PID.
 # Same extras as compat/against-paddock.sh: a 1 s container/TTL sweep and
 # compat/jaas-server.conf for the SASL checks.
 set -euo pipefail
@@ -12,18 +16,16 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
 bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
 [[ -x "$bin" ]] || { echo "no paddock binary at $bin (run: cargo build --release)" >&2; exit 2; }
+bin="$(realpath "$bin")"   # restarts run from kazoo's scratch directory
 
 work="$(mktemp -d)"
-pids=()
+ctl() { "$here/ensemble_ctl.sh" "$work" "$@"; }
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$p" 2>/dev/null || true
-    done
+    for id in 1 2 3; do ctl stop "$id" || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
+echo "$bin" >"$work/bin"
 
 # Nine distinct free ports: a client, peer and election port per server.
 mapfile -t ports < <(python3 -c '
@@ -52,14 +54,15 @@ for id in 1 2 3; do
         echo "jaasLoginConfig=$here/jaas-server.conf"
         printf %s "$servers"
     } >"$work/zoo$id.cfg"
-    "$bin" --config "$work/zoo$id.cfg" >"$work/n$id.stdout" 2>"$work/n$id.stderr" &
-    pids+=($!)
+    echo "127.0.0.1:${ports[$(( (id - 1) * 3 ))]}" >"$work/n$id.addr"
+    ctl spawn "$id"
 done
 
-addr() { echo "127.0.0.1:${ports[$(( ($1 - 1) * 3 ))]}"; }
+addr() { cat "$work/n$1.addr"; }
 mode() { compat_4lw "$(addr "$1")" srvr | sed -n 's/^Mode: //p'; }
 leader="" follower=""
-for _ in $(seq 1 600); do
+deadline=$((SECONDS + 60))
+while [ $SECONDS -lt $deadline ]; do
     leader="" follower=""
     for id in 1 2 3; do
         case "$(mode "$id")" in
@@ -68,13 +71,13 @@ for _ in $(seq 1 600); do
         esac
     done
     [[ -n "$leader" && -n "$follower" ]] && break
-    for i in 0 1 2; do
-        kill -0 "${pids[$i]}" 2>/dev/null || { echo "server $((i + 1)) exited:" >&2; tail -5 "$work/n$((i + 1)).stderr" >&2; exit 1; }
+    for id in 1 2 3; do
+        kill -0 "$(cat "$work/n$id.pid")" 2>/dev/null || { echo "server $id exited:" >&2; tail -5 "$work/n$id.stderr" >&2; exit 1; }
     done
     sleep 0.1
 done
 [[ -n "$leader" && -n "$follower" ]] || { echo "the ensemble elected no leader within 60 s" >&2; exit 1; }
-echo "paddock ensemble: leader $leader on $(addr "$leader"), follower $follower on $(addr "$follower") (pids ${pids[*]})"
+echo "paddock ensemble: leader $leader on $(addr "$leader"), follower $follower on $(addr "$follower") (pids $(cat "$work"/n[123].pid | tr '\n' ' '))"
 
 rc=0
 echo "== through follower $follower"
@@ -84,4 +87,25 @@ for id in 1 2 3; do [[ "$(mode "$id")" == leader ]] && leader=$id; done
 echo
 echo "== through leader $leader"
 COMPAT_SUITES="${COMPAT_LEADER_SUITES:-zkcli java cclient}" "$here/run.sh" "$(addr "$leader")" || rc=1
+
+if [ "${COMPAT_FAILOVER:-1}" != 0 ]; then
+    # The member the tests stop is the first address: by default the follower
+    # the whole suite ran through (COMPAT_FAILOVER_MEMBER=leader: the leader).
+    # Clients that know all three fail over to the others.
+    victim=$follower
+    [ "${COMPAT_FAILOVER_MEMBER:-follower}" = leader ] && victim=$leader
+    others=""
+    for id in 1 2 3; do [ "$id" != "$victim" ] && others+=",$(addr "$id")"; done
+    echo
+    echo "== kazoo failover: stopping and restarting ${COMPAT_FAILOVER_MEMBER:-follower} $victim"
+    t0=$SECONDS
+    out="$work/failover.txt"
+    KAZOO_EXTERNAL_CONTROL="$(printf "%q %q" "$here/ensemble_ctl.sh" "$work")" \
+        timeout -k 10 300 "$here/kazoo_failover.sh" "$(addr "$victim")$others" | tee "$out" || true
+    p=$(grep -c '^PASS ' "$out" || true)
+    f=$(grep -c '^FAIL ' "$out" || true)
+    [ $((p + f)) -gt 0 ] || { echo "FAIL kazoo-failover.no_results: the failover tests printed no results"; f=1; }
+    echo "-- kazoo-failover: $p passed, $f failed ($((SECONDS - t0)) s)"
+    [ "$f" -eq 0 ] || rc=1
+fi
 exit $rc

@@ -4,7 +4,10 @@ kazoo.testing.harness always spawns its own ZooKeeper cluster; this replaces
 get_global_cluster() with a stand-in whose servers are the addresses in
 KAZOO_EXTERNAL_SERVERS (comma-separated HOST:PORT). Servers cannot be
 stopped/started from here, so tests that do that will fail (compat/kazoo_suite.sh
-deselects them).
+deselects them), unless KAZOO_EXTERNAL_CONTROL names a command (shell words)
+that does it: "<command> stop HOST:PORT" and "<command> start HOST:PORT", the
+latter returning once the server serves again (compat/ensemble_ctl.sh, used by
+compat/kazoo_failover.sh).
 
 Optional, used by compat/kazoo_suite.sh (each off unless its variable is set):
 
@@ -28,6 +31,8 @@ Cleanup, run after pytest (whatever became of it):
 deletes every /kazootests<TAG>* subtree and prints how many znodes were left.
 """
 import os
+import shlex
+import subprocess
 import sys
 import time
 import types
@@ -45,10 +50,18 @@ class ExternalServer:
         self.running = True
 
     def run(self):
-        pass
+        if _CONTROL and not self.running:
+            self._control("start")
+            self.running = True
 
     def stop(self):
-        raise RuntimeError("external server %s cannot be stopped by the test" % self.address)
+        if not _CONTROL:
+            raise RuntimeError("external server %s cannot be stopped by the test" % self.address)
+        self._control("stop")
+        self.running = False
+
+    def _control(self, action):
+        subprocess.run(_CONTROL + [action, self.address], check=True, timeout=60)
 
     def destroy(self):
         pass
@@ -88,6 +101,8 @@ class ExternalCluster:
     def get_ssl_client_configuration(self):
         raise RuntimeError("no TLS on the external cluster")
 
+
+_CONTROL = shlex.split(os.environ.get("KAZOO_EXTERNAL_CONTROL", ""))
 
 if os.environ.get("KAZOO_EXTERNAL_SERVERS"):
     _CLUSTER = ExternalCluster(os.environ["KAZOO_EXTERNAL_SERVERS"].split(","))

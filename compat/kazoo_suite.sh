@@ -9,6 +9,7 @@
 # with its reason). Every test has KAZOO_SUITE_TEST_TIMEOUT s (default 60), the
 # whole run KAZOO_SUITE_TIMEOUT s (default 600). Tests run under
 # /kazootests-<tag>-<uuid> chroots, which are deleted afterwards.
+# KAZOO_SUITE_DESELECT overrides the deselect file (compat/kazoo_failover.sh).
 set -u
 . "$(dirname "$0")/lib.sh"
 [ $# -ge 1 ] || { echo "usage: $0 HOST:PORT [pytest args...]" >&2; exit 2; }
@@ -52,7 +53,7 @@ t0=$(date +%s)
     cd "$COMPAT_RUN_DIR" &&
         KAZOO_EXTERNAL_SERVERS="$SERVER" \
         KAZOO_SUITE_TAG="$tag" \
-        KAZOO_SUITE_DESELECT="$COMPAT_DIR/kazoo_deselected.txt" \
+        KAZOO_SUITE_DESELECT="${KAZOO_SUITE_DESELECT:-$COMPAT_DIR/kazoo_deselected.txt}" \
         KAZOO_SUITE_REPORT_FD=3 \
         PYTHONPATH="$COMPAT_DIR${PYTHONPATH:+:$PYTHONPATH}" \
         timeout -k 10 "${KAZOO_SUITE_TIMEOUT:-600}" "$py" -m pytest \

@@ -295,3 +295,48 @@ fn a_wiped_member_does_not_vote_until_caught_up() {
         c.create("/after", b"", CreateMode::Persistent).await.unwrap();
     });
 }
+
+/// After the leader dies, the new leader keeps the sessions that are kept
+/// alive through the survivors, and expires (with their ephemerals) the ones
+/// that only the dead leader's connections kept alive: session expiry is the
+/// leader's job, and it must take over the sessions it learned from the log.
+#[test]
+fn a_new_leader_keeps_live_sessions_and_expires_orphaned_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ens = Ensemble::start(dir.path(), 3);
+    let leader = ens.leader().expect("a leader");
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    let timeout_ms = 3_000;
+    rt().block_on(async {
+        let mut kept = Client::connect(&ens.addr(follower), timeout_ms).await.unwrap();
+        kept.create("/kept", b"", CreateMode::Ephemeral).await.unwrap();
+        let orphan = Client::connect(&ens.addr(leader), timeout_ms).await.unwrap();
+        orphan.create("/orphan", b"", CreateMode::Ephemeral).await.unwrap();
+        // Its only connection dies with the leader, without a close.
+        std::mem::forget(orphan);
+        ens.kill9(leader);
+        let killed = Instant::now();
+        let mut gone = None;
+        // Three session timeouts, pinging through the follower all along. A
+        // ZooKeeper follower drops its clients when the leader goes; should
+        // this one, the client resumes its session there, as clients do.
+        while killed.elapsed() < Duration::from_millis(3 * timeout_ms as u64) {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if kept.ping().await.is_err() {
+                let (id, passwd) = (kept.session_id, kept.passwd.clone());
+                match Client::resume(&ens.addr(follower), timeout_ms, id, passwd, 0).await {
+                    Ok(c) => kept = c,
+                    Err(e) => eprintln!("resuming through the follower: {e:?}"),
+                }
+                continue;
+            }
+            if gone.is_none() && matches!(kept.exists("/orphan", false).await, Ok(None)) {
+                gone = Some(killed.elapsed());
+            }
+        }
+        let gone = gone.expect("the orphaned session's ephemeral expired under the new leader");
+        eprintln!("orphaned ephemeral gone {gone:?} after the leader's death");
+        let stat = kept.exists("/kept", false).await.unwrap().expect("the live session's ephemeral stays");
+        assert_eq!(stat.ephemeral_owner, kept.session_id);
+    });
+}
