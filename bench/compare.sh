@@ -75,7 +75,7 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/paddock-bench.XXXXXX")"
 results="$work/results"
 mkdir -p "$results"
-paddock_pid="" zk_dir="" zk_port="" ens_pids="" zk_ens_dirs="" zk_version=""
+paddock_pid="" zk_dir="" zk_port="" paddock_ens_pids="" zk_ens_dirs="" zk_version=""
 
 stop_paddock() {
     if [ -n "$paddock_pid" ]; then
@@ -93,12 +93,12 @@ stop_zk() {
     fi
 }
 stop_ensembles() {
-    for p in $ens_pids; do kill "$p" 2>/dev/null || true; done
-    for p in $ens_pids; do
+    for p in $paddock_ens_pids; do kill "$p" 2>/dev/null || true; done
+    for p in $paddock_ens_pids; do
         for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$p" 2>/dev/null || true
     done
-    ens_pids=""
+    paddock_ens_pids=""
     for d in $zk_ens_dirs; do "$repo/compat/zookeeper.sh" stop "$d" 2>/dev/null || true; done
     zk_ens_dirs=""
 }
@@ -172,40 +172,38 @@ ens_servers() {
     done
 }
 
-# start_paddock3 NAME: a fresh 3-node paddock ensemble from zoo.cfg files.
-start_paddock3() {
+# start_ensemble NAME MEMBER: three members on free ports, each started by
+# MEMBER DIR ID CLIENT_PORT (which sets member_pid); waits until all serve and
+# sets ens_addr and ens_pid (comma-separated, as paddock bench takes them).
+start_ensemble() {
     ens_servers
-    local id=1 c addrs="" pids=""
+    local id=1 c
+    ens_addr="" ens_pid=""
     for c in $ens_client_ports; do
-        local dir="$work/$1/n$id"
-        mkdir -p "$dir"
-        echo "$id" >"$dir/myid"
-        printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\n%s' \
-            "$dir" "$c" "$ens_lines" >"$dir/zoo.cfg"
-        "$PADDOCK_BIN" --config "$dir/zoo.cfg" >"$dir/stdout" 2>"$dir/stderr" &
-        pids+="${pids:+,}$!" ens_pids+=" $!" addrs+="${addrs:+,}127.0.0.1:$c"
+        "$2" "$work/$1/n$id" "$id" "$c"
+        ens_pid+="${ens_pid:+,}$member_pid" ens_addr+="${ens_addr:+,}127.0.0.1:$c"
         id=$((id + 1))
     done
-    wait_modes "$addrs"
-    paddock3_addr="$addrs" paddock3_pid="$pids"
-    echo "paddock 3-node pids $pids on $addrs" >&2
+    wait_modes "$ens_addr"
+    echo "$1: pids $ens_pid on $ens_addr" >&2
 }
 
-# start_zk3 NAME: a fresh 3-node ZooKeeper ensemble (same set-up as standalone).
-start_zk3() {
-    ens_servers
-    local id=1 c addrs="" pids=""
-    for c in $ens_client_ports; do
-        local dir="$work/$1/n$id"
-        mkdir -p "$dir/data"
-        echo "$id" >"$dir/data/myid"
-        ZK_WAIT=0 ZK_EXTRA_CFG="$ens_lines" "$repo/compat/zookeeper.sh" start "$dir" "$c" >&2
-        zk_ens_dirs+=" $dir" pids+="${pids:+,}$(cat "$dir/zk.pid")" addrs+="${addrs:+,}127.0.0.1:$c"
-        id=$((id + 1))
-    done
-    wait_modes "$addrs"
-    zk3_addr="$addrs" zk3_pid="$pids"
-    echo "ZooKeeper 3-node pids $pids on $addrs" >&2
+# A paddock member: its zoo.cfg and myid, as a ZooKeeper operator writes them.
+paddock_member() {
+    mkdir -p "$1"
+    echo "$2" >"$1/myid"
+    printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\n%s' \
+        "$1" "$3" "$ens_lines" >"$1/zoo.cfg"
+    "$PADDOCK_BIN" --config "$1/zoo.cfg" >"$1/stdout" 2>"$1/stderr" &
+    member_pid=$! paddock_ens_pids+=" $!"
+}
+
+# A ZooKeeper member, set up as the standalone one (compat/zookeeper.sh).
+zk_member() {
+    mkdir -p "$1/data"
+    echo "$2" >"$1/data/myid"
+    ZK_WAIT=0 ZK_EXTRA_CFG="$ens_lines" "$repo/compat/zookeeper.sh" start "$1" "$3" >&2
+    member_pid="$(cat "$1/zk.pid")" zk_ens_dirs+=" $1"
 }
 
 # bench SERVER_NAME ADDR PID WORKLOAD TAG [KEYS]: one run, JSON in results/.
@@ -248,8 +246,10 @@ esac
 
 case " $topologies " in *" 3 "*)
     # 3-node ensembles, both running, alternating run by run.
-    start_paddock3 paddock3
-    start_zk3 zookeeper3
+    start_ensemble paddock3 paddock_member
+    paddock3_addr="$ens_addr" paddock3_pid="$ens_pid"
+    start_ensemble zookeeper3 zk_member
+    zk3_addr="$ens_addr" zk3_pid="$ens_pid"
     zk_version="${zk_version:-$(fourlw srvr "${zk3_addr%%,*}" | sed -n 's/^Zookeeper version: //p' | head -1)}"
     for round in $(seq 1 "$rounds"); do
         for w in $workloads; do
