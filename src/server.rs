@@ -60,8 +60,10 @@ pub struct Server {
     pub shared: Arc<Shared>,
     /// The Raft node.
     pub raft: Raft,
-    /// True once this server has caught up and may serve clients.
+    /// True while this server may serve clients (see `serving`).
     pub serving: watch::Receiver<bool>,
+    /// How long this server may be out of touch with a quorum (from the config).
+    pub lease: crate::serving::Lease,
     /// When the server started.
     pub started: Instant,
     /// This follower's link to the leader.
@@ -117,7 +119,7 @@ impl Server {
                 // lost connection (as from ZooKeeper), instead of waiting on.
                 let mut metrics = self.raft.metrics();
                 let deposed = metrics.wait_for(|m| m.current_leader != Some(leader));
-                let limit = crate::serving::Lease::from_config(&self.config).grace;
+                let limit = self.lease.grace;
                 let answer = tokio::select! {
                     r = rx => r.map_err(|_| lost("link to the leader lost".into())),
                     _ = deposed => Err(lost(format!("leader {leader} replaced with the write in flight"))),
@@ -266,13 +268,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }
 
-    let serving = crate::serving::start(raft.clone(), crate::serving::Lease::from_config(&config));
+    let lease = crate::serving::Lease::from_config(&config);
+    let serving = crate::serving::start(raft.clone(), lease);
     let forwarder = Forwarder::from_config(&config);
     let server = Arc::new(Server {
         config,
         shared,
         raft: raft.clone(),
         serving,
+        lease,
         started: Instant::now(),
         forwarder,
         batcher: Batcher::start(raft.clone()),

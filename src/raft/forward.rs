@@ -60,6 +60,12 @@ impl Forwarder {
         Forwarder { configured, ..Default::default() }
     }
 
+    /// Where to dial the leader: its address in the local zoo.cfg if listed
+    /// there, else the one its membership entry gives (`addr`).
+    pub fn leader_addr<'a>(&'a self, leader: u64, addr: &'a str) -> &'a str {
+        self.configured.get(&leader).map_or(addr, String::as_str)
+    }
+
     /// Sends a write to the leader; the receiver yields the leader's outcome.
     pub async fn forward(&self, leader: u64, addr: &str, proposal: Proposal) -> Result<OutcomeReceiver, ZkError> {
         match self.send(leader, addr, PeerRequest::Forward(proposal), true).await? {
@@ -86,8 +92,7 @@ impl Forwarder {
         let mut link = self.link.lock().await;
         let usable = link.as_ref().is_some_and(|l| l.leader == leader && l.alive.load(Ordering::Acquire));
         if !usable {
-            let addr = self.configured.get(&leader).map_or(addr, String::as_str);
-            *link = Some(connect(leader, addr).await?);
+            *link = Some(connect(leader, self.leader_addr(leader, addr)).await?);
         }
         let Some(l) = link.as_ref() else { return Err(ZkError::ConnectionLoss("no link to the leader".into())) };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use serde::{Deserialize, Serialize};
 use jute::{GetDataResponse, ReconfigRequest, Record};
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::BasicNode;
@@ -31,8 +32,8 @@ pub const CONFIG_PATH: &str = "/zookeeper/config";
 /// How long a joining server may take to catch up before the change is given up.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 
-/// A requested change, parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A requested change, parsed (and so sent from a follower to the leader).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// Servers to add: id to the `server.N=` value (`host:peer:election[:role][;client]`).
     pub joining: BTreeMap<u64, String>,
@@ -126,10 +127,7 @@ pub async fn reconfig(server: &Server, req: &ReconfigRequest, ids: &[AuthId]) ->
     let change = Change::parse(req)?;
     let zxid = match server.remote_leader() {
         None => lead(server, &change).await?,
-        Some((leader, addr)) => {
-            let addr = server.config.peers.get(&leader).map_or(addr, |p| p.peer_addr());
-            ask_leader(&addr, req).await?
-        }
+        Some((leader, addr)) => ask_leader(server.forwarder.leader_addr(leader, &addr), change).await?,
     };
     // Answer from this server's own state, once it holds the change.
     let mut applied = server.shared.applied.subscribe();
@@ -146,20 +144,14 @@ pub async fn reconfig(server: &Server, req: &ReconfigRequest, ids: &[AuthId]) ->
 
 /// Sends the request to the leader on a connection of its own (reconfigs are
 /// rare and may take long: a joining server must catch up first).
-async fn ask_leader(addr: &str, req: &ReconfigRequest) -> Result<i64, ZkError> {
+async fn ask_leader(addr: &str, change: Change) -> Result<i64, ZkError> {
     let lost = |e: String| ZkError::ConnectionLoss(format!("reconfig through the leader at {addr}: {e}"));
     let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
         .await
         .map_err(|_| lost("connect timed out".into()))?
         .map_err(|e| lost(e.to_string()))?;
     let mut conn = wire::framed(stream);
-    let msg = PeerRequest::Reconfig {
-        joining: req.joining_servers.clone(),
-        leaving: req.leaving_servers.clone(),
-        new_members: req.new_members.clone(),
-        cur_config_id: req.cur_config_id,
-    };
-    wire::send(&mut conn, 1, &msg).await.map_err(|e| lost(e.to_string()))?;
+    wire::send(&mut conn, 1, &PeerRequest::Reconfig(change)).await.map_err(|e| lost(e.to_string()))?;
     let answer = tokio::time::timeout(CATCH_UP_LIMIT + Duration::from_secs(30), wire::recv::<PeerResponse>(&mut conn))
         .await
         .map_err(|_| lost("no answer".into()))?

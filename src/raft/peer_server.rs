@@ -105,15 +105,11 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
                 }
                 PeerResponse::Touched
             }
-            PeerRequest::Reconfig { joining, leaving, new_members, cur_config_id } => {
+            PeerRequest::Reconfig(change) => {
                 // Slow (a joining server catches up first): answered when done.
-                let req = jute::ReconfigRequest { joining_servers: joining, leaving_servers: leaving, new_members, cur_config_id };
                 let (server, tx) = (server.clone(), tx.clone());
                 tokio::spawn(async move {
-                    let result = match super::membership::Change::parse(&req) {
-                        Ok(change) => super::membership::lead(&server, &change).await.map_err(|e| e.raw()),
-                        Err(e) => Err(e.raw()),
-                    };
+                    let result = super::membership::lead(&server, &change).await.map_err(|e| e.raw());
                     let _ = tx.send((id, PeerResponse::Reconfigured(result)));
                 });
                 continue;

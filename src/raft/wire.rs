@@ -38,16 +38,7 @@ pub enum PeerRequest {
     /// Does this server already belong to a formed ensemble?
     Status,
     /// A client's reconfig received by a follower, for the leader to carry out.
-    Reconfig {
-        /// `server.N=...` entries to add.
-        joining: String,
-        /// Server ids to remove.
-        leaving: String,
-        /// A whole new member list.
-        new_members: String,
-        /// Expected config version (-1: any).
-        cur_config_id: i64,
-    },
+    Reconfig(super::membership::Change),
 }
 
 /// The answer to a [`PeerRequest`].
