@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{rt, Ensemble};
+use common::{connect_retrying, rt, Ensemble};
 use jute::{CreateMode, OpCode, SyncRequest};
 use paddock::client::Client;
 
@@ -289,7 +289,9 @@ fn a_wiped_member_does_not_vote_until_caught_up() {
     ens.restart(leader);
     ens.nodes[wiped - 1].as_ref().unwrap().wait_serving();
     rt().block_on(async {
-        let c = Client::connect(&ens.addr(wiped), 10_000).await.unwrap();
+        // The restarted leader may force one more election, during which
+        // the wiped member turns new connections away.
+        let c = connect_retrying(&ens.addr(wiped), 10_000).await;
         c.call(OpCode::Sync, Some(&SyncRequest { path: "/".into() })).await.unwrap();
         assert!(c.exists("/v299", false).await.unwrap().is_some());
         c.create("/after", b"", CreateMode::Persistent).await.unwrap();

@@ -1,7 +1,15 @@
 //! The Raft state machine: applies ZooKeeper transactions to the in-memory
-//! tree, persists what changed to RocksDB in the same atomic batch as the
-//! applied log id, and fires watches before anyone can read the new state.
+//! tree and fires watches before anyone can read the new state.
+//!
+//! Applying writes nothing to disk: the committed log is the durable record
+//! (as in ZooKeeper, whose transaction log plus snapshots are its only
+//! persistence). What changed since the last snapshot is remembered by path
+//! and written to RocksDB, with the applied log id in the same batch, only
+//! when a snapshot is taken. After a restart the state is loaded as of that
+//! checkpoint and openraft re-applies the committed log after it (it reads
+//! the committed id that the log store saves).
 
+use std::collections::HashSet;
 use std::io::Cursor;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -47,11 +55,35 @@ struct SnapshotData {
     nodes: Vec<(String, Node)>,
 }
 
-/// Serialises every write of the stored snapshot. A snapshot is built on
-/// its own task while the state machine may install a newer one from the
-/// leader; the check-then-write in [`save_snapshot`] runs under this lock so
-/// an older snapshot never replaces a newer one.
+/// Serialises every write of the persisted state and the stored snapshot.
+/// A snapshot is built on its own task while the state machine may install
+/// a newer one from the leader; checkpoints are written and the
+/// check-then-write in [`save_snapshot`] runs under this lock, so an older
+/// state never replaces a newer one.
 type SnapshotLock = Arc<Mutex<()>>;
+
+/// Proof that the [`SnapshotLock`] is held.
+type SnapshotGuard<'a> = std::sync::MutexGuard<'a, ()>;
+
+/// Takes the snapshot lock. A panic elsewhere while holding it leaves
+/// nothing half-written (every write is one atomic batch), so a poisoned
+/// lock is still usable.
+fn lock_snapshots(lock: &SnapshotLock) -> SnapshotGuard<'_> {
+    lock.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Checkpoints taken but not yet written, oldest first. Taking one is quick
+/// and happens on the state machine's task, between applies; writing it is
+/// left to the snapshot builder's task, which writes every queued one in
+/// order (so a later checkpoint never lands before an earlier one).
+type Checkpoints = Arc<Mutex<Vec<WriteBatch>>>;
+
+/// Nodes and sessions changed since the last checkpoint.
+#[derive(Default)]
+struct Dirty {
+    nodes: HashSet<String>,
+    sessions: HashSet<i64>,
+}
 
 /// paddock's `RaftStateMachine`.
 pub struct StateMachine {
@@ -59,6 +91,8 @@ pub struct StateMachine {
     shared: Arc<Shared>,
     snapshot_seq: u64,
     snapshot_lock: SnapshotLock,
+    checkpoints: Checkpoints,
+    dirty: Dirty,
 }
 
 impl StateMachine {
@@ -79,21 +113,30 @@ impl StateMachine {
     /// moves the mark).
     pub fn new(db: Arc<DB>, shared: Arc<Shared>, snap_count: u64) -> Self {
         shared.snapshot_at.store(snap_count, Ordering::Relaxed);
-        StateMachine { db, shared, snapshot_seq: 0, snapshot_lock: SnapshotLock::default() }
+        StateMachine {
+            db,
+            shared,
+            snapshot_seq: 0,
+            snapshot_lock: SnapshotLock::default(),
+            checkpoints: Checkpoints::default(),
+            dirty: Dirty::default(),
+        }
     }
 
-    /// The changed nodes and sessions plus the applied point, as one batch.
-    fn changes_batch(&self, state: &SmState, changes: &Changes) -> Result<WriteBatch, storage::StorageError> {
+    /// The nodes and sessions changed since the last checkpoint plus the
+    /// applied point, as one batch.
+    fn checkpoint(&self, state: &SmState) -> Result<WriteBatch, storage::StorageError> {
         let db = &self.db;
         let (tree_cf, sess_cf, meta_cf) = (cf(db, CF_TREE)?, cf(db, CF_SESSIONS)?, cf(db, CF_META)?);
         let mut batch = WriteBatch::default();
-        for path in &changes.nodes {
+        let dirty = &self.dirty;
+        for path in &dirty.nodes {
             match state.tree.get(path) {
                 Some(node) => batch.put_cf(tree_cf, path.as_bytes(), storage::encode(CF_TREE, node)?),
                 None => batch.delete_cf(tree_cf, path.as_bytes()),
             }
         }
-        for id in &changes.sessions {
+        for id in &dirty.sessions {
             let key = storage::u64_key(*id as u64);
             match state.tree.session(*id) {
                 Some(info) => batch.put_cf(sess_cf, key, storage::encode(CF_SESSIONS, info)?),
@@ -175,7 +218,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             applied.push(Applied(responses));
         }
-        let batch = self.changes_batch(&state, &changes).map_err(sm_write_err)?;
         // Still under the write lock: events are queued before any reader can
         // observe the state that caused them.
         self.shared.watches.fire(&changes.triggers);
@@ -184,18 +226,35 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         let zxid = state.tree.last_zxid();
         drop(state);
-        // Written after the lock is released, so reads never wait for
-        // RocksDB; before returning, so a reply never precedes it. Not
-        // fsynced: the applied log entries are durable and are re-applied
-        // after a crash from the last persisted point.
-        self.db.write(batch).map_err(sm_write_err)?;
+        self.dirty.nodes.extend(changes.nodes);
+        self.dirty.sessions.extend(changes.sessions);
         self.shared.applied.send_replace(zxid);
         Ok(applied)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         self.snapshot_seq += 1;
-        SnapshotBuilder { db: self.db.clone(), shared: self.shared.clone(), seq: self.snapshot_seq, lock: self.snapshot_lock.clone() }
+        // Runs between applies, so the checkpoint is exactly the state at
+        // the applied log id it records. Encoding the changed nodes is the
+        // only work done here; the builder writes it.
+        let shared = self.shared.clone();
+        let checkpoint = self.checkpoint(&shared.read());
+        match checkpoint {
+            Ok(batch) => {
+                self.checkpoints.lock().unwrap_or_else(|e| e.into_inner()).push(batch);
+                self.dirty = Dirty::default();
+            }
+            // The builder finds nothing new to write and snapshots the last
+            // checkpoint; what was dirty is remembered for the next one.
+            Err(e) => tracing::error!("checkpoint not taken: {e}"),
+        }
+        SnapshotBuilder {
+            db: self.db.clone(),
+            shared: self.shared.clone(),
+            seq: self.snapshot_seq,
+            lock: self.snapshot_lock.clone(),
+            checkpoints: self.checkpoints.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
@@ -226,7 +285,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // only after this returns.
         let mut batch = self.replace_all(&new_state).map_err(write_err)?;
         let write_bytes = |w: &mut SnapshotFile| std::io::Write::write_all(w, &bytes).map_err(file_err);
-        save_snapshot(&self.db, &self.snapshot_lock, &mut batch, meta, write_bytes).map_err(write_err)?;
+        let locked = lock_snapshots(&self.snapshot_lock);
+        // Checkpoints not yet written are of the state being replaced.
+        self.checkpoints.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        save_snapshot(&self.db, &locked, &mut batch, meta, write_bytes).map_err(write_err)?;
+        drop(locked);
+        self.dirty = Dirty::default();
         let mut state = self.shared.write();
         *state = new_state;
         let zxid = state.tree.last_zxid();
@@ -267,15 +331,12 @@ fn stored_snapshot_meta(db: &DB) -> Result<Option<SnapshotMeta<u64, BasicNode>>,
 /// returns: the write-ahead log is synced in order.
 fn save_snapshot(
     db: &DB,
-    lock: &SnapshotLock,
+    _locked: &SnapshotGuard,
     batch: &mut WriteBatch,
     meta: &SnapshotMeta<u64, BasicNode>,
     data: impl FnOnce(&mut SnapshotFile) -> Result<(), storage::StorageError>,
 ) -> Result<bool, storage::StorageError> {
     let meta_cf = cf(db, CF_META)?;
-    // A panic elsewhere while holding the lock leaves nothing half-written
-    // (the batch is atomic), so a poisoned lock is still usable.
-    let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(stored) = stored_snapshot_meta(db)? {
         if stored.last_log_id > meta.last_log_id {
             return Ok(false);
@@ -386,16 +447,17 @@ pub struct SnapshotBuilder {
     shared: Arc<Shared>,
     seq: u64,
     lock: SnapshotLock,
+    checkpoints: Checkpoints,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
         self.shared.txns_since_snapshot.store(0, Ordering::Relaxed);
-        let (db, lock, seq) = (self.db.clone(), self.lock.clone(), self.seq);
+        let (db, lock, seq, checkpoints) = (self.db.clone(), self.lock.clone(), self.seq, self.checkpoints.clone());
         // Reading and encoding the whole state is long CPU work: keep it off
         // the async workers that serve clients.
         let build = move || {
-            let built = build_from_disk(&db, &lock, seq);
+            let built = build_from_disk(&db, &lock, &checkpoints, seq);
             release_freed_memory();
             built
         };
@@ -468,14 +530,30 @@ fn get_meta<T: serde::de::DeserializeOwned>(db: &DB, key: &[u8], opts: &ReadOpti
     }
 }
 
-/// Builds a snapshot from a RocksDB point-in-time view of the persisted
-/// state, not from the tree in memory: taking the view costs nothing, so
-/// applying writes never waits for a snapshot (cloning the tree under its
-/// lock stalled every write for as long as the copy took). Each apply
-/// persists its changes and the applied log id in one batch, so the view
-/// holds exactly the state at the applied log id it shows.
-fn build_from_disk(db: &DB, lock: &SnapshotLock, seq: u64) -> StorageResult<Snapshot<TypeConfig>> {
+/// Writes the queued checkpoints, then builds a snapshot from a RocksDB
+/// point-in-time view of the persisted state, not from the tree in memory:
+/// applying writes never waits for the snapshot to be encoded (cloning the
+/// tree under its lock stalled every write for as long as the copy took).
+/// Each checkpoint holds its changes and the applied log id in one batch, so
+/// the view holds exactly the state at the applied log id it shows.
+fn build_from_disk(db: &DB, lock: &SnapshotLock, checkpoints: &Checkpoints, seq: u64) -> StorageResult<Snapshot<TypeConfig>> {
     let err = |e: storage::StorageError| -> StorageError<u64> { StorageIOError::write_snapshot(None, &e).into() };
+    let locked = lock_snapshots(lock);
+    let queued = std::mem::take(&mut *checkpoints.lock().unwrap_or_else(|e| e.into_inner()));
+    let wrote = !queued.is_empty();
+    for batch in queued {
+        // Not synced here: the snapshot's own batch below is, and RocksDB's
+        // write-ahead log is synced in order.
+        db.write(batch).map_err(|e| err(e.into()))?;
+    }
+    if wrote {
+        // The checkpoint's memtable is memory that nothing reads: the
+        // flushed tables are what a restart loads.
+        for name in [CF_TREE, CF_SESSIONS, CF_META] {
+            let flushed = cf(db, name).and_then(|h| db.flush_cf(h).map_err(Into::into));
+            flushed.map_err(err)?;
+        }
+    }
     let view = db.snapshot();
     let opts = || {
         let mut o = ReadOptions::default();
@@ -496,7 +574,7 @@ fn build_from_disk(db: &DB, lock: &SnapshotLock, seq: u64) -> StorageResult<Snap
     // snapshot was installed meanwhile this one is not stored; openraft
     // ignores a built snapshot older than the one it knows.
     let stream = |w: &mut SnapshotFile| stream_snapshot(db, &opts, last_zxid, w);
-    if !save_snapshot(db, lock, &mut WriteBatch::default(), &meta, stream).map_err(write_err)? {
+    if !save_snapshot(db, &locked, &mut WriteBatch::default(), &meta, stream).map_err(write_err)? {
         tracing::debug!(snapshot = %meta.snapshot_id, "a newer snapshot is already stored");
     }
     // openraft 0.9 keeps only the meta of a built snapshot (its state

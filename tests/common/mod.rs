@@ -151,6 +151,22 @@ pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
+/// Connects as a ZooKeeper client does: a server that is between leaders
+/// closes new connections, and the client tries again, here for up to 20 s.
+pub async fn connect_retrying(addr: &str, timeout_ms: i32) -> paddock::client::Client {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match paddock::client::Client::connect(addr, timeout_ms).await {
+            Ok(c) => return c,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("connect to {addr}: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("could not connect to {addr} within 20 s: {e}"),
+        }
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released: good enough for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
