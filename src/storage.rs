@@ -1,6 +1,6 @@
-//! The one RocksDB database: the Raft log and the state machine live side by
-//! side in column families, so a state change and the applied log id that
-//! produced it are written in one atomic batch.
+//! The one RocksDB database: the Raft log and the state machine's
+//! checkpoints live side by side in column families, so a checkpoint and the
+//! applied log id it holds are written in one atomic batch.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,7 +38,13 @@ pub enum StorageError {
 }
 
 /// Bytes of memtable across all column families before RocksDB flushes.
-const MEMTABLE_BUDGET: usize = 8 << 20;
+const MEMTABLE_BUDGET: usize = 4 << 20;
+/// Bytes of memtable per column family. Only the log is written all the
+/// time, and its entries are read back from the log store's cache, not from
+/// here, so a small memtable costs a flush every few thousand transactions
+/// and saves resident memory (a memtable's arena is only freed when it is
+/// flushed). Checkpoints are flushed as soon as they are written.
+const CF_MEMTABLE: usize = 2 << 20;
 
 /// Opens (creating if needed) the database under `dir`.
 pub fn open(dir: &Path) -> Result<Arc<DB>, StorageError> {
@@ -54,7 +60,7 @@ pub fn open(dir: &Path) -> Result<Arc<DB>, StorageError> {
     opts.set_db_write_buffer_size(MEMTABLE_BUDGET);
     let cfs = [CF_LOGS, CF_RAFT, CF_TREE, CF_SESSIONS, CF_META].into_iter().map(|name| {
         let mut cf_opts = Options::default();
-        cf_opts.set_write_buffer_size(MEMTABLE_BUDGET / 2);
+        cf_opts.set_write_buffer_size(CF_MEMTABLE);
         // Nothing reads these column families while serving (the tree is in
         // memory; the log's recent entries are read back once), so many
         // level-0 files cost nothing; compacting them less often saves CPU

@@ -39,10 +39,6 @@ const KEY_SNAPSHOT_OLD: &[u8] = b"snapshot";
 const KEY_SNAPSHOT_META: &[u8] = b"snapshot_meta";
 const KEY_SNAPSHOT_DATA: &[u8] = b"snapshot_data";
 
-fn sm_write_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
-    StorageIOError::write_state_machine(&e).into()
-}
-
 fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
     StorageIOError::read_state_machine(&e).into()
 }
@@ -81,7 +77,7 @@ type Checkpoints = Arc<Mutex<Vec<WriteBatch>>>;
 /// Nodes and sessions changed since the last checkpoint.
 #[derive(Default)]
 struct Dirty {
-    nodes: HashSet<String>,
+    nodes: HashSet<Arc<str>>,
     sessions: HashSet<i64>,
 }
 

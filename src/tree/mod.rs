@@ -3,7 +3,7 @@
 //!
 //! Every mutation records an undo step so that a failed `multi` leaves nothing
 //! behind, and names the paths it dirtied so the state machine can persist
-//! exactly those to RocksDB in the same write batch as the applied log id.
+//! exactly those at its next checkpoint.
 
 pub mod acl;
 pub mod node;
@@ -50,8 +50,10 @@ pub enum Trigger {
 /// What one batch of applied transactions changed.
 #[derive(Debug, Default)]
 pub struct Changes {
-    /// Paths whose node was created, changed or deleted.
-    pub nodes: HashSet<String>,
+    /// Paths whose node was created, changed or deleted (the tree's own
+    /// key allocations: remembering a path until the next checkpoint costs
+    /// no copy of it).
+    pub nodes: HashSet<Arc<str>>,
     /// Sessions created or removed.
     pub sessions: HashSet<i64>,
     /// Watch triggers, in order.
@@ -381,6 +383,7 @@ impl DataTree {
         }
         let acl = self.intern_acl(&c.acl);
         let key: Arc<str> = Arc::from(full.as_str());
+        changes.nodes.insert(self.key_of(&parent_path)?);
         let parent = self.nodes.get_mut(parent_path.as_str()).ok_or(ZkError::NoNode)?;
         undo.push(Undo::Created { path: full.clone(), parent_stat: parent.stat, parent_seq: parent.seq });
         parent.children.insert(key.clone());
@@ -394,9 +397,8 @@ impl DataTree {
                 s.ephemerals.insert(full.clone());
             }
         }
+        changes.nodes.insert(key.clone());
         self.nodes.insert(key, Box::new(node));
-        changes.nodes.insert(full.clone());
-        changes.nodes.insert(parent_path.clone());
         changes.triggers.push(Trigger::Created(full.clone()));
         changes.triggers.push(Trigger::ChildrenChanged(parent_path));
         Ok(TxnOutcome::Created { path: full, stat })
@@ -415,7 +417,8 @@ impl DataTree {
             return Err(ZkError::NotEmpty);
         }
         let parent_path = path::parent(path).to_string();
-        let node = self.nodes.remove(path).ok_or(ZkError::NoNode)?;
+        let (key, node) = self.nodes.remove_entry(path).ok_or(ZkError::NoNode)?;
+        changes.nodes.insert(key);
         if let NodeKind::Ephemeral(owner) = node.kind {
             if let Some(s) = self.sessions.get_mut(&owner) {
                 s.ephemerals.remove(path);
@@ -426,11 +429,15 @@ impl DataTree {
         parent.children.remove(path);
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.pzxid = ctx.zxid;
-        changes.nodes.insert(path.to_string());
-        changes.nodes.insert(parent_path.clone());
+        changes.nodes.insert(self.key_of(&parent_path)?);
         changes.triggers.push(Trigger::Deleted(path.to_string()));
         changes.triggers.push(Trigger::ChildrenChanged(parent_path));
         Ok(())
+    }
+
+    /// The tree's own key for an existing node's path.
+    fn key_of(&self, path: &str) -> Result<Arc<str>, ZkError> {
+        self.nodes.get_key_value(path).map(|(k, _)| k.clone()).ok_or(ZkError::NoNode)
     }
 
     fn is_builtin(&self, path: &str) -> bool {
@@ -449,7 +456,7 @@ impl DataTree {
         node.stat.mzxid = ctx.zxid;
         node.stat.mtime = ctx.time_ms;
         let stat = node.wire_stat();
-        changes.nodes.insert(path.to_string());
+        changes.nodes.insert(self.key_of(path)?);
         changes.triggers.push(Trigger::DataChanged(path.to_string()));
         Ok(TxnOutcome::Stat(stat))
     }
@@ -467,8 +474,9 @@ impl DataTree {
         let old = std::mem::replace(&mut node.acl, acl);
         undo.push(Undo::Acl { path: path.to_string(), acl: old, stat: node.stat });
         node.stat.aversion = node.stat.aversion.wrapping_add(1);
-        changes.nodes.insert(path.to_string());
-        Ok(TxnOutcome::Stat(node.wire_stat()))
+        let stat = node.wire_stat();
+        changes.nodes.insert(self.key_of(path)?);
+        Ok(TxnOutcome::Stat(stat))
     }
 
     fn rollback(&mut self, undo: Vec<Undo>) {
