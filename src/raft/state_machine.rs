@@ -125,14 +125,13 @@ impl StateMachine {
         let db = &self.db;
         let (tree_cf, sess_cf, meta_cf) = (cf(db, CF_TREE)?, cf(db, CF_SESSIONS)?, cf(db, CF_META)?);
         let mut batch = WriteBatch::default();
-        let dirty = &self.dirty;
-        for path in &dirty.nodes {
+        for path in &self.dirty.nodes {
             match state.tree.get(path) {
                 Some(node) => batch.put_cf(tree_cf, path.as_bytes(), storage::encode(CF_TREE, node)?),
                 None => batch.delete_cf(tree_cf, path.as_bytes()),
             }
         }
-        for id in &dirty.sessions {
+        for id in &self.dirty.sessions {
             let key = storage::u64_key(*id as u64);
             match state.tree.session(*id) {
                 Some(info) => batch.put_cf(sess_cf, key, storage::encode(CF_SESSIONS, info)?),
