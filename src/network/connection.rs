@@ -10,6 +10,7 @@
 //! ZooKeeper's FIFO order and read-your-writes without a global lock.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use jute::{
     xid, ConnectRequest, ConnectResponse, DecodeError, Reader, Record, ReplyHeader, RequestHeader, SetSaslResponse,
     SetWatches2, WatcherEvent,
 };
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -45,6 +46,14 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection waits for a server that is not serving (starting,
 /// or out of touch with a quorum) before it is closed.
 const NOT_SERVING_WAIT: Duration = Duration::from_secs(3);
+/// How long a connection whose session was closed waits for the close's
+/// reply to be queued (it is already committed by then).
+const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(5);
+/// A connection's read buffer: many small requests per read; a large one
+/// is read past it. Every idle connection holds one, so it is modest.
+const READ_BUF: usize = 16 * 1024;
+/// A connection's reply buffer to start with (it grows under load).
+const WRITE_BUF_START: usize = 8 * 1024;
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +133,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
 async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: ConnId) -> Result<(), ConnError> {
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut rd = BufReader::with_capacity(READ_BUF, rd);
     let first = async {
         let first = frame::read_len(&mut rd).await?;
         if let Some(word) = admin::four_letter_word(first) {
@@ -172,11 +181,25 @@ async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: Co
     let (reads_done_tx, reads_done) = tokio::sync::watch::channel(0u64);
     let writer =
         tokio::spawn(write_loop(server.clone(), ctx.clone(), wr, queue_rx, events_rx, reads_done_tx).in_current_span());
-    let result = tokio::select! {
-        r = read_loop(server, &ctx, &mut rd, &queue_tx, reads_done) => r,
-        _ = closer.cancelled() => Ok(()),
-        // Out of touch with a quorum: the client should move to a server that is not.
-        _ = serving.wait_for(|s| !*s) => Ok(()),
+    // Set once the client asked to close its session: applying that close
+    // cancels `closer`, possibly before the read loop has queued the reply
+    // (a follower forwards the close and may apply it before the leader's
+    // answer arrives), and the client must still get its reply.
+    let closing = AtomicBool::new(false);
+    let result = {
+        let read = read_loop(server, &ctx, &mut rd, &queue_tx, reads_done, &closing);
+        tokio::pin!(read);
+        let ended = tokio::select! {
+            r = &mut read => Some(r),
+            _ = closer.cancelled() => None,
+            // Out of touch with a quorum: the client should move to a server that is not.
+            _ = serving.wait_for(|s| !*s) => Some(Ok(())),
+        };
+        match ended {
+            Some(r) => r,
+            None if closing.load(Ordering::Relaxed) => tokio::time::timeout(CLOSE_REPLY_WAIT, &mut read).await.unwrap_or(Ok(())),
+            None => Ok(()),
+        }
     };
     drop(queue_tx);
     let _ = writer.await;
@@ -239,6 +262,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     rd: &mut R,
     queue: &mpsc::Sender<Pending>,
     mut reads_done: tokio::sync::watch::Receiver<u64>,
+    closing: &AtomicBool,
 ) -> Result<(), ConnError> {
     // Reads (and watch re-registrations) queued so far; a write waits until
     // the writer has run them all.
@@ -296,7 +320,10 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 (Pending::SetWatches { xid: header.xid, req }, false)
             }
             Op::Reconfig(req) => (Pending::Reconfig { xid: header.xid, req }, false),
-            Op::Close => (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, Txn::CloseSession).await? }, true),
+            Op::Close => {
+                closing.store(true, Ordering::Relaxed);
+                (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, Txn::CloseSession).await? }, true)
+            }
             Op::Write(mut txn, reply) => {
                 let behind = *reads_done.borrow() < reads_queued;
                 if behind && reads_done.wait_for(|n| *n >= reads_queued).await.is_err() {
@@ -341,8 +368,11 @@ async fn write_loop(
     mut events: mpsc::UnboundedReceiver<WatcherEvent>,
     reads_done: tokio::sync::watch::Sender<u64>,
 ) -> Result<(), ConnError> {
-    let mut out = BufWriter::with_capacity(64 * 1024, wr);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    // Replies are gathered in `buf` and written straight to the socket
+    // (a BufWriter in between would only copy them once more). It starts
+    // small and grows to what the connection's bursts need.
+    let mut out = wr;
+    let mut buf = BytesMut::with_capacity(WRITE_BUF_START);
     let mut events_open = true;
     loop {
         let item = match queue.try_recv() {
