@@ -139,7 +139,8 @@ fn mntr(server: &Server) -> String {
     let (nodes, ephemerals, data_size, sessions) = {
         let state = server.shared.read();
         let eph: usize = state.tree.sessions().values().map(|s| s.ephemerals.len()).sum();
-        let size: usize = state.tree.nodes().map(|(p, n)| p.len() + n.data_len()).sum();
+        let mut size = 0;
+        state.tree.walk(|path, n| size += path.len() + n.data_len());
         (state.tree.node_count(), eph, size, state.tree.sessions().len())
     };
     let mode = server.mode();

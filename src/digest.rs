@@ -14,13 +14,14 @@ use crate::tree::DataTree;
 /// The tree's digest: SHA-1 over a canonical encoding, as 40 hex digits.
 pub fn tree_digest(tree: &DataTree) -> String {
     let mut h = Sha1::new();
-    let mut paths: Vec<(&std::sync::Arc<str>, &crate::tree::node::Node)> = tree.nodes().collect();
-    paths.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    for (path, node) in paths {
+    let mut nodes: Vec<(String, &crate::tree::node::Node)> = Vec::with_capacity(tree.node_count());
+    tree.walk(|path, node| nodes.push((path.to_string(), node)));
+    nodes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (path, node) in nodes {
         h.update((path.len() as u64).to_be_bytes());
         h.update(path.as_bytes());
-        // bincode of a Node is deterministic (children are derived and skipped).
-        match bincode::serialize(node) {
+        // The stored form is deterministic (children are derived and left out).
+        match bincode::serialize(&tree.stored(node)) {
             Ok(bytes) => {
                 h.update((bytes.len() as u64).to_be_bytes());
                 h.update(&bytes);
@@ -41,26 +42,26 @@ pub fn tree_digest(tree: &DataTree) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::node::{AclEntry, Node, NodeKind};
+    use crate::tree::node::{AclEntry, NodeKind, StoredNode};
 
     #[test]
     fn equal_trees_equal_digests_and_any_difference_shows() {
         let mut a = DataTree::new();
         let mut b = DataTree::new();
         // Insertion order must not matter.
-        a.insert_loaded("/x".into(), Node::new(Some(b"1".to_vec().into()), AclEntry::open().into(), NodeKind::Persistent, 5, 9));
-        a.insert_loaded("/y".into(), Node::new(None, AclEntry::open().into(), NodeKind::Persistent, 6, 9));
-        b.insert_loaded("/y".into(), Node::new(None, AclEntry::open().into(), NodeKind::Persistent, 6, 9));
-        b.insert_loaded("/x".into(), Node::new(Some(b"1".to_vec().into()), AclEntry::open().into(), NodeKind::Persistent, 5, 9));
+        a.insert_loaded("/x".into(), StoredNode::new(Some(b"1".to_vec()), AclEntry::open(), NodeKind::Persistent, 5, 9));
+        a.insert_loaded("/y".into(), StoredNode::new(None, AclEntry::open(), NodeKind::Persistent, 6, 9));
+        b.insert_loaded("/y".into(), StoredNode::new(None, AclEntry::open(), NodeKind::Persistent, 6, 9));
+        b.insert_loaded("/x".into(), StoredNode::new(Some(b"1".to_vec()), AclEntry::open(), NodeKind::Persistent, 5, 9));
         assert_eq!(tree_digest(&a), tree_digest(&b));
         // Data, stat and null-versus-empty all count.
         let mut c = DataTree::new();
-        c.insert_loaded("/x".into(), Node::new(Some(b"2".to_vec().into()), AclEntry::open().into(), NodeKind::Persistent, 5, 9));
-        c.insert_loaded("/y".into(), Node::new(None, AclEntry::open().into(), NodeKind::Persistent, 6, 9));
+        c.insert_loaded("/x".into(), StoredNode::new(Some(b"2".to_vec()), AclEntry::open(), NodeKind::Persistent, 5, 9));
+        c.insert_loaded("/y".into(), StoredNode::new(None, AclEntry::open(), NodeKind::Persistent, 6, 9));
         assert_ne!(tree_digest(&a), tree_digest(&c));
         let mut d = DataTree::new();
-        d.insert_loaded("/x".into(), Node::new(Some(b"1".to_vec().into()), AclEntry::open().into(), NodeKind::Persistent, 5, 9));
-        d.insert_loaded("/y".into(), Node::new(Some(Vec::new().into()), AclEntry::open().into(), NodeKind::Persistent, 6, 9));
+        d.insert_loaded("/x".into(), StoredNode::new(Some(b"1".to_vec()), AclEntry::open(), NodeKind::Persistent, 5, 9));
+        d.insert_loaded("/y".into(), StoredNode::new(Some(Vec::new()), AclEntry::open(), NodeKind::Persistent, 6, 9));
         assert_ne!(tree_digest(&a), tree_digest(&d));
     }
 }

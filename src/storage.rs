@@ -35,6 +35,10 @@ pub enum StorageError {
     /// A column family is missing.
     #[error("missing column family {0}")]
     MissingCf(&'static str),
+    /// An earlier checkpoint was not written: writing later ones would
+    /// leave a gap in the persisted state, so none is written any more.
+    #[error("an earlier checkpoint was not written: {0}")]
+    CheckpointLost(String),
 }
 
 /// Bytes of memtable across all column families before RocksDB flushes.
@@ -68,6 +72,15 @@ pub fn open(dir: &Path) -> Result<Arc<DB>, StorageError> {
         cf_opts.set_level_zero_file_num_compaction_trigger(16);
         cf_opts.set_level_zero_slowdown_writes_trigger(48);
         cf_opts.set_level_zero_stop_writes_trigger(64);
+        if name == CF_TREE {
+            // Checkpoints land here a few MiB at a time, and each level-0
+            // compaction rewrites the level below (the whole tree): let
+            // more files gather first. Only snapshots and restarts read
+            // them, and one merge over more files costs them little.
+            cf_opts.set_level_zero_file_num_compaction_trigger(64);
+            cf_opts.set_level_zero_slowdown_writes_trigger(160);
+            cf_opts.set_level_zero_stop_writes_trigger(200);
+        }
         ColumnFamilyDescriptor::new(name, cf_opts)
     });
     Ok(Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?))

@@ -103,14 +103,14 @@ impl Reader<'_> {
 
     fn readable(&self, p: &str) -> Result<&Node, ZkError> {
         let node = self.node(p)?;
-        if !allowed(&node.acl, jute::perms::READ, self.ids) {
+        if !allowed(self.tree.acl(node), jute::perms::READ, self.ids) {
             return Err(ZkError::NoAuth);
         }
         Ok(node)
     }
 
-    fn sorted_children(node: &Node) -> Vec<String> {
-        node.children.names().map(String::from).collect()
+    fn sorted_children(&self, node: &Node) -> Vec<String> {
+        self.tree.child_names(node)
     }
 
     /// Runs one read, writing the response body into `buf`.
@@ -129,11 +129,11 @@ impl Reader<'_> {
                 if *watch {
                     self.watches.add(self.conn, WatchKind::Data, path);
                 }
-                GetDataResponse { data: node.data.as_deref().map(<[u8]>::to_vec), stat: node.wire_stat() }.write(buf);
+                GetDataResponse { data: node.data().map(<[u8]>::to_vec), stat: node.wire_stat() }.write(buf);
             }
             ReadOp::GetAcl { path } => {
                 let node = self.readable(path)?;
-                let acl = node.acl.iter().map(|a| a.to_wire()).collect();
+                let acl = self.tree.acl(node).iter().map(|a| a.to_wire()).collect();
                 GetAclResponse { acl, stat: node.wire_stat() }.write(buf);
             }
             ReadOp::GetChildren { path, watch, with_stat } => {
@@ -141,7 +141,7 @@ impl Reader<'_> {
                 if *watch {
                     self.watches.add(self.conn, WatchKind::Child, path);
                 }
-                let children = Self::sorted_children(node);
+                let children = self.sorted_children(node);
                 if *with_stat {
                     GetChildren2Response { children, stat: node.wire_stat() }.write(buf);
                 } else {
@@ -185,13 +185,13 @@ impl Reader<'_> {
                             if g.watch {
                                 self.watches.add(self.conn, WatchKind::Data, &g.path);
                             }
-                            MultiResult::GetData { data: n.data.as_deref().map(<[u8]>::to_vec), stat: n.wire_stat() }
+                            MultiResult::GetData { data: n.data().map(<[u8]>::to_vec), stat: n.wire_stat() }
                         }),
                         MultiOp::GetChildren(g) => self.readable(&g.path).map(|n| {
                             if g.watch {
                                 self.watches.add(self.conn, WatchKind::Child, &g.path);
                             }
-                            MultiResult::GetChildren(Self::sorted_children(n))
+                            MultiResult::GetChildren(self.sorted_children(n))
                         }),
                         _ => Err(ZkError::BadArguments("write op inside multiRead".into())),
                     };

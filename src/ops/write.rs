@@ -134,7 +134,7 @@ pub fn prepare(txn: &mut Txn, tree: &DataTree, ids: &[AuthId]) -> Result<(), ZkE
 /// (a missing node is left for the transaction to report).
 fn check(tree: &DataTree, path: &str, perm: i32, ids: &[AuthId]) -> Result<(), ZkError> {
     match tree.get(path) {
-        Some(node) if !allowed(&node.acl, perm, ids) => Err(ZkError::NoAuth),
+        Some(node) if !allowed(tree.acl(node), perm, ids) => Err(ZkError::NoAuth),
         _ => Ok(()),
     }
 }

@@ -120,7 +120,7 @@ pub async fn reconfig(server: &Server, req: &ReconfigRequest, ids: &[AuthId]) ->
         // default, so in practice a super user).
         let state = server.shared.read();
         let node = state.tree.get(CONFIG_PATH).ok_or(ZkError::NoNode)?;
-        if !allowed(&node.acl, jute::perms::WRITE, ids) {
+        if !allowed(state.tree.acl(node), jute::perms::WRITE, ids) {
             return Err(ZkError::NoAuth);
         }
     }
@@ -138,7 +138,7 @@ pub async fn reconfig(server: &Server, req: &ReconfigRequest, ids: &[AuthId]) ->
     let state = server.shared.read();
     let node = state.tree.get(CONFIG_PATH).ok_or(ZkError::NoNode)?;
     let mut body = BytesMut::new();
-    GetDataResponse { data: node.data.as_deref().map(<[u8]>::to_vec), stat: node.wire_stat() }.write(&mut body);
+    GetDataResponse { data: node.data().map(<[u8]>::to_vec), stat: node.wire_stat() }.write(&mut body);
     Ok((zxid, body))
 }
 
@@ -229,7 +229,7 @@ pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
 fn current_servers(server: &Server, voters: &BTreeSet<u64>) -> BTreeMap<u64, String> {
     let text = {
         let state = server.shared.read();
-        state.tree.get(CONFIG_PATH).and_then(|n| n.data.as_deref().map(|d| String::from_utf8_lossy(d).into_owned()))
+        state.tree.get(CONFIG_PATH).and_then(|n| n.data().map(|d| String::from_utf8_lossy(d).into_owned()))
     };
     let mut servers = text.as_deref().map(servers_of).unwrap_or_default();
     for (id, peer) in &server.config.peers {

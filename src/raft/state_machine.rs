@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::{Applied, Response, TypeConfig};
 use crate::state::{Shared, SmState};
 use crate::storage::{self, cf, CF_META, CF_SESSIONS, CF_TREE};
-use crate::tree::{Changes, DataTree, Node, SessionInfo, TxnContext};
+use crate::tree::{Changes, DataTree, Node, SessionInfo, StoredNode, TxnContext};
 
 type StorageResult<T> = Result<T, StorageError<u64>>;
 
@@ -43,12 +43,16 @@ fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
     StorageIOError::read_state_machine(&e).into()
 }
 
+fn sm_write_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
+    StorageIOError::write_state_machine(&e).into()
+}
+
 /// The serialised form of a snapshot.
 #[derive(Serialize, Deserialize)]
 struct SnapshotData {
     last_zxid: i64,
     sessions: Vec<(i64, SessionInfo)>,
-    nodes: Vec<(String, Node)>,
+    nodes: Vec<(String, StoredNode<'static>)>,
 }
 
 /// Serialises every write of the persisted state and the stored snapshot.
@@ -68,17 +72,80 @@ fn lock_snapshots(lock: &SnapshotLock) -> SnapshotGuard<'_> {
     lock.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Checkpoints taken but not yet written, oldest first. Taking one is quick
-/// and happens on the state machine's task, between applies; writing it is
-/// left to the snapshot builder's task, which writes every queued one in
-/// order (so a later checkpoint never lands before an earlier one).
-type Checkpoints = Arc<Mutex<Vec<WriteBatch>>>;
+/// Checkpoints taken but not yet written, oldest first. Taking one happens
+/// on the state machine's task, between applies; writing it is left to a
+/// blocking task, which writes every queued one in order (so a later
+/// checkpoint never lands before an earlier one).
+type Checkpoints = Arc<Mutex<CheckpointQueue>>;
+
+/// The queue behind [`Checkpoints`].
+#[derive(Default)]
+struct CheckpointQueue {
+    batches: Vec<WriteBatch>,
+    /// Set when a checkpoint could not be written; the state machine then
+    /// fails its applies (as ZooKeeper stops on a failed disk write) until
+    /// an installed snapshot replaces the whole persisted state.
+    failed: Option<String>,
+}
+
+/// Locks the checkpoint queue (a panic while holding it leaves the queue
+/// itself whole, so a poisoned lock is still usable).
+fn queue(checkpoints: &Checkpoints) -> std::sync::MutexGuard<'_, CheckpointQueue> {
+    checkpoints.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Changed nodes that make the state machine take a checkpoint between
+/// snapshots. Encoding every change since the last snapshot at once stalled
+/// applies for ~100 ms per 75k nodes, every snapCount/2..snapCount writes
+/// (the p99 of write workloads); 16k at a time cost ~20 ms.
+const CHECKPOINT_EVERY: usize = 16_384;
 
 /// Nodes and sessions changed since the last checkpoint.
 #[derive(Default)]
 struct Dirty {
-    nodes: HashSet<Arc<str>>,
+    /// Ids of nodes created or changed, one bit each (ids are dense).
+    ids: Vec<u64>,
+    /// Bits set in `ids`.
+    marked: usize,
+    /// Paths of nodes deleted.
+    deleted: Vec<String>,
     sessions: HashSet<i64>,
+}
+
+impl Dirty {
+    /// Remembers what a batch of applies changed.
+    fn add(&mut self, changes: Changes) {
+        for id in changes.nodes {
+            let (word, bit) = (id as usize / 64, id % 64);
+            if word >= self.ids.len() {
+                self.ids.resize(word + 1, 0);
+            }
+            self.marked += usize::from(self.ids[word] & 1 << bit == 0);
+            self.ids[word] |= 1 << bit;
+        }
+        self.deleted.extend(changes.deleted);
+        self.sessions.extend(changes.sessions);
+    }
+
+    /// Roughly how many records a checkpoint would write now.
+    fn len(&self) -> usize {
+        self.marked + self.deleted.len() + self.sessions.len()
+    }
+
+    /// The ids of nodes created or changed.
+    fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ids.iter().enumerate().flat_map(|(word, &bits)| {
+            // Peel the lowest set bit until none is left.
+            std::iter::successors((bits != 0).then_some(bits), |b| Some(b & (b - 1)).filter(|b| *b != 0))
+                .map(move |b| word as u32 * 64 + b.trailing_zeros())
+        })
+    }
+}
+
+/// Adds `node`, at `path`, to a checkpoint batch.
+fn put_node(batch: &mut WriteBatch, tree_cf: &rocksdb::ColumnFamily, tree: &DataTree, path: &str, node: &Node) -> Result<(), storage::StorageError> {
+    batch.put_cf(tree_cf, path.as_bytes(), storage::encode(CF_TREE, &tree.stored(node))?);
+    Ok(())
 }
 
 /// paddock's `RaftStateMachine`.
@@ -119,16 +186,45 @@ impl StateMachine {
         }
     }
 
+    /// Encodes what changed since the last checkpoint and queues it for
+    /// writing; true if one was queued. Runs between applies, so the
+    /// checkpoint is exactly the state at the applied log id it records.
+    fn take_checkpoint(&mut self) -> bool {
+        let started = std::time::Instant::now();
+        let checkpoint = self.checkpoint(&self.shared.read());
+        match checkpoint {
+            Ok(batch) => {
+                tracing::debug!(bytes = batch.size_in_bytes(), ms = started.elapsed().as_millis() as u64, "checkpoint encoded");
+                queue(&self.checkpoints).batches.push(batch);
+                self.dirty = Dirty::default();
+                true
+            }
+            // What was dirty is remembered for the next one; a snapshot
+            // builder finds nothing new and snapshots the last checkpoint.
+            Err(e) => {
+                tracing::error!("checkpoint not taken: {e}");
+                false
+            }
+        }
+    }
+
     /// The nodes and sessions changed since the last checkpoint plus the
     /// applied point, as one batch.
     fn checkpoint(&self, state: &SmState) -> Result<WriteBatch, storage::StorageError> {
         let db = &self.db;
         let (tree_cf, sess_cf, meta_cf) = (cf(db, CF_TREE)?, cf(db, CF_SESSIONS)?, cf(db, CF_META)?);
         let mut batch = WriteBatch::default();
-        for path in &self.dirty.nodes {
+        // A deleted path may have a node again; an id names whatever node
+        // holds it now (see `Changes`).
+        for path in &self.dirty.deleted {
             match state.tree.get(path) {
-                Some(node) => batch.put_cf(tree_cf, path.as_bytes(), storage::encode(CF_TREE, node)?),
+                Some(node) => put_node(&mut batch, tree_cf, &state.tree, path, node)?,
                 None => batch.delete_cf(tree_cf, path.as_bytes()),
+            }
+        }
+        for id in self.dirty.ids() {
+            if let (Some(node), Some(path)) = (state.tree.get_by_id(id), state.tree.path_of(id)) {
+                put_node(&mut batch, tree_cf, &state.tree, &path, node)?;
             }
         }
         for id in &self.dirty.sessions {
@@ -155,9 +251,13 @@ impl StateMachine {
         batch.delete_range_cf(tree_cf, [0u8].as_slice(), [0xFFu8; 8].as_slice());
         batch.delete_range_cf(sess_cf, storage::u64_key(0), storage::u64_key(u64::MAX));
         batch.delete_cf(sess_cf, storage::u64_key(u64::MAX));
-        for (path, node) in state.tree.nodes() {
-            batch.put_cf(tree_cf, path.as_bytes(), storage::encode(CF_TREE, node)?);
-        }
+        let mut failed = Ok(());
+        state.tree.walk(|path, node| {
+            if failed.is_ok() {
+                failed = put_node(&mut batch, tree_cf, &state.tree, path, node);
+            }
+        });
+        failed?;
         for (id, info) in state.tree.sessions() {
             batch.put_cf(sess_cf, storage::u64_key(*id as u64), storage::encode(CF_SESSIONS, info)?);
         }
@@ -181,6 +281,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        if let Some(e) = &queue(&self.checkpoints).failed {
+            return Err(sm_write_err(storage::StorageError::CheckpointLost(e.clone())));
+        }
         let mut changes = Changes::default();
         let mut applied = Vec::new();
         let mut state = self.shared.write();
@@ -221,28 +324,25 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         let zxid = state.tree.last_zxid();
         drop(state);
-        self.dirty.nodes.extend(changes.nodes);
-        self.dirty.sessions.extend(changes.sessions);
+        self.dirty.add(changes);
         self.shared.applied.send_replace(zxid);
+        if self.dirty.len() >= CHECKPOINT_EVERY && self.take_checkpoint() {
+            let (db, lock, checkpoints) = (self.db.clone(), self.snapshot_lock.clone(), self.checkpoints.clone());
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = write_checkpoints(&db, &lock_snapshots(&lock), &checkpoints) {
+                    // Left for the next snapshot to report: it writes
+                    // (or fails to write) what is still queued.
+                    tracing::warn!("checkpoint not written yet: {e}");
+                }
+            });
+        }
         Ok(applied)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         self.snapshot_seq += 1;
-        // Runs between applies, so the checkpoint is exactly the state at
-        // the applied log id it records. Encoding the changed nodes is the
-        // only work done here; the builder writes it.
-        let shared = self.shared.clone();
-        let checkpoint = self.checkpoint(&shared.read());
-        match checkpoint {
-            Ok(batch) => {
-                self.checkpoints.lock().unwrap_or_else(|e| e.into_inner()).push(batch);
-                self.dirty = Dirty::default();
-            }
-            // The builder finds nothing new to write and snapshots the last
-            // checkpoint; what was dirty is remembered for the next one.
-            Err(e) => tracing::error!("checkpoint not taken: {e}"),
-        }
+        // The builder writes this last checkpoint with the queued ones.
+        self.take_checkpoint();
         SnapshotBuilder {
             db: self.db.clone(),
             shared: self.shared.clone(),
@@ -281,8 +381,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut batch = self.replace_all(&new_state).map_err(write_err)?;
         let write_bytes = |w: &mut SnapshotFile| std::io::Write::write_all(w, &bytes).map_err(file_err);
         let locked = lock_snapshots(&self.snapshot_lock);
-        // Checkpoints not yet written are of the state being replaced.
-        self.checkpoints.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        // Checkpoints not yet written are of the state being replaced, and
+        // a lost one no longer matters: the whole state is written anew.
+        *queue(&self.checkpoints) = CheckpointQueue::default();
         save_snapshot(&self.db, &locked, &mut batch, meta, write_bytes).map_err(write_err)?;
         drop(locked);
         self.dirty = Dirty::default();
@@ -485,7 +586,7 @@ struct Persisted {
 /// One record of the persisted state.
 enum Record {
     Session(i64, SessionInfo),
-    Node(String, Node),
+    Node(String, StoredNode<'static>),
 }
 
 /// Reads the persisted state as the read options from `opts` see it (the
@@ -525,6 +626,29 @@ fn get_meta<T: serde::de::DeserializeOwned>(db: &DB, key: &[u8], opts: &ReadOpti
     }
 }
 
+/// Writes the queued checkpoints in order, under the snapshot lock (so an
+/// installed snapshot, which drops the queue, is never overwritten by an
+/// older state); true if there were any. Not synced: a snapshot's own batch
+/// is, and RocksDB's write-ahead log is synced in order, so a crash loses at
+/// most the newest checkpoints, whose changes the log still holds.
+fn write_checkpoints(db: &DB, _locked: &SnapshotGuard<'_>, checkpoints: &Checkpoints) -> Result<bool, storage::StorageError> {
+    let queued = {
+        let mut q = queue(checkpoints);
+        if let Some(e) = &q.failed {
+            return Err(storage::StorageError::CheckpointLost(e.clone()));
+        }
+        std::mem::take(&mut q.batches)
+    };
+    let wrote = !queued.is_empty();
+    for batch in queued {
+        if let Err(e) = db.write(batch) {
+            queue(checkpoints).failed = Some(e.to_string());
+            return Err(e.into());
+        }
+    }
+    Ok(wrote)
+}
+
 /// Writes the queued checkpoints, then builds a snapshot from a RocksDB
 /// point-in-time view of the persisted state, not from the tree in memory:
 /// applying writes never waits for the snapshot to be encoded (cloning the
@@ -534,13 +658,8 @@ fn get_meta<T: serde::de::DeserializeOwned>(db: &DB, key: &[u8], opts: &ReadOpti
 fn build_from_disk(db: &DB, lock: &SnapshotLock, checkpoints: &Checkpoints, seq: u64) -> StorageResult<Snapshot<TypeConfig>> {
     let err = |e: storage::StorageError| -> StorageError<u64> { StorageIOError::write_snapshot(None, &e).into() };
     let locked = lock_snapshots(lock);
-    let queued = std::mem::take(&mut *checkpoints.lock().unwrap_or_else(|e| e.into_inner()));
-    let wrote = !queued.is_empty();
-    for batch in queued {
-        // Not synced here: the snapshot's own batch below is, and RocksDB's
-        // write-ahead log is synced in order.
-        db.write(batch).map_err(|e| err(e.into()))?;
-    }
+    let started = std::time::Instant::now();
+    let wrote = write_checkpoints(db, &locked, checkpoints).map_err(err)?;
     if wrote {
         // The checkpoint's memtable is memory that nothing reads: the
         // flushed tables are what a restart loads.
@@ -549,6 +668,7 @@ fn build_from_disk(db: &DB, lock: &SnapshotLock, checkpoints: &Checkpoints, seq:
             flushed.map_err(err)?;
         }
     }
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "checkpoints written and flushed");
     let view = db.snapshot();
     let opts = || {
         let mut o = ReadOptions::default();
@@ -572,6 +692,7 @@ fn build_from_disk(db: &DB, lock: &SnapshotLock, checkpoints: &Checkpoints, seq:
     if !save_snapshot(db, &locked, &mut WriteBatch::default(), &meta, stream).map_err(write_err)? {
         tracing::debug!(snapshot = %meta.snapshot_id, "a newer snapshot is already stored");
     }
+    tracing::debug!(snapshot = %meta.snapshot_id, ms = started.elapsed().as_millis() as u64, "snapshot built");
     // openraft 0.9 keeps only the meta of a built snapshot (its state
     // machine worker drops the data); a snapshot sent to a follower is read
     // from its file by `get_current_snapshot`.
@@ -584,17 +705,42 @@ mod tests {
     use crate::tree::node::{AclEntry, NodeKind};
 
     #[test]
+    fn the_dirty_set_counts_each_node_once() {
+        let mut dirty = Dirty::default();
+        dirty.add(Changes { nodes: vec![3, 70, 3], deleted: vec!["/x".into()], sessions: vec![9], ..Default::default() });
+        dirty.add(Changes { nodes: vec![70, 4], sessions: vec![9], ..Default::default() });
+        assert_eq!(dirty.len(), 3 + 1 + 1);
+        assert_eq!(dirty.ids().collect::<Vec<_>>(), [3, 4, 70]);
+    }
+
+    #[test]
+    fn after_a_lost_checkpoint_no_later_one_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = storage::open(&dir.path().join("rocksdb")).unwrap();
+        let (lock, checkpoints) = (SnapshotLock::default(), Checkpoints::default());
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf(&db, CF_TREE).unwrap(), b"/a", b"1");
+        queue(&checkpoints).batches.push(batch);
+        queue(&checkpoints).failed = Some("disk full".into());
+        let out = write_checkpoints(&db, &lock_snapshots(&lock), &checkpoints);
+        assert!(matches!(out, Err(storage::StorageError::CheckpointLost(_))), "{out:?}");
+        assert!(db.get_cf(cf(&db, CF_TREE).unwrap(), b"/a").unwrap().is_none());
+        queue(&checkpoints).failed = None;
+        assert!(write_checkpoints(&db, &lock_snapshots(&lock), &checkpoints).unwrap());
+        assert!(db.get_cf(cf(&db, CF_TREE).unwrap(), b"/a").unwrap().is_some());
+    }
+
+    #[test]
     fn a_streamed_snapshot_is_the_encoding_of_the_whole_state() {
         let dir = tempfile::tempdir().unwrap();
         let db = storage::open(&dir.path().join("rocksdb")).unwrap();
-        let acl: crate::tree::node::Acl = AclEntry::open().into();
         let sessions = vec![(7i64, SessionInfo { timeout_ms: 4000, passwd: vec![1, 2], ephemerals: Default::default() })];
-        let nodes: Vec<(String, Node)> = ["/a", "/a/b", "/c"]
+        let nodes: Vec<(String, StoredNode)> = ["/a", "/a/b", "/c"]
             .iter()
             .enumerate()
             .map(|(i, p)| {
                 let kind = if i == 1 { NodeKind::Ephemeral(7) } else { NodeKind::Persistent };
-                (p.to_string(), Node::new(Some(vec![i as u8; 3].into()), acl.clone(), kind, i as i64 + 1, 1000))
+                (p.to_string(), StoredNode::new(Some(vec![i as u8; 3]), AclEntry::open(), kind, i as i64 + 1, 1000))
             })
             .collect();
         let mut batch = WriteBatch::default();

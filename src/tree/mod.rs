@@ -2,21 +2,31 @@
 //! machine applies transactions to, deterministically.
 //!
 //! Every mutation records an undo step so that a failed `multi` leaves nothing
-//! behind, and names the paths it dirtied so the state machine can persist
+//! behind, and names the nodes it changed so the state machine can persist
 //! exactly those at its next checkpoint.
+//!
+//! Nodes live in a slab and are named by a `u32` id. A node knows its
+//! parent's id and its own name; an index maps (parent id, name) to the id,
+//! so finding `/a/b/c` takes one probe per segment, and a parent holds its
+//! children's ids. A node's name and data are one allocation beside its 80
+//! bytes, so the tree spends about 100 bytes per znode beyond its name and
+//! data (see `node`).
 
 pub mod acl;
 pub mod node;
 pub mod path;
 pub mod txn;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasher;
 
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ZkError;
-pub use node::{Acl, AclEntry, Children, Node, NodeKind, NodeStat};
+pub use node::{Acl, AclEntry, AclId, Children, Node, NodeKind, NodeStat, StoredNode};
 use txn::{CreateKind, CreateOp, Txn, TxnOutcome};
 
 /// Largest TTL ZooKeeper accepts (40 bits of milliseconds).
@@ -50,12 +60,15 @@ pub enum Trigger {
 /// What one batch of applied transactions changed.
 #[derive(Debug, Default)]
 pub struct Changes {
-    /// Paths whose node was created, changed or deleted (the tree's own
-    /// key allocations: remembering a path until the next checkpoint costs
-    /// no copy of it).
-    pub nodes: HashSet<Arc<str>>,
+    /// Ids of nodes created or changed (repeats are fine). An id names
+    /// whatever node holds it when the changes are persisted: a node deleted
+    /// since is also in `deleted`, and a node that took its id is new.
+    pub nodes: Vec<u32>,
+    /// Paths of deleted nodes (a path may have a node again by the time the
+    /// changes are persisted: look it up).
+    pub deleted: Vec<String>,
     /// Sessions created or removed.
-    pub sessions: HashSet<i64>,
+    pub sessions: Vec<i64>,
     /// Watch triggers, in order.
     pub triggers: Vec<Trigger>,
     /// Sessions that ended (their connections must be closed).
@@ -64,10 +77,11 @@ pub struct Changes {
 
 /// How to reverse one mutation of a failed multi.
 enum Undo {
-    Created { path: String, parent_stat: NodeStat, parent_seq: i32 },
-    Deleted { path: String, node: Box<Node>, parent_stat: NodeStat },
-    Data { path: String, data: Option<Box<[u8]>>, stat: NodeStat },
-    Acl { path: String, acl: Acl, stat: NodeStat },
+    Created { path: String, parent_stat: NodeStat },
+    Deleted { path: String, node: Node, parent_stat: NodeStat },
+    // By path: within a multi an id may be freed and taken by another node.
+    Data { path: String, old: Box<[u8]>, stat: NodeStat },
+    Acl { path: String, old: Box<[u8]>, stat: NodeStat },
 }
 
 /// The context of the transaction being applied.
@@ -84,17 +98,35 @@ pub struct TxnContext {
 /// The whole znode tree plus the session table.
 #[derive(Debug)]
 pub struct DataTree {
-    /// Keyed by full path; the same allocation is the parent's child entry.
-    /// Nodes are boxed so that growing the map moves 24-byte entries, not
-    /// whole nodes: a resize happens under the apply lock, and moving
-    /// hundreds of thousands of inline nodes stalled every request for tens
-    /// of milliseconds (it also leaves less slack in the table).
-    nodes: HashMap<Arc<str>, Box<Node>>,
+    /// Every node, by id; `None` marks a free id (listed in `free`). A
+    /// large slab grows by `realloc`, which moves pages rather than copying
+    /// them, so growing it does not stall the apply lock.
+    slots: Vec<Option<Node>>,
+    free: Vec<u32>,
+    /// Node ids by the hash of their parent's id and their name.
+    index: HashTable<u32>,
+    hasher: RandomState,
     sessions: BTreeMap<i64, SessionInfo>,
     last_zxid: i64,
-    /// Every distinct ACL list in use (and some no longer in use: they are
-    /// few and small, so none are dropped).
-    acls: HashSet<Acl>,
+    /// Every distinct ACL list in use, by id (and some no longer in use:
+    /// they are few and small, so none are dropped).
+    acls: Vec<Acl>,
+    acl_ids: HashMap<Acl, AclId>,
+}
+
+/// The node with id `id` in `slots`, if there is one.
+fn slot_in(slots: &[Option<Node>], id: u32) -> Option<&Node> {
+    slots.get(id as usize).and_then(Option::as_ref)
+}
+
+/// True if id `id` in `slots` is the node named `name` under `parent`.
+fn holds(slots: &[Option<Node>], id: u32, parent: Option<u32>, name: &str) -> bool {
+    slot_in(slots, id).is_some_and(|n| n.place() == (parent, name))
+}
+
+/// The index's hash of a node's place: its parent's id and its name.
+fn place_hash(hasher: &RandomState, (parent, name): (Option<u32>, &str)) -> u64 {
+    hasher.hash_one((parent, name))
 }
 
 impl Default for DataTree {
@@ -106,62 +138,197 @@ impl Default for DataTree {
 impl DataTree {
     /// A fresh tree with `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new() -> Self {
-        let mut tree = DataTree { nodes: HashMap::new(), sessions: BTreeMap::new(), last_zxid: 0, acls: HashSet::new() };
+        let mut tree = DataTree {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
+            sessions: BTreeMap::new(),
+            last_zxid: 0,
+            acls: Vec::new(),
+            acl_ids: HashMap::new(),
+        };
         let open = tree.intern_acl(&AclEntry::open());
-        tree.nodes.insert("/".into(), Box::new(Node::new(None, open.clone(), NodeKind::Persistent, 0, 0)));
-        for path in ["/zookeeper", "/zookeeper/quota"] {
-            tree.insert_loaded(path.into(), Node::new(None, open.clone(), NodeKind::Persistent, 0, 0));
-        }
         let read_only = tree.intern_acl(&[AclEntry { perms: jute::perms::READ, scheme: "world".into(), id: "anyone".into() }]);
-        tree.insert_loaded(
-            "/zookeeper/config".into(),
-            Node::new(None, read_only, NodeKind::Persistent, 0, 0),
-        );
         // ZooKeeper counts child creations and reports 2 x creations - children
         // (DataNode.copyStat). Built-in children were never "created", so a
         // fresh `/` reports -1 and `/zookeeper` -2; starting them there makes
         // our creations-plus-deletions count report the same from then on.
-        for (path, start) in [("/", -1), ("/zookeeper", -2)] {
-            if let Some(n) = tree.nodes.get_mut(path) {
-                n.stat.cversion = start;
-            }
+        for (path, acl, cversion) in [("/", open, -1), ("/zookeeper", open, -2), ("/zookeeper/quota", open, 0), ("/zookeeper/config", read_only, 0)] {
+            let stat = NodeStat { cversion, ..NodeStat::default() };
+            tree.link(path, |parent, name| Node::from_parts(parent, name, None, acl, NodeKind::Persistent, stat));
         }
         tree
     }
 
-    /// Puts a node read from storage (or a built-in one) in place, linking it to its parent.
-    pub fn insert_loaded(&mut self, path: String, mut node: Node) {
-        node.acl = self.intern_acl(&node.acl);
-        if let Some(old) = self.nodes.remove(path.as_str()) {
-            node.children = old.children;
-        }
-        if let NodeKind::Ephemeral(owner) = node.kind {
-            if let Some(s) = self.sessions.get_mut(&owner) {
-                s.ephemerals.insert(path.clone());
-            }
-        }
-        let path: Arc<str> = Arc::from(path);
-        if &*path != "/" {
-            let parent = path::parent(&path);
-            if !self.nodes.contains_key(parent) {
-                let open = self.intern_acl(&AclEntry::open());
-                self.nodes.insert(Arc::from(parent), Box::new(Node::new(None, open, NodeKind::Persistent, 0, 0)));
-            }
-            if let Some(p) = self.nodes.get_mut(parent) {
-                p.children.insert(path.clone());
-            }
-        }
-        self.nodes.insert(path, Box::new(node));
+    /// The id of the node named `name` under `parent` (the root is `None`, "").
+    fn find(&self, parent: Option<u32>, name: &str) -> Option<u32> {
+        let hash = place_hash(&self.hasher, (parent, name));
+        self.index.find(hash, |id| holds(&self.slots, *id, parent, name)).copied()
     }
 
-    /// The shared copy of an ACL list.
-    pub fn intern_acl(&mut self, acl: &[AclEntry]) -> Acl {
-        if let Some(shared) = self.acls.get(acl) {
-            return shared.clone();
+    /// The id of the node at `path`, found segment by segment from the root.
+    fn id_of(&self, path: &str) -> Option<u32> {
+        let root = self.find(None, "")?;
+        match path.strip_prefix('/')? {
+            "" => Some(root),
+            rest => rest.split('/').try_fold(root, |id, name| self.find(Some(id), name)),
+        }
+    }
+
+    /// The full path of the node with id `id`, rebuilt by walking up.
+    pub fn path_of(&self, id: u32) -> Option<String> {
+        let mut names = Vec::new();
+        let mut node = self.slot(id)?;
+        while let (Some(parent), name) = node.place() {
+            names.push(name);
+            // A parent chain longer than the tree is a cycle: a damaged tree.
+            if names.len() > self.slots.len() {
+                return None;
+            }
+            node = self.slot(parent)?;
+        }
+        if names.is_empty() {
+            return Some("/".into());
+        }
+        let mut path = String::with_capacity(names.iter().map(|n| n.len() + 1).sum());
+        for name in names.iter().rev() {
+            path.push('/');
+            path.push_str(name);
+        }
+        Some(path)
+    }
+
+    /// Calls `visit` with every node reachable from the root and its path,
+    /// parents before children, building each path once in one buffer.
+    pub fn walk<'a>(&'a self, mut visit: impl FnMut(&str, &'a Node)) {
+        let mut path = String::new();
+        let mut stack: Vec<(u32, usize)> = self.find(None, "").map(|root| (root, 0)).into_iter().collect();
+        while let Some((id, len)) = stack.pop() {
+            let Some(node) = self.slot(id) else { continue };
+            path.truncate(len);
+            if len != 1 {
+                // The root's children follow its "/"; deeper ones need one.
+                path.push('/');
+            }
+            path.push_str(node.name());
+            visit(&path, node);
+            let here = path.len();
+            stack.extend(node.children.ids().map(|child| (child, here)));
+        }
+    }
+
+    fn slot(&self, id: u32) -> Option<&Node> {
+        slot_in(&self.slots, id)
+    }
+
+    fn slot_mut(&mut self, id: u32) -> Option<&mut Node> {
+        self.slots.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    /// Puts a node (whose place is free) in the slab and the index.
+    fn insert(&mut self, node: Node) -> u32 {
+        let hash = place_hash(&self.hasher, node.place());
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(node);
+                id
+            }
+            None => {
+                self.slots.push(Some(node));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let DataTree { slots, index, hasher, .. } = self;
+        let rehash = |id: &u32| slot_in(slots, *id).map_or(0, |n| place_hash(hasher, n.place()));
+        index.insert_unique(hash, id, rehash);
+        id
+    }
+
+    /// Takes the node with id `id` out of the slab and the index (its
+    /// parent still lists it).
+    fn remove_id(&mut self, id: u32) -> Option<Node> {
+        let hash = place_hash(&self.hasher, self.slot(id)?.place());
+        self.index.find_entry(hash, |other| *other == id).ok()?.remove();
+        let node = self.slots.get_mut(id as usize)?.take()?;
+        self.free.push(id);
+        Some(node)
+    }
+
+    /// Inserts the node that `make` builds from its parent's id and its
+    /// name at `path` (which has no node), and adds it to its parent's
+    /// children, creating a placeholder parent if there is none (only when
+    /// loading: a stored tree always has its parents, but a damaged one
+    /// must still load).
+    fn link(&mut self, path: &str, make: impl FnOnce(Option<u32>, &str) -> Node) -> u32 {
+        if path == "/" {
+            return self.insert(make(None, ""));
+        }
+        let parent_id = self.existing_or_placeholder(path::parent(path));
+        let id = self.insert(make(Some(parent_id), path::basename(path)));
+        if let Some(p) = self.slot_mut(parent_id) {
+            p.children.insert(id);
+        }
+        id
+    }
+
+    /// The id of the node at `path`, made an empty persistent node (with
+    /// its missing ancestors) if there is none.
+    fn existing_or_placeholder(&mut self, path: &str) -> u32 {
+        if let Some(id) = self.id_of(path) {
+            return id;
+        }
+        let open = self.intern_acl(&AclEntry::open());
+        self.link(path, |parent, name| Node::new(parent, name, None, open, NodeKind::Persistent, 0, 0))
+    }
+
+    /// Puts a node read from storage (or a snapshot) in place, linking it to its parent.
+    pub fn insert_loaded(&mut self, path: String, stored: StoredNode) {
+        let acl = self.intern_acl(&stored.acl);
+        let stat = NodeStat { seq: stored.seq, ..stored.stat };
+        let make = |parent: Option<u32>, name: &str| Node::from_parts(parent, name, stored.data.as_deref(), acl, stored.kind, stat);
+        match self.id_of(&path) {
+            // A built-in node (or a repeated record): replace it where it
+            // is, keeping its id, so its children's parent ids stay right.
+            Some(id) => {
+                if let Some(old) = self.slot_mut(id) {
+                    let children = std::mem::take(&mut old.children);
+                    let (parent, name) = old.place();
+                    *old = make(parent, name);
+                    old.children = children;
+                }
+            }
+            None => {
+                self.link(&path, make);
+            }
+        }
+        if let NodeKind::Ephemeral(owner) = stored.kind {
+            if let Some(s) = self.sessions.get_mut(&owner) {
+                s.ephemerals.insert(path);
+            }
+        }
+    }
+
+    /// The id of an ACL list's shared copy.
+    pub fn intern_acl(&mut self, acl: &[AclEntry]) -> AclId {
+        if let Some(id) = self.acl_ids.get(acl) {
+            return *id;
         }
         let shared: Acl = Arc::from(acl);
-        self.acls.insert(shared.clone());
-        shared
+        let id = self.acls.len() as AclId;
+        self.acls.push(shared.clone());
+        self.acl_ids.insert(shared, id);
+        id
+    }
+
+    /// A node's stored record (for checkpoints, snapshots and the digest).
+    pub fn stored<'a>(&'a self, node: &'a Node) -> StoredNode<'a> {
+        node.stored(self.acl(node))
+    }
+
+    /// A node's ACL list (empty, which only `super` passes, if the id is unknown).
+    pub fn acl(&self, node: &Node) -> &[AclEntry] {
+        self.acls.get(node.acl() as usize).map_or(&[], |a| a)
     }
 
     /// Puts a session read from storage in place (load sessions before nodes).
@@ -181,18 +348,26 @@ impl DataTree {
 
     /// Looks up a node.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path).map(|n| &**n)
+        self.slot(self.id_of(path)?)
+    }
+
+    /// Looks up a node by id (ids come from [`Changes::nodes`]).
+    pub fn get_by_id(&self, id: u32) -> Option<&Node> {
+        self.slot(id)
+    }
+
+    /// A node's children's names, sorted.
+    pub fn child_names(&self, node: &Node) -> Vec<String> {
+        let mut names: Vec<String> = node.children.ids().filter_map(|id| self.slot(id)).map(|c| c.name().to_string()).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Number of znodes.
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.slots.len() - self.free.len()
     }
 
-    /// Iterates over every node (for snapshots).
-    pub fn nodes(&self) -> impl Iterator<Item = (&Arc<str>, &Node)> {
-        self.nodes.iter().map(|(p, n)| (p, &**n))
-    }
 
     /// The replicated session table.
     pub fn sessions(&self) -> &BTreeMap<i64, SessionInfo> {
@@ -207,16 +382,11 @@ impl DataTree {
     /// Every descendant of `path`, not counting itself.
     pub fn count_descendants(&self, path: &str) -> usize {
         let mut count = 0;
-        let mut stack: Vec<&Arc<str>> = Vec::new();
-        if let Some((key, _)) = self.nodes.get_key_value(path) {
-            stack.push(key);
-        }
-        while let Some(p) = stack.pop() {
-            if let Some(node) = self.nodes.get(p) {
-                for child in node.children.paths() {
-                    count += 1;
-                    stack.push(child);
-                }
+        let mut stack: Vec<u32> = self.id_of(path).into_iter().collect();
+        while let Some(id) = stack.pop() {
+            if let Some(node) = self.slot(id) {
+                count += node.children.len();
+                stack.extend(node.children.ids());
             }
         }
         count
@@ -225,25 +395,22 @@ impl DataTree {
     /// True if `path` is an empty container that has had children, or a
     /// childless TTL node unmodified for its TTL as of `now_ms`.
     pub fn is_reapable(&self, path: &str, now_ms: i64) -> bool {
-        match self.nodes.get(path) {
-            Some(n) if n.children.is_empty() => match n.kind {
+        self.get(path).is_some_and(|n| Self::due(n, now_ms))
+    }
+
+    fn due(n: &Node, now_ms: i64) -> bool {
+        n.children.is_empty()
+            && match n.kind() {
                 NodeKind::Container => n.stat.cversion > 0,
                 NodeKind::Ttl(ttl) => now_ms.saturating_sub(n.stat.mtime) >= ttl,
                 _ => false,
-            },
-            _ => false,
-        }
+            }
     }
 
     /// Paths of containers and TTL nodes that are reapable as of `now_ms`.
     pub fn reapable(&self, now_ms: i64) -> Vec<String> {
-        self.nodes
-            .iter()
-            .filter(|(_, n)| matches!(n.kind, NodeKind::Container | NodeKind::Ttl(_)))
-            .map(|(p, _)| p)
-            .filter(|p| self.is_reapable(p, now_ms))
-            .map(|p| p.to_string())
-            .collect()
+        let due = self.slots.iter().enumerate().filter(|(_, n)| n.as_ref().is_some_and(|n| Self::due(n, now_ms)));
+        due.filter_map(|(id, _)| self.path_of(id as u32)).collect()
     }
 
     /// Applies one transaction at `ctx`, recording what changed.
@@ -291,13 +458,13 @@ impl DataTree {
             id = id.wrapping_add(1) & i64::MAX;
         }
         self.sessions.insert(id, SessionInfo { timeout_ms, passwd: passwd.to_vec(), ephemerals: BTreeSet::new() });
-        changes.sessions.insert(id);
+        changes.sessions.push(id);
         TxnOutcome::SessionCreated { session_id: id, timeout_ms, passwd: passwd.to_vec() }
     }
 
     fn close_session(&mut self, ctx: TxnContext, id: i64, changes: &mut Changes) {
         let Some(info) = self.sessions.remove(&id) else { return };
-        changes.sessions.insert(id);
+        changes.sessions.push(id);
         changes.closed_sessions.push(id);
         let mut undo = Vec::new();
         for path in info.ephemerals.iter().rev() {
@@ -314,7 +481,7 @@ impl DataTree {
             match self.apply_op(ctx, op, changes, &mut undo) {
                 Ok(outcome) => results.push(outcome),
                 Err(e) => {
-                    self.rollback(undo);
+                    self.rollback(undo, changes);
                     changes.triggers.truncate(trigger_mark);
                     let mut failed = vec![TxnOutcome::Error(0); i];
                     failed.push(TxnOutcome::Error(e.raw()));
@@ -333,7 +500,7 @@ impl DataTree {
             Txn::SetData { path, data, version } => self.set_data(ctx, path, data, *version, changes, undo),
             Txn::SetAcl { path, acl, version } => self.set_acl(path, acl, *version, changes, undo),
             Txn::Check { path, version } => {
-                let node = self.nodes.get(path.as_str()).ok_or(ZkError::NoNode)?;
+                let node = self.get(path).ok_or(ZkError::NoNode)?;
                 if *version != -1 && node.stat.version != *version {
                     return Err(ZkError::BadVersion);
                 }
@@ -367,40 +534,36 @@ impl DataTree {
                 NodeKind::Ephemeral(ctx.session_id)
             }
         };
-        let parent_path = if c.sequential && c.path.ends_with('/') {
-            c.path.trim_end_matches('/').to_string()
-        } else {
-            path::parent(&c.path).to_string()
-        };
-        let parent_path = if parent_path.is_empty() { "/".to_string() } else { parent_path };
-        let parent = self.nodes.get(parent_path.as_str()).ok_or(ZkError::NoNode)?;
-        if matches!(parent.kind, NodeKind::Ephemeral(_)) {
+        let parent_path = if c.sequential && c.path.ends_with('/') { c.path.trim_end_matches('/') } else { path::parent(&c.path) };
+        let parent_path = if parent_path.is_empty() { "/" } else { parent_path };
+        let parent_id = self.id_of(parent_path).ok_or(ZkError::NoNode)?;
+        let parent = self.slot(parent_id).ok_or(ZkError::NoNode)?;
+        if matches!(parent.kind(), NodeKind::Ephemeral(_)) {
             return Err(ZkError::NoChildrenForEphemerals);
         }
-        let full = if c.sequential { format!("{}{:010}", c.path, parent.seq) } else { c.path.clone() };
-        if self.nodes.contains_key(full.as_str()) {
+        let full = if c.sequential { format!("{}{:010}", c.path, parent.stat.seq) } else { c.path.clone() };
+        let name = path::basename(&full);
+        if self.find(Some(parent_id), name).is_some() {
             return Err(ZkError::NodeExists);
         }
         let acl = self.intern_acl(&c.acl);
-        let key: Arc<str> = Arc::from(full.as_str());
-        changes.nodes.insert(self.key_of(&parent_path)?);
-        let parent = self.nodes.get_mut(parent_path.as_str()).ok_or(ZkError::NoNode)?;
-        undo.push(Undo::Created { path: full.clone(), parent_stat: parent.stat, parent_seq: parent.seq });
-        parent.children.insert(key.clone());
-        parent.seq = parent.seq.wrapping_add(1);
+        let node = Node::new(Some(parent_id), name, c.data.as_deref(), acl, kind, ctx.zxid, ctx.time_ms);
+        let stat = node.wire_stat();
+        let id = self.insert(node);
+        let parent = self.slot_mut(parent_id).ok_or(ZkError::NoNode)?;
+        undo.push(Undo::Created { path: full.clone(), parent_stat: parent.stat });
+        parent.children.insert(id);
+        parent.stat.seq = parent.stat.seq.wrapping_add(1);
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.pzxid = ctx.zxid;
-        let node = Node::new(c.data.as_deref().map(Box::from), acl, kind, ctx.zxid, ctx.time_ms);
-        let stat = node.wire_stat();
         if let NodeKind::Ephemeral(owner) = kind {
             if let Some(s) = self.sessions.get_mut(&owner) {
                 s.ephemerals.insert(full.clone());
             }
         }
-        changes.nodes.insert(key.clone());
-        self.nodes.insert(key, Box::new(node));
+        changes.nodes.extend([parent_id, id]);
         changes.triggers.push(Trigger::Created(full.clone()));
-        changes.triggers.push(Trigger::ChildrenChanged(parent_path));
+        changes.triggers.push(Trigger::ChildrenChanged(parent_path.to_string()));
         Ok(TxnOutcome::Created { path: full, stat })
     }
 
@@ -409,35 +572,32 @@ impl DataTree {
         if path == "/" || path == "/zookeeper" || path.starts_with("/zookeeper/") && self.is_builtin(path) {
             return Err(ZkError::BadArguments(format!("cannot delete {path}")));
         }
-        let node = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        let id = self.id_of(path).ok_or(ZkError::NoNode)?;
+        let node = self.slot(id).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.version != version {
             return Err(ZkError::BadVersion);
         }
         if !node.children.is_empty() {
             return Err(ZkError::NotEmpty);
         }
-        let parent_path = path::parent(path).to_string();
-        let (key, node) = self.nodes.remove_entry(path).ok_or(ZkError::NoNode)?;
-        changes.nodes.insert(key);
-        if let NodeKind::Ephemeral(owner) = node.kind {
+        let parent_path = path::parent(path);
+        let parent_id = node.parent().ok_or_else(|| ZkError::System(format!("orphan {path}")))?;
+        let node = self.remove_id(id).ok_or(ZkError::NoNode)?;
+        if let NodeKind::Ephemeral(owner) = node.kind() {
             if let Some(s) = self.sessions.get_mut(&owner) {
                 s.ephemerals.remove(path);
             }
         }
-        let parent = self.nodes.get_mut(parent_path.as_str()).ok_or_else(|| ZkError::System(format!("orphan {path}")))?;
+        let parent = self.slot_mut(parent_id).ok_or_else(|| ZkError::System(format!("orphan {path}")))?;
         undo.push(Undo::Deleted { path: path.to_string(), node, parent_stat: parent.stat });
-        parent.children.remove(path);
+        parent.children.remove(id);
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.pzxid = ctx.zxid;
-        changes.nodes.insert(self.key_of(&parent_path)?);
+        changes.nodes.push(parent_id);
+        changes.deleted.push(path.to_string());
         changes.triggers.push(Trigger::Deleted(path.to_string()));
-        changes.triggers.push(Trigger::ChildrenChanged(parent_path));
+        changes.triggers.push(Trigger::ChildrenChanged(parent_path.to_string()));
         Ok(())
-    }
-
-    /// The tree's own key for an existing node's path.
-    fn key_of(&self, path: &str) -> Result<Arc<str>, ZkError> {
-        self.nodes.get_key_value(path).map(|(k, _)| k.clone()).ok_or(ZkError::NoNode)
     }
 
     fn is_builtin(&self, path: &str) -> bool {
@@ -446,17 +606,18 @@ impl DataTree {
 
     fn set_data(&mut self, ctx: TxnContext, path: &str, data: &Option<Vec<u8>>, version: i32, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
         path::validate(path, false)?;
-        let node = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
+        let id = self.id_of(path).ok_or(ZkError::NoNode)?;
+        let node = self.slot_mut(id).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.version != version {
             return Err(ZkError::BadVersion);
         }
-        let old = std::mem::replace(&mut node.data, data.as_deref().map(Box::from));
-        undo.push(Undo::Data { path: path.to_string(), data: old, stat: node.stat });
+        let old = node.replace_data(data.as_deref());
+        undo.push(Undo::Data { path: path.to_string(), old, stat: node.stat });
         node.stat.version = node.stat.version.wrapping_add(1);
         node.stat.mzxid = ctx.zxid;
         node.stat.mtime = ctx.time_ms;
         let stat = node.wire_stat();
-        changes.nodes.insert(self.key_of(path)?);
+        changes.nodes.push(id);
         changes.triggers.push(Trigger::DataChanged(path.to_string()));
         Ok(TxnOutcome::Stat(stat))
     }
@@ -467,57 +628,64 @@ impl DataTree {
             return Err(ZkError::InvalidAcl);
         }
         let acl = self.intern_acl(acl);
-        let node = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
+        let id = self.id_of(path).ok_or(ZkError::NoNode)?;
+        let node = self.slot_mut(id).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.aversion != version {
             return Err(ZkError::BadVersion);
         }
-        let old = std::mem::replace(&mut node.acl, acl);
-        undo.push(Undo::Acl { path: path.to_string(), acl: old, stat: node.stat });
+        let old = node.replace_acl(acl);
+        undo.push(Undo::Acl { path: path.to_string(), old, stat: node.stat });
         node.stat.aversion = node.stat.aversion.wrapping_add(1);
         let stat = node.wire_stat();
-        changes.nodes.insert(self.key_of(path)?);
+        changes.nodes.push(id);
         Ok(TxnOutcome::Stat(stat))
     }
 
-    fn rollback(&mut self, undo: Vec<Undo>) {
+    /// Reverses a failed multi's steps, newest first. Node ids change (a
+    /// restored node gets a new one), so the changes name restored nodes
+    /// again; ids of undone creations name nothing, or a node made later.
+    fn rollback(&mut self, undo: Vec<Undo>, changes: &mut Changes) {
         for step in undo.into_iter().rev() {
             match step {
-                Undo::Created { path, parent_stat, parent_seq } => {
-                    if let Some(node) = self.nodes.remove(path.as_str()) {
-                        if let NodeKind::Ephemeral(owner) = node.kind {
+                Undo::Created { path, parent_stat } => {
+                    let Some(id) = self.id_of(&path) else { continue };
+                    if let Some(node) = self.remove_id(id) {
+                        if let NodeKind::Ephemeral(owner) = node.kind() {
                             if let Some(s) = self.sessions.get_mut(&owner) {
                                 s.ephemerals.remove(&path);
                             }
                         }
-                    }
-                    if let Some(parent) = self.nodes.get_mut(path::parent(&path)) {
-                        parent.children.remove(&path);
-                        parent.stat = parent_stat;
-                        parent.seq = parent_seq;
+                        if let Some(parent) = node.parent().and_then(|pid| self.slot_mut(pid)) {
+                            parent.children.remove(id);
+                            parent.stat = parent_stat;
+                        }
                     }
                 }
-                Undo::Deleted { path, node, parent_stat } => {
-                    if let NodeKind::Ephemeral(owner) = node.kind {
+                Undo::Deleted { path, mut node, parent_stat } => {
+                    if let NodeKind::Ephemeral(owner) = node.kind() {
                         if let Some(s) = self.sessions.get_mut(&owner) {
                             s.ephemerals.insert(path.clone());
                         }
                     }
-                    let key: Arc<str> = Arc::from(path.as_str());
-                    if let Some(parent) = self.nodes.get_mut(path::parent(&path)) {
-                        parent.children.insert(key.clone());
+                    // The parent may be back under a new id itself.
+                    let id = self.link(&path, |parent, _| {
+                        node.set_parent(parent);
+                        node
+                    });
+                    changes.nodes.push(id);
+                    if let Some(parent) = self.id_of(path::parent(&path)).and_then(|pid| self.slot_mut(pid)) {
                         parent.stat = parent_stat;
                     }
-                    self.nodes.insert(key, node);
                 }
-                Undo::Data { path, data, stat } => {
-                    if let Some(node) = self.nodes.get_mut(path.as_str()) {
-                        node.data = data;
+                Undo::Data { path, old, stat } => {
+                    if let Some(node) = self.id_of(&path).and_then(|id| self.slot_mut(id)) {
+                        node.restore(old);
                         node.stat = stat;
                     }
                 }
-                Undo::Acl { path, acl, stat } => {
-                    if let Some(node) = self.nodes.get_mut(path.as_str()) {
-                        node.acl = acl;
+                Undo::Acl { path, old, stat } => {
+                    if let Some(node) = self.id_of(&path).and_then(|id| self.slot_mut(id)) {
+                        node.restore(old);
                         node.stat = stat;
                     }
                 }

@@ -20,16 +20,16 @@ pub fn validate(path: &str, sequential: bool) -> Result<(), PathError> {
         return Ok(());
     }
     // A sequential create appends the suffix, so an empty last segment is fine.
-    let segments: Vec<&str> = path[1..].split('/').collect();
-    let last = segments.len() - 1;
-    for (i, seg) in segments.iter().enumerate() {
+    // (Checked on every request, so without collecting the segments.)
+    let mut segments = path[1..].split('/').peekable();
+    while let Some(seg) = segments.next() {
         if seg.is_empty() {
-            if sequential && i == last {
+            if sequential && segments.peek().is_none() {
                 continue;
             }
             return bad();
         }
-        if *seg == "." || *seg == ".." {
+        if seg == "." || seg == ".." {
             return bad();
         }
         for c in seg.chars() {

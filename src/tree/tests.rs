@@ -97,7 +97,7 @@ fn failed_multi_changes_nothing_and_reports_per_op() {
     );
     assert!(changes.triggers.is_empty());
     assert_eq!(tree.get("/m").unwrap().wire_stat(), before);
-    assert_eq!(tree.get("/m").unwrap().data.as_deref(), Some(&b"d"[..]));
+    assert_eq!(tree.get("/m").unwrap().data(), Some(&b"d"[..]));
     // The rolled-back sequential create did not consume a suffix.
     assert_eq!(created_path(create(&mut tree, 3, "/m/a", true)), "/m/a0000000000");
 }
@@ -149,4 +149,60 @@ fn containers_and_ttl_nodes_are_reaped_only_when_due() {
     assert_eq!(tree.apply(c(7, 2_100), &Txn::Reap { path: "/t".into() }, &mut Changes::default()), TxnOutcome::Deleted);
     assert_eq!(tree.apply(c(8, 2_100), &Txn::Reap { path: "/c".into() }, &mut Changes::default()), TxnOutcome::Deleted);
     assert!(tree.get("/c").is_none() && tree.get("/t").is_none());
+}
+
+/// Every node's path as the tree rebuilds it, sorted.
+fn all_paths(tree: &DataTree) -> Vec<String> {
+    let mut paths = Vec::new();
+    tree.walk(|path, node| {
+        assert_eq!(tree.get(path).map(|n| n as *const Node), Some(node as *const Node), "{path}");
+        paths.push(path.to_string());
+    });
+    paths.sort();
+    paths
+}
+
+#[test]
+fn paths_are_rebuilt_from_names_and_parents() {
+    let mut tree = DataTree::new();
+    for (zxid, p) in ["/a", "/a/b", "/a/b/c", "/ab", "/a/bc"].into_iter().enumerate() {
+        create(&mut tree, zxid as i64 + 1, p, false);
+    }
+    let expected = ["/", "/a", "/a/b", "/a/b/c", "/a/bc", "/ab", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"];
+    assert_eq!(all_paths(&tree), expected);
+    assert_eq!(tree.child_names(tree.get("/a").unwrap()), ["b", "bc"]);
+    let mut changes = Changes::default();
+    tree.apply(ctx(9), &Txn::SetData { path: "/a/b/c".into(), data: None, version: -1 }, &mut changes);
+    assert_eq!(changes.nodes.iter().filter_map(|id| tree.path_of(*id)).collect::<Vec<_>>(), ["/a/b/c"]);
+    for bad in ["", "a", "//", "/a/", "/a//b", "/a/b/c/d", "/b"] {
+        assert!(tree.get(bad).is_none(), "{bad:?}");
+    }
+}
+
+#[test]
+fn a_failed_multi_puts_deleted_parents_and_children_back_in_place() {
+    let mut tree = DataTree::new();
+    for (zxid, p) in ["/p", "/p/q", "/p/q/r", "/p/s"].into_iter().enumerate() {
+        create(&mut tree, zxid as i64 + 1, p, false);
+    }
+    let before = all_paths(&tree);
+    let stats: Vec<_> = before.iter().map(|p| tree.get(p).unwrap().wire_stat()).collect();
+    let mk = |path: &str| Txn::Create(CreateOp { path: path.into(), data: None, acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false });
+    // The deleted nodes' ids are reused by the creates before the failure.
+    let ops = vec![
+        Txn::Delete { path: "/p/q/r".into(), version: -1 },
+        Txn::Delete { path: "/p/q".into(), version: -1 },
+        mk("/x"),
+        mk("/p/q2"),
+        Txn::Check { path: "/p".into(), version: 99 },
+    ];
+    let out = tree.apply(ctx(10), &Txn::Multi(ops), &mut Changes::default());
+    assert!(matches!(out, TxnOutcome::Multi(ref r) if r[4] == TxnOutcome::Error(ZkError::BadVersion.raw())), "{out:?}");
+    assert_eq!(all_paths(&tree), before);
+    assert_eq!(before.iter().map(|p| tree.get(p).unwrap().wire_stat()).collect::<Vec<_>>(), stats);
+    assert_eq!(tree.child_names(tree.get("/p").unwrap()), ["q", "s"]);
+    // The restored nodes are linked under the right parents.
+    create(&mut tree, 11, "/p/q/r/t", false);
+    assert!(tree.get("/p/q/r/t").is_some());
+    assert_eq!(tree.get("/p/q").unwrap().wire_stat().num_children, 1);
 }
