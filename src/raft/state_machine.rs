@@ -3,11 +3,18 @@
 //!
 //! Applying writes nothing to disk: the committed log is the durable record
 //! (as in ZooKeeper, whose transaction log plus snapshots are its only
-//! persistence). What changed since the last snapshot is remembered by path
-//! and written to RocksDB, with the applied log id in the same batch, only
-//! when a snapshot is taken. After a restart the state is loaded as of that
-//! checkpoint and openraft re-applies the committed log after it (it reads
-//! the committed id that the log store saves).
+//! persistence). What changed is remembered by node and written to RocksDB,
+//! with the applied log id in the same batch, as a checkpoint every
+//! [`CHECKPOINT_EVERY`] changes and at each snapshot. After a restart the
+//! state is loaded as of the last checkpoint written and openraft re-applies
+//! the committed log after it (it reads the committed id that the log store
+//! saves).
+//!
+//! A snapshot is therefore already on disk when it is taken: building one
+//! writes the last checkpoint and freezes the database with a RocksDB
+//! checkpoint (hard links to its table files), which costs milliseconds
+//! whatever the size of the tree. Only a follower that needs the snapshot
+//! makes it be encoded, from that frozen copy.
 
 use std::collections::HashSet;
 use std::io::Cursor;
@@ -34,7 +41,7 @@ const KEY_MEMBERSHIP: &[u8] = b"membership";
 const KEY_ZXID: &[u8] = b"zxid";
 /// Where snapshots were kept before meta and data were split; deleted on
 /// the next save (the meta alone is read far more often than the data).
-/// Snapshot data now lives in files (see `write_snapshot_file`).
+/// Snapshot data now lives beside the database (see [`snapshot_dir`]).
 const KEY_SNAPSHOT_OLD: &[u8] = b"snapshot";
 const KEY_SNAPSHOT_META: &[u8] = b"snapshot_meta";
 const KEY_SNAPSHOT_DATA: &[u8] = b"snapshot_data";
@@ -379,7 +386,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // the new one, never a mix, and openraft purges the log it covers
         // only after this returns.
         let mut batch = self.replace_all(&new_state).map_err(write_err)?;
-        let write_bytes = |w: &mut SnapshotFile| std::io::Write::write_all(w, &bytes).map_err(file_err);
+        let write_bytes = || write_snapshot_file(&self.db, &meta.snapshot_id, |w| std::io::Write::write_all(w, &bytes).map_err(file_err));
         let locked = lock_snapshots(&self.snapshot_lock);
         // Checkpoints not yet written are of the state being replaced, and
         // a lost one no longer matters: the whole state is written anew.
@@ -397,16 +404,54 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
         let Some(meta) = stored_snapshot_meta(&self.db).map_err(sm_read_err)? else { return Ok(None) };
-        let data = match std::fs::read(snapshot_file(&self.db, &meta.snapshot_id)) {
-            Ok(data) => data,
-            // Stored before snapshots moved to files.
-            Err(e) => match self.db.get_cf(cf(&self.db, CF_META).map_err(sm_read_err)?, KEY_SNAPSHOT_DATA).map_err(sm_read_err)? {
-                Some(data) => data,
-                None => return Err(StorageIOError::read_snapshot(Some(meta.signature()), &e).into()),
-            },
+        // Encoding a frozen copy reads the whole tree: not on a worker that
+        // serves clients.
+        let (db, id) = (self.db.clone(), meta.snapshot_id.clone());
+        let read = tokio::task::spawn_blocking(move || read_snapshot_data(&db, &id)).await;
+        let data = match read {
+            Ok(Ok(data)) => data,
+            Ok(Err(e)) => return Err(StorageIOError::read_snapshot(Some(meta.signature()), &e).into()),
+            Err(e) => return Err(StorageIOError::read_snapshot(Some(meta.signature()), &e).into()),
         };
         Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
+}
+
+/// The encoded data of the stored snapshot `snapshot_id`: a snapshot
+/// received from the leader is kept as its bytes, one built here as a
+/// frozen copy of the database, encoded now.
+fn read_snapshot_data(db: &DB, snapshot_id: &str) -> Result<Vec<u8>, storage::StorageError> {
+    match std::fs::read(snapshot_file(db, snapshot_id)) {
+        Ok(data) => return Ok(data),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_err(e)),
+        Err(_) => {}
+    }
+    let frozen = checkpoint_dir(db, snapshot_id);
+    if frozen.is_dir() {
+        return encode_frozen(&frozen);
+    }
+    // Stored before snapshots moved out of the database.
+    match db.get_cf(cf(db, CF_META)?, KEY_SNAPSHOT_DATA)? {
+        Some(data) => Ok(data),
+        None => Err(file_err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no data for snapshot {snapshot_id}")))),
+    }
+}
+
+/// Opens a frozen copy of the database read-only and encodes the state it
+/// holds as [`SnapshotData`].
+fn encode_frozen(dir: &std::path::Path) -> Result<Vec<u8>, storage::StorageError> {
+    let opts = rocksdb::Options::default();
+    let names = DB::list_cf(&opts, dir)?;
+    let frozen = DB::open_cf_for_read_only(&opts, dir, names, false)?;
+    let read_opts = || {
+        let mut o = ReadOptions::default();
+        o.fill_cache(false);
+        o
+    };
+    let last_zxid = read_meta(&frozen, &read_opts)?.last_zxid;
+    let mut out = Cursor::new(Vec::new());
+    stream_snapshot(&frozen, &read_opts, last_zxid, &mut out)?;
+    Ok(out.into_inner())
 }
 
 /// The meta of the stored snapshot, if there is one.
@@ -418,9 +463,10 @@ fn stored_snapshot_meta(db: &DB) -> Result<Option<SnapshotMeta<u64, BasicNode>>,
     }
 }
 
-/// Adds the snapshot to `batch` and writes it, fsynced, unless a newer
-/// snapshot is already stored (then nothing is written: that snapshot
-/// already covers `batch`'s state and the log before it may be purged).
+/// Stores the snapshot's data with `store`, then adds its meta to `batch`
+/// and writes it, fsynced, unless a newer snapshot is already stored (then
+/// nothing is written: that snapshot already covers `batch`'s state and the
+/// log before it may be purged).
 ///
 /// Returns whether it was written. Everything written before, including
 /// the applied state the snapshot was taken from, is durable once this
@@ -430,7 +476,7 @@ fn save_snapshot(
     _locked: &SnapshotGuard,
     batch: &mut WriteBatch,
     meta: &SnapshotMeta<u64, BasicNode>,
-    data: impl FnOnce(&mut SnapshotFile) -> Result<(), storage::StorageError>,
+    store: impl FnOnce() -> Result<(), storage::StorageError>,
 ) -> Result<bool, storage::StorageError> {
     let meta_cf = cf(db, CF_META)?;
     if let Some(stored) = stored_snapshot_meta(db)? {
@@ -441,9 +487,9 @@ fn save_snapshot(
     batch.put_cf(meta_cf, KEY_SNAPSHOT_META, storage::encode(CF_META, meta)?);
     batch.delete_cf(meta_cf, KEY_SNAPSHOT_DATA);
     batch.delete_cf(meta_cf, KEY_SNAPSHOT_OLD);
-    // The data goes to a file, not through RocksDB: one huge value would
+    // The data stays out of RocksDB's write path: one huge value would
     // hold up every log append behind it in RocksDB's write queue.
-    write_snapshot_file(db, &meta.snapshot_id, data)?;
+    store()?;
     let mut opts = WriteOptions::default();
     opts.set_sync(true);
     db.write_opt(std::mem::take(batch), &opts)?;
@@ -457,9 +503,40 @@ fn snapshot_dir(db: &DB) -> std::path::PathBuf {
     db.path().parent().unwrap_or(db.path()).join("snapshots")
 }
 
+/// A snapshot id as a file name.
+fn file_name(snapshot_id: &str) -> String {
+    snapshot_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+}
+
+/// Where a snapshot received from the leader is kept, as its bytes.
 fn snapshot_file(db: &DB, snapshot_id: &str) -> std::path::PathBuf {
-    let name: String = snapshot_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
-    snapshot_dir(db).join(format!("snapshot-{name}"))
+    snapshot_dir(db).join(format!("snapshot-{}", file_name(snapshot_id)))
+}
+
+/// Where a snapshot built here is kept, as a RocksDB checkpoint of the
+/// database at the moment it was taken.
+fn checkpoint_dir(db: &DB, snapshot_id: &str) -> std::path::PathBuf {
+    snapshot_dir(db).join(format!("checkpoint-{}", file_name(snapshot_id)))
+}
+
+/// Freezes the database as it is now into [`checkpoint_dir`]: RocksDB
+/// flushes its memtables and hard-links the table files, so this costs
+/// about the same for ten znodes or ten million. Made aside and renamed, so
+/// the directory under its final name is always complete.
+fn freeze(db: &DB, snapshot_id: &str) -> Result<(), storage::StorageError> {
+    let dir = snapshot_dir(db);
+    std::fs::create_dir_all(&dir).map_err(file_err)?;
+    let path = checkpoint_dir(db, snapshot_id);
+    let tmp = path.with_extension("tmp");
+    for leftover in [&tmp, &path] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(leftover).map_err(file_err)?;
+        }
+    }
+    rocksdb::checkpoint::Checkpoint::new(db)?.create_checkpoint(&tmp)?;
+    std::fs::rename(&tmp, &path).map_err(file_err)?;
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(file_err)?;
+    Ok(())
 }
 
 /// Writes a snapshot's data durably under its final name (written aside,
@@ -525,15 +602,17 @@ fn stream_snapshot(
     Ok(())
 }
 
-/// Deletes snapshot files other than the current one (best effort: a
-/// leftover file is only disk space).
+/// Deletes snapshot files and frozen copies other than the current
+/// snapshot's (best effort: a leftover is only disk space).
 fn remove_other_snapshot_files(db: &DB, current: &str) {
-    let keep = snapshot_file(db, current);
+    let keep = [snapshot_file(db, current), checkpoint_dir(db, current)];
     let Ok(entries) = std::fs::read_dir(snapshot_dir(db)) else { return };
     for entry in entries.flatten() {
-        if entry.path() != keep {
-            let _ = std::fs::remove_file(entry.path());
+        let path = entry.path();
+        if keep.contains(&path) {
+            continue;
         }
+        let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
     }
 }
 
@@ -550,8 +629,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
         self.shared.txns_since_snapshot.store(0, Ordering::Relaxed);
         let (db, lock, seq, checkpoints) = (self.db.clone(), self.lock.clone(), self.seq, self.checkpoints.clone());
-        // Reading and encoding the whole state is long CPU work: keep it off
-        // the async workers that serve clients.
+        // Writing the last checkpoint, flushing and linking files is
+        // blocking I/O: keep it off the async workers that serve clients.
         let build = move || {
             let built = build_from_disk(&db, &lock, &checkpoints, seq);
             release_freed_memory();
@@ -649,36 +728,19 @@ fn write_checkpoints(db: &DB, _locked: &SnapshotGuard<'_>, checkpoints: &Checkpo
     Ok(wrote)
 }
 
-/// Writes the queued checkpoints, then builds a snapshot from a RocksDB
-/// point-in-time view of the persisted state, not from the tree in memory:
-/// applying writes never waits for the snapshot to be encoded (cloning the
-/// tree under its lock stalled every write for as long as the copy took).
-/// Each checkpoint holds its changes and the applied log id in one batch, so
-/// the view holds exactly the state at the applied log id it shows.
+/// Writes the queued checkpoints, then takes a snapshot by freezing the
+/// database (see [`freeze`]), not by copying the tree in memory: applying
+/// writes never waits for the snapshot (cloning the tree under its lock
+/// stalled every write for as long as the copy took), and nothing is encoded
+/// until a follower needs it. Each checkpoint holds its changes and the
+/// applied log id in one batch, and none is written while the lock is held,
+/// so the frozen copy holds exactly the state at the applied log id it shows.
 fn build_from_disk(db: &DB, lock: &SnapshotLock, checkpoints: &Checkpoints, seq: u64) -> StorageResult<Snapshot<TypeConfig>> {
     let err = |e: storage::StorageError| -> StorageError<u64> { StorageIOError::write_snapshot(None, &e).into() };
     let locked = lock_snapshots(lock);
     let started = std::time::Instant::now();
-    let wrote = write_checkpoints(db, &locked, checkpoints).map_err(err)?;
-    if wrote {
-        // The checkpoint's memtable is memory that nothing reads: the
-        // flushed tables are what a restart loads.
-        for name in [CF_TREE, CF_SESSIONS, CF_META] {
-            let flushed = cf(db, name).and_then(|h| db.flush_cf(h).map_err(Into::into));
-            flushed.map_err(err)?;
-        }
-    }
-    tracing::debug!(ms = started.elapsed().as_millis() as u64, "checkpoints written and flushed");
-    let view = db.snapshot();
-    let opts = || {
-        let mut o = ReadOptions::default();
-        o.set_snapshot(&view);
-        // A whole-state scan would fill the block cache with blocks that
-        // nothing reads while serving.
-        o.fill_cache(false);
-        o
-    };
-    let Persisted { last_applied, membership: last_membership, last_zxid } = read_meta(db, &opts).map_err(err)?;
+    write_checkpoints(db, &locked, checkpoints).map_err(err)?;
+    let Persisted { last_applied, membership: last_membership, .. } = read_meta(db, &ReadOptions::default).map_err(err)?;
     let snapshot_id = match last_applied {
         Some(l) => format!("{}-{}-{}", l.leader_id, l.index, seq),
         None => format!("none-{seq}"),
@@ -688,14 +750,13 @@ fn build_from_disk(db: &DB, lock: &SnapshotLock, checkpoints: &Checkpoints, seq:
     // Durable before openraft purges the log it covers. If a newer
     // snapshot was installed meanwhile this one is not stored; openraft
     // ignores a built snapshot older than the one it knows.
-    let stream = |w: &mut SnapshotFile| stream_snapshot(db, &opts, last_zxid, w);
-    if !save_snapshot(db, &locked, &mut WriteBatch::default(), &meta, stream).map_err(write_err)? {
+    if !save_snapshot(db, &locked, &mut WriteBatch::default(), &meta, || freeze(db, &meta.snapshot_id)).map_err(write_err)? {
         tracing::debug!(snapshot = %meta.snapshot_id, "a newer snapshot is already stored");
     }
     tracing::debug!(snapshot = %meta.snapshot_id, ms = started.elapsed().as_millis() as u64, "snapshot built");
     // openraft 0.9 keeps only the meta of a built snapshot (its state
     // machine worker drops the data); a snapshot sent to a follower is read
-    // from its file by `get_current_snapshot`.
+    // by `get_current_snapshot`.
     Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(Vec::new())) })
 }
 
@@ -731,7 +792,7 @@ mod tests {
     }
 
     #[test]
-    fn a_streamed_snapshot_is_the_encoding_of_the_whole_state() {
+    fn a_frozen_snapshot_encodes_the_whole_state_as_it_was_when_taken() {
         let dir = tempfile::tempdir().unwrap();
         let db = storage::open(&dir.path().join("rocksdb")).unwrap();
         let sessions = vec![(7i64, SessionInfo { timeout_ms: 4000, passwd: vec![1, 2], ephemerals: Default::default() })];
@@ -750,11 +811,19 @@ mod tests {
         for (path, node) in &nodes {
             batch.put_cf(cf(&db, CF_TREE).unwrap(), path.as_bytes(), storage::encode(CF_TREE, node).unwrap());
         }
+        batch.put_cf(cf(&db, CF_META).unwrap(), KEY_ZXID, storage::encode(CF_META, &42i64).unwrap());
         db.write(batch).unwrap();
+        freeze(&db, "1-9-1").unwrap();
+        // Later writes to the live database are not in the frozen copy.
+        db.put_cf(cf(&db, CF_TREE).unwrap(), b"/later", storage::encode(CF_TREE, &nodes[0].1).unwrap()).unwrap();
+        db.delete_cf(cf(&db, CF_TREE).unwrap(), b"/c").unwrap();
 
-        let mut out = Cursor::new(Vec::new());
-        stream_snapshot(&db, &ReadOptions::default, 42, &mut out).unwrap();
         let expected = storage::encode(CF_META, &SnapshotData { last_zxid: 42, sessions, nodes }).unwrap();
-        assert_eq!(out.into_inner(), expected);
+        assert_eq!(read_snapshot_data(&db, "1-9-1").unwrap(), expected);
+        // A newer snapshot replaces the frozen copy on disk.
+        freeze(&db, "1-12-2").unwrap();
+        remove_other_snapshot_files(&db, "1-12-2");
+        assert!(!checkpoint_dir(&db, "1-9-1").exists());
+        assert!(read_snapshot_data(&db, "1-12-2").unwrap() != expected);
     }
 }
