@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
 use crate::error::ZkError;
-use crate::raft::batcher::{Batcher, OutcomeReceiver};
+use crate::raft::batcher::{Batcher, OutcomeReceiver, Settled};
 use crate::raft::forward::Forwarder;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::PeerNetwork;
@@ -235,7 +235,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let db = storage::open(&config.data_dir.join("rocksdb"))?;
     let state = StateMachine::load(&db)?;
     let shared = Arc::new(Shared::new(state));
-    let log = LogStore::new(db.clone());
+    let settled = Settled::default();
+    let log = LogStore::new(db.clone(), settled.clone());
     let sm = StateMachine::new(db.clone(), shared.clone(), config.snap_count);
     let id = config.server_id;
     let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork::new(&config, shared.peers.clone()), log, sm)
@@ -279,7 +280,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         lease,
         started: Instant::now(),
         forwarder,
-        batcher: Batcher::start(raft.clone()),
+        batcher: Batcher::start(raft.clone(), settled),
         sasl,
         next_conn: AtomicU64::new(1),
     });

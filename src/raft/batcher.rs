@@ -1,12 +1,17 @@
 //! The leader's proposer: batches concurrent transactions into log entries.
 //!
 //! Every write on the leader — from its own clients and forwarded by
-//! followers — goes through one queue. While earlier batches are in flight
-//! (being fsynced, replicated, applied), new transactions wait in the queue
-//! and enter the log together as the next entry. Under light load a
-//! transaction is proposed at once, alone; under heavy load each entry carries
-//! many, and Raft's per-entry costs (append, fsync, replication, commit,
-//! apply, respond) are shared among them.
+//! followers — goes through one queue. openraft (0.9) appends one entry at a
+//! time and waits for its fsync before taking the next, so an entry sent
+//! while another is being made durable would only wait for its own fsync
+//! after that one. Instead the batcher keeps one batch in the log's hands:
+//! while it is being made durable, new transactions wait in the queue, and
+//! the moment it is durable they all enter the log together as the next
+//! entry, sharing its fsync (ZooKeeper's group commit). Under light load a
+//! transaction is proposed at once, alone; under heavy load each entry
+//! carries many, and Raft's per-entry costs (append, fsync, replication,
+//! commit, apply, respond) are shared among them. Applying one batch
+//! overlaps making the next durable.
 //!
 //! Order is kept: transactions enter the log in the order they were
 //! submitted, which is what keeps each session's writes in the order it sent
@@ -14,7 +19,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{Proposal, Raft, Request, Response};
 use crate::server::now_ms;
@@ -23,9 +28,10 @@ use crate::server::now_ms;
 /// has no known outcome).
 pub type OutcomeReceiver = oneshot::Receiver<Result<Response, String>>;
 
-/// Batches in flight at once. One is being applied while the next is being
-/// made durable and a third forms: more would only add queueing.
-const MAX_IN_FLIGHT: usize = 3;
+/// Batches proposed but not yet answered. Only one at a time is waiting for
+/// its fsync; this bounds the rest (durable, waiting for a quorum or to be
+/// applied), e.g. on a leader that has lost its followers.
+const MAX_IN_FLIGHT: usize = 8;
 /// Most transactions in one log entry.
 const MAX_TXNS: usize = 1024;
 /// Most serialised bytes in one log entry (a single larger transaction still
@@ -38,16 +44,52 @@ struct Queued {
     reply: oneshot::Sender<Result<Response, String>>,
 }
 
+/// The highest batch number that no longer holds up the next one: its entry
+/// is durable in the log (reported by the log store), or its outcome is
+/// known (it failed, or was never appended). Shared by the batcher and the
+/// log store; cheap to clone.
+#[derive(Clone)]
+pub struct Settled(Arc<watch::Sender<u64>>);
+
+impl Default for Settled {
+    fn default() -> Self {
+        Settled(Arc::new(watch::channel(0).0))
+    }
+}
+
+impl Settled {
+    /// Records that batches up to `batch` are settled (0 is no batch).
+    pub fn advance(&self, batch: u64) {
+        if batch > 0 {
+            self.0.send_if_modified(|at| {
+                let newer = batch > *at;
+                if newer {
+                    *at = batch;
+                }
+                newer
+            });
+        }
+    }
+
+    /// Waits until `batch` is settled.
+    async fn reached(&self, batch: u64) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`, so this cannot fail.
+        let _ = rx.wait_for(|at| *at >= batch).await;
+    }
+}
+
 /// The handle to the leader's batching queue.
 pub struct Batcher {
     tx: mpsc::UnboundedSender<Queued>,
 }
 
 impl Batcher {
-    /// Starts the batching task for this server's Raft node.
-    pub fn start(raft: Raft) -> Batcher {
+    /// Starts the batching task for this server's Raft node; `settled` is
+    /// the one its log store advances.
+    pub fn start(raft: Raft, settled: Settled) -> Batcher {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, rx));
+        tokio::spawn(run(raft, rx, settled));
         Batcher { tx }
     }
 
@@ -61,9 +103,10 @@ impl Batcher {
     }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>) {
+async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>, settled: Settled) {
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut carried: Option<Queued> = None;
+    let mut batch_no = 0u64;
     loop {
         let first = match carried.take() {
             Some(q) => q,
@@ -72,8 +115,9 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>) {
                 None => return,
             },
         };
-        // Waiting here for a batch in flight to finish is what lets the next
-        // one grow.
+        // Waiting here for the previous batch to be durable is what lets the
+        // next one grow.
+        settled.reached(batch_no).await;
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
         let mut bytes = first.size;
         let mut batch = vec![first];
@@ -87,10 +131,16 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>) {
             batch.push(q);
         }
         let (proposals, replies): (Vec<Proposal>, Vec<_>) = batch.into_iter().map(|q| (q.proposal, q.reply)).unzip();
-        match raft.client_write_ff(Request { time_ms: now_ms(), proposals: proposals.into() }).await {
+        batch_no += 1;
+        let this = batch_no;
+        match raft.client_write_ff(Request { time_ms: now_ms(), proposals: proposals.into(), batch: this }).await {
             Ok(pending) => {
+                let settled = settled.clone();
                 tokio::spawn(async move {
                     let result = pending.await;
+                    // Usually long settled by now; not if it never reached
+                    // the log (leadership lost first).
+                    settled.advance(this);
                     drop(permit);
                     match result {
                         Ok(Ok(resp)) => {
@@ -104,7 +154,10 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>) {
                     }
                 });
             }
-            Err(e) => fail(replies, &e.to_string()),
+            Err(e) => {
+                settled.advance(this);
+                fail(replies, &e.to_string());
+            }
         }
     }
 }
@@ -112,5 +165,31 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>) {
 fn fail(replies: Vec<oneshot::Sender<Result<Response, String>>>, why: &str) {
     for reply in replies {
         let _ = reply.send(Err(why.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_next_batch_waits_until_the_previous_one_is_settled() {
+        let settled = Settled::default();
+        // Nothing comes before the first batch.
+        settled.reached(0).await;
+        let waiting = tokio::spawn({
+            let settled = settled.clone();
+            async move { settled.reached(2).await }
+        });
+        settled.advance(1);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiting.is_finished(), "batch 2 was released when only batch 1 was settled");
+        settled.advance(3);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        // Older news changes nothing.
+        settled.advance(2);
+        assert_eq!(*settled.0.borrow(), 3);
     }
 }

@@ -1,12 +1,12 @@
 //! The Raft log in RocksDB (openraft's `RaftLogStorage`).
 //!
-//! Group commit: an append writes its entries at once (so they can be read
-//! back immediately) and hands openraft's "flushed" callback to a syncer
-//! thread. That thread fsyncs the write-ahead log once for every callback
-//! that queued up while the previous fsync ran, then reports them all
-//! durable, in order. openraft submits one append per client write and does
-//! not wait for the previous one to be flushed, so under load many writes
-//! share each fsync; a write is still acknowledged only once it is durable.
+//! An append writes its entries at once (so they can be read back
+//! immediately) and hands openraft's "flushed" callback to a syncer thread,
+//! which fsyncs the write-ahead log and reports them durable, so no runtime
+//! worker blocks on the disk. openraft 0.9 waits for that report before it
+//! appends anything else; group commit comes from the leader's batcher,
+//! which puts everything that arrived during one fsync into the next entry
+//! (the syncer tells it when the entry it proposed is durable).
 //!
 //! openraft reads every committed entry back from the log to apply it. The
 //! newest entries are also kept in memory (their payloads are shared, so a
@@ -21,6 +21,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 
+use super::batcher::Settled;
 use super::TypeConfig;
 use crate::storage::{self, cf, CF_LOGS, CF_RAFT};
 
@@ -34,13 +35,19 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged";
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
-    syncer: std::sync::mpsc::Sender<LogFlushed<TypeConfig>>,
+    syncer: std::sync::mpsc::Sender<Flush>,
+    /// Told when the batcher's entries are durable.
+    settled: Settled,
     /// The newest appended entries, consecutive, oldest first.
     recent: Arc<Mutex<VecDeque<Entry<TypeConfig>>>>,
 }
 
+/// An append waiting for the fsync that makes it durable: openraft's
+/// callback, and the highest batcher batch number among its entries.
+type Flush = (LogFlushed<TypeConfig>, u64);
+
 /// Entries kept in memory: enough to cover what is appended but not yet
-/// applied, even under load (at most three batches are in flight).
+/// applied, even under load (a few batches are in flight).
 const RECENT_MAX: usize = 128;
 /// ...and at most this many transactions in them: the cache outlives the
 /// load, and 128 full batches would pin ~100k transactions' data.
@@ -74,7 +81,7 @@ fn cached(recent: &VecDeque<Entry<TypeConfig>>, start: u64, end: u64) -> Option<
 /// `LogStore` clone is gone. It holds the database only while syncing, so
 /// the database is closed by its last real owner, never by this thread
 /// racing the process's exit.
-fn run_syncer(db: std::sync::Weak<DB>, queue: std::sync::mpsc::Receiver<LogFlushed<TypeConfig>>) {
+fn run_syncer(db: std::sync::Weak<DB>, queue: std::sync::mpsc::Receiver<Flush>, settled: Settled) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while let Ok(more) = queue.try_recv() {
@@ -84,8 +91,9 @@ fn run_syncer(db: std::sync::Weak<DB>, queue: std::sync::mpsc::Receiver<LogFlush
             Some(db) => db.flush_wal(true).map_err(|e| e.to_string()),
             None => Err("database closed".to_string()),
         };
-        for callback in batch {
+        for (callback, batch_no) in batch {
             callback.log_io_completed(result.clone().map_err(std::io::Error::other));
+            settled.advance(batch_no);
         }
     }
 }
@@ -105,17 +113,20 @@ fn synced() -> WriteOptions {
 }
 
 impl LogStore {
-    /// Wraps the shared database.
-    pub fn new(db: Arc<DB>) -> Self {
+    /// Wraps the shared database; `settled` learns when the batcher's
+    /// entries are durable.
+    pub fn new(db: Arc<DB>, settled: Settled) -> Self {
         let (syncer, queue) = std::sync::mpsc::channel();
         let sync_db = Arc::downgrade(&db);
+        let sync_settled = settled.clone();
         // A plain thread: fsync blocks, and must not hold up the runtime.
-        let spawned = std::thread::Builder::new().name("paddock-wal-sync".into()).spawn(move || run_syncer(sync_db, queue));
+        let spawned =
+            std::thread::Builder::new().name("paddock-wal-sync".into()).spawn(move || run_syncer(sync_db, queue, sync_settled));
         if let Err(e) = spawned {
             // Without the thread the callbacks are completed inline (see append).
             tracing::error!("cannot start the WAL sync thread: {e}");
         }
-        LogStore { db, syncer, recent: Arc::default() }
+        LogStore { db, syncer, settled, recent: Arc::default() }
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, storage::StorageError> {
@@ -221,6 +232,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = cf(&self.db, CF_LOGS).map_err(write_err)?;
         let mut batch = WriteBatch::default();
         let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let batch_no = entries
+            .iter()
+            .filter_map(|e| match &e.payload {
+                openraft::EntryPayload::Normal(request) => Some(request.batch),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
         for entry in &entries {
             let bytes = storage::encode(CF_LOGS, entry).map_err(write_err)?;
             batch.put_cf(cf, storage::u64_key(entry.log_id.index), bytes);
@@ -246,10 +265,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
         }
         drop(recent);
-        if let Err(std::sync::mpsc::SendError(callback)) = self.syncer.send(callback) {
+        if let Err(std::sync::mpsc::SendError((callback, batch_no))) = self.syncer.send((callback, batch_no)) {
             // No syncer thread: fsync here.
             let result = self.db.flush_wal(true).map_err(|e| std::io::Error::other(e.to_string()));
             callback.log_io_completed(result);
+            self.settled.advance(batch_no);
         }
         Ok(())
     }

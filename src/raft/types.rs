@@ -44,6 +44,11 @@ pub struct Request {
     /// The transactions, applied in this order, each with its own zxid.
     /// Shared, so the copies openraft and the log store make are cheap.
     pub proposals: std::sync::Arc<[Proposal]>,
+    /// The proposing leader's number for this batch, known only in its
+    /// process: never serialised, so 0 in entries received or read back.
+    /// The log store reports it once durable (see [`super::batcher::Settled`]).
+    #[serde(skip)]
+    pub batch: u64,
 }
 
 /// What applying one transaction produced, returned to its proposer.
