@@ -57,6 +57,12 @@ pub fn open(dir: &Path) -> Result<Arc<DB>, StorageError> {
     opts.create_missing_column_families(true);
     opts.set_max_background_jobs(2);
     opts.set_keep_log_file_num(4);
+    // Every write waits for an fsync of the write-ahead log. Reusing old
+    // WAL files overwrites blocks that are already allocated, so that fsync
+    // need not also write the file's inode (measured here: fdatasync p50
+    // 0.21 -> 0.14 ms). Safe with the default point-in-time recovery; we
+    // never write without the WAL, which recycling forbids.
+    opts.set_recycle_log_file_num(4);
     // Memtables are resident memory on top of the in-memory tree, and
     // RocksDB's default (64 MiB per column family) would cost more than the
     // tree itself. Everything is also in memory or in the log, so small
