@@ -107,6 +107,12 @@ fn queue(checkpoints: &Checkpoints) -> std::sync::MutexGuard<'_, CheckpointQueue
 /// (the p99 of write workloads); 16k at a time cost ~20 ms.
 const CHECKPOINT_EVERY: usize = 16_384;
 
+/// Longest the state machine holds the tree's write lock while applying
+/// before it lets readers in (between two transactions).
+const LOCK_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long the state machine stays off the lock between two slices.
+const READERS_TURN: std::time::Duration = std::time::Duration::from_micros(200);
+
 /// Nodes and sessions changed since the last checkpoint.
 #[derive(Default)]
 struct Dirty {
@@ -190,6 +196,17 @@ impl StateMachine {
             snapshot_lock: SnapshotLock::default(),
             checkpoints: Checkpoints::default(),
             dirty: Dirty::default(),
+        }
+    }
+
+    /// Queues the watch events of `changes` and ends its closed sessions'
+    /// connections, leaving the rest (what is dirty) to be recorded. Called
+    /// with the write lock held, before readers can see the state.
+    fn publish(&self, changes: &mut Changes) {
+        self.shared.watches.fire(&changes.triggers);
+        changes.triggers.clear();
+        for id in changes.closed_sessions.drain(..) {
+            self.shared.sessions.ended(id);
         }
     }
 
@@ -294,6 +311,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut changes = Changes::default();
         let mut applied = Vec::new();
         let mut state = self.shared.write();
+        let mut held = std::time::Instant::now();
         for entry in entries {
             state.last_applied = Some(entry.log_id);
             let responses = match entry.payload {
@@ -317,6 +335,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         let ctx = TxnContext { zxid, time_ms: req.time_ms, session_id: p.session_id };
                         let outcome = state.tree.apply(ctx, &p.txn, &mut changes);
                         responses.push(Response { zxid, outcome });
+                        if held.elapsed() >= LOCK_SLICE {
+                            // Readers block their runtime thread on this
+                            // lock: a long batch (sessions closing with many
+                            // ephemerals) would stall every connection and
+                            // Raft's heartbeats. Let them in between
+                            // transactions, with this slice's events queued
+                            // first, as at the end.
+                            self.publish(&mut changes);
+                            drop(state);
+                            // Give the readers woken by the release time to
+                            // take the lock (re-locking at once would win
+                            // the race every time); once one holds it, this
+                            // write waits and new readers queue behind it.
+                            std::thread::sleep(READERS_TURN);
+                            state = self.shared.write();
+                            held = std::time::Instant::now();
+                        }
                     }
                     responses
                 }
@@ -325,10 +360,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         // Still under the write lock: events are queued before any reader can
         // observe the state that caused them.
-        self.shared.watches.fire(&changes.triggers);
-        for id in &changes.closed_sessions {
-            self.shared.sessions.ended(*id);
-        }
+        self.publish(&mut changes);
         let zxid = state.tree.last_zxid();
         drop(state);
         self.dirty.add(changes);
