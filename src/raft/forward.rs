@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::wire::{self, PeerRequest, PeerResponse};
@@ -122,12 +122,7 @@ async fn connect(leader: u64, addr: &str) -> Result<Link, ZkError> {
     let alive = Arc::new(AtomicBool::new(true));
     let (w_alive, r_alive) = (alive.clone(), alive.clone());
     tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let Ok(bytes) = bincode::serialize(&msg) else { break };
-            if sink.send(bytes::Bytes::from(bytes)).await.is_err() {
-                break;
-            }
-        }
+        let _ = wire::pump(&mut rx, &mut sink).await;
         w_alive.store(false, Ordering::Release);
     });
     let r_waiters = waiters.clone();

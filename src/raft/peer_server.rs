@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use openraft::raft::{VoteRequest, VoteResponse};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -70,17 +70,8 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
     let (mut sink, mut source) = wire::framed(stream).split();
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, PeerResponse)>();
     let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let bytes = match bincode::serialize(&msg) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!("cannot encode a peer answer: {e}");
-                    return;
-                }
-            };
-            if sink.send(bytes::Bytes::from(bytes)).await.is_err() {
-                return;
-            }
+        if let Err(e) = wire::pump(&mut rx, &mut sink).await {
+            tracing::debug!("peer answers stopped: {e}");
         }
     });
     while let Some(frame) = source.next().await {

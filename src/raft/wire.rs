@@ -94,6 +94,25 @@ pub async fn send<T: Serialize>(stream: &mut PeerStream, id: u64, msg: &T) -> Re
     Ok(())
 }
 
+/// Writes every message queued on `rx` to `sink` until either closes,
+/// flushing only when the queue is empty: the messages that queued up
+/// meanwhile (forwarded writes, their answers) go out in one write instead
+/// of one system call and one wake-up of the reader each.
+pub async fn pump<T: Serialize>(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
+    sink: &mut futures::stream::SplitSink<PeerStream, bytes::Bytes>,
+) -> Result<(), WireError> {
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            sink.feed(bytes::Bytes::from(bincode::serialize(&msg)?)).await?;
+            next = rx.try_recv().ok();
+        }
+        sink.flush().await?;
+    }
+    Ok(())
+}
+
 /// Receives one message and its id.
 pub async fn recv<T: for<'de> Deserialize<'de>>(stream: &mut PeerStream) -> Result<(u64, T), WireError> {
     match stream.next().await {
