@@ -23,7 +23,7 @@ pub async fn run(server: Arc<Server>) {
                 continue;
             }
         }
-        let candidates = server.shared.read().tree.reapable(now_ms());
+        let candidates = server.shared.read_async().await.tree.reapable(now_ms());
         for path in candidates {
             if let Err(e) = server.write(0, Txn::Reap { path: path.clone() }).await {
                 tracing::warn!(%path, "reap not committed: {e}");

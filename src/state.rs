@@ -1,6 +1,7 @@
 //! State shared between the Raft state machine and the client-facing side.
 
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::ops::{Deref, DerefMut};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use openraft::{BasicNode, LogId, StoredMembership};
 use tokio::sync::watch;
@@ -25,6 +26,9 @@ pub struct SmState {
 /// Everything the state machine and the connections both touch.
 pub struct Shared {
     state: RwLock<SmState>,
+    /// Woken each time the state machine lets go of the write lock, for
+    /// the readers waiting in [`Shared::read_async`].
+    released: tokio::sync::Notify,
     /// Watches of this server's clients.
     pub watches: WatchManager,
     /// Liveness and connection ownership of sessions.
@@ -50,6 +54,7 @@ impl Shared {
         let zxid = state.tree.last_zxid();
         Shared {
             state: RwLock::new(state),
+            released: tokio::sync::Notify::new(),
             watches: WatchManager::default(),
             sessions: SessionTracker::default(),
             counters: Counters::default(),
@@ -68,8 +73,102 @@ impl Shared {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Read access from a task: waits for the state machine's write lock
+    /// without blocking the runtime thread, which other connections and
+    /// Raft's heartbeats need meanwhile (an apply can hold the lock for
+    /// milliseconds, a session closing with many ephemerals longer).
+    pub async fn read_async(&self) -> RwLockReadGuard<'_, SmState> {
+        loop {
+            if let Some(guard) = self.try_read() {
+                return guard;
+            }
+            // Registered before trying again, so a release in between is
+            // not missed.
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if let Some(guard) = self.try_read() {
+                return guard;
+            }
+            released.await;
+        }
+    }
+
+    fn try_read(&self) -> Option<RwLockReadGuard<'_, SmState>> {
+        match self.state.try_read() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Write access, for the state machine only.
-    pub fn write(&self) -> RwLockWriteGuard<'_, SmState> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+    pub fn write(&self) -> WriteGuard<'_> {
+        let guard = self.state.write().unwrap_or_else(|e| e.into_inner());
+        WriteGuard { guard: Some(guard), released: &self.released }
+    }
+}
+
+/// The state machine's write access; waiting readers are woken when it is dropped.
+pub struct WriteGuard<'a> {
+    guard: Option<RwLockWriteGuard<'a, SmState>>,
+    released: &'a tokio::sync::Notify,
+}
+
+impl Deref for WriteGuard<'_> {
+    type Target = SmState;
+
+    fn deref(&self) -> &SmState {
+        // Only `drop` takes the guard out.
+        self.guard.as_deref().unwrap_or_else(|| unreachable!("write guard used after release"))
+    }
+}
+
+impl DerefMut for WriteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut SmState {
+        self.guard.as_deref_mut().unwrap_or_else(|| unreachable!("write guard used after release"))
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        // Unlock first, then wake: woken readers find the lock free.
+        drop(self.guard.take());
+        self.released.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_reader_waits_for_the_writer_without_blocking_its_thread() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // One thread: a reader that blocked it would stop the writer too.
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async {
+                let shared = Arc::new(Shared::new(SmState::default()));
+                let mut writing = shared.write();
+                let reader = tokio::spawn({
+                    let shared = shared.clone();
+                    async move { shared.read_async().await.tree.last_zxid() }
+                });
+                for _ in 0..10 {
+                    tokio::task::yield_now().await;
+                }
+                let waited = !reader.is_finished();
+                writing.tree.set_last_zxid(7);
+                drop(writing);
+                let seen = tokio::time::timeout(Duration::from_secs(5), reader).await;
+                let _ = done.send((waited, seen.ok().and_then(Result::ok)));
+            });
+        });
+        let (waited, seen) = finished.recv_timeout(Duration::from_secs(10)).expect("the waiting reader blocked the runtime's thread");
+        assert!(waited, "the reader got in while the writer held the lock");
+        assert_eq!(seen, Some(7), "the reader was not woken when the writer let go, or saw the state before the write");
     }
 }

@@ -234,7 +234,7 @@ async fn handshake(
             other => return Err(ZkError::System(format!("createSession gave {other:?}")).into()),
         }
     } else {
-        let known = server.shared.read().tree.session(req.session_id).map(|s| (s.timeout_ms, s.passwd.clone()));
+        let known = server.shared.read_async().await.tree.session(req.session_id).map(|s| (s.timeout_ms, s.passwd.clone()));
         match known {
             Some((timeout_ms, passwd)) if passwd == req.passwd => (req.session_id, timeout_ms, passwd),
             _ => {
@@ -330,7 +330,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                     return Ok(());
                 }
                 let prepared = {
-                    let state = server.shared.read();
+                    let state = server.shared.read_async().await;
                     ops::write::prepare(&mut txn, &state.tree, &ctx.ids())
                 };
                 match prepared {
@@ -431,7 +431,10 @@ async fn answer(
     let (xid, zxid, err, close, started) = match item {
         Pending::Reply { xid, zxid, err, body: b, close } => {
             body = b;
-            let zxid = zxid.unwrap_or_else(|| server.shared.read().tree.last_zxid());
+            let zxid = match zxid {
+                Some(zxid) => zxid,
+                None => server.shared.read_async().await.tree.last_zxid(),
+            };
             (xid, zxid, err, close, None)
         }
         Pending::Write { xid, reply, rx, started } => {
@@ -444,10 +447,10 @@ async fn answer(
                 body = b;
                 (xid, zxid, 0, false, None)
             }
-            Err(e) => (xid, server.shared.read().tree.last_zxid(), e.raw(), false, None),
+            Err(e) => (xid, server.shared.read_async().await.tree.last_zxid(), e.raw(), false, None),
         },
         Pending::Read { xid, op, started } => {
-            let state = server.shared.read();
+            let state = server.shared.read_async().await;
             let ids = ctx.ids();
             let reader = ops::read::Reader {
                 tree: &state.tree,
@@ -466,7 +469,7 @@ async fn answer(
             (xid, state.tree.last_zxid(), err, false, Some(started))
         }
         Pending::SetWatches { xid, req } => {
-            let state = server.shared.read();
+            let state = server.shared.read_async().await;
             let ids = ctx.ids();
             let reader =
                 ops::read::Reader { tree: &state.tree, watches: &server.shared.watches, conn: ctx.conn, session_id: ctx.id, ids: &ids };

@@ -88,7 +88,7 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
             }
             PeerRequest::Touch(ids) => {
                 let timeouts: Vec<(i64, i32)> = {
-                    let state = server.shared.read();
+                    let state = server.shared.read_async().await;
                     ids.iter().filter_map(|id| state.tree.session(*id).map(|s| (*id, s.timeout_ms))).collect()
                 };
                 for (id, timeout_ms) in timeouts {

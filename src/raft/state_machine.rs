@@ -29,7 +29,7 @@ use openraft::{
 use rocksdb::{IteratorMode, ReadOptions, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 
-use super::{Applied, Response, TypeConfig};
+use super::{Applied, Request, Response, TypeConfig};
 use crate::state::{Shared, SmState};
 use crate::storage::{self, cf, CF_META, CF_SESSIONS, CF_TREE};
 use crate::tree::{Changes, DataTree, Node, SessionInfo, StoredNode, TxnContext};
@@ -110,8 +110,6 @@ const CHECKPOINT_EVERY: usize = 16_384;
 /// Longest the state machine holds the tree's write lock while applying
 /// before it lets readers in (between two transactions).
 const LOCK_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
-/// How long the state machine stays off the lock between two slices.
-const READERS_TURN: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// Nodes and sessions changed since the last checkpoint.
 #[derive(Default)]
@@ -292,6 +290,66 @@ impl StateMachine {
     }
 }
 
+/// A log entry whose transactions are being applied, across lock slices.
+struct Open {
+    req: Request,
+    next: usize,
+    responses: Vec<Response>,
+}
+
+impl StateMachine {
+    /// Applies `entries` (after finishing `open`) until all are applied
+    /// (true) or [`LOCK_SLICE`] has passed (false: `open` and `entries` hold
+    /// the rest), recording each entry's responses in `applied`.
+    fn apply_slice(
+        &self,
+        state: &mut SmState,
+        entries: &mut impl Iterator<Item = Entry<TypeConfig>>,
+        open: &mut Option<Open>,
+        applied: &mut Vec<Applied>,
+        changes: &mut Changes,
+    ) -> bool {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(o) = open.as_mut() {
+                while let Some(p) = o.req.proposals.get(o.next) {
+                    o.next += 1;
+                    // Each transaction gets the next zxid, so zxids are
+                    // dense and the same on every server, whatever the
+                    // batching.
+                    let zxid = state.tree.last_zxid() + 1;
+                    let ctx = TxnContext { zxid, time_ms: o.req.time_ms, session_id: p.session_id };
+                    let outcome = state.tree.apply(ctx, &p.txn, changes);
+                    o.responses.push(Response { zxid, outcome });
+                    if started.elapsed() >= LOCK_SLICE {
+                        return false;
+                    }
+                }
+                applied.push(Applied(std::mem::take(&mut o.responses)));
+                *open = None;
+            }
+            let Some(entry) = entries.next() else { return true };
+            state.last_applied = Some(entry.log_id);
+            match entry.payload {
+                EntryPayload::Blank => applied.push(Applied::default()),
+                EntryPayload::Membership(m) => {
+                    state.membership = StoredMembership::new(Some(entry.log_id), m);
+                    applied.push(Applied::default());
+                }
+                EntryPayload::Normal(req) => {
+                    let n = req.proposals.len() as u64;
+                    let before = self.shared.txns_since_snapshot.fetch_add(n, Ordering::Relaxed);
+                    let due = self.shared.snapshot_at.load(Ordering::Relaxed);
+                    if before < due && before + n >= due {
+                        self.shared.snapshot_due.notify_one();
+                    }
+                    *open = Some(Open { responses: Vec::with_capacity(req.proposals.len()), req, next: 0 });
+                }
+            }
+        }
+    }
+}
+
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
@@ -310,59 +368,26 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         let mut changes = Changes::default();
         let mut applied = Vec::new();
-        let mut state = self.shared.write();
-        let mut held = std::time::Instant::now();
-        for entry in entries {
-            state.last_applied = Some(entry.log_id);
-            let responses = match entry.payload {
-                EntryPayload::Blank => Vec::new(),
-                EntryPayload::Membership(m) => {
-                    state.membership = StoredMembership::new(Some(entry.log_id), m);
-                    Vec::new()
-                }
-                EntryPayload::Normal(req) => {
-                    // Each transaction gets the next zxid, so zxids are dense
-                    // and the same on every server, whatever the batching.
-                    let mut responses = Vec::with_capacity(req.proposals.len());
-                    let n = req.proposals.len() as u64;
-                    let before = self.shared.txns_since_snapshot.fetch_add(n, Ordering::Relaxed);
-                    let due = self.shared.snapshot_at.load(Ordering::Relaxed);
-                    if before < due && before + n >= due {
-                        self.shared.snapshot_due.notify_one();
-                    }
-                    for p in req.proposals.iter() {
-                        let zxid = state.tree.last_zxid() + 1;
-                        let ctx = TxnContext { zxid, time_ms: req.time_ms, session_id: p.session_id };
-                        let outcome = state.tree.apply(ctx, &p.txn, &mut changes);
-                        responses.push(Response { zxid, outcome });
-                        if held.elapsed() >= LOCK_SLICE {
-                            // Readers block their runtime thread on this
-                            // lock: a long batch (sessions closing with many
-                            // ephemerals) would stall every connection and
-                            // Raft's heartbeats. Let them in between
-                            // transactions, with this slice's events queued
-                            // first, as at the end.
-                            self.publish(&mut changes);
-                            drop(state);
-                            // Give the readers woken by the release time to
-                            // take the lock (re-locking at once would win
-                            // the race every time); once one holds it, this
-                            // write waits and new readers queue behind it.
-                            std::thread::sleep(READERS_TURN);
-                            state = self.shared.write();
-                            held = std::time::Instant::now();
-                        }
-                    }
-                    responses
-                }
+        let (mut entries, mut open) = (entries.into_iter(), None);
+        let zxid = loop {
+            // The guard lives in this block only: it must not be held across
+            // the await below (it is not Send).
+            let done = {
+                let mut state = self.shared.write();
+                let done = self.apply_slice(&mut state, &mut entries, &mut open, &mut applied, &mut changes);
+                // Still under the write lock: events are queued before any
+                // reader can observe the state that caused them.
+                self.publish(&mut changes);
+                done.then(|| state.tree.last_zxid())
             };
-            applied.push(Applied(responses));
-        }
-        // Still under the write lock: events are queued before any reader can
-        // observe the state that caused them.
-        self.publish(&mut changes);
-        let zxid = state.tree.last_zxid();
-        drop(state);
+            if let Some(zxid) = done {
+                break zxid;
+            }
+            // A long batch (sessions closing with many ephemerals) would
+            // keep every reader waiting: the release woke them, and they run
+            // before this task takes the lock again.
+            tokio::task::yield_now().await;
+        };
         self.dirty.add(changes);
         self.shared.applied.send_replace(zxid);
         if self.dirty.len() >= CHECKPOINT_EVERY && self.take_checkpoint() {

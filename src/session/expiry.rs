@@ -40,7 +40,7 @@ pub async fn run(server: Arc<Server>) {
             was_leader = true;
         }
         let sessions: Vec<(i64, Duration)> = {
-            let state = server.shared.read();
+            let state = server.shared.read_async().await;
             state.tree.sessions().iter().map(|(id, s)| (*id, Duration::from_millis(s.timeout_ms.max(0) as u64))).collect()
         };
         let expired = server.shared.sessions.expired(Instant::now(), sessions.into_iter());
