@@ -71,11 +71,23 @@ impl Settled {
         }
     }
 
+    /// A view of the progress, for the one task that waits on it.
+    fn subscribe(&self) -> Progress {
+        Progress { rx: self.0.subscribe(), _sender: self.0.clone() }
+    }
+}
+
+/// Waits on [`Settled`] (one receiver for the batcher's lifetime).
+struct Progress {
+    rx: watch::Receiver<u64>,
+    /// Keeps the channel open, so waiting cannot fail.
+    _sender: Arc<watch::Sender<u64>>,
+}
+
+impl Progress {
     /// Waits until `batch` is settled.
-    async fn reached(&self, batch: u64) {
-        let mut rx = self.0.subscribe();
-        // The sender lives in `self`, so this cannot fail.
-        let _ = rx.wait_for(|at| *at >= batch).await;
+    async fn reached(&mut self, batch: u64) {
+        let _ = self.rx.wait_for(|at| *at >= batch).await;
     }
 }
 
@@ -107,6 +119,7 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>, settled: Settl
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut carried: Option<Queued> = None;
     let mut batch_no = 0u64;
+    let mut progress = settled.subscribe();
     loop {
         let first = match carried.take() {
             Some(q) => q,
@@ -117,7 +130,7 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>, settled: Settl
         };
         // Waiting here for the previous batch to be durable is what lets the
         // next one grow.
-        settled.reached(batch_no).await;
+        progress.reached(batch_no).await;
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
         let mut bytes = first.size;
         let mut batch = vec![first];
@@ -176,10 +189,10 @@ mod tests {
     async fn the_next_batch_waits_until_the_previous_one_is_settled() {
         let settled = Settled::default();
         // Nothing comes before the first batch.
-        settled.reached(0).await;
+        settled.subscribe().reached(0).await;
         let waiting = tokio::spawn({
-            let settled = settled.clone();
-            async move { settled.reached(2).await }
+            let mut progress = settled.subscribe();
+            async move { progress.reached(2).await }
         });
         settled.advance(1);
         for _ in 0..10 {

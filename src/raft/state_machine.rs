@@ -464,12 +464,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // Encoding a frozen copy reads the whole tree: not on a worker that
         // serves clients.
         let (db, id) = (self.db.clone(), meta.snapshot_id.clone());
-        let read = tokio::task::spawn_blocking(move || read_snapshot_data(&db, &id)).await;
-        let data = match read {
-            Ok(Ok(data)) => data,
-            Ok(Err(e)) => return Err(StorageIOError::read_snapshot(Some(meta.signature()), &e).into()),
-            Err(e) => return Err(StorageIOError::read_snapshot(Some(meta.signature()), &e).into()),
-        };
+        let data = tokio::task::spawn_blocking(move || read_snapshot_data(&db, &id))
+            .await
+            .unwrap_or_else(|stopped| Err(file_err(std::io::Error::other(stopped))))
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 }
