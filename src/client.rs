@@ -196,6 +196,12 @@ impl Client {
         Ok(jute::GetChildrenResponse::from_bytes(&body)?.children)
     }
 
+    /// Waits until this session's server has applied every write the leader
+    /// had committed when the sync reached it (ZooKeeper's sync).
+    pub async fn sync(&self, path: &str) -> Result<(), ClientError> {
+        self.call(OpCode::Sync, Some(&jute::SyncRequest { path: path.into() })).await.map(|_| ())
+    }
+
     /// Pings the server.
     pub async fn ping(&self) -> Result<(), ClientError> {
         self.call::<jute::SyncRequest>(OpCode::Ping, None).await.map(|_| ())

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::future::join_all;
 use jute::CreateMode;
 
 use super::pipeline::{drive, fill};
@@ -80,6 +81,13 @@ pub async fn run(params: &Params, clients: &[Arc<Client>], root: &str, live: Arc
             let rec = fill(clients, root, params.keys, &value, params.depth, &live).await;
             if rec.failures() > 0 {
                 return Err(format!("pre-creating {} keys failed: {:?}", params.keys, rec.errors));
+            }
+            // The keys were created through every session's server: a
+            // follower may not have applied another server's creates yet
+            // (as on ZooKeeper, where one client's write is not promised
+            // to another client on another server without a sync).
+            for synced in join_all(clients.iter().map(|c| c.sync(root))).await {
+                synced.map_err(|e| format!("set-up: sync: {e}"))?;
             }
         }
         Workload::Watch => {
