@@ -71,23 +71,20 @@ impl Settled {
         }
     }
 
-    /// A view of the progress, for the one task that waits on it.
+    /// A view of the progress, for the one task that waits on it (which
+    /// holds this `Settled` too, so the channel stays open).
     fn subscribe(&self) -> Progress {
-        Progress { rx: self.0.subscribe(), _sender: self.0.clone() }
+        Progress(self.0.subscribe())
     }
 }
 
 /// Waits on [`Settled`] (one receiver for the batcher's lifetime).
-struct Progress {
-    rx: watch::Receiver<u64>,
-    /// Keeps the channel open, so waiting cannot fail.
-    _sender: Arc<watch::Sender<u64>>,
-}
+struct Progress(watch::Receiver<u64>);
 
 impl Progress {
     /// Waits until `batch` is settled.
     async fn reached(&mut self, batch: u64) {
-        let _ = self.rx.wait_for(|at| *at >= batch).await;
+        let _ = self.0.wait_for(|at| *at >= batch).await;
     }
 }
 
