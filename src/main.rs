@@ -1,6 +1,8 @@
 //! The `paddock` command: runs a server (by default one node on
 //! 127.0.0.1:2181 with data in ./data).
 
+mod allocator;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,21 +48,6 @@ enum Command {
     LockClient(paddock::fault::lock_client::LockClientArgs),
 }
 
-/// Large blocks (RocksDB's memtable arenas, a checkpoint's write batch, a
-/// snapshot's buffers) always come from mmap and go back to the OS when
-/// freed. By default glibc raises its mmap threshold to the size of each
-/// such block freed, after which they come from the heap instead, where the
-/// small long-lived znodes allocated meanwhile pin them: a 100,000-znode
-/// fill then kept about 20 MiB more resident.
-fn fixed_mmap_threshold() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; it is called before
-    // any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -69,7 +56,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    fixed_mmap_threshold();
+    allocator::fixed_mmap_threshold();
     match cli.command {
         Some(Command::Bench(args)) => return paddock::bench::main(args),
         Some(Command::BenchPlot(args)) => return paddock::bench::plot::main(args),
