@@ -15,6 +15,7 @@
 pub mod acl;
 pub mod node;
 pub mod path;
+pub mod slab;
 pub mod txn;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ZkError;
 pub use node::{Acl, AclEntry, AclId, Children, Node, NodeKind, NodeStat, StoredNode};
+use slab::Slab;
 use txn::{CreateKind, CreateOp, Txn, TxnOutcome};
 
 /// Largest TTL ZooKeeper accepts (40 bits of milliseconds).
@@ -98,10 +100,8 @@ pub struct TxnContext {
 /// The whole znode tree plus the session table.
 #[derive(Debug)]
 pub struct DataTree {
-    /// Every node, by id; `None` marks a free id (listed in `free`). A
-    /// large slab grows by `realloc`, which moves pages rather than copying
-    /// them, so growing it does not stall the apply lock.
-    slots: Vec<Option<Node>>,
+    /// Every node, by id; an empty slot marks a free id (listed in `free`).
+    slots: Slab<Node>,
     free: Vec<u32>,
     /// Node ids by the hash of their parent's id and their name.
     index: HashTable<Indexed>,
@@ -114,14 +114,9 @@ pub struct DataTree {
     acl_ids: HashMap<Acl, AclId>,
 }
 
-/// The node with id `id` in `slots`, if there is one.
-fn slot_in(slots: &[Option<Node>], id: u32) -> Option<&Node> {
-    slots.get(id as usize).and_then(Option::as_ref)
-}
-
 /// True if id `id` in `slots` is the node named `name` under `parent`.
-fn holds(slots: &[Option<Node>], id: u32, parent: Option<u32>, name: &str) -> bool {
-    slot_in(slots, id).is_some_and(|n| n.place() == (parent, name))
+fn holds(slots: &Slab<Node>, id: u32, parent: Option<u32>, name: &str) -> bool {
+    slots.get(id).is_some_and(|n| n.place() == (parent, name))
 }
 
 /// An entry of the tree's index: a node's id and the hash of its place.
@@ -158,7 +153,7 @@ impl DataTree {
     /// A fresh tree with `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new() -> Self {
         let mut tree = DataTree {
-            slots: Vec::new(),
+            slots: Slab::default(),
             free: Vec::new(),
             index: HashTable::new(),
             hasher: RandomState::new(),
@@ -238,11 +233,11 @@ impl DataTree {
     }
 
     fn slot(&self, id: u32) -> Option<&Node> {
-        slot_in(&self.slots, id)
+        self.slots.get(id)
     }
 
     fn slot_mut(&mut self, id: u32) -> Option<&mut Node> {
-        self.slots.get_mut(id as usize).and_then(Option::as_mut)
+        self.slots.get_mut(id)
     }
 
     /// Puts a node (whose place is free) in the slab and the index.
@@ -250,13 +245,12 @@ impl DataTree {
         let hash = place_hash(&self.hasher, node.place());
         let id = match self.free.pop() {
             Some(id) => {
-                self.slots[id as usize] = Some(node);
+                if let Some(slot) = self.slots.slot_mut(id) {
+                    *slot = Some(node);
+                }
                 id
             }
-            None => {
-                self.slots.push(Some(node));
-                (self.slots.len() - 1) as u32
-            }
+            None => self.slots.push(node),
         };
         self.index.insert_unique(table_hash(hash), Indexed { id, hash }, |e| table_hash(e.hash));
         id
@@ -267,7 +261,7 @@ impl DataTree {
     fn remove_id(&mut self, id: u32) -> Option<Node> {
         let hash = place_hash(&self.hasher, self.slot(id)?.place());
         self.index.find_entry(table_hash(hash), |e| e.id == id).ok()?.remove();
-        let node = self.slots.get_mut(id as usize)?.take()?;
+        let node = self.slots.slot_mut(id)?.take()?;
         self.free.push(id);
         Some(node)
     }
@@ -426,8 +420,8 @@ impl DataTree {
 
     /// Paths of containers and TTL nodes that are reapable as of `now_ms`.
     pub fn reapable(&self, now_ms: i64) -> Vec<String> {
-        let due = self.slots.iter().enumerate().filter(|(_, n)| n.as_ref().is_some_and(|n| Self::due(n, now_ms)));
-        due.filter_map(|(id, _)| self.path_of(id as u32)).collect()
+        let due = self.slots.iter().filter(|(_, n)| Self::due(n, now_ms));
+        due.filter_map(|(id, _)| self.path_of(id)).collect()
     }
 
     /// Applies one transaction at `ctx`, recording what changed.
