@@ -12,7 +12,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's options, read once at its start-up (the `_rjem_` prefix is
 /// tikv-jemalloc-sys's symbol prefix). By default jemalloc keeps freed pages
 /// for 10 s before returning them, which kept a 100,000-znode fill at ~335
-/// bytes per znode (the tree's slab doubles: each old copy stayed
+/// bytes per znode (large blocks outgrown while the tree filled stayed
 /// resident). A background thread returning pages after 1 s, without the
 /// intermediate "muzzy" state, brings it to ~260 at no cost to throughput.
 /// A byte-array reference is a thin pointer, the `const char *` jemalloc reads.

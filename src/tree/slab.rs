@@ -1,8 +1,8 @@
 //! The tree's node storage: slots named by dense `u32` ids, in fixed-size
 //! chunks.
 //!
-//! One `Vec` of every slot doubles as the tree grows, and with jemalloc a
-//! large `realloc` copies: 28 ms of apply stall at half a million znodes,
+//! A single `Vec` of all slots grows by doubling, and with jemalloc a large
+//! `realloc` copies: 28 ms of apply stall at half a million znodes,
 //! twice that at a million. Chunks never move, so growing costs one chunk's
 //! allocation; a chunk's unused tail is reserved, not written, so it is not
 //! resident either.
