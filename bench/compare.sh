@@ -222,6 +222,8 @@ bench() {
 
 started="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+# The commit measured: read now, as commits made during a run are not in its binary.
+revision="$(cd "$repo" && git describe --always --dirty 2>/dev/null || echo unknown)"
 t0=$(date +%s)
 
 case " $topologies " in *" 1 "*)
@@ -268,7 +270,7 @@ python3 "$here/render.py" "$results" "$out" \
     --command "$cmdline" --started "$started" --elapsed "$elapsed" \
     --load "$load_before -> $load_after" \
     --machine "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r)" \
-    --paddock "$(cd "$repo" && git describe --always --dirty 2>/dev/null || echo unknown)" \
+    --paddock "$revision" \
     --zookeeper "${zk_version:-3.8 (Debian)}" \
     --params "$sessions sessions x $depth outstanding, $value_size-byte values, $keys keys, ${duration} s measured after ${warmup} s warm-up, $rounds round(s)" \
     --quick "$quick" --plot "$(basename "${out%.md}").svg"
