@@ -13,25 +13,25 @@ const CHUNK: usize = 4096;
 /// Slots by id; a slot is empty (`None`) once its value is taken.
 #[derive(Debug)]
 pub struct Slab<T> {
+    /// Every chunk but the last is full.
     chunks: Vec<Vec<Option<T>>>,
-    len: usize,
 }
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Slab { chunks: Vec::new(), len: 0 }
+        Slab { chunks: Vec::new() }
     }
 }
 
 impl<T> Slab<T> {
     /// Number of slots ever pushed (full or empty).
     pub fn len(&self) -> usize {
-        self.len
+        self.chunks.last().map_or(0, |last| (self.chunks.len() - 1) * CHUNK + last.len())
     }
 
     /// True if no slot was ever pushed.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.chunks.is_empty()
     }
 
     /// The slot of `id`, if it was pushed.
@@ -58,14 +58,16 @@ impl<T> Slab<T> {
 
     /// Adds a slot holding `value` and returns its id.
     pub fn push(&mut self, value: T) -> u32 {
-        if self.len % CHUNK == 0 {
-            self.chunks.push(Vec::with_capacity(CHUNK));
+        let id = self.len() as u32;
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(Some(value)),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(Some(value));
+                self.chunks.push(chunk);
+            }
         }
-        if let Some(chunk) = self.chunks.last_mut() {
-            chunk.push(Some(value));
-        }
-        self.len += 1;
-        (self.len - 1) as u32
+        id
     }
 
     /// Every full slot with its id, in id order.
