@@ -118,11 +118,15 @@ const LOCK_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
 /// Nodes and sessions changed since the last checkpoint.
 #[derive(Default)]
 struct Dirty {
+    /// The zxid the last checkpoint recorded, if this state machine took
+    /// it: every node created at or before it that still existed then is
+    /// stored, and none created after it is. None: any node may be stored.
+    stored_upto: Option<i64>,
     /// Ids of nodes created or changed, one bit each (ids are dense).
     ids: Vec<u64>,
     /// Bits set in `ids`.
     marked: usize,
-    /// Paths of nodes deleted.
+    /// Paths of nodes deleted that may be stored (need a tombstone).
     deleted: Vec<String>,
     sessions: HashSet<i64>,
 }
@@ -138,7 +142,14 @@ impl Dirty {
             self.marked += usize::from(self.ids[word] & 1 << bit == 0);
             self.ids[word] |= 1 << bit;
         }
-        self.deleted.extend(changes.deleted);
+        // A node created since the last checkpoint was never stored, so its
+        // deletion needs no tombstone (workloads that create and delete a
+        // path per transaction wrote thousands per checkpoint). Its path may
+        // still be stored for an older node: that node's own deletion, also
+        // since the last checkpoint, has listed it already.
+        let upto = self.stored_upto;
+        let may_be_stored = |czxid: i64| upto.is_none_or(|upto| czxid <= upto);
+        self.deleted.extend(changes.deleted.into_iter().filter(|(_, czxid)| may_be_stored(*czxid)).map(|(path, _)| path));
         self.sessions.extend(changes.sessions);
     }
 
@@ -217,12 +228,15 @@ impl StateMachine {
     /// checkpoint is exactly the state at the applied log id it records.
     fn take_checkpoint(&mut self) -> bool {
         let started = std::time::Instant::now();
-        let checkpoint = self.checkpoint(&self.shared.read());
+        let (checkpoint, zxid) = {
+            let state = self.shared.read();
+            (self.checkpoint(&state), state.tree.last_zxid())
+        };
         match checkpoint {
             Ok(batch) => {
                 tracing::debug!(bytes = batch.size_in_bytes(), ms = started.elapsed().as_millis() as u64, "checkpoint encoded");
                 queue(&self.checkpoints).batches.push(batch);
-                self.dirty = Dirty::default();
+                self.dirty = Dirty { stored_upto: Some(zxid), ..Dirty::default() };
                 true
             }
             // What was dirty is remembered for the next one; a snapshot
@@ -830,10 +844,24 @@ mod tests {
     #[test]
     fn the_dirty_set_counts_each_node_once() {
         let mut dirty = Dirty::default();
-        dirty.add(Changes { nodes: vec![3, 70, 3], deleted: vec!["/x".into()], sessions: vec![9], ..Default::default() });
+        dirty.add(Changes { nodes: vec![3, 70, 3], deleted: vec![("/x".into(), 5)], sessions: vec![9], ..Default::default() });
         dirty.add(Changes { nodes: vec![70, 4], sessions: vec![9], ..Default::default() });
         assert_eq!(dirty.len(), 3 + 1 + 1);
         assert_eq!(dirty.ids().collect::<Vec<_>>(), [3, 4, 70]);
+    }
+
+    #[test]
+    fn only_deletions_of_nodes_that_may_be_stored_are_recorded() {
+        // Not since a checkpoint of ours: a tombstone for every deletion.
+        let mut dirty = Dirty::default();
+        dirty.add(Changes { deleted: vec![("/old".into(), 5), ("/new".into(), 50)], ..Default::default() });
+        assert_eq!(dirty.deleted, ["/old", "/new"]);
+        // After one at zxid 10: /a was stored, deleted, created again at 12
+        // and deleted again; /b was created at 11 and deleted.
+        let mut dirty = Dirty { stored_upto: Some(10), ..Dirty::default() };
+        dirty.add(Changes { deleted: vec![("/a".into(), 3), ("/b".into(), 11)], ..Default::default() });
+        dirty.add(Changes { deleted: vec![("/a".into(), 12), ("/c".into(), 10)], ..Default::default() });
+        assert_eq!(dirty.deleted, ["/a", "/c"]);
     }
 
     #[test]

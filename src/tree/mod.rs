@@ -66,9 +66,10 @@ pub struct Changes {
     /// whatever node holds it when the changes are persisted: a node deleted
     /// since is also in `deleted`, and a node that took its id is new.
     pub nodes: Vec<u32>,
-    /// Paths of deleted nodes (a path may have a node again by the time the
-    /// changes are persisted: look it up).
-    pub deleted: Vec<String>,
+    /// Paths of deleted nodes, each with the zxid that created the node
+    /// (a path may have a node again by the time the changes are persisted:
+    /// look it up).
+    pub deleted: Vec<(String, i64)>,
     /// Sessions created or removed.
     pub sessions: Vec<i64>,
     /// Watch triggers, in order.
@@ -599,13 +600,14 @@ impl DataTree {
                 s.ephemerals.remove(path);
             }
         }
+        let czxid = node.stat.czxid;
         let parent = self.slot_mut(parent_id).ok_or_else(|| ZkError::System(format!("orphan {path}")))?;
         undo.push(Undo::Deleted { path: path.to_string(), node, parent_stat: parent.stat });
         parent.children.remove(id);
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.pzxid = ctx.zxid;
         changes.nodes.push(parent_id);
-        changes.deleted.push(path.to_string());
+        changes.deleted.push((path.to_string(), czxid));
         changes.triggers.push(Trigger::Deleted(path.to_string()));
         changes.triggers.push(Trigger::ChildrenChanged(parent_path.to_string()));
         Ok(())
