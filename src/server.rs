@@ -232,12 +232,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     config.validate()?;
     let sasl = load_sasl_users(&config)?;
     std::fs::create_dir_all(&config.data_dir)?;
-    let db = storage::open(&config.data_dir.join("rocksdb"))?;
-    let state = StateMachine::load(&db)?;
+    let stores = storage::open_stores(&config.data_dir)?;
+    let state = StateMachine::load(&stores.state)?;
     let shared = Arc::new(Shared::new(state));
     let settled = Settled::default();
-    let log = LogStore::new(db.clone(), settled.clone());
-    let sm = StateMachine::new(db.clone(), shared.clone(), config.snap_count);
+    let log = LogStore::new(stores.log, settled.clone());
+    let sm = StateMachine::new(stores.state, shared.clone(), config.snap_count);
     let id = config.server_id;
     let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork::new(&config, shared.peers.clone()), log, sm)
         .await

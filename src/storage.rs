@@ -1,6 +1,14 @@
-//! The one RocksDB database: the Raft log and the state machine's
-//! checkpoints live side by side in column families, so a checkpoint and the
-//! applied log id it holds are written in one atomic batch.
+//! RocksDB: the Raft log in one database, the state machine's checkpoints
+//! in another, each in column families (a checkpoint and the applied log id
+//! it holds are written in one atomic batch).
+//!
+//! Two databases, not one, because each has its own write-ahead log: every
+//! write waits for an fsync of the log's, and checkpoints (megabytes each,
+//! not synced) would otherwise sit in that same file and make the next fsync
+//! write them out too, as ZooKeeper keeps its snapshots out of its
+//! transaction log. Nothing needs both in one batch: a checkpoint's entries
+//! are durable in the log before they are applied. Data directories made
+//! before the split keep everything in the state database ([`open_stores`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,7 +49,7 @@ pub enum StorageError {
     CheckpointLost(String),
 }
 
-/// Bytes of memtable across all column families before RocksDB flushes.
+/// Bytes of memtable across a database's column families before RocksDB flushes.
 const MEMTABLE_BUDGET: usize = 4 << 20;
 /// Bytes of memtable per column family. Only the log is written all the
 /// time, and its entries are read back from the log store's cache, not from
@@ -50,8 +58,42 @@ const MEMTABLE_BUDGET: usize = 4 << 20;
 /// flushed). Checkpoints are flushed as soon as they are written.
 const CF_MEMTABLE: usize = 2 << 20;
 
-/// Opens (creating if needed) the database under `dir`.
+/// The Raft log's column families.
+const LOG_CFS: [&str; 2] = [CF_LOGS, CF_RAFT];
+/// The state machine's column families.
+const STATE_CFS: [&str; 3] = [CF_TREE, CF_SESSIONS, CF_META];
+
+/// A server's two databases; the same one twice in a data directory made
+/// before they were split.
+pub struct Stores {
+    /// Holds the Raft log ([`CF_LOGS`], [`CF_RAFT`]).
+    pub log: Arc<DB>,
+    /// Holds the state machine's checkpoints ([`CF_TREE`], [`CF_SESSIONS`], [`CF_META`]).
+    pub state: Arc<DB>,
+}
+
+/// Opens (creating if needed) the databases under a data directory:
+/// `rocksdb` for the state and `raftlog` for the log. A `rocksdb` that
+/// already holds the log (made before the split) goes on holding both.
+pub fn open_stores(data_dir: &Path) -> Result<Stores, StorageError> {
+    let state_dir = data_dir.join("rocksdb");
+    let existing = DB::list_cf(&Options::default(), &state_dir).unwrap_or_default();
+    if existing.iter().any(|name| name == CF_LOGS) {
+        let db = open(&state_dir)?;
+        return Ok(Stores { log: db.clone(), state: db });
+    }
+    Ok(Stores { log: open_with(&data_dir.join("raftlog"), &LOG_CFS)?, state: open_with(&state_dir, &STATE_CFS)? })
+}
+
+/// Opens (creating if needed) one database under `dir` holding every column
+/// family, the log's and the state's.
 pub fn open(dir: &Path) -> Result<Arc<DB>, StorageError> {
+    let all: Vec<&'static str> = LOG_CFS.into_iter().chain(STATE_CFS).collect();
+    open_with(dir, &all)
+}
+
+/// Opens (creating if needed) the database under `dir` with column families `names`.
+fn open_with(dir: &Path, names: &[&'static str]) -> Result<Arc<DB>, StorageError> {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
@@ -68,7 +110,7 @@ pub fn open(dir: &Path) -> Result<Arc<DB>, StorageError> {
     // tree itself. Everything is also in memory or in the log, so small
     // memtables flushed often lose nothing: cap them all together.
     opts.set_db_write_buffer_size(MEMTABLE_BUDGET);
-    let cfs = [CF_LOGS, CF_RAFT, CF_TREE, CF_SESSIONS, CF_META].into_iter().map(|name| {
+    let cfs = names.iter().map(|&name| {
         let mut cf_opts = Options::default();
         cf_opts.set_write_buffer_size(CF_MEMTABLE);
         // Nothing reads these column families while serving (the tree is in
@@ -116,4 +158,34 @@ pub fn encode<T: serde::Serialize>(cf: &'static str, value: &T) -> Result<Vec<u8
 /// Deserialises a stored record.
 pub fn decode<T: serde::de::DeserializeOwned>(cf: &'static str, bytes: &[u8]) -> Result<T, StorageError> {
     bincode::deserialize(bytes).map_err(|e| StorageError::Corrupt { cf, reason: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_data_dir_gets_a_log_and_a_state_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = open_stores(dir.path()).unwrap();
+        assert!(!Arc::ptr_eq(&stores.log, &stores.state));
+        assert!(stores.log.cf_handle(CF_LOGS).is_some() && stores.log.cf_handle(CF_TREE).is_none());
+        assert!(stores.state.cf_handle(CF_TREE).is_some() && stores.state.cf_handle(CF_LOGS).is_none());
+        drop(stores);
+        // Reopened, it is the same split.
+        let stores = open_stores(dir.path()).unwrap();
+        assert!(!Arc::ptr_eq(&stores.log, &stores.state));
+    }
+
+    #[test]
+    fn a_data_dir_from_before_the_split_keeps_its_one_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = open(&dir.path().join("rocksdb")).unwrap();
+        old.put_cf(cf(&old, CF_RAFT).unwrap(), b"vote", b"v").unwrap();
+        drop(old);
+        let stores = open_stores(dir.path()).unwrap();
+        assert!(Arc::ptr_eq(&stores.log, &stores.state));
+        assert_eq!(stores.log.get_cf(cf(&stores.log, CF_RAFT).unwrap(), b"vote").unwrap().as_deref(), Some(&b"v"[..]));
+        assert!(!dir.path().join("raftlog").exists());
+    }
 }

@@ -214,7 +214,10 @@ impl Ensemble {
 
     /// Deletes member `id`'s data (keeping its myid), as a replaced disk would.
     pub fn wipe(&self, id: usize) {
-        let _ = std::fs::remove_dir_all(self.dir.join(format!("n{id}")).join("rocksdb"));
+        let data = self.dir.join(format!("n{id}"));
+        for db in ["rocksdb", "raftlog"] {
+            let _ = std::fs::remove_dir_all(data.join(db));
+        }
     }
 
     /// Restarts member `id` (1-based) on its existing data.
