@@ -90,8 +90,8 @@ fn synced() -> WriteOptions {
 }
 
 impl LogStore {
-    /// Wraps the shared database; `settled` learns when the batcher's
-    /// entries are durable.
+    /// Wraps the log's database (see `storage::open_stores`); `settled`
+    /// learns when the batcher's entries are durable.
     pub fn new(db: Arc<DB>, settled: Settled) -> Self {
         LogStore { db, settled, recent: Arc::default() }
     }

@@ -197,7 +197,7 @@ impl StateMachine {
         Ok(SmState { tree, last_applied: persisted.last_applied, membership: persisted.membership })
     }
 
-    /// Wraps the database and the shared state it was loaded into; the first
+    /// Wraps the state's database and the shared state it was loaded into; the first
     /// snapshot is asked for after `snap_count` transactions (`raft::snapshots`
     /// moves the mark).
     pub fn new(db: Arc<DB>, shared: Arc<Shared>, snap_count: u64) -> Self {
@@ -574,7 +574,7 @@ fn save_snapshot(
 }
 
 /// Where snapshot files live: beside the RocksDB directory, in the data
-/// directory (the database is always opened at `<dataDir>/rocksdb`).
+/// directory (the state's database is always opened at `<dataDir>/rocksdb`).
 fn snapshot_dir(db: &DB) -> std::path::PathBuf {
     db.path().parent().unwrap_or(db.path()).join("snapshots")
 }
