@@ -77,7 +77,9 @@ pub struct Stores {
 /// already holds the log (made before the split) goes on holding both.
 pub fn open_stores(data_dir: &Path) -> Result<Stores, StorageError> {
     let state_dir = data_dir.join("rocksdb");
-    let existing = DB::list_cf(&Options::default(), &state_dir).unwrap_or_default();
+    // Only an existing database is asked for its column families, so a
+    // failure to read one is reported, not taken for a new data directory.
+    let existing = if state_dir.join("CURRENT").exists() { DB::list_cf(&Options::default(), &state_dir)? } else { Vec::new() };
     if existing.iter().any(|name| name == CF_LOGS) {
         let db = open(&state_dir)?;
         return Ok(Stores { log: db.clone(), state: db });
