@@ -58,6 +58,10 @@ const MEMTABLE_BUDGET: usize = 4 << 20;
 /// flushed). Checkpoints are flushed as soon as they are written.
 const CF_MEMTABLE: usize = 2 << 20;
 
+/// Bytes of a file written before RocksDB asks the kernel to start writing
+/// them to disk (see `open_with`).
+const WRITEBACK_EVERY: u64 = 64 << 10;
+
 /// The Raft log's column families.
 const LOG_CFS: [&str; 2] = [CF_LOGS, CF_RAFT];
 /// The state machine's column families.
@@ -112,6 +116,14 @@ fn open_with(dir: &Path, names: &[&'static str]) -> Result<Arc<DB>, StorageError
     // tree itself. Everything is also in memory or in the log, so small
     // memtables flushed often lose nothing: cap them all together.
     opts.set_db_write_buffer_size(MEMTABLE_BUDGET);
+    // Hand written data to the disk every 64 KiB (sync_file_range) rather
+    // than leave megabytes of a flush, a compaction or the state's WAL dirty
+    // in the page cache: ext4 writes those out when any file is fsynced, so
+    // the log's fsync, which every write waits for, took 4-35 ms whenever a
+    // checkpoint's flush was under way (~250 times in 24 s of creates; p99.9
+    // 30-70 ms). Measured: create-seq-ephemeral p99 13-16 vs 19-21 ms.
+    opts.set_bytes_per_sync(WRITEBACK_EVERY);
+    opts.set_wal_bytes_per_sync(WRITEBACK_EVERY);
     let cfs = names.iter().map(|&name| {
         let mut cf_opts = Options::default();
         cf_opts.set_write_buffer_size(CF_MEMTABLE);
