@@ -107,6 +107,13 @@ fn queue(checkpoints: &Checkpoints) -> std::sync::MutexGuard<'_, CheckpointQueue
 /// (the p99 of write workloads); 16k at a time cost ~20 ms.
 const CHECKPOINT_EVERY: usize = 16_384;
 
+/// Applies a checkpoint is encoded over, a slice after each: encoding all
+/// 16k records at once held applies up for 6-10 ms, which was most of the
+/// p99 of write workloads; 2k take about a millisecond. A larger one (the
+/// tombstones of a session's million ephemerals) still ends within as many
+/// applies, rather than slowing every apply for minutes.
+const CHECKPOINT_SLICES: usize = 8;
+
 /// Room reserved per record of a checkpoint batch: a path, a 100-byte
 /// value and the stat make about 250 bytes.
 const CHECKPOINT_RECORD_BYTES: usize = 320;
@@ -166,6 +173,90 @@ impl Dirty {
                 .map(move |b| word as u32 * 64 + b.trailing_zeros())
         })
     }
+
+    /// The first id marked at or after `from`.
+    fn next_id(&self, from: u64) -> Option<u32> {
+        let mut word = usize::try_from(from / 64).ok()?;
+        let mut bits = self.ids.get(word)? & (!0u64 << (from % 64));
+        while bits == 0 {
+            word += 1;
+            bits = *self.ids.get(word)?;
+        }
+        Some(word as u32 * 64 + bits.trailing_zeros())
+    }
+
+    /// Adds what an abandoned checkpoint was to write, which is older than
+    /// what is here (so `stored_upto` stays: it bounds both).
+    fn merge(&mut self, older: Dirty) {
+        if older.ids.len() > self.ids.len() {
+            self.ids.resize(older.ids.len(), 0);
+        }
+        for (word, bits) in self.ids.iter_mut().zip(older.ids) {
+            *word |= bits;
+        }
+        self.marked = self.ids.iter().map(|w| w.count_ones() as usize).sum();
+        self.deleted.extend(older.deleted);
+        self.sessions.extend(older.sessions);
+    }
+}
+
+/// A checkpoint being encoded a slice at a time, between applies.
+///
+/// It is written as the state at the zxid applied when its last slice is
+/// encoded. The slices encode what was dirty when it began, as it is when
+/// each runs; what changes meanwhile is dirty again, and the last step
+/// encodes that over them (in a batch, a key's last write wins) with the
+/// sessions and the applied point. A node created after it began is left
+/// to the last step: the dirty set records no tombstone for its deletion
+/// (its `stored_upto` is the zxid this began at), so a slice must not
+/// store it.
+struct Encoding {
+    /// What was dirty when it began, less the sessions (the last step
+    /// encodes those).
+    dirty: Dirty,
+    /// The zxid applied when it began.
+    began_at: i64,
+    /// The records encoded so far.
+    batch: WriteBatch,
+    /// Records to encode per slice.
+    per_slice: usize,
+    /// The next of `dirty.deleted` to encode.
+    next_deleted: usize,
+    /// The least id of `dirty.ids` still to encode (`u64::MAX`: none is left).
+    next_id: u64,
+}
+
+impl Encoding {
+    /// Encodes its next slice from `tree` (all that is left if `whole`);
+    /// true when none is left.
+    fn slice(&mut self, db: &DB, tree: &DataTree, whole: bool) -> Result<bool, storage::StorageError> {
+        let budget = if whole { usize::MAX } else { self.per_slice };
+        let tree_cf = cf(db, CF_TREE)?;
+        let began_at = self.began_at;
+        let older = |node: &&Node| node.stat.czxid <= began_at;
+        let mut done = 0;
+        while done < budget {
+            let Some(path) = self.dirty.deleted.get(self.next_deleted) else { break };
+            self.next_deleted += 1;
+            done += 1;
+            match tree.get(path).filter(older) {
+                Some(node) => put_node(&mut self.batch, tree_cf, tree, path, node)?,
+                None => self.batch.delete_cf(tree_cf, path.as_bytes()),
+            }
+        }
+        while done < budget {
+            let Some(id) = self.dirty.next_id(self.next_id) else {
+                self.next_id = u64::MAX;
+                break;
+            };
+            self.next_id = u64::from(id) + 1;
+            done += 1;
+            if let (Some(node), Some(path)) = (tree.get_by_id(id).filter(older), tree.path_of(id)) {
+                put_node(&mut self.batch, tree_cf, tree, &path, node)?;
+            }
+        }
+        Ok(self.next_id == u64::MAX)
+    }
 }
 
 /// Adds `node`, at `path`, to a checkpoint batch.
@@ -182,6 +273,14 @@ pub struct StateMachine {
     snapshot_lock: SnapshotLock,
     checkpoints: Checkpoints,
     dirty: Dirty,
+    /// The checkpoint being encoded, if one is. Only ever reached through
+    /// `&mut self` (`Mutex::get_mut`, no locking): the mutex just makes the
+    /// state machine `Sync`, which a RocksDB batch alone is not.
+    encoding: Mutex<Option<Encoding>>,
+    /// Records dirty that begin a checkpoint ([`CHECKPOINT_EVERY`]).
+    checkpoint_every: usize,
+    /// Applies a checkpoint is encoded over ([`CHECKPOINT_SLICES`]).
+    checkpoint_slices: usize,
 }
 
 impl StateMachine {
@@ -209,6 +308,9 @@ impl StateMachine {
             snapshot_lock: SnapshotLock::default(),
             checkpoints: Checkpoints::default(),
             dirty: Dirty::default(),
+            encoding: Mutex::default(),
+            checkpoint_every: CHECKPOINT_EVERY,
+            checkpoint_slices: CHECKPOINT_SLICES,
         }
     }
 
@@ -223,17 +325,42 @@ impl StateMachine {
         }
     }
 
-    /// Encodes what changed since the last checkpoint and queues it for
-    /// writing; true if one was queued. Runs between applies, so the
+    /// The checkpoint being encoded, if one is.
+    fn encoding(&mut self) -> &mut Option<Encoding> {
+        // Never locked, so never poisoned.
+        self.encoding.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Encodes a slice of a checkpoint (the rest of it if `whole`),
+    /// beginning one if none is under way, and queues it for writing once
+    /// all is encoded; true if one was queued. Runs between applies, so a
     /// checkpoint is exactly the state at the applied log id it records.
-    fn take_checkpoint(&mut self) -> bool {
+    fn checkpoint_step(&mut self, whole: bool) -> bool {
         let started = std::time::Instant::now();
-        let (checkpoint, zxid) = {
-            let state = self.shared.read();
-            (self.checkpoint(&state), state.tree.last_zxid())
+        let shared = self.shared.clone();
+        let state = shared.read();
+        let zxid = state.tree.last_zxid();
+        let mut encoding = self.encoding().take().unwrap_or_else(|| {
+            let mut dirty = std::mem::replace(&mut self.dirty, Dirty { stored_upto: Some(zxid), ..Dirty::default() });
+            self.dirty.sessions = std::mem::take(&mut dirty.sessions);
+            // Sized up front: growing a batch of megabytes by doubling
+            // copied it each time. Space reserved beyond what is written
+            // is never touched, so it costs no memory.
+            let batch = WriteBatch::with_capacity_bytes(dirty.len().saturating_mul(CHECKPOINT_RECORD_BYTES));
+            let per_slice = (dirty.len() / self.checkpoint_slices.max(1)).max(1);
+            Encoding { dirty, began_at: zxid, batch, per_slice, next_deleted: 0, next_id: 0 }
+        });
+        let encoded = match encoding.slice(&self.db, &state.tree, whole) {
+            Ok(true) => self.checkpoint(&state, &mut encoding.batch).map(|()| true),
+            other => other,
         };
-        match checkpoint {
-            Ok(batch) => {
+        match encoded {
+            Ok(false) => {
+                *self.encoding() = Some(encoding);
+                false
+            }
+            Ok(true) => {
+                let batch = encoding.batch;
                 tracing::debug!(bytes = batch.size_in_bytes(), ms = started.elapsed().as_millis() as u64, "checkpoint encoded");
                 queue(&self.checkpoints).batches.push(batch);
                 self.dirty = Dirty { stored_upto: Some(zxid), ..Dirty::default() };
@@ -243,31 +370,28 @@ impl StateMachine {
             // builder finds nothing new and snapshots the last checkpoint.
             Err(e) => {
                 tracing::error!("checkpoint not taken: {e}");
+                self.dirty.merge(encoding.dirty);
                 false
             }
         }
     }
 
-    /// The nodes and sessions changed since the last checkpoint plus the
-    /// applied point, as one batch.
-    fn checkpoint(&self, state: &SmState) -> Result<WriteBatch, storage::StorageError> {
+    /// Adds the nodes and sessions dirty now plus the applied point to
+    /// `batch`: the last step of a checkpoint.
+    fn checkpoint(&self, state: &SmState, batch: &mut WriteBatch) -> Result<(), storage::StorageError> {
         let db = &self.db;
         let (tree_cf, sess_cf, meta_cf) = (cf(db, CF_TREE)?, cf(db, CF_SESSIONS)?, cf(db, CF_META)?);
-        // Sized up front: growing a batch of megabytes by doubling copied
-        // it each time, and this runs between applies. Space reserved
-        // beyond what is written is never touched, so it costs no memory.
-        let mut batch = WriteBatch::with_capacity_bytes(self.dirty.len().saturating_mul(CHECKPOINT_RECORD_BYTES));
         // A deleted path may have a node again; an id names whatever node
         // holds it now (see `Changes`).
         for path in &self.dirty.deleted {
             match state.tree.get(path) {
-                Some(node) => put_node(&mut batch, tree_cf, &state.tree, path, node)?,
+                Some(node) => put_node(batch, tree_cf, &state.tree, path, node)?,
                 None => batch.delete_cf(tree_cf, path.as_bytes()),
             }
         }
         for id in self.dirty.ids() {
             if let (Some(node), Some(path)) = (state.tree.get_by_id(id), state.tree.path_of(id)) {
-                put_node(&mut batch, tree_cf, &state.tree, &path, node)?;
+                put_node(batch, tree_cf, &state.tree, &path, node)?;
             }
         }
         for id in &self.dirty.sessions {
@@ -280,7 +404,7 @@ impl StateMachine {
         batch.put_cf(meta_cf, KEY_APPLIED, storage::encode(CF_META, &state.last_applied)?);
         batch.put_cf(meta_cf, KEY_ZXID, storage::encode(CF_META, &state.tree.last_zxid())?);
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, storage::encode(CF_META, &state.membership)?);
-        Ok(batch)
+        Ok(())
     }
 
     /// A batch that replaces everything in the tree and session column
@@ -411,7 +535,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         self.dirty.add(changes);
         self.shared.applied.send_replace(zxid);
-        if self.dirty.len() >= CHECKPOINT_EVERY && self.take_checkpoint() {
+        let checkpointing = self.encoding().is_some() || self.dirty.len() >= self.checkpoint_every;
+        if checkpointing && self.checkpoint_step(false) {
             let (db, lock, checkpoints) = (self.db.clone(), self.snapshot_lock.clone(), self.checkpoints.clone());
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = write_checkpoints(&db, &lock_snapshots(&lock), &checkpoints) {
@@ -427,7 +552,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         self.snapshot_seq += 1;
         // The builder writes this last checkpoint with the queued ones.
-        self.take_checkpoint();
+        self.checkpoint_step(true);
         SnapshotBuilder {
             db: self.db.clone(),
             shared: self.shared.clone(),
@@ -472,6 +597,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         save_snapshot(&self.db, &locked, &mut batch, meta, write_bytes).map_err(write_err)?;
         drop(locked);
         self.dirty = Dirty::default();
+        *self.encoding() = None;
         let mut state = self.shared.write();
         *state = new_state;
         let zxid = state.tree.last_zxid();
@@ -839,7 +965,9 @@ fn build_from_disk(db: &DB, lock: &SnapshotLock, checkpoints: &Checkpoints, seq:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raft::types::Proposal;
     use crate::tree::node::{AclEntry, NodeKind};
+    use crate::tree::txn::{CreateKind, CreateOp, Txn};
 
     #[test]
     fn the_dirty_set_counts_each_node_once() {
@@ -848,6 +976,8 @@ mod tests {
         dirty.add(Changes { nodes: vec![70, 4], sessions: vec![9], ..Default::default() });
         assert_eq!(dirty.len(), 3 + 1 + 1);
         assert_eq!(dirty.ids().collect::<Vec<_>>(), [3, 4, 70]);
+        let after = |from| dirty.next_id(from);
+        assert_eq!([after(0), after(4), after(5), after(64), after(71), after(1 << 40)], [Some(3), Some(4), Some(70), Some(70), None, None]);
     }
 
     #[test]
@@ -862,6 +992,133 @@ mod tests {
         dirty.add(Changes { deleted: vec![("/a".into(), 3), ("/b".into(), 11)], ..Default::default() });
         dirty.add(Changes { deleted: vec![("/a".into(), 12), ("/c".into(), 10)], ..Default::default() });
         assert_eq!(dirty.deleted, ["/a", "/c"]);
+    }
+
+    /// Every node (encoded as stored) and session of `tree`, and its zxid.
+    fn contents(tree: &DataTree) -> (Vec<(String, Vec<u8>)>, Vec<(i64, SessionInfo)>, i64) {
+        let mut nodes = Vec::new();
+        tree.walk(|path, node| nodes.push((path.to_string(), storage::encode(CF_TREE, &tree.stored(node)).unwrap())));
+        nodes.sort();
+        let sessions = tree.sessions().iter().map(|(id, info)| (*id, info.clone())).collect();
+        (nodes, sessions, tree.last_zxid())
+    }
+
+    /// A random transaction on a few paths, so that paths are deleted and
+    /// created again and node ids are reused, while checkpoints are encoded.
+    fn random_proposal(next: &mut impl FnMut(u64) -> u64) -> Proposal {
+        let path = |n: &mut dyn FnMut(u64) -> u64| match n(3) {
+            0 => format!("/n{}", n(40)),
+            _ => format!("/n{}/c{}", n(40), n(8)),
+        };
+        let create = |path: String, kind, n: &mut dyn FnMut(u64) -> u64| {
+            let data = Some(vec![n(256) as u8; n(40) as usize]);
+            Txn::Create(CreateOp { path, data, acl: AclEntry::open(), kind, sequential: false })
+        };
+        let session_id = 1 + next(3) as i64;
+        let txn = match next(10) {
+            0..=2 => create(path(next), CreateKind::Persistent, next),
+            3 => create(path(next), CreateKind::Ephemeral, next),
+            4..=6 => Txn::Delete { path: path(next), version: -1 },
+            7 => Txn::SetData { path: path(next), data: Some(vec![next(256) as u8; 8]), version: -1 },
+            8 => Txn::CreateSession { timeout_ms: 4000, passwd: vec![1] },
+            _ => Txn::CloseSession,
+        };
+        Proposal { session_id, txn }
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_encoded_in_slices_is_the_state_when_it_ends() {
+        let (_dir, db, shared, mut sm) = checkpointing(40, 10);
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        let (mut compared, mut sliced, mut stored_zxid) = (0, 0, 0);
+        for index in 1..=20_000 {
+            let proposals = (0..1 + next(6)).map(|_| random_proposal(&mut next)).collect();
+            apply_entry(&mut sm, index, proposals).await;
+            sliced += usize::from(sm.encoding().is_some());
+            let persisted = read_meta(&db, &ReadOptions::default).unwrap().last_zxid;
+            if persisted != stored_zxid {
+                // A checkpoint ended in this apply: it holds the state now.
+                stored_zxid = persisted;
+                assert_eq!(contents(&StateMachine::load(&db).unwrap().tree), contents(&shared.read().tree), "at entry {index}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 500 && sliced > 2000, "{compared} checkpoints compared, {sliced} applies mid-checkpoint");
+        // A snapshot finishes the one under way at once.
+        let mut index = 20_000;
+        while sm.encoding().is_none() {
+            index += 1;
+            apply_entry(&mut sm, index, vec![random_proposal(&mut next)]).await;
+        }
+        let snapshot = sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        assert_eq!(snapshot.meta.last_log_id.map(|id| id.index), Some(index));
+        assert_eq!(contents(&StateMachine::load(&db).unwrap().tree), contents(&shared.read().tree));
+    }
+
+    /// A state machine on a new database that checkpoints after
+    /// `every` dirty records, over `slices` applies.
+    fn checkpointing(every: usize, slices: usize) -> (tempfile::TempDir, Arc<DB>, Arc<Shared>, StateMachine) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = storage::open(&dir.path().join("rocksdb")).unwrap();
+        let shared = Arc::new(Shared::new(StateMachine::load(&db).unwrap()));
+        let mut sm = StateMachine::new(db.clone(), shared.clone(), u64::MAX);
+        (sm.checkpoint_every, sm.checkpoint_slices) = (every, slices);
+        (dir, db, shared, sm)
+    }
+
+    /// Applies one entry of `proposals` at `index`, then writes what
+    /// checkpoints it queued.
+    async fn apply_entry(sm: &mut StateMachine, index: u64, proposals: Vec<Proposal>) {
+        let request = Request { time_ms: index as i64, proposals: proposals.into(), batch: 0 };
+        let entry = Entry { log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(request) };
+        sm.apply([entry]).await.unwrap();
+        write_checkpoints(&sm.db, &lock_snapshots(&sm.snapshot_lock), &sm.checkpoints).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_node_created_while_a_checkpoint_is_encoded_is_left_to_its_last_step() {
+        let create = |path: &str| Proposal {
+            session_id: 0,
+            txn: Txn::Create(CreateOp { path: path.into(), data: None, acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false }),
+        };
+        let delete = |path: &str| Proposal { session_id: 0, txn: Txn::Delete { path: path.into(), version: -1 } };
+        let sync = || vec![Proposal { session_id: 0, txn: Txn::Sync }];
+        // One record per apply, from two dirty records on.
+        let (_dir, db, shared, mut sm) = checkpointing(2, usize::MAX);
+        let mut index = 0;
+        let mut apply = async |sm: &mut StateMachine, proposals| {
+            index += 1;
+            apply_entry(sm, index, proposals).await;
+        };
+        // A checkpoint of the root, /x and /y begins; /x is deleted and /z
+        // takes its id before a slice reaches it, then /z is deleted too.
+        apply(&mut sm, vec![create("/x"), create("/y")]).await;
+        apply(&mut sm, vec![delete("/x"), create("/z")]).await;
+        apply(&mut sm, vec![delete("/z")]).await;
+        while sm.encoding().is_some() {
+            apply(&mut sm, sync()).await;
+        }
+        assert_eq!(contents(&StateMachine::load(&db).unwrap().tree), contents(&shared.read().tree));
+        // A checkpoint of /p's and /q's deletions begins; /p is created
+        // again before a slice reaches its path, then deleted again.
+        apply(&mut sm, vec![create("/p"), create("/q")]).await;
+        while sm.encoding().is_some() {
+            apply(&mut sm, sync()).await;
+        }
+        apply(&mut sm, vec![delete("/q"), delete("/p")]).await;
+        apply(&mut sm, vec![create("/p")]).await;
+        apply(&mut sm, vec![delete("/p")]).await;
+        while sm.encoding().is_some() {
+            apply(&mut sm, sync()).await;
+        }
+        assert_eq!(contents(&StateMachine::load(&db).unwrap().tree), contents(&shared.read().tree));
+        assert!(shared.read().tree.get("/p").is_none() && shared.read().tree.get("/z").is_none());
     }
 
     #[test]
