@@ -165,13 +165,11 @@ impl Dirty {
         self.marked + self.deleted.len() + self.sessions.len()
     }
 
-    /// The ids of nodes created or changed.
+    /// The ids of nodes created or changed (checkpoints walk them with
+    /// [`Dirty::next_id`]).
+    #[cfg(test)]
     fn ids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ids.iter().enumerate().flat_map(|(word, &bits)| {
-            // Peel the lowest set bit until none is left.
-            std::iter::successors((bits != 0).then_some(bits), |b| Some(b & (b - 1)).filter(|b| *b != 0))
-                .map(move |b| word as u32 * 64 + b.trailing_zeros())
-        })
+        std::iter::successors(self.next_id(0), |&id| self.next_id(u64::from(id) + 1))
     }
 
     /// The first id marked at or after `from`.
@@ -220,10 +218,8 @@ struct Encoding {
     batch: WriteBatch,
     /// Records to encode per slice.
     per_slice: usize,
-    /// The next of `dirty.deleted` to encode.
-    next_deleted: usize,
-    /// The least id of `dirty.ids` still to encode (`u64::MAX`: none is left).
-    next_id: u64,
+    /// How far the slices have got through `dirty`.
+    at: DirtyCursor,
 }
 
 impl Encoding {
@@ -231,32 +227,57 @@ impl Encoding {
     /// true when none is left.
     fn slice(&mut self, db: &DB, tree: &DataTree, whole: bool) -> Result<bool, storage::StorageError> {
         let budget = if whole { usize::MAX } else { self.per_slice };
-        let tree_cf = cf(db, CF_TREE)?;
-        let began_at = self.began_at;
-        let older = |node: &&Node| node.stat.czxid <= began_at;
-        let mut done = 0;
-        while done < budget {
-            let Some(path) = self.dirty.deleted.get(self.next_deleted) else { break };
-            self.next_deleted += 1;
-            done += 1;
-            match tree.get(path).filter(older) {
-                Some(node) => put_node(&mut self.batch, tree_cf, tree, path, node)?,
-                None => self.batch.delete_cf(tree_cf, path.as_bytes()),
-            }
-        }
-        while done < budget {
-            let Some(id) = self.dirty.next_id(self.next_id) else {
-                self.next_id = u64::MAX;
-                break;
-            };
-            self.next_id = u64::from(id) + 1;
-            done += 1;
-            if let (Some(node), Some(path)) = (tree.get_by_id(id).filter(older), tree.path_of(id)) {
-                put_node(&mut self.batch, tree_cf, tree, &path, node)?;
-            }
-        }
-        Ok(self.next_id == u64::MAX)
+        put_dirty(&mut self.batch, cf(db, CF_TREE)?, tree, &self.dirty, self.began_at, &mut self.at, budget)
     }
+}
+
+/// A position in a [`Dirty`] set: its deleted paths first, then its ids.
+#[derive(Default)]
+struct DirtyCursor {
+    /// The next of `deleted` to encode.
+    next_deleted: usize,
+    /// The least id still to encode (`u64::MAX`: none is left).
+    next_id: u64,
+}
+
+/// Adds up to `budget` records of `dirty`, from `at` on, to `batch` as they
+/// are in `tree`: each deleted path's node now, or a tombstone, and each
+/// marked id's node. Nodes created after zxid `upto` count as absent (see
+/// [`Encoding`]). True when `at` has reached the end.
+fn put_dirty(
+    batch: &mut WriteBatch,
+    tree_cf: &rocksdb::ColumnFamily,
+    tree: &DataTree,
+    dirty: &Dirty,
+    upto: i64,
+    at: &mut DirtyCursor,
+    budget: usize,
+) -> Result<bool, storage::StorageError> {
+    // A deleted path may have a node again; an id names whatever node
+    // holds it now (see `Changes`).
+    let older = |node: &&Node| node.stat.czxid <= upto;
+    let mut done = 0;
+    while done < budget {
+        let Some(path) = dirty.deleted.get(at.next_deleted) else { break };
+        at.next_deleted += 1;
+        done += 1;
+        match tree.get(path).filter(older) {
+            Some(node) => put_node(batch, tree_cf, tree, path, node)?,
+            None => batch.delete_cf(tree_cf, path.as_bytes()),
+        }
+    }
+    while done < budget {
+        let Some(id) = dirty.next_id(at.next_id) else {
+            at.next_id = u64::MAX;
+            break;
+        };
+        at.next_id = u64::from(id) + 1;
+        done += 1;
+        if let (Some(node), Some(path)) = (tree.get_by_id(id).filter(older), tree.path_of(id)) {
+            put_node(batch, tree_cf, tree, &path, node)?;
+        }
+    }
+    Ok(at.next_id == u64::MAX)
 }
 
 /// Adds `node`, at `path`, to a checkpoint batch.
@@ -348,7 +369,7 @@ impl StateMachine {
             // is never touched, so it costs no memory.
             let batch = WriteBatch::with_capacity_bytes(dirty.len().saturating_mul(CHECKPOINT_RECORD_BYTES));
             let per_slice = (dirty.len() / self.checkpoint_slices.max(1)).max(1);
-            Encoding { dirty, began_at: zxid, batch, per_slice, next_deleted: 0, next_id: 0 }
+            Encoding { dirty, began_at: zxid, batch, per_slice, at: DirtyCursor::default() }
         });
         let encoded = match encoding.slice(&self.db, &state.tree, whole) {
             Ok(true) => self.checkpoint(&state, &mut encoding.batch).map(|()| true),
@@ -361,7 +382,7 @@ impl StateMachine {
             }
             Ok(true) => {
                 let batch = encoding.batch;
-                tracing::debug!(bytes = batch.size_in_bytes(), ms = started.elapsed().as_millis() as u64, "checkpoint encoded");
+                tracing::debug!(bytes = batch.size_in_bytes(), last_slice_ms = started.elapsed().as_millis() as u64, "checkpoint encoded");
                 queue(&self.checkpoints).batches.push(batch);
                 self.dirty = Dirty { stored_upto: Some(zxid), ..Dirty::default() };
                 true
@@ -381,19 +402,8 @@ impl StateMachine {
     fn checkpoint(&self, state: &SmState, batch: &mut WriteBatch) -> Result<(), storage::StorageError> {
         let db = &self.db;
         let (tree_cf, sess_cf, meta_cf) = (cf(db, CF_TREE)?, cf(db, CF_SESSIONS)?, cf(db, CF_META)?);
-        // A deleted path may have a node again; an id names whatever node
-        // holds it now (see `Changes`).
-        for path in &self.dirty.deleted {
-            match state.tree.get(path) {
-                Some(node) => put_node(batch, tree_cf, &state.tree, path, node)?,
-                None => batch.delete_cf(tree_cf, path.as_bytes()),
-            }
-        }
-        for id in self.dirty.ids() {
-            if let (Some(node), Some(path)) = (state.tree.get_by_id(id), state.tree.path_of(id)) {
-                put_node(batch, tree_cf, &state.tree, &path, node)?;
-            }
-        }
+        // Every node exists as of now: none is too new to store.
+        put_dirty(batch, tree_cf, &state.tree, &self.dirty, i64::MAX, &mut DirtyCursor::default(), usize::MAX)?;
         for id in &self.dirty.sessions {
             let key = storage::u64_key(*id as u64);
             match state.tree.session(*id) {
