@@ -937,6 +937,12 @@ fn write_checkpoints(db: &DB, _locked: &SnapshotGuard<'_>, checkpoints: &Checkpo
             return Err(e.into());
         }
     }
+    if wrote {
+        // Written is enough; the flush only gives the memory back sooner.
+        if let Err(e) = storage::flush_if_full(db, CF_TREE) {
+            tracing::warn!("checkpoint written, memtable not flushed: {e}");
+        }
+    }
     Ok(wrote)
 }
 
@@ -1089,6 +1095,37 @@ mod tests {
         let entry = Entry { log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(request) };
         sm.apply([entry]).await.unwrap();
         write_checkpoints(&sm.db, &lock_snapshots(&sm.snapshot_lock), &sm.checkpoints).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_larger_than_a_memtable_does_not_stay_in_memory() {
+        // 3,000 nodes of 1 KiB: one checkpoint of ~3 MiB, more than a memtable holds.
+        let (_dir, db, shared, mut sm) = checkpointing(3_000, 1);
+        let create = |i: usize| Proposal {
+            session_id: 0,
+            txn: Txn::Create(CreateOp {
+                path: format!("/n{i}"),
+                data: Some(vec![7; 1024]),
+                acl: AclEntry::open(),
+                kind: CreateKind::Persistent,
+                sequential: false,
+            }),
+        };
+        apply_entry(&mut sm, 1, (0..3_000).map(create).collect()).await;
+        let mut index = 1;
+        while sm.encoding().is_some() || read_meta(&db, &ReadOptions::default).unwrap().last_zxid == 0 {
+            index += 1;
+            apply_entry(&mut sm, index, vec![Proposal { session_id: 0, txn: Txn::Sync }]).await;
+        }
+        // Nothing is written after it: its memtable must still be flushed
+        // (in the background: give it a moment).
+        let memtable = || db.property_int_value_cf(cf(&db, CF_TREE).unwrap(), "rocksdb.cur-size-active-mem-table").unwrap().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while memtable() >= storage::CF_MEMTABLE as u64 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(memtable() < storage::CF_MEMTABLE as u64, "{} KiB of checkpoint stay in the memtable", memtable() >> 10);
+        assert_eq!(contents(&StateMachine::load(&db).unwrap().tree), contents(&shared.read().tree));
     }
 
     #[tokio::test]
