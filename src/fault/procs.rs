@@ -140,11 +140,32 @@ impl Drop for Proc {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released).
+/// A free TCP port on 127.0.0.1 for a server about to start (bound and
+/// released), never the same one twice in this process. Taken below the
+/// kernel's ephemeral range when it can be: a port from inside it (what
+/// binding port 0 gives) may be handed, between its release and the
+/// server's bind, to the local end of any outgoing connection (another
+/// test's clients, the link proxies), and the server then cannot start.
 pub fn free_port() -> Result<u16, ProcError> {
+    use rand::Rng;
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
     let io = |source| ProcError::Io { what: "find a free port".into(), source };
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok();
+    let low = ephemeral.and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok()).unwrap_or(32768);
+    let from = low.saturating_sub(10_000).max(1024);
+    let tries = if from < low { 200 } else { 0 };
+    for _ in 0..tries {
+        let port = rand::thread_rng().gen_range(from..low);
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return Ok(port);
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
-    Ok(l.local_addr().map_err(io)?.port())
+    let port = l.local_addr().map_err(io)?.port();
+    given.insert(port);
+    Ok(port)
 }
 
 /// A fresh directory under the system temp dir, removed when dropped.
@@ -169,6 +190,24 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         if !self.keep {
             let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_outside_the_ephemeral_range_and_never_repeat() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
+        if let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") {
+            let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+            if low > 1024 + 1000 {
+                assert!(ports.iter().all(|p| *p < low), "a port inside the ephemeral range (from {low}): {ports:?}");
+            }
         }
     }
 }

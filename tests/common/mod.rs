@@ -167,9 +167,9 @@ pub async fn connect_retrying(addr: &str, timeout_ms: i32) -> paddock::client::C
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released: good enough for tests).
+/// A free TCP port on 127.0.0.1 (see `paddock::fault::procs::free_port`).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    paddock::fault::procs::free_port().expect("a free port")
 }
 
 /// An ensemble of paddock processes on 127.0.0.1, from one zoo.cfg each.
