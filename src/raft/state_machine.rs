@@ -704,7 +704,7 @@ fn save_snapshot(
     store()?;
     let mut opts = WriteOptions::default();
     opts.set_sync(true);
-    db.write_opt(std::mem::take(batch), &opts)?;
+    write_state(db, std::mem::take(batch), &opts)?;
     remove_other_snapshot_files(db, &meta.snapshot_id);
     Ok(true)
 }
@@ -917,6 +917,19 @@ fn get_meta<T: serde::de::DeserializeOwned>(db: &DB, key: &[u8], opts: &ReadOpti
     }
 }
 
+/// Writes a batch to the state's database, then starts flushing the tree's
+/// memtable if the batch filled it (a checkpoint, an installed snapshot's
+/// whole tree): nothing else writes here soon, and RocksDB would flush it
+/// only at the next write (see [`storage::flush_if_full`]).
+fn write_state(db: &DB, batch: WriteBatch, opts: &WriteOptions) -> Result<(), rocksdb::Error> {
+    db.write_opt(batch, opts)?;
+    // Written is enough; the flush only gives the memory back sooner.
+    if let Err(e) = storage::flush_if_full(db, CF_TREE) {
+        tracing::warn!("state written, its memtable not flushed: {e}");
+    }
+    Ok(())
+}
+
 /// Writes the queued checkpoints in order, under the snapshot lock (so an
 /// installed snapshot, which drops the queue, is never overwritten by an
 /// older state); true if there were any. Not synced: a snapshot's own batch
@@ -932,15 +945,9 @@ fn write_checkpoints(db: &DB, _locked: &SnapshotGuard<'_>, checkpoints: &Checkpo
     };
     let wrote = !queued.is_empty();
     for batch in queued {
-        if let Err(e) = db.write(batch) {
+        if let Err(e) = write_state(db, batch, &WriteOptions::default()) {
             queue(checkpoints).failed = Some(e.to_string());
             return Err(e.into());
-        }
-    }
-    if wrote {
-        // Written is enough; the flush only gives the memory back sooner.
-        if let Err(e) = storage::flush_if_full(db, CF_TREE) {
-            tracing::warn!("checkpoint written, memtable not flushed: {e}");
         }
     }
     Ok(wrote)
