@@ -136,6 +136,18 @@ fn open_with(dir: &Path, names: &[&'static str]) -> Result<Arc<DB>, StorageError
     // ones included: ~550 MiB of log files were kept, and replayed at each
     // start. Capped, the small column families are flushed instead.
     opts.set_max_total_wal_size(MAX_WAL_BYTES);
+    if names == LOG_CFS {
+        // Each write fsyncs the log's WAL, and that fsync also writes the
+        // file's inode whenever the write made the file longer: only a
+        // recycled WAL file (see above) is overwritten in place. But a WAL
+        // file is recycled only once every column family has flushed what it
+        // holds, and the committed point, written with every entry, kept
+        // them all until `MAX_WAL_BYTES`: nearly every file was new. Flushing
+        // the log's two column families together frees each WAL file as soon
+        // as the log's memtable is flushed. Measured here: fdatasync p50
+        // 126 -> 88 us, lock cycles +28%, set at depth 1 p50 -10%.
+        opts.set_atomic_flush(true);
+    }
     let cfs = names.iter().map(|&name| {
         let mut cf_opts = Options::default();
         cf_opts.set_write_buffer_size(CF_MEMTABLE);
@@ -248,6 +260,35 @@ mod tests {
         }
         assert!(wal_bytes(&wal_dir) <= 2 * MAX_WAL_BYTES, "{} MiB of log files kept", wal_bytes(&wal_dir) >> 20);
         assert_eq!(db.get_cf(cf(db, CF_RAFT).unwrap(), b"vote").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn the_log_frees_its_write_ahead_files_when_its_memtable_is_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = open_stores(dir.path()).unwrap();
+        let db = &stores.log;
+        let oldest_kept = || db.property_int_value("rocksdb.min-log-number-to-keep").unwrap().unwrap();
+        // The WAL file the database started with.
+        let first = std::fs::read_dir(dir.path().join("raftlog"))
+            .unwrap()
+            .filter_map(|f| f.unwrap().path().file_name()?.to_str()?.strip_suffix(".log")?.parse::<u64>().ok())
+            .min()
+            .unwrap();
+        // As the log store writes: entries and the committed point, synced,
+        // a few memtables' worth, so that the log's memtable is flushed.
+        let entry = vec![7u8; 100 << 10];
+        for i in 0..(3 * CF_MEMTABLE as u64 / entry.len() as u64) {
+            db.put_cf(cf(db, CF_LOGS).unwrap(), u64_key(i), &entry).unwrap();
+            db.put_cf(cf(db, CF_RAFT).unwrap(), b"committed", u64_key(i)).unwrap();
+            db.flush_wal(true).unwrap();
+        }
+        // Flushes run in the background: give them a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while oldest_kept() <= first && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // The first file is no longer needed, so it can be recycled.
+        assert!(oldest_kept() > first, "WAL file {first} still kept");
     }
 
     #[test]
