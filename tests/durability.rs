@@ -144,3 +144,59 @@ fn writes_on_both_sides_of_snapshots_survive_kill_9() {
         c.close().await.unwrap();
     });
 }
+
+/// The log's write-ahead files are recycled: a new one is an old file
+/// overwritten in place, with the old records still behind the new ones. A
+/// crash while writing into one loses no acknowledged write and brings back
+/// none of the records it overwrote.
+#[test]
+fn a_crash_in_a_recycled_log_file_loses_nothing_and_revives_nothing() {
+    const BIG: usize = 500 << 10;
+    const ROUNDS: usize = 40;
+    const TAIL: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        c.create("/r", b"", CreateMode::Persistent).await.unwrap();
+        c.create("/r/big", b"", CreateMode::Persistent).await.unwrap();
+        // ~20 MiB of log: the log's memtable is flushed every few rounds and
+        // its files go round the recycle list.
+        for i in 0..ROUNDS {
+            c.set_data("/r/big", &vec![i as u8; BIG], -1).await.unwrap();
+            c.create(&format!("/r/n{i}"), format!("v{i}").as_bytes(), CreateMode::Persistent).await.unwrap();
+        }
+        // Small records, written over the big ones of an older file.
+        for j in 0..TAIL {
+            c.create(&format!("/r/t{j}"), format!("t{j}").as_bytes(), CreateMode::Persistent).await.unwrap();
+        }
+    });
+    let info_log = std::fs::read_to_string(dir.path().join("raftlog").join("LOG")).unwrap();
+    assert!(last_log_file_was_recycled(&info_log), "the log file written last is a new one: the crash below would not test a recycled one");
+    server.kill9();
+
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(c.get_data("/r/big", false).await.unwrap().0, vec![(ROUNDS - 1) as u8; BIG]);
+        for i in 0..ROUNDS {
+            assert_eq!(c.get_data(&format!("/r/n{i}"), false).await.unwrap().0, format!("v{i}").into_bytes());
+        }
+        for j in 0..TAIL {
+            assert_eq!(c.get_data(&format!("/r/t{j}"), false).await.unwrap().0, format!("t{j}").into_bytes());
+        }
+        assert_eq!(c.get_children("/r", false).await.unwrap().len(), 1 + ROUNDS + TAIL);
+    });
+}
+
+/// Whether RocksDB's info log says the newest write-ahead file was taken from
+/// its recycle list: "reusing log N from recycle list" comes just before the
+/// "New memtable created with log file: #M" lines of the switch to file M.
+fn last_log_file_was_recycled(info_log: &str) -> bool {
+    let events: Vec<&str> =
+        info_log.lines().filter(|l| l.contains("from recycle list") || l.contains("New memtable created with log file")).collect();
+    let file_of = |l: &str| l.split("log file: #").nth(1).and_then(|r| r.split('.').next()).map(str::to_string);
+    let Some(newest) = events.iter().rev().find_map(|l| file_of(l)) else { return false };
+    let first_of_switch = events.iter().position(|l| file_of(l).as_deref() == Some(newest.as_str()));
+    first_of_switch.and_then(|i| i.checked_sub(1)).is_some_and(|i| events[i].contains("from recycle list"))
+}
