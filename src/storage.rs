@@ -233,6 +233,20 @@ mod tests {
         assert!(!Arc::ptr_eq(&stores.log, &stores.state));
     }
 
+    /// Bytes in each entry of [`append_like_the_log_store`].
+    const ENTRY_BYTES: usize = 100 << 10;
+
+    /// Writes as the log store does: `entries` entries, each with the
+    /// committed point, synced.
+    fn append_like_the_log_store(db: &DB, entries: u64) {
+        let entry = vec![7u8; ENTRY_BYTES];
+        for i in 0..entries {
+            db.put_cf(cf(db, CF_LOGS).unwrap(), u64_key(i), &entry).unwrap();
+            db.put_cf(cf(db, CF_RAFT).unwrap(), b"committed", u64_key(i)).unwrap();
+            db.flush_wal(true).unwrap();
+        }
+    }
+
     /// Bytes of write-ahead log files in `dir`.
     fn wal_bytes(dir: &Path) -> u64 {
         let files = std::fs::read_dir(dir).unwrap().map(|f| f.unwrap());
@@ -247,12 +261,7 @@ mod tests {
         // As the log store writes: an entry (a batch of transactions) and
         // the committed point, synced, 200 MiB in all; the vote only once.
         db.put_cf(cf(db, CF_RAFT).unwrap(), b"vote", b"v").unwrap();
-        let entry = vec![7u8; 100 << 10];
-        for i in 0..2_000u64 {
-            db.put_cf(cf(db, CF_LOGS).unwrap(), u64_key(i), &entry).unwrap();
-            db.put_cf(cf(db, CF_RAFT).unwrap(), b"committed", u64_key(i)).unwrap();
-            db.flush_wal(true).unwrap();
-        }
+        append_like_the_log_store(db, 2_000);
         // Flushes run in the background: give them a moment.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while wal_bytes(&wal_dir) > 2 * MAX_WAL_BYTES && std::time::Instant::now() < deadline {
@@ -274,14 +283,8 @@ mod tests {
             .filter_map(|f| f.unwrap().path().file_name()?.to_str()?.strip_suffix(".log")?.parse::<u64>().ok())
             .min()
             .unwrap();
-        // As the log store writes: entries and the committed point, synced,
-        // a few memtables' worth, so that the log's memtable is flushed.
-        let entry = vec![7u8; 100 << 10];
-        for i in 0..(3 * CF_MEMTABLE as u64 / entry.len() as u64) {
-            db.put_cf(cf(db, CF_LOGS).unwrap(), u64_key(i), &entry).unwrap();
-            db.put_cf(cf(db, CF_RAFT).unwrap(), b"committed", u64_key(i)).unwrap();
-            db.flush_wal(true).unwrap();
-        }
+        // A few memtables' worth, so that the log's memtable is flushed.
+        append_like_the_log_store(db, 3 * CF_MEMTABLE as u64 / ENTRY_BYTES as u64);
         // Flushes run in the background: give them a moment.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while oldest_kept() <= first && std::time::Instant::now() < deadline {

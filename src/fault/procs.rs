@@ -151,8 +151,7 @@ pub fn free_port() -> Result<u16, ProcError> {
     static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
     let io = |source| ProcError::Io { what: "find a free port".into(), source };
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok();
-    let low = ephemeral.and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok()).unwrap_or(32768);
+    let low = ephemeral_start().unwrap_or(32768);
     let from = low.saturating_sub(10_000).max(1024);
     let tries = if from < low { 200 } else { 0 };
     for _ in 0..tries {
@@ -166,6 +165,13 @@ pub fn free_port() -> Result<u16, ProcError> {
     let port = l.local_addr().map_err(io)?.port();
     given.insert(port);
     Ok(port)
+}
+
+/// The first port of the kernel's ephemeral range (where outgoing
+/// connections take their local ports), if it can be read.
+fn ephemeral_start() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 /// A fresh directory under the system temp dir, removed when dropped.
@@ -203,8 +209,7 @@ mod tests {
         let ports: Vec<u16> = (0..200).map(|_| free_port().unwrap()).collect();
         let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
         assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
-        if let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") {
-            let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+        if let Some(low) = ephemeral_start() {
             if low > 1024 + 1000 {
                 assert!(ports.iter().all(|p| *p < low), "a port inside the ephemeral range (from {low}): {ports:?}");
             }
