@@ -248,7 +248,7 @@ pub fn run(args: &FaultArgs) -> Result<RunReport, RunError> {
     let mut anomalies = Vec::new();
 
     // Final reads of every key on every server: lost acknowledged writes show here.
-    let final_ops = rt.block_on(final_reads(&backend, &keys, epochs));
+    let final_ops = rt.block_on(final_reads(&backend, &keys, epochs, Duration::from_secs(60)));
     history.extend(final_ops);
     let acked = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let final_states = rt.block_on(final_creates(&servers, Duration::from_secs(60)));
@@ -382,11 +382,21 @@ async fn create_workload(servers: Vec<String>, acked: Arc<Mutex<Vec<AckedCreate>
     }
 }
 
-async fn final_reads(backend: &register::Paddock, keys: &Keys, epochs: u64) -> Vec<RegEvent> {
+/// A read of every register key on every server; a server that turns the
+/// connection away is tried again until `limit` (see [`final_creates`]).
+async fn final_reads(backend: &register::Paddock, keys: &Keys, epochs: u64, limit: Duration) -> Vec<RegEvent> {
     use register::Backend;
+    let until = tokio::time::Instant::now() + limit;
     let mut out = Vec::new();
     for (i, _) in backend.servers.iter().enumerate() {
-        let Some(conn) = backend.connect(i).await else { continue };
+        let conn = loop {
+            match backend.connect(i).await {
+                Some(conn) => break Some(conn),
+                None if tokio::time::Instant::now() < until => tokio::time::sleep(Duration::from_millis(200)).await,
+                None => break None,
+            }
+        };
+        let Some(conn) = conn else { continue };
         for e in 0..epochs {
             for key in keys.of_epoch(e) {
                 let t0 = now_us();
