@@ -93,18 +93,19 @@ pub fn open_stores(data_dir: &Path) -> Result<Stores, StorageError> {
         let db = open(&state_dir)?;
         return Ok(Stores { log: db.clone(), state: db });
     }
-    Ok(Stores { log: open_with(&data_dir.join("raftlog"), &LOG_CFS)?, state: open_with(&state_dir, &STATE_CFS)? })
+    Ok(Stores { log: open_with(&data_dir.join("raftlog"), &LOG_CFS, true)?, state: open_with(&state_dir, &STATE_CFS, false)? })
 }
 
 /// Opens (creating if needed) one database under `dir` holding every column
 /// family, the log's and the state's.
 pub fn open(dir: &Path) -> Result<Arc<DB>, StorageError> {
     let all: Vec<&'static str> = LOG_CFS.into_iter().chain(STATE_CFS).collect();
-    open_with(dir, &all)
+    open_with(dir, &all, false)
 }
 
-/// Opens (creating if needed) the database under `dir` with column families `names`.
-fn open_with(dir: &Path, names: &[&'static str]) -> Result<Arc<DB>, StorageError> {
+/// Opens (creating if needed) the database under `dir` with column families
+/// `names`; `flush_together` for the log's (see below).
+fn open_with(dir: &Path, names: &[&'static str], flush_together: bool) -> Result<Arc<DB>, StorageError> {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
@@ -136,7 +137,7 @@ fn open_with(dir: &Path, names: &[&'static str]) -> Result<Arc<DB>, StorageError
     // ones included: ~550 MiB of log files were kept, and replayed at each
     // start. Capped, the small column families are flushed instead.
     opts.set_max_total_wal_size(MAX_WAL_BYTES);
-    if names == LOG_CFS {
+    if flush_together {
         // Each write fsyncs the log's WAL, and that fsync also writes the
         // file's inode whenever the write made the file longer: only a
         // recycled WAL file (see above) is overwritten in place. But a WAL
@@ -247,6 +248,15 @@ mod tests {
         }
     }
 
+    /// Waits up to 10 s for `done` (flushes run in the background); its last answer.
+    fn eventually(done: impl Fn() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !done() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        done()
+    }
+
     /// Bytes of write-ahead log files in `dir`.
     fn wal_bytes(dir: &Path) -> u64 {
         let files = std::fs::read_dir(dir).unwrap().map(|f| f.unwrap());
@@ -262,12 +272,7 @@ mod tests {
         // the committed point, synced, 200 MiB in all; the vote only once.
         db.put_cf(cf(db, CF_RAFT).unwrap(), b"vote", b"v").unwrap();
         append_like_the_log_store(db, 2_000);
-        // Flushes run in the background: give them a moment.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while wal_bytes(&wal_dir) > 2 * MAX_WAL_BYTES && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        assert!(wal_bytes(&wal_dir) <= 2 * MAX_WAL_BYTES, "{} MiB of log files kept", wal_bytes(&wal_dir) >> 20);
+        assert!(eventually(|| wal_bytes(&wal_dir) <= 2 * MAX_WAL_BYTES), "{} MiB of log files kept", wal_bytes(&wal_dir) >> 20);
         assert_eq!(db.get_cf(cf(db, CF_RAFT).unwrap(), b"vote").unwrap().as_deref(), Some(&b"v"[..]));
     }
 
@@ -285,13 +290,8 @@ mod tests {
             .unwrap();
         // A few memtables' worth, so that the log's memtable is flushed.
         append_like_the_log_store(db, 3 * CF_MEMTABLE as u64 / ENTRY_BYTES as u64);
-        // Flushes run in the background: give them a moment.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while oldest_kept() <= first && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
         // The first file is no longer needed, so it can be recycled.
-        assert!(oldest_kept() > first, "WAL file {first} still kept");
+        assert!(eventually(|| oldest_kept() > first), "WAL file {first} still kept");
     }
 
     #[test]
