@@ -248,10 +248,13 @@ pub fn run(args: &FaultArgs) -> Result<RunReport, RunError> {
     let mut anomalies = Vec::new();
 
     // Final reads of every key on every server: lost acknowledged writes show here.
-    let final_ops = rt.block_on(final_reads(&backend, &keys, epochs, Duration::from_secs(60)));
+    // A server may still turn clients away for a moment (the last fault can
+    // end in an election): the final reads try each one again until then.
+    let reads_until = tokio::time::Instant::now() + Duration::from_secs(60);
+    let final_ops = rt.block_on(final_reads(&backend, &keys, epochs, reads_until));
     history.extend(final_ops);
     let acked = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let final_states = rt.block_on(final_creates(&servers, Duration::from_secs(60)));
+    let final_states = rt.block_on(final_creates(&servers, reads_until));
     let (converged_zxid, digest_anomalies) = converge(&ens, Duration::from_secs(60));
     anomalies.extend(digest_anomalies);
 
@@ -382,21 +385,32 @@ async fn create_workload(servers: Vec<String>, acked: Arc<Mutex<Vec<AckedCreate>
     }
 }
 
-/// A read of every register key on every server; a server that turns the
-/// connection away is tried again until `limit` (see [`final_creates`]).
-async fn final_reads(backend: &register::Paddock, keys: &Keys, epochs: u64, limit: Duration) -> Vec<RegEvent> {
+/// Runs `attempt` until it succeeds or `until` passes; its result, if any.
+async fn retry_until<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    until: tokio::time::Instant,
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> Option<T> {
+    loop {
+        match tokio::time::timeout_at(until, attempt()).await {
+            Ok(Ok(done)) => return Some(done),
+            Ok(Err(e)) if tokio::time::Instant::now() < until => {
+                tracing::debug!("{what}, again: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// A read of every register key on every server (connecting to each until
+/// `until`); failed reads are recorded as unknown.
+async fn final_reads(backend: &register::Paddock, keys: &Keys, epochs: u64, until: tokio::time::Instant) -> Vec<RegEvent> {
     use register::Backend;
-    let until = tokio::time::Instant::now() + limit;
     let mut out = Vec::new();
     for (i, _) in backend.servers.iter().enumerate() {
-        let conn = loop {
-            match backend.connect(i).await {
-                Some(conn) => break Some(conn),
-                None if tokio::time::Instant::now() < until => tokio::time::sleep(Duration::from_millis(200)).await,
-                None => break None,
-            }
-        };
-        let Some(conn) = conn else { continue };
+        let connect = || async { backend.connect(i).await.ok_or("turned away") };
+        let Some(conn) = retry_until(until, "connecting for the final reads", connect).await else { continue };
         for e in 0..epochs {
             for key in keys.of_epoch(e) {
                 let t0 = now_us();
@@ -409,26 +423,12 @@ async fn final_reads(backend: &register::Paddock, keys: &Keys, epochs: u64, limi
 }
 
 /// Every node under /seq on each server that could be read back whole
-/// within `limit`. A server is tried again until then: the last fault (a
-/// paused server that resumes and calls an election, say) can leave the
-/// ensemble without a leader for a moment after the run ends, and a server
-/// that is not serving turns clients away.
-async fn final_creates(servers: &[String], limit: Duration) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
-    let until = tokio::time::Instant::now() + limit;
+/// before `until` (each server is tried again until then).
+async fn final_creates(servers: &[String], until: tokio::time::Instant) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
     let mut out = BTreeMap::new();
     for s in servers {
-        loop {
-            match tokio::time::timeout_at(until, read_creates(s)).await {
-                Ok(Ok(state)) => {
-                    out.insert(s.clone(), state);
-                    break;
-                }
-                Ok(Err(e)) if tokio::time::Instant::now() < until => {
-                    tracing::debug!(server = %s, "reading back the creates again: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                _ => break,
-            }
+        if let Some(state) = retry_until(until, "reading back the creates", || read_creates(s)).await {
+            out.insert(s.clone(), state);
         }
     }
     out
