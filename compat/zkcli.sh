@@ -359,7 +359,17 @@ fi
 check_exact zkcli.cleanup "ls_gone" "Node does not exist: $R"
 
 # --- command-line mode: one command per JVM, exit status --------------------
-o="$(zkcli ls /zookeeper)"; rc=$?
+# zkCli's event thread prints the connection's WATCHER:: block while the main
+# thread prints the command's answer, now and then inside one of its lines
+# ("[" WATCHER:: ... "config, quota]"): take the block out wherever it
+# landed, and keep zkCli's exit status.
+zkcli_cmd() {
+    local o rc
+    o="$(zkcli "$@")"; rc=$?
+    printf '%s\n' "$o" | sed -z 's/WATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null\n//g'
+    return $rc
+}
+o="$(zkcli_cmd ls /zookeeper)"; rc=$?
 if [ $rc -eq 0 ] && echo "$o" | grep -qxF '[config, quota]'; then pass zkcli.cmdline_ok; else fail zkcli.cmdline_ok "rc=$rc out='$(echo "$o" | tail -3 | tr '\n' '|')'"; fi
-o="$(zkcli get "$R/none")"; rc=$?
+o="$(zkcli_cmd get "$R/none")"; rc=$?
 if [ $rc -eq 1 ] && echo "$o" | grep -qxF "Node does not exist: $R/none"; then pass zkcli.cmdline_error_status; else fail zkcli.cmdline_error_status "rc=$rc out='$(echo "$o" | tail -3 | tr '\n' '|')'"; fi
