@@ -26,6 +26,15 @@ zkcli() {
     return "${PIPESTATUS[0]}"
 }
 
+# zkCli's event thread prints each event as two lines of their own,
+# "\nWATCHER::" and "\nWatchedEvent ...", while the main thread prints an
+# answer piece by piece, so an event can land inside one of its lines
+# ("[config" WATCHER:: ... ", quota]"). This takes the event lines out of
+# zkCli's output wherever they landed, joining what they split.
+without_events() {
+    sed -z 's/\nWATCHER::\n//g; s/\nWatchedEvent [^\n]*\n//g'
+}
+
 # --- script building -------------------------------------------------------
 script=""
 step() { # step LABEL COMMAND
@@ -37,8 +46,8 @@ run_session() { # run_session NAME
     local name="$1"
     mkdir -p "$work/$name"
     printf '%squit\n' "$script" | zkcli >"$work/$name.raw"
-    awk -v dir="$work/$name" -v mark="Node does not exist: $MARK" '
-        /^WATCHER::$/ || /^WatchedEvent / { print > (dir "/_events"); next }
+    grep '^WatchedEvent ' "$work/$name.raw" >"$work/$name/_events"
+    without_events <"$work/$name.raw" | awk -v dir="$work/$name" -v mark="Node does not exist: $MARK" '
         /^$/ { next }
         index($0, mark) == 1 {
             label = substr($0, length(mark) + 1)
@@ -47,7 +56,7 @@ run_session() { # run_session NAME
         }
         { buf = buf $0 "\n" }
         END { printf "%s", buf > (dir "/_tail") }
-    ' "$work/$name.raw"
+    '
     script=""
 }
 
@@ -359,14 +368,12 @@ fi
 check_exact zkcli.cleanup "ls_gone" "Node does not exist: $R"
 
 # --- command-line mode: one command per JVM, exit status --------------------
-# zkCli's event thread prints the connection's WATCHER:: block while the main
-# thread prints the command's answer, now and then inside one of its lines
-# ("[" WATCHER:: ... "config, quota]"): take the block out wherever it
-# landed, and keep zkCli's exit status.
+# The answer without the connection's event (see without_events), and
+# zkCli's exit status.
 zkcli_cmd() {
     local o rc
     o="$(zkcli "$@")"; rc=$?
-    printf '%s\n' "$o" | sed -z 's/WATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null\n//g'
+    printf '%s\n' "$o" | without_events
     return $rc
 }
 o="$(zkcli_cmd ls /zookeeper)"; rc=$?
