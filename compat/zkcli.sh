@@ -371,10 +371,8 @@ check_exact zkcli.cleanup "ls_gone" "Node does not exist: $R"
 # The answer without the connection's event (see without_events), and
 # zkCli's exit status.
 zkcli_cmd() {
-    local o rc
-    o="$(zkcli "$@")"; rc=$?
-    printf '%s\n' "$o" | without_events
-    return $rc
+    zkcli "$@" | without_events
+    return "${PIPESTATUS[0]}"
 }
 o="$(zkcli_cmd ls /zookeeper)"; rc=$?
 if [ $rc -eq 0 ] && echo "$o" | grep -qxF '[config, quota]'; then pass zkcli.cmdline_ok; else fail zkcli.cmdline_ok "rc=$rc out='$(echo "$o" | tail -3 | tr '\n' '|')'"; fi
