@@ -37,13 +37,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}"
 # ZooKeeper as shipped: the default 60 s container/TTL sweep (compat/ shortens it).
 export ZK_CONTAINER_CHECK_MS="${ZK_CONTAINER_CHECK_MS:-60000}"
 
-duration=10 warmup=2 sessions=16 depth=32 value_size=100 keys=1000 znodes=100000 rounds=2
+duration=10 warmup=2 sessions=16 depth=32 value_size=100 keys=1000 znodes=100000 rounds=2 settle_max=60
 workloads="create set get mixed create-seq-ephemeral multi watch lock"
 out="$repo/docs/benchmarks.md" keep="" build=1 quick=0 topologies="1 3"
 cmdline="bench/compare.sh $*"
 while [ $# -gt 0 ]; do
     case "$1" in
-    --quick) quick=1 duration=2 warmup=0.5 znodes=10000 rounds=1 ;;
+    --quick) quick=1 duration=2 warmup=0.5 znodes=10000 rounds=1 settle_max=5 ;;
     --duration) duration="$2"; shift ;;
     --warmup) warmup="$2"; shift ;;
     --sessions) sessions="$2"; shift ;;
@@ -76,6 +76,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/paddock-bench.XXXXXX")"
 results="$work/results"
 mkdir -p "$results"
 paddock_pid="" zk_dir="" zk_port="" paddock_ens_pids="" zk_ens_dirs="" zk_version=""
+zk_pid="" paddock3_pid="" zk3_pid=""
 
 stop_paddock() {
     if [ -n "$paddock_pid" ]; then
@@ -89,7 +90,7 @@ stop_paddock() {
 stop_zk() {
     if [ -n "$zk_dir" ]; then
         "$repo/compat/zookeeper.sh" stop "$zk_dir" "$zk_port" 2>/dev/null || true
-        zk_dir=""
+        zk_dir="" zk_pid=""
     fi
 }
 stop_ensembles() {
@@ -98,9 +99,9 @@ stop_ensembles() {
         for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$p" 2>/dev/null || true
     done
-    paddock_ens_pids=""
+    paddock_ens_pids="" paddock3_pid=""
     for d in $zk_ens_dirs; do "$repo/compat/zookeeper.sh" stop "$d" 2>/dev/null || true; done
-    zk_ens_dirs=""
+    zk_ens_dirs="" zk3_pid=""
 }
 cleanup() {
     stop_paddock
@@ -206,10 +207,41 @@ zk_member() {
     member_pid="$(cat "$1/zk.pid")" zk_ens_dirs+=" $1"
 }
 
+# cpu_ticks PIDS: clock ticks of user + system time the processes (comma-
+# or space-separated; gone ones count 0) have used so far.
+cpu_ticks() {
+    local p stat total=0 fields
+    for p in ${1//,/ }; do
+        stat="$(cat "/proc/$p/stat" 2>/dev/null)" || continue
+        # After "PID (command) " the fields start at the 3rd; utime and stime are the 14th and 15th.
+        read -r -a fields <<<"${stat##*) }"
+        total=$((total + fields[11] + fields[12]))
+    done
+    echo "$total"
+}
+
+# settle: waits until the servers started here are idle together (below
+# 5% of a core over a second; at most $settle_max seconds), so that what
+# one server still does after its run (a snapshot, a garbage collection, a
+# compaction) does not land in the other's measured window.
+settle() {
+    local pids="$paddock_pid $zk_pid $paddock3_pid $zk3_pid" hz before after waited=0
+    hz="$(getconf CLK_TCK)"
+    while [ "$waited" -lt "$settle_max" ]; do
+        before="$(cpu_ticks "$pids")"
+        sleep 1
+        after="$(cpu_ticks "$pids")"
+        [ $(((after - before) * 20)) -lt "$hz" ] && break
+        waited=$((waited + 1))
+    done
+    if [ "$waited" -gt 0 ]; then echo "   waited $waited s for the servers to go idle" >&2; fi
+}
+
 # bench SERVER_NAME ADDR PID WORKLOAD TAG [KEYS]: one run, JSON in results/.
 bench() {
     local name="$1" addr="$2" pid="$3" workload="$4" tag="$5" run_keys="${6:-$keys}"
     local json="$results/$workload.$name.$tag.json"
+    settle
     echo "== $workload on $name ($addr), $tag" >&2
     if ! "$PADDOCK_BIN" bench --server "$addr" --server-pid "$pid" --workload "$workload" \
         --sessions "$sessions" --depth "$depth" --duration "$duration" --warmup "$warmup" \

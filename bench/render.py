@@ -170,7 +170,9 @@ def main():
     o.append("- 3-node runs spread the client's sessions round-robin over the three servers; CPU and RSS are summed over the three processes")
     o.append(
         f"- client: `paddock bench` (the same Rust load generator for both), {a.params}; "
-        "servers run alternately, one workload at a time, on one machine with the client"
+        "servers run alternately, one workload at a time, on one machine with the client; "
+        "each run starts once all servers are idle (below 5% of a core together, waiting at most 60 s), "
+        "so that one server's leftover work (snapshots, garbage collection, compaction) is not measured in the other's run"
     )
     o.append(
         "- server CPU is user+system time of the server process over the measured window "
