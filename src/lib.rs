@@ -7,6 +7,8 @@
 //! (applies to `tree`, persists to `storage`, fires `watch`es) → back to the
 //! connection, which answers in order.
 
+#![deny(missing_docs)]
+
 pub mod admin;
 pub mod bench;
 pub mod check;
