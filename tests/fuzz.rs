@@ -9,6 +9,7 @@
 //!   a corrupted frame length, each batch followed by a ping,
 //! - frames that stop half-way (the server must drop them: handshake timeout
 //!   or session expiry).
+//!
 //! Asserted: every connection is answered (its closing ping, or any byte
 //! before a handshake) or closed within a bound; the process stays up; a
 //! separate well-behaved session keeps working throughout (compare-and-set
@@ -361,7 +362,7 @@ fn push_frame(rng: &mut Rng, wire: &mut Vec<u8>, mut body: Vec<u8>, corrupt_len:
     // Stay clear of the exact jute.maxbuffer boundary: either well inside or well outside.
     let declared = if (0xf_0000..0x11_0000).contains(&declared) && declared != 65_536 { 0x20_0000 } else { declared };
     wire.extend_from_slice(&(declared as i32).to_be_bytes());
-    if declared < 0 || declared > MAX_BUFFER {
+    if !(0..=MAX_BUFFER).contains(&declared) {
         wire.extend_from_slice(&body);
         return false;
     }
@@ -583,10 +584,8 @@ fn fuzz_connection(addr: &str, rng: &mut Rng, tally: &Tally) -> usize {
     let mut in_range = true;
     let n = 1 + rng.below(6);
     let mut sent = 0;
-    let mut next_xid = 1;
-    for _ in 0..n {
+    for next_xid in 1..=n as i32 {
         let mut body = valid_request(rng, next_xid);
-        next_xid += 1;
         // 40% go as built (random paths, flags, ACLs, versions: the server's semantics), 60% mutated
         if rng.below(10) < 6 {
             mutate(rng, &mut body);

@@ -158,8 +158,8 @@ pub fn check_key(history: &[RegEvent], initial: RegState, budget: u64) -> Verdic
     let head = n;
     let mut next: Vec<usize> = (1..=n + 1).collect();
     let mut prev: Vec<usize> = vec![0; n + 1];
-    for i in 0..n {
-        prev[i] = if i == 0 { head } else { i - 1 };
+    for (i, p) in prev.iter_mut().enumerate().take(n) {
+        *p = if i == 0 { head } else { i - 1 };
     }
     next[n - 1] = usize::MAX;
     next[head] = if n == 0 { usize::MAX } else { 0 };

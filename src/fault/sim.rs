@@ -78,7 +78,7 @@ impl Backend for Sim {
         let mut r = self.lock();
         r.ops += 1;
         let replica = if self.behaviour == Behaviour::StaleReads { conn.replica } else { 0 };
-        if self.behaviour == Behaviour::StaleReads && r.ops % 7 == 0 {
+        if self.behaviour == Behaviour::StaleReads && r.ops.is_multiple_of(7) {
             // Replication catches up now and then.
             let (leader, which) = (r.copies[0].clone(), 1 + (r.ops as usize / 7) % 2);
             r.copies[which] = leader;
@@ -98,12 +98,12 @@ impl Backend for Sim {
         r.copies[0].insert(key.to_string(), new);
         if self.behaviour == Behaviour::AckBeforeCommit {
             r.unreplicated += 1;
-            if r.ops % 5 == 0 {
+            if r.ops.is_multiple_of(5) {
                 // The leader dies; a follower with the last replicated state takes over.
                 let survivor = r.copies[1].clone();
                 r.copies[0] = survivor;
                 r.unreplicated = 0;
-            } else if r.ops % 3 == 0 {
+            } else if r.ops.is_multiple_of(3) {
                 let leader = r.copies[0].clone();
                 r.copies[1] = leader;
                 r.unreplicated = 0;

@@ -843,6 +843,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let (db, lock, seq, checkpoints) = (self.db.clone(), self.lock.clone(), self.seq, self.checkpoints.clone());
         // Writing the last checkpoint, flushing and linking files is
         // blocking I/O: keep it off the async workers that serve clients.
+        #[allow(clippy::result_large_err)] // openraft's StorageError, as its trait asks
         let build = move || {
             let built = build_from_disk(&db, &lock, &checkpoints, seq);
             release_freed_memory();
@@ -960,6 +961,7 @@ fn write_checkpoints(db: &DB, _locked: &SnapshotGuard<'_>, checkpoints: &Checkpo
 /// until a follower needs it. Each checkpoint holds its changes and the
 /// applied log id in one batch, and none is written while the lock is held,
 /// so the frozen copy holds exactly the state at the applied log id it shows.
+#[allow(clippy::result_large_err)] // openraft's StorageError, as its trait asks
 fn build_from_disk(db: &DB, lock: &SnapshotLock, checkpoints: &Checkpoints, seq: u64) -> StorageResult<Snapshot<TypeConfig>> {
     let err = |e: storage::StorageError| -> StorageError<u64> { StorageIOError::write_snapshot(None, &e).into() };
     let locked = lock_snapshots(lock);
@@ -1017,8 +1019,11 @@ mod tests {
         assert_eq!(dirty.deleted, ["/a", "/c"]);
     }
 
+    /// Every node (path, encoded as stored), every session, and the zxid.
+    type Contents = (Vec<(String, Vec<u8>)>, Vec<(i64, SessionInfo)>, i64);
+
     /// Every node (encoded as stored) and session of `tree`, and its zxid.
-    fn contents(tree: &DataTree) -> (Vec<(String, Vec<u8>)>, Vec<(i64, SessionInfo)>, i64) {
+    fn contents(tree: &DataTree) -> Contents {
         let mut nodes = Vec::new();
         tree.walk(|path, node| nodes.push((path.to_string(), storage::encode(CF_TREE, &tree.stored(node)).unwrap())));
         nodes.sort();

@@ -499,7 +499,7 @@ impl DataTree {
                     changes.triggers.truncate(trigger_mark);
                     let mut failed = vec![TxnOutcome::Error(0); i];
                     failed.push(TxnOutcome::Error(e.raw()));
-                    failed.extend(std::iter::repeat(TxnOutcome::Error(ZkError::RuntimeInconsistency.raw())).take(ops.len() - i - 1));
+                    failed.extend(std::iter::repeat_n(TxnOutcome::Error(ZkError::RuntimeInconsistency.raw()), ops.len() - i - 1));
                     return TxnOutcome::Multi(failed);
                 }
             }

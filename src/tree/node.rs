@@ -69,6 +69,7 @@ impl Hasher for IdHasher {
 /// A node's children, as the ids of their nodes; nothing is allocated for a
 /// leaf. Unordered, as in ZooKeeper: readers sort the names they return.
 #[derive(Debug, Clone, Default)]
+#[allow(clippy::box_collection)] // boxed: one pointer per node instead of a whole empty set
 pub struct Children(Option<Box<HashSet<u32, BuildHasherDefault<IdHasher>>>>);
 
 impl Children {
