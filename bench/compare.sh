@@ -37,7 +37,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}"
 # ZooKeeper as shipped: the default 60 s container/TTL sweep (compat/ shortens it).
 export ZK_CONTAINER_CHECK_MS="${ZK_CONTAINER_CHECK_MS:-60000}"
 
-duration=10 warmup=2 sessions=16 depth=32 value_size=100 keys=1000 znodes=100000 rounds=2 settle_max=60
+duration=10 warmup=2 sessions=16 depth=32 value_size=100 keys=1000 znodes=100000 rounds=2 settle_max=60 idle_percent=5
 workloads="create set get mixed create-seq-ephemeral multi watch lock"
 out="$repo/docs/benchmarks.md" keep="" build=1 quick=0 topologies="1 3"
 cmdline="bench/compare.sh $*"
@@ -221,7 +221,7 @@ cpu_ticks() {
 }
 
 # settle: waits until the servers started here are idle together (below
-# 5% of a core over a second; at most $settle_max seconds), so that what
+# $idle_percent% of a core over a second; at most $settle_max seconds), so that what
 # one server still does after its run (a snapshot, a garbage collection, a
 # compaction) does not land in the other's measured window.
 settle() {
@@ -231,7 +231,7 @@ settle() {
         before="$(cpu_ticks "$pids")"
         sleep 1
         after="$(cpu_ticks "$pids")"
-        [ $(((after - before) * 20)) -lt "$hz" ] && break
+        [ $(((after - before) * 100)) -lt $((idle_percent * hz)) ] && break
         waited=$((waited + 1))
     done
     if [ "$waited" -gt 0 ]; then echo "   waited $waited s for the servers to go idle" >&2; fi
@@ -305,6 +305,7 @@ python3 "$here/render.py" "$results" "$out" \
     --paddock "$revision" \
     --zookeeper "${zk_version:-3.8 (Debian)}" \
     --params "$sessions sessions x $depth outstanding, $value_size-byte values, $keys keys, ${duration} s measured after ${warmup} s warm-up, $rounds round(s)" \
+    --settle "below $idle_percent% of a core together, waiting at most $settle_max s" \
     --quick "$quick" --plot "$(basename "${out%.md}").svg"
 "$PADDOCK_BIN" bench-plot --results "$results" --out "${out%.md}.svg"
 echo "wrote $out and ${out%.md}.svg (${elapsed} s)" >&2

@@ -147,7 +147,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
     ap.add_argument("out")
-    for opt in ["command", "started", "elapsed", "load", "machine", "paddock", "zookeeper", "params", "quick", "plot"]:
+    for opt in ["command", "started", "elapsed", "load", "machine", "paddock", "zookeeper", "params", "settle", "quick", "plot"]:
         ap.add_argument("--" + opt, default="")
     a = ap.parse_args()
     runs, failures = load(a.results)
@@ -171,7 +171,7 @@ def main():
     o.append(
         f"- client: `paddock bench` (the same Rust load generator for both), {a.params}; "
         "servers run alternately, one workload at a time, on one machine with the client; "
-        "each run starts once all servers are idle (below 5% of a core together, waiting at most 60 s), "
+        f"each run starts once all servers are idle ({a.settle}), "
         "so that one server's leftover work (snapshots, garbage collection, compaction) is not measured in the other's run"
     )
     o.append(
