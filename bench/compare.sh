@@ -4,7 +4,7 @@
 # ensembles, same client, same machine, same run; writes docs/benchmarks.md
 # and its plot, docs/benchmarks.svg (drawn by `paddock bench-plot`).
 #
-#   bench/compare.sh            # full run, about 20 minutes
+#   bench/compare.sh            # full run, about 17 minutes (25 with --rounds 3)
 #   bench/compare.sh --quick    # smoke run, about 2 minutes
 #
 # Options:
