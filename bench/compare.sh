@@ -4,7 +4,7 @@
 # ensembles, same client, same machine, same run; writes docs/benchmarks.md
 # and its plot, docs/benchmarks.svg (drawn by `paddock bench-plot`).
 #
-#   bench/compare.sh            # full run, about 17 minutes (25 with --rounds 3)
+#   bench/compare.sh            # full run, about 18 minutes (26 with --rounds 3)
 #   bench/compare.sh --quick    # smoke run, about 2 minutes
 #
 # Options:
@@ -16,6 +16,8 @@
 #   --value-size B       bytes per value (default 100)
 #   --keys K             key set of set/get/mixed (default 1000)
 #   --znodes Z           znodes for the memory measurement (default 100000)
+#   --large-znodes Z     the memory measurement again at this scale, on fresh
+#                        servers (default 1000000; 0 skips it, as --quick does)
 #   --rounds R           repeat every run R times, alternating; the best is reported (default 2)
 #   --workloads "a b"    subset of: create set get mixed create-seq-ephemeral multi watch lock
 #   --topologies "1 3"   single node (1) and/or 3-node ensembles (3) (default both)
@@ -37,13 +39,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}"
 # ZooKeeper as shipped: the default 60 s container/TTL sweep (compat/ shortens it).
 export ZK_CONTAINER_CHECK_MS="${ZK_CONTAINER_CHECK_MS:-60000}"
 
-duration=10 warmup=2 sessions=16 depth=32 value_size=100 keys=1000 znodes=100000 rounds=2 settle_max=60 idle_percent=5
+duration=10 warmup=2 sessions=16 depth=32 value_size=100 keys=1000 znodes=100000 large_znodes=1000000 rounds=2 settle_max=60 idle_percent=5
 workloads="create set get mixed create-seq-ephemeral multi watch lock"
 out="$repo/docs/benchmarks.md" keep="" build=1 quick=0 topologies="1 3"
 cmdline="bench/compare.sh $*"
 while [ $# -gt 0 ]; do
     case "$1" in
-    --quick) quick=1 duration=2 warmup=0.5 znodes=10000 rounds=1 settle_max=5 ;;
+    --quick) quick=1 duration=2 warmup=0.5 znodes=10000 large_znodes=0 rounds=1 settle_max=5 ;;
     --duration) duration="$2"; shift ;;
     --warmup) warmup="$2"; shift ;;
     --sessions) sessions="$2"; shift ;;
@@ -51,6 +53,7 @@ while [ $# -gt 0 ]; do
     --value-size) value_size="$2"; shift ;;
     --keys) keys="$2"; shift ;;
     --znodes) znodes="$2"; shift ;;
+    --large-znodes) large_znodes="$2"; shift ;;
     --rounds) rounds="$2"; shift ;;
     --workloads) workloads="$2"; shift ;;
     --out) out="$2"; shift ;;
@@ -237,19 +240,20 @@ settle() {
     if [ "$waited" -gt 0 ]; then echo "   waited $waited s for the servers to go idle" >&2; fi
 }
 
-# bench SERVER_NAME ADDR PID WORKLOAD TAG [KEYS]: one run, JSON in results/.
+# bench SERVER_NAME ADDR PID WORKLOAD TAG [KEYS [KEY]]: one run, JSON in
+# results/ under KEY (default the workload's name).
 bench() {
-    local name="$1" addr="$2" pid="$3" workload="$4" tag="$5" run_keys="${6:-$keys}"
-    local json="$results/$workload.$name.$tag.json"
+    local name="$1" addr="$2" pid="$3" workload="$4" tag="$5" run_keys="${6:-$keys}" key="${7:-$4}"
+    local json="$results/$key.$name.$tag.json"
     settle
     echo "== $workload on $name ($addr), $tag" >&2
     if ! "$PADDOCK_BIN" bench --server "$addr" --server-pid "$pid" --workload "$workload" \
         --sessions "$sessions" --depth "$depth" --duration "$duration" --warmup "$warmup" \
         --value-size "$value_size" --keys "$run_keys" --label "$name" --json "$json" \
-        >"$results/$workload.$name.$tag.txt" 2>"$results/$workload.$name.$tag.err"; then
-        echo "   run reported a failure: $(tail -1 "$results/$workload.$name.$tag.err")" >&2
+        >"$results/$key.$name.$tag.txt" 2>"$results/$key.$name.$tag.err"; then
+        echo "   run reported a failure: $(tail -1 "$results/$key.$name.$tag.err")" >&2
     fi
-    cat "$results/$workload.$name.$tag.txt" >&2 || true
+    cat "$results/$key.$name.$tag.txt" >&2 || true
 }
 
 started="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -275,6 +279,16 @@ case " $topologies " in *" 1 "*)
     done
     stop_paddock
     stop_zk
+
+    # Memory again at a larger scale, each server fresh and running alone.
+    if [ "$large_znodes" -gt 0 ]; then
+        start_paddock paddock-large
+        bench paddock "$paddock_addr" "$paddock_pid" memory r1 "$large_znodes" memory-large
+        stop_paddock
+        start_zk zookeeper-large
+        bench zookeeper "$zk_addr" "$zk_pid" memory r1 "$large_znodes" memory-large
+        stop_zk
+    fi
     ;;
 esac
 

@@ -204,31 +204,33 @@ def main():
         o.append("Drawn by `paddock bench-plot` from the same results.\n")
 
     o.append("## Memory per znode\n")
-    pm, zm = best.get(("memory", "paddock")), best.get(("memory", "zookeeper"))
-    if pm or zm:
-        n = get(pm, "memory", "znodes") or get(zm, "memory", "znodes")
-        vs = get(pm, "value_size") or get(zm, "value_size")
-        o.append(f"Resident memory of a freshly started server before and after creating {num(n)} znodes of {vs} bytes.\n")
-        o.append("| | paddock | ZooKeeper | paddock/ZooKeeper |")
-        o.append("|---|---:|---:|---:|")
-        rows = [
-            ("RSS idle (MiB)", lambda r: get(r, "memory", "rss_idle_bytes"), lambda v: num(v / MIB, 1)),
-            ("RSS after (MiB)", lambda r: get(r, "memory", "rss_after_bytes"), lambda v: num(v / MIB, 1)),
-            (
-                "growth (MiB)",
-                lambda r: None if r is None else r["memory"]["rss_after_bytes"] - r["memory"]["rss_idle_bytes"],
-                lambda v: num(v / MIB, 1),
-            ),
-            ("bytes per znode", lambda r: get(r, "memory", "bytes_per_znode"), lambda v: num(v)),
-            ("creates/s while filling", lambda r: get(r, "throughput"), lambda v: num(v)),
-        ]
-        for label, f, fmt in rows:
-            pv, zv = f(pm), f(zm)
-            o.append(f"| {label} | {'–' if pv is None else fmt(pv)} | {'–' if zv is None else fmt(zv)} | {ratio(pv, zv)} |")
-        o.append("")
-    memory_failures = [f"- {name}'s memory run failed: `{failures[('memory', s)]}`" for s, name in SERVERS if ("memory", s) in failures]
-    if memory_failures:
-        o.extend(memory_failures + [""])
+    # The measurement at its usual scale, then (unless skipped) at a larger one.
+    for key in ("memory", "memory-large"):
+        pm, zm = best.get((key, "paddock")), best.get((key, "zookeeper"))
+        if pm or zm:
+            n = get(pm, "memory", "znodes") or get(zm, "memory", "znodes")
+            vs = get(pm, "value_size") or get(zm, "value_size")
+            o.append(f"Resident memory of a freshly started server before and after creating {num(n)} znodes of {vs} bytes.\n")
+            o.append("| | paddock | ZooKeeper | paddock/ZooKeeper |")
+            o.append("|---|---:|---:|---:|")
+            rows = [
+                ("RSS idle (MiB)", lambda r: get(r, "memory", "rss_idle_bytes"), lambda v: num(v / MIB, 1)),
+                ("RSS after (MiB)", lambda r: get(r, "memory", "rss_after_bytes"), lambda v: num(v / MIB, 1)),
+                (
+                    "growth (MiB)",
+                    lambda r: None if r is None else r["memory"]["rss_after_bytes"] - r["memory"]["rss_idle_bytes"],
+                    lambda v: num(v / MIB, 1),
+                ),
+                ("bytes per znode", lambda r: get(r, "memory", "bytes_per_znode"), lambda v: num(v)),
+                ("creates/s while filling", lambda r: get(r, "throughput"), lambda v: num(v)),
+            ]
+            for label, f, fmt in rows:
+                pv, zv = f(pm), f(zm)
+                o.append(f"| {label} | {'–' if pv is None else fmt(pv)} | {'–' if zv is None else fmt(zv)} | {ratio(pv, zv)} |")
+            o.append("")
+        memory_failures = [f"- {name}'s memory run ({key}) failed: `{failures[(key, s)]}`" for s, name in SERVERS if (key, s) in failures]
+        if memory_failures:
+            o.extend(memory_failures + [""])
 
     o.append("## Per workload\n")
     for w, desc in WORKLOADS:
@@ -243,7 +245,7 @@ def main():
 
     o.append("## How to reproduce\n")
     o.append("```")
-    o.append("bench/compare.sh            # about 20 minutes (single node and 3 nodes); --quick for a smoke run")
+    o.append("bench/compare.sh            # about 18 minutes (single node and 3 nodes); --quick for a smoke run")
     o.append("bench/compare.sh --topologies 1   # single node only, about 10 minutes")
     o.append("paddock bench --help        # the load generator alone, against any ZooKeeper-protocol server")
     o.append("```")
