@@ -212,6 +212,17 @@ step whoami_auth "whoami"
 step auth_setacl "setAcl $R/auth auth::cdrwa"
 step auth_getacl "getAcl $R/auth"
 step auth_get "get $R/auth"
+# quotas: the server keeps the usage that listquota shows
+step q_root "create $R/qt abc"
+step q_child "create $R/qt/a 12345"
+step setquota "setquota -n 10 $R/qt"
+step listquota_set "listquota $R/qt"
+step q_create "create $R/qt/b xy"
+step q_set "set $R/qt/a 1"
+step q_delete "delete $R/qt/b"
+step listquota_after "listquota $R/qt"
+step delquota "delquota $R/qt"
+step listquota_gone "listquota $R/qt"
 run_session s1
 S=s1
 
@@ -320,6 +331,12 @@ check_exact zkcli.setAcl_auth "auth_setacl" ""
 check_exact zkcli.getAcl_digest "auth_getacl" "'digest,'user1:+7K83PhyQ3ijGj0ADmljf0quVwQ=
 : cdrwa"
 check_exact zkcli.get_with_auth "auth_get" "secret"
+check_line zkcli.setquota "listquota_set" "Output quota for $R/qt count=10,bytes=-1=;byteHardLimit=-1;countHardLimit=-1"
+# the subtree's znodes (itself included) and data bytes when the quota was set
+check_line zkcli.listquota_usage "listquota_set" "Output stat for $R/qt count=2,bytes=8"
+# then +1 znode +2 bytes, -4 bytes, -1 znode -2 bytes
+check_line zkcli.listquota_usage_tracked "listquota_after" "Output stat for $R/qt count=2,bytes=4"
+check_line zkcli.delquota "listquota_gone" "quota for $R/qt does not exist."
 
 if ! grep -q 'state:SyncConnected' "$work/s1/_events" 2>/dev/null; then
     # the server cannot be reached: fail the rest fast
@@ -348,7 +365,7 @@ step deleteall_root "deleteall $R"
 step ls_gone "ls $R"
 run_session s2
 S=s2
-check_list zkcli.ephemeral_gone_after_close "ls_root" "auth con ephs nodata p seq ttl w"
+check_list zkcli.ephemeral_gone_after_close "ls_root" "auth con ephs nodata p qt seq ttl w"
 check_exact zkcli.ephemeral_stat_gone "stat_eph" "Node does not exist: $R/eph"
 check_exact zkcli.ephemerals_gone "ls_ephs" "[]"
 check_exact zkcli.getEphemerals_new_session "getephemerals" "[]"

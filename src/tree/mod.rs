@@ -15,6 +15,7 @@
 pub mod acl;
 pub mod node;
 pub mod path;
+mod quota;
 pub mod slab;
 pub mod txn;
 
@@ -115,6 +116,10 @@ pub struct DataTree {
     /// they are few and small, so none are dropped).
     acls: Vec<Acl>,
     acl_ids: HashMap<Acl, AclId>,
+    /// `/zookeeper/quota`'s id: a built-in node keeps its id for good (it
+    /// cannot be deleted, and loading replaces it in place), so whether any
+    /// quota is set is one look at its children.
+    quota_root: Option<u32>,
 }
 
 /// True if id `id` in `slots` is the node named `name` under `parent`.
@@ -164,6 +169,7 @@ impl DataTree {
             last_zxid: 0,
             acls: Vec::new(),
             acl_ids: HashMap::new(),
+            quota_root: None,
         };
         let open = tree.intern_acl(&AclEntry::open());
         let read_only = tree.intern_acl(&[AclEntry { perms: jute::perms::READ, scheme: "world".into(), id: "anyone".into() }]);
@@ -175,6 +181,7 @@ impl DataTree {
             let stat = NodeStat { cversion, ..NodeStat::default() };
             tree.link(path, |parent, name| Node::from_parts(parent, name, None, acl, NodeKind::Persistent, stat));
         }
+        tree.quota_root = tree.id_of(quota::QUOTA_ROOT);
         tree
     }
 
@@ -560,8 +567,17 @@ impl DataTree {
         if self.find(Some(parent_id), name).is_some() {
             return Err(ZkError::NodeExists);
         }
+        // A quota's stats node starts with the usage of the subtree it describes.
+        let usage = quota::stats_target(&full).map(|target| {
+            let (count, bytes) = self.usage(target);
+            quota::format(count, bytes)
+        });
+        let data = match &usage {
+            Some(text) => Some(text.as_bytes()),
+            None => c.data.as_deref(),
+        };
         let acl = self.intern_acl(&c.acl);
-        let node = Node::new(Some(parent_id), name, c.data.as_deref(), acl, kind, ctx.zxid, ctx.time_ms);
+        let node = Node::new(Some(parent_id), name, data, acl, kind, ctx.zxid, ctx.time_ms);
         let stat = node.wire_stat();
         let id = self.insert(node);
         let parent = self.slot_mut(parent_id).ok_or(ZkError::NoNode)?;
@@ -578,6 +594,7 @@ impl DataTree {
         changes.nodes.extend([parent_id, id]);
         changes.triggers.push(Trigger::Created(full.clone()));
         changes.triggers.push(Trigger::ChildrenChanged(parent_path.to_string()));
+        self.charge_change(&full, 1, c.data.as_ref().map_or(0, |d| d.len() as i64), changes, undo);
         Ok(TxnOutcome::Created { path: full, stat })
     }
 
@@ -596,6 +613,7 @@ impl DataTree {
         }
         let parent_path = path::parent(path);
         let parent_id = node.parent().ok_or_else(|| ZkError::System(format!("orphan {path}")))?;
+        let bytes = node.data().map_or(0, |d| d.len() as i64);
         let node = self.remove_id(id).ok_or(ZkError::NoNode)?;
         if let NodeKind::Ephemeral(owner) = node.kind() {
             if let Some(s) = self.sessions.get_mut(&owner) {
@@ -612,6 +630,7 @@ impl DataTree {
         changes.deleted.push((path.to_string(), czxid));
         changes.triggers.push(Trigger::Deleted(path.to_string()));
         changes.triggers.push(Trigger::ChildrenChanged(parent_path.to_string()));
+        self.charge_change(path, -1, -bytes, changes, undo);
         Ok(())
     }
 
@@ -626,6 +645,7 @@ impl DataTree {
         if version != -1 && node.stat.version != version {
             return Err(ZkError::BadVersion);
         }
+        let grown = data.as_ref().map_or(0, |d| d.len() as i64) - node.data().map_or(0, |d| d.len() as i64);
         let old = node.replace_data(data.as_deref());
         undo.push(Undo::Data { path: path.to_string(), old, stat: node.stat });
         node.stat.version = node.stat.version.wrapping_add(1);
@@ -634,6 +654,7 @@ impl DataTree {
         let stat = node.wire_stat();
         changes.nodes.push(id);
         changes.triggers.push(Trigger::DataChanged(path.to_string()));
+        self.charge_change(path, 0, grown, changes, undo);
         Ok(TxnOutcome::Stat(stat))
     }
 

@@ -206,3 +206,63 @@ fn a_failed_multi_puts_deleted_parents_and_children_back_in_place() {
     assert!(tree.get("/p/q/r/t").is_some());
     assert_eq!(tree.get("/p/q").unwrap().wire_stat().num_children, 1);
 }
+
+fn put(tree: &mut DataTree, zxid: i64, path: &str, data: &[u8]) -> TxnOutcome {
+    let op = CreateOp { path: path.into(), data: Some(data.to_vec()), acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false };
+    tree.apply(ctx(zxid), &Txn::Create(op), &mut Changes::default())
+}
+
+fn data_of(tree: &DataTree, path: &str) -> String {
+    String::from_utf8_lossy(tree.get(path).and_then(|n| n.data()).unwrap_or_default()).into_owned()
+}
+
+#[test]
+fn quota_usage_is_kept_as_zookeeper_keeps_it() {
+    // What zkCli's `setquota -n 5 /q` writes, then what ZooKeeper 3.8 shows.
+    let mut tree = DataTree::new();
+    put(&mut tree, 1, "/q", b"hello");
+    put(&mut tree, 2, "/q/a", b"1");
+    put(&mut tree, 3, "/zookeeper/quota/q", b"");
+    put(&mut tree, 4, "/zookeeper/quota/q/zookeeper_limits", b"count=5,bytes=-1");
+    put(&mut tree, 5, "/zookeeper/quota/q/zookeeper_stats", b"count=0,bytes=0");
+    let stats = "/zookeeper/quota/q/zookeeper_stats";
+    assert_eq!(data_of(&tree, stats), "count=2,bytes=6");
+    put(&mut tree, 6, "/q/b", b"xyz");
+    assert_eq!(data_of(&tree, stats), "count=3,bytes=9");
+    let set = Txn::SetData { path: "/q/a".into(), data: Some(b"1234".to_vec()), version: -1 };
+    tree.apply(ctx(7), &set, &mut Changes::default());
+    assert_eq!(data_of(&tree, stats), "count=3,bytes=12");
+    tree.apply(ctx(8), &Txn::Delete { path: "/q/b".into(), version: -1 }, &mut Changes::default());
+    assert_eq!(data_of(&tree, stats), "count=2,bytes=9");
+    // Only the data changes: the stats node's Stat stays as created.
+    let stat = tree.get(stats).unwrap().wire_stat();
+    assert_eq!((stat.version, stat.mzxid), (0, 5));
+    // Outside the quota'd path nothing is counted.
+    put(&mut tree, 9, "/other", b"zz");
+    assert_eq!(data_of(&tree, stats), "count=2,bytes=9");
+    // A failed multi leaves the usage as it was.
+    let ok = Txn::Create(CreateOp { path: "/q/c".into(), data: Some(b"cc".to_vec()), acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false });
+    let bad = Txn::Delete { path: "/q/missing".into(), version: -1 };
+    tree.apply(ctx(10), &Txn::Multi(vec![ok, bad]), &mut Changes::default());
+    assert_eq!(data_of(&tree, stats), "count=2,bytes=9");
+}
+
+#[test]
+fn a_change_counts_towards_the_deepest_quota_above_it() {
+    let mut tree = DataTree::new();
+    put(&mut tree, 1, "/q", b"");
+    put(&mut tree, 2, "/q/a", b"");
+    for (zxid, dir) in [(3, "/zookeeper/quota/q"), (4, "/zookeeper/quota/q/a")] {
+        put(&mut tree, zxid, dir, b"");
+    }
+    for (zxid, quota) in [(5, "/zookeeper/quota/q"), (7, "/zookeeper/quota/q/a")] {
+        put(&mut tree, zxid, &format!("{quota}/zookeeper_limits"), b"count=-1,bytes=100");
+        put(&mut tree, zxid + 1, &format!("{quota}/zookeeper_stats"), b"");
+    }
+    // Each stats node started from its own subtree.
+    assert_eq!(data_of(&tree, "/zookeeper/quota/q/zookeeper_stats"), "count=2,bytes=0");
+    assert_eq!(data_of(&tree, "/zookeeper/quota/q/a/zookeeper_stats"), "count=1,bytes=0");
+    put(&mut tree, 9, "/q/a/x", b"four");
+    assert_eq!(data_of(&tree, "/zookeeper/quota/q/zookeeper_stats"), "count=2,bytes=0");
+    assert_eq!(data_of(&tree, "/zookeeper/quota/q/a/zookeeper_stats"), "count=2,bytes=4");
+}

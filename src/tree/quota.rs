@@ -1,0 +1,140 @@
+//! Quota usage, kept as ZooKeeper keeps it.
+//!
+//! `setquota` (zkCli, Curator) writes `/zookeeper/quota<path>/zookeeper_limits`
+//! and creates `/zookeeper/quota<path>/zookeeper_stats`; the server fills the
+//! stats node with the usage of `<path>`'s subtree (`count=N,bytes=M`: its
+//! znodes, itself included, and their data bytes) and updates it on every
+//! create, delete and setData below, which `listquota` shows. As in
+//! ZooKeeper, only the stats node's data changes (its Stat does not and no
+//! watch fires) and a change counts towards the deepest quota'd path above
+//! it. Limits are not enforced: ZooKeeper 3.8 enforces hard limits only with
+//! `zookeeper.enforceQuota=true`, off by default, and only logs soft ones.
+//!
+//! The usage is part of the replicated state (a change to it is applied like
+//! any other, and undone with a failed multi), so every server agrees on it.
+//! Which paths have quotas is read from the tree itself, so there is nothing
+//! to rebuild after a restart; without any quota a write costs one look at
+//! `/zookeeper/quota`'s children.
+
+use super::{path, Changes, DataTree, Undo};
+
+/// Where quota nodes live.
+pub(super) const QUOTA_ROOT: &str = "/zookeeper/quota";
+/// The node holding a path's limits.
+const LIMITS: &str = "zookeeper_limits";
+/// The node holding a path's usage.
+const STATS: &str = "zookeeper_stats";
+
+/// The stats node's path for quota'd `path`.
+fn stats_path(path: &str) -> String {
+    format!("{QUOTA_ROOT}{path}/{STATS}")
+}
+
+/// The limits node's path for quota'd `path`.
+fn limits_path(path: &str) -> String {
+    format!("{QUOTA_ROOT}{path}/{LIMITS}")
+}
+
+/// If `path` is a stats node, the quota'd path it describes.
+pub fn stats_target(path: &str) -> Option<&str> {
+    let target = path.strip_prefix(QUOTA_ROOT)?.strip_suffix(STATS)?.strip_suffix('/')?;
+    target.starts_with('/').then_some(target)
+}
+
+/// Reads `count` and `bytes` from a stats node's text (anything missing or
+/// unreadable counts as 0, so a client's odd write cannot stop the server).
+pub fn parse(data: &[u8]) -> (i64, i64) {
+    let text = String::from_utf8_lossy(data);
+    let (mut count, mut bytes) = (0, 0);
+    for field in text.split([',', ';']) {
+        let Some((key, value)) = field.split_once('=') else { continue };
+        let value = value.trim_end_matches('=').trim().parse().unwrap_or(0);
+        match key.trim() {
+            "count" => count = value,
+            "bytes" => bytes = value,
+            _ => {}
+        }
+    }
+    (count, bytes)
+}
+
+/// A stats node's text, as ZooKeeper writes it.
+pub fn format(count: i64, bytes: i64) -> String {
+    format!("count={count},bytes={bytes}")
+}
+
+impl DataTree {
+    /// The quota'd path that `path` counts towards: the deepest of `path`
+    /// and its ancestors (`/` aside) that has a limits node.
+    pub(super) fn quota_owner(&self, path: &str) -> Option<String> {
+        if self.quota_root.and_then(|id| self.slot(id))?.children.is_empty() {
+            return None;
+        }
+        let mut at = path;
+        while at != "/" && !at.is_empty() {
+            if self.id_of(&limits_path(at)).is_some() {
+                return Some(at.to_string());
+            }
+            at = path::parent(at);
+        }
+        None
+    }
+
+    /// The usage of the subtree at `path`: its znodes (itself included) and
+    /// their data bytes; nothing if it does not exist.
+    pub(super) fn usage(&self, path: &str) -> (i64, i64) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        let mut stack: Vec<u32> = self.id_of(path).into_iter().collect();
+        while let Some(id) = stack.pop() {
+            if let Some(node) = self.slot(id) {
+                count += 1;
+                bytes += node.data().map_or(0, |d| d.len() as i64);
+                stack.extend(node.children.ids());
+            }
+        }
+        (count, bytes)
+    }
+
+    /// Adds to the usage recorded for quota'd `owner` (nothing if its stats
+    /// node is missing, as in ZooKeeper).
+    pub(super) fn charge_quota(&mut self, owner: &str, count: i64, bytes: i64, changes: &mut Changes, undo: &mut Vec<Undo>) {
+        let stats = stats_path(owner);
+        let Some(id) = self.id_of(&stats) else { return };
+        let Some(node) = self.slot_mut(id) else { return };
+        let (c, b) = parse(node.data().unwrap_or_default());
+        let text = format(c.saturating_add(count), b.saturating_add(bytes));
+        let old = node.replace_data(Some(text.as_bytes()));
+        undo.push(Undo::Data { path: stats, old, stat: node.stat });
+        changes.nodes.push(id);
+    }
+
+    /// Charges a change of `path` to its quota'd path, if it has one.
+    pub(super) fn charge_change(&mut self, path: &str, count: i64, bytes: i64, changes: &mut Changes, undo: &mut Vec<Undo>) {
+        if let Some(owner) = self.quota_owner(path) {
+            self.charge_quota(&owner, count, bytes, changes, undo);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_nodes_are_recognised() {
+        assert_eq!(stats_target("/zookeeper/quota/a/b/zookeeper_stats"), Some("/a/b"));
+        assert_eq!(stats_target("/zookeeper/quota/zookeeper_stats"), None);
+        assert_eq!(stats_target("/zookeeper/quota/a/zookeeper_limits"), None);
+        assert_eq!(stats_target("/a/zookeeper_stats"), None);
+    }
+
+    #[test]
+    fn stats_text_reads_and_writes_as_zookeeper_does() {
+        assert_eq!(parse(b"count=4,bytes=12"), (4, 12));
+        // A limits node's text, in 3.8's odd format.
+        assert_eq!(parse(b"count=5,bytes=-1=;byteHardLimit=-1;countHardLimit=-1"), (5, -1));
+        assert_eq!(parse(b"garbage"), (0, 0));
+        assert_eq!(parse(b""), (0, 0));
+        assert_eq!(format(4, 12), "count=4,bytes=12");
+    }
+}
