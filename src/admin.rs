@@ -9,8 +9,9 @@ use crate::server::Server;
 /// The version string clients see; kazoo parses the leading `3.8.0`.
 pub const VERSION: &str = concat!("3.8.0-paddock-", env!("CARGO_PKG_VERSION"));
 
-const WORDS: [&str; 15] = [
-    "ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "isro", "srst", "dirs", "hash",
+const WORDS: [&str; 16] = [
+    "ruok", "srvr", "stat", "mntr", "conf", "cons", "crst", "envi", "wchs", "wchc", "wchp", "dump", "isro", "srst", "dirs",
+    "hash",
 ];
 
 /// If the first four bytes of a connection spell a known word, that word.
@@ -34,7 +35,11 @@ pub fn answer(server: &Server, word: &str) -> String {
         "stat" => srvr(server, true),
         "mntr" => mntr(server),
         "conf" => conf(server),
-        "cons" => cons(server),
+        "cons" => format!("{}\n", server.connections.describe(true)),
+        "crst" => {
+            server.connections.reset();
+            "Connection stats reset.\n".into()
+        }
         "envi" => envi(),
         "wchs" => wchs(server),
         "wchc" => {
@@ -93,7 +98,7 @@ fn srvr(server: &Server, with_clients: bool) -> String {
     let mut s = format!("Zookeeper version: {VERSION}, built for paddock\n");
     if with_clients {
         s.push_str("Clients:\n");
-        let _ = writeln!(s, " /connections={}\n", c.connections.load(Ordering::Relaxed));
+        let _ = writeln!(s, "{}", server.connections.describe(false));
     }
     let _ = writeln!(s, "Latency min/avg/max: 0/{avg:.4}/{max}");
     let _ = writeln!(s, "Received: {}", c.packets_received.load(Ordering::Relaxed));
@@ -196,10 +201,6 @@ fn conf(server: &Server) -> String {
         c.max_session_timeout().as_millis(),
         c.server_id
     )
-}
-
-fn cons(server: &Server) -> String {
-    format!(" connections={}\n\n", server.shared.counters.connections.load(Ordering::Relaxed))
 }
 
 fn envi() -> String {

@@ -72,6 +72,8 @@ pub struct Server {
     pub batcher: Batcher,
     /// SASL users, when a JAAS file configures them.
     pub sasl: Option<SaslUsers>,
+    /// Every open client connection's statistics (`cons`, `stat`, `crst`).
+    pub connections: crate::network::stats::Connections,
     next_conn: AtomicU64,
 }
 
@@ -282,6 +284,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         forwarder,
         batcher: Batcher::start(raft.clone(), settled),
         sasl,
+        connections: Default::default(),
         next_conn: AtomicU64::new(1),
     });
     if let Some(l) = peer_listener {

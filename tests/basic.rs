@@ -73,6 +73,36 @@ fn four_letter_words() {
     assert!(server.four_letter("envi").contains("zookeeper.version=3.8.0"));
 }
 
+/// `recved=N` of the `cons` line of session `sid`, if it is listed.
+fn received_by(cons: &str, sid: i64) -> Option<u64> {
+    let line = cons.lines().find(|l| l.contains(&format!(",sid=0x{sid:x},")))?;
+    line.split("recved=").nth(1)?.split(',').next()?.parse().ok()
+}
+
+#[test]
+fn connection_stats_in_cons_stat_and_crst() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 30_000).await.unwrap();
+        c.create("/s", b"x", CreateMode::Persistent).await.unwrap();
+        c.get_data("/s", false).await.unwrap();
+        // As ZooKeeper: one line per connection, with the session's details.
+        let cons = server.four_letter("cons");
+        let line = cons.lines().find(|l| l.contains(&format!(",sid=0x{:x},", c.session_id))).unwrap_or_else(|| panic!("{cons}"));
+        assert!(line.starts_with(" /127.0.0.1:") && line.contains("](queued=0,"), "{line}");
+        assert!(line.contains(",lop=GETD,") && line.contains(",to=30000,lcxid=0x"), "{line}");
+        // connect, create, getData (a ping may have come too)
+        assert!(received_by(&cons, c.session_id).is_some_and(|n| n >= 3), "{cons}");
+        let stat = server.four_letter("stat");
+        assert!(stat.contains("Clients:\n /127.0.0.1:") && stat.contains("](queued=0,recved="), "{stat}");
+        assert_eq!(server.four_letter("crst"), "Connection stats reset.\n");
+        let cons = server.four_letter("cons");
+        assert!(received_by(&cons, c.session_id).is_some_and(|n| n <= 1), "{cons}");
+        c.close().await.unwrap();
+    });
+}
+
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::frame::{self, FrameError};
+use super::stats::ConnStats;
 use crate::admin;
 use crate::error::ZkError;
 use crate::metrics::Counters;
@@ -98,6 +99,8 @@ struct SessionCtx {
     id: i64,
     timeout: Duration,
     ids: Arc<RwLock<Vec<AuthId>>>,
+    /// What `cons` shows of this connection.
+    stats: Arc<ConnStats>,
 }
 
 impl SessionCtx {
@@ -132,6 +135,8 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
 
 async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: ConnId) -> Result<(), ConnError> {
     let _ = stream.set_nodelay(true);
+    let registered = server.connections.register(conn, peer);
+    let stats = registered.stats.clone();
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(READ_BUF, rd);
     let first = async {
@@ -146,6 +151,7 @@ async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: Co
         Err(_) => return Ok(()),
         Ok(r) => r?,
     };
+    stats.packet_received();
     let body = match body {
         Ok(body) => body,
         Err(word) => {
@@ -163,13 +169,19 @@ async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: Co
     if !ready {
         return Ok(());
     }
+    let connecting = Instant::now();
     let Some((id, timeout)) = handshake(server, &connect, &mut wr).await? else { return Ok(()) };
+    stats.set_session(id, timeout.as_millis() as i64);
+    stats.request(jute::OpCode::CreateSession as i32);
+    stats.packet_sent();
+    stats.responded(0, *server.shared.applied.borrow(), connecting.elapsed().as_millis() as u64);
 
     let ctx = SessionCtx {
         conn,
         id,
         timeout,
         ids: Arc::new(RwLock::new(vec![AuthId { scheme: "ip".into(), id: peer.ip().to_string() }])),
+        stats,
     };
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     server.shared.watches.connect(conn, events_tx);
@@ -276,10 +288,12 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             Err(e) => return Err(e.into()),
         };
         Counters::incr(&server.shared.counters.packets_received);
+        ctx.stats.packet_received();
         server.shared.sessions.touch(ctx.id, ctx.timeout);
         let mut r = Reader::new(&body);
         let header = RequestHeader::read(&mut r)?;
         let started = Instant::now();
+        ctx.stats.request(header.op);
         let (pending, last) = match ops::decode(header.op, &mut r)? {
             Op::Ping => (Pending::Reply { xid: header.xid, zxid: None, err: 0, body: BytesMut::new(), close: false }, false),
             Op::Auth(packet) => match auth::authenticate(&packet.scheme, &packet.auth, server.config.super_digest.as_deref()) {
@@ -379,7 +393,7 @@ async fn write_loop(
             Ok(item) => item,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
-                drain_events(&server, &mut events, &mut buf);
+                drain_events(&server, &ctx.stats, &mut events, &mut buf);
                 out.write_all(&buf).await?;
                 buf.clear();
                 out.flush().await?;
@@ -387,7 +401,7 @@ async fn write_loop(
                     biased;
                     ev = events.recv(), if events_open => {
                         match ev {
-                            Some(ev) => put_event(&server, &mut buf, &ev),
+                            Some(ev) => put_event(&server, &ctx.stats, &mut buf, &ev),
                             None => events_open = false,
                         }
                         continue;
@@ -482,22 +496,26 @@ async fn answer(
         }
     };
     // Events already queued describe states this reply may show: they go first.
-    drain_events(server, events, buf);
+    drain_events(server, &ctx.stats, events, buf);
     frame::put_reply(buf, &ReplyHeader { xid, zxid, err }, &body);
     Counters::incr(&server.shared.counters.packets_sent);
-    if let Some(started) = started {
-        server.shared.counters.latency(started.elapsed().as_micros() as u64);
+    ctx.stats.packet_sent();
+    let elapsed = started.map(|s| s.elapsed());
+    if let Some(elapsed) = elapsed {
+        server.shared.counters.latency(elapsed.as_micros() as u64);
     }
+    ctx.stats.responded(xid, zxid, elapsed.map_or(0, |e| e.as_millis() as u64));
     Ok(close)
 }
 
-fn drain_events(server: &Server, events: &mut mpsc::UnboundedReceiver<WatcherEvent>, buf: &mut BytesMut) {
+fn drain_events(server: &Server, stats: &ConnStats, events: &mut mpsc::UnboundedReceiver<WatcherEvent>, buf: &mut BytesMut) {
     while let Ok(ev) = events.try_recv() {
-        put_event(server, buf, &ev);
+        put_event(server, stats, buf, &ev);
     }
 }
 
-fn put_event(server: &Server, buf: &mut BytesMut, ev: &WatcherEvent) {
+fn put_event(server: &Server, stats: &ConnStats, buf: &mut BytesMut, ev: &WatcherEvent) {
+    stats.packet_sent();
     let mut body = BytesMut::new();
     ev.write(&mut body);
     frame::put_reply(buf, &ReplyHeader { xid: xid::NOTIFICATION, zxid: -1, err: 0 }, &body);

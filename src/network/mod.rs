@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod frame;
+pub mod stats;
 
 use std::sync::Arc;
 

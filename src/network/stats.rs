@@ -1,0 +1,282 @@
+//! Per-connection statistics, as the `cons`, `stat` and `crst` four-letter
+//! words show and reset them.
+//!
+//! ZooKeeper keeps, for every client connection, its packet counts, its
+//! session, its last operation, cxid and zxid and its response latencies;
+//! monitoring tools (zktop, operators' scripts) read them from `cons` and
+//! `stat`. Each connection updates its own counters with relaxed atomics
+//! (nothing is shared between connections on the request path); the registry
+//! is locked only when a connection comes or goes and when a word is answered.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use crate::server::now_ms;
+use crate::watch::ConnId;
+
+/// ZooKeeper's short names of the last operation (`lop=`), index 0 for none.
+const OP_NAMES: [&str; 25] = [
+    "NA", "PING", "SESS", "MULT", "MLTR", "CREA", "DELE", "SETD", "RECO", "SETA", "CLOS", "SYNC", "CHEC", "EXIS", "GETD",
+    "SETW", "STW2", "ADDW", "GETA", "GETC", "GETACN", "CHKW", "REMW", "HOMI", "GETE",
+];
+
+/// The `lop=` index of a request's opcode (0: not one ZooKeeper names).
+pub fn op_index(op: i32) -> u8 {
+    let name = match op {
+        11 => "PING",
+        -10 => "SESS",
+        14 => "MULT",
+        22 => "MLTR",
+        1 | 15 | 19 | 21 => "CREA",
+        2 | 20 => "DELE",
+        5 => "SETD",
+        16 => "RECO",
+        7 => "SETA",
+        -11 => "CLOS",
+        9 => "SYNC",
+        13 => "CHEC",
+        3 => "EXIS",
+        4 => "GETD",
+        101 => "SETW",
+        105 => "STW2",
+        106 => "ADDW",
+        6 => "GETA",
+        8 | 12 => "GETC",
+        104 => "GETACN",
+        17 => "CHKW",
+        18 => "REMW",
+        107 => "HOMI",
+        103 => "GETE",
+        _ => return 0,
+    };
+    OP_NAMES.iter().position(|n| *n == name).map_or(0, |i| i as u8)
+}
+
+fn op_name(index: u8) -> &'static str {
+    OP_NAMES.get(index as usize).copied().unwrap_or("NA")
+}
+
+/// One connection's statistics.
+pub struct ConnStats {
+    peer: SocketAddr,
+    established_ms: i64,
+    session_id: AtomicI64,
+    timeout_ms: AtomicI64,
+    received: AtomicU64,
+    sent: AtomicU64,
+    queued: AtomicI64,
+    last_op: AtomicU8,
+    last_cxid: AtomicI64,
+    last_zxid: AtomicI64,
+    last_response_ms: AtomicI64,
+    last_latency_ms: AtomicU64,
+    min_latency_ms: AtomicU64,
+    max_latency_ms: AtomicU64,
+    total_latency_ms: AtomicU64,
+    responses: AtomicU64,
+}
+
+impl ConnStats {
+    fn new(peer: SocketAddr) -> Self {
+        let stats = ConnStats {
+            peer,
+            established_ms: now_ms(),
+            session_id: AtomicI64::new(0),
+            timeout_ms: AtomicI64::new(0),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            queued: AtomicI64::new(0),
+            last_op: AtomicU8::new(0),
+            last_cxid: AtomicI64::new(-1),
+            last_zxid: AtomicI64::new(-1),
+            last_response_ms: AtomicI64::new(0),
+            last_latency_ms: AtomicU64::new(0),
+            min_latency_ms: AtomicU64::new(u64::MAX),
+            max_latency_ms: AtomicU64::new(0),
+            total_latency_ms: AtomicU64::new(0),
+            responses: AtomicU64::new(0),
+        };
+        stats.reset();
+        stats
+    }
+
+    /// The connection now serves this session.
+    pub fn set_session(&self, session_id: i64, timeout_ms: i64) {
+        self.session_id.store(session_id, Relaxed);
+        self.timeout_ms.store(timeout_ms, Relaxed);
+    }
+
+    /// A packet arrived.
+    pub fn packet_received(&self) {
+        self.received.fetch_add(1, Relaxed);
+    }
+
+    /// A request with opcode `op` is now outstanding.
+    pub fn request(&self, op: i32) {
+        self.queued.fetch_add(1, Relaxed);
+        self.last_op.store(op_index(op), Relaxed);
+    }
+
+    /// A packet (a reply or an event) was queued to the client.
+    pub fn packet_sent(&self) {
+        self.sent.fetch_add(1, Relaxed);
+    }
+
+    /// A request was answered, `latency_ms` after it arrived.
+    pub fn responded(&self, xid: i32, zxid: i64, latency_ms: u64) {
+        self.queued.fetch_sub(1, Relaxed);
+        if xid >= 0 {
+            self.last_cxid.store(xid.into(), Relaxed);
+        }
+        self.last_zxid.store(zxid, Relaxed);
+        self.last_response_ms.store(now_ms(), Relaxed);
+        self.last_latency_ms.store(latency_ms, Relaxed);
+        self.min_latency_ms.fetch_min(latency_ms, Relaxed);
+        self.max_latency_ms.fetch_max(latency_ms, Relaxed);
+        self.total_latency_ms.fetch_add(latency_ms, Relaxed);
+        self.responses.fetch_add(1, Relaxed);
+    }
+
+    /// Back to a fresh connection's figures (`crst`); the session stays.
+    fn reset(&self) {
+        self.received.store(0, Relaxed);
+        self.sent.store(0, Relaxed);
+        self.last_op.store(0, Relaxed);
+        self.last_cxid.store(-1, Relaxed);
+        self.last_zxid.store(-1, Relaxed);
+        self.last_response_ms.store(0, Relaxed);
+        self.last_latency_ms.store(0, Relaxed);
+        self.min_latency_ms.store(u64::MAX, Relaxed);
+        self.max_latency_ms.store(0, Relaxed);
+        self.total_latency_ms.store(0, Relaxed);
+        self.responses.store(0, Relaxed);
+    }
+
+    /// One line in ZooKeeper's format: brief for `stat`, full for `cons`.
+    fn describe(&self, out: &mut String, full: bool) {
+        let queued = self.queued.load(Relaxed).max(0);
+        let _ = write!(
+            out,
+            " /{}[1](queued={queued},recved={},sent={}",
+            self.peer,
+            self.received.load(Relaxed),
+            self.sent.load(Relaxed)
+        );
+        let session = self.session_id.load(Relaxed);
+        if full && session != 0 {
+            let responses = self.responses.load(Relaxed);
+            let min = self.min_latency_ms.load(Relaxed);
+            let _ = write!(
+                out,
+                ",sid=0x{session:x},lop={},est={},to={}",
+                op_name(self.last_op.load(Relaxed)),
+                self.established_ms,
+                self.timeout_ms.load(Relaxed)
+            );
+            let cxid = self.last_cxid.load(Relaxed);
+            if cxid >= 0 {
+                let _ = write!(out, ",lcxid=0x{cxid:x}");
+            }
+            let _ = write!(
+                out,
+                ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+                self.last_zxid.load(Relaxed),
+                self.last_response_ms.load(Relaxed),
+                self.last_latency_ms.load(Relaxed),
+                if min == u64::MAX { 0 } else { min },
+                self.total_latency_ms.load(Relaxed).checked_div(responses).unwrap_or(0),
+                self.max_latency_ms.load(Relaxed)
+            );
+        }
+        out.push_str(")\n");
+    }
+}
+
+/// Every open client connection's statistics.
+#[derive(Default)]
+pub struct Connections {
+    open: Mutex<BTreeMap<ConnId, Arc<ConnStats>>>,
+}
+
+/// A connection's place in the registry; leaving it drops the entry.
+pub struct Registered<'a> {
+    registry: &'a Connections,
+    conn: ConnId,
+    /// The connection's statistics.
+    pub stats: Arc<ConnStats>,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.conn);
+    }
+}
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ConnId, Arc<ConnStats>>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a new connection from `peer`, listed until the guard is dropped.
+    pub fn register(&self, conn: ConnId, peer: SocketAddr) -> Registered<'_> {
+        let stats = Arc::new(ConnStats::new(peer));
+        self.lock().insert(conn, stats.clone());
+        Registered { registry: self, conn, stats }
+    }
+
+    /// One line per connection (`cons` with `full`, `stat`'s clients without).
+    pub fn describe(&self, full: bool) -> String {
+        let mut out = String::new();
+        for stats in self.lock().values() {
+            stats.describe(&mut out, full);
+        }
+        out
+    }
+
+    /// Resets every connection's statistics (`crst`).
+    pub fn reset(&self) {
+        for stats in self.lock().values() {
+            stats.reset();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_as_zookeeper_writes_them() {
+        let registry = Connections::default();
+        let peer: SocketAddr = "127.0.0.1:51658".parse().unwrap();
+        let conn = registry.register(7, peer);
+        conn.stats.packet_received();
+        assert_eq!(registry.describe(true), " /127.0.0.1:51658[1](queued=0,recved=1,sent=0)\n");
+        conn.stats.set_session(0x1000_27df_8e00_0000, 30_000);
+        conn.stats.request(8);
+        conn.stats.packet_sent();
+        conn.stats.responded(3, 2, 7);
+        let line = registry.describe(true);
+        assert!(line.starts_with(" /127.0.0.1:51658[1](queued=0,recved=1,sent=1,sid=0x100027df8e000000,lop=GETC,est="), "{line}");
+        assert!(line.contains(",to=30000,lcxid=0x3,lzxid=0x2,lresp="), "{line}");
+        assert!(line.ends_with(",llat=7,minlat=7,avglat=7,maxlat=7)\n"), "{line}");
+        assert_eq!(registry.describe(false), " /127.0.0.1:51658[1](queued=0,recved=1,sent=1)\n");
+        registry.reset();
+        let line = registry.describe(true);
+        assert!(line.contains("recved=0,sent=0,sid=0x100027df8e000000,lop=NA,"), "{line}");
+        assert!(line.contains(",lzxid=0xffffffffffffffff,lresp=0,llat=0,minlat=0,avglat=0,maxlat=0)"), "{line}");
+        assert!(!line.contains("lcxid"), "{line}");
+        drop(conn);
+        assert_eq!(registry.describe(true), "");
+    }
+
+    #[test]
+    fn every_named_opcode_has_its_name() {
+        for (op, name) in [(11, "PING"), (4, "GETD"), (12, "GETC"), (104, "GETACN"), (107, "HOMI"), (103, "GETE"), (999, "NA")] {
+            assert_eq!(op_name(op_index(op)), name);
+        }
+    }
+}
