@@ -66,7 +66,7 @@ pub fn answer(server: &Server, word: &str) -> String {
         "isro" => "rw".into(),
         "srst" => {
             let c = &server.shared.counters;
-            for a in [&c.packets_received, &c.packets_sent, &c.latency_sum_us, &c.latency_count, &c.latency_max_us] {
+            for a in [&c.packets_received, &c.packets_sent, &c.latency_sum_us, &c.latency_count, &c.latency_max_us, &c.latency_min_inv_us] {
                 a.store(0, Ordering::Relaxed);
             }
             "Server stats reset.\n".into()
@@ -81,16 +81,31 @@ pub fn answer(server: &Server, word: &str) -> String {
     }
 }
 
-fn latency(server: &Server) -> (f64, u64) {
+/// Request latencies as ZooKeeper reports them: min, average and max, ms.
+fn latency(server: &Server) -> (u64, f64, u64) {
     let c = &server.shared.counters;
     let count = c.latency_count.load(Ordering::Relaxed);
     let avg = if count == 0 { 0.0 } else { c.latency_sum_us.load(Ordering::Relaxed) as f64 / count as f64 / 1000.0 };
-    (avg, c.latency_max_us.load(Ordering::Relaxed) / 1000)
+    (c.min_latency_us() / 1000, avg, c.latency_max_us.load(Ordering::Relaxed) / 1000)
+}
+
+/// This process's open file descriptors and their limit, as the JVM
+/// reports them to ZooKeeper's `mntr` (None where /proc does not tell).
+fn file_descriptors() -> (Option<usize>, Option<u64>) {
+    // The directory's own descriptor is in the listing while it is read.
+    let open = std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count().saturating_sub(1));
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let max = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|soft| soft.parse().ok());
+    (open, max)
 }
 
 fn srvr(server: &Server, with_clients: bool) -> String {
     let c = &server.shared.counters;
-    let (avg, max) = latency(server);
+    let (min, avg, max) = latency(server);
     let (zxid, nodes) = {
         let state = server.shared.read();
         (state.tree.last_zxid(), state.tree.node_count())
@@ -100,7 +115,7 @@ fn srvr(server: &Server, with_clients: bool) -> String {
         s.push_str("Clients:\n");
         let _ = writeln!(s, "{}", server.connections.describe(false));
     }
-    let _ = writeln!(s, "Latency min/avg/max: 0/{avg:.4}/{max}");
+    let _ = writeln!(s, "Latency min/avg/max: {min}/{avg:.4}/{max}");
     let _ = writeln!(s, "Received: {}", c.packets_received.load(Ordering::Relaxed));
     let _ = writeln!(s, "Sent: {}", c.packets_sent.load(Ordering::Relaxed));
     let _ = writeln!(s, "Connections: {}", c.connections.load(Ordering::Relaxed));
@@ -140,7 +155,8 @@ fn follower_counts(server: &Server, raft: &openraft::RaftMetrics<u64, openraft::
 
 fn mntr(server: &Server) -> String {
     let c = &server.shared.counters;
-    let (avg, max) = latency(server);
+    let (min, avg, max) = latency(server);
+    let (open_fds, max_fds) = file_descriptors();
     let (nodes, ephemerals, data_size, sessions) = {
         let state = server.shared.read();
         let eph: usize = state.tree.sessions().values().map(|s| s.ephemerals.len()).sum();
@@ -158,7 +174,7 @@ fn mntr(server: &Server) -> String {
         ("zk_server_state", mode.to_string()),
         ("zk_avg_latency", format!("{avg:.4}")),
         ("zk_max_latency", max.to_string()),
-        ("zk_min_latency", "0".into()),
+        ("zk_min_latency", min.to_string()),
         ("zk_packets_received", c.packets_received.load(Ordering::Relaxed).to_string()),
         ("zk_packets_sent", c.packets_sent.load(Ordering::Relaxed).to_string()),
         ("zk_num_alive_connections", c.connections.load(Ordering::Relaxed).to_string()),
@@ -168,6 +184,8 @@ fn mntr(server: &Server) -> String {
         ("zk_ephemerals_count", ephemerals.to_string()),
         ("zk_approximate_data_size", data_size.to_string()),
         ("zk_global_sessions", sessions.to_string()),
+        // Every session is global here: none is local to one server.
+        ("zk_local_sessions", "0".into()),
         ("zk_uptime", server.started.elapsed().as_millis().to_string()),
         // Not in ZooKeeper: the Raft log (in log entries and indexes, not zxids:
         // an entry carries a batch of transactions), to watch that compaction
@@ -176,6 +194,12 @@ fn mntr(server: &Server) -> String {
         ("zk_last_snapshot_index", raft.snapshot.map(|l| l.index).unwrap_or(0).to_string()),
         ("zk_last_purged_index", raft.purged.map(|l| l.index).unwrap_or(0).to_string()),
     ];
+    if let Some(open) = open_fds {
+        rows.push(("zk_open_file_descriptor_count", open.to_string()));
+    }
+    if let Some(max) = max_fds {
+        rows.push(("zk_max_file_descriptor_count", max.to_string()));
+    }
     if mode == "leader" {
         let (followers, synced) = follower_counts(server, &raft);
         rows.push(("zk_followers", followers.to_string()));

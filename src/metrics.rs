@@ -19,6 +19,9 @@ pub struct Counters {
     pub latency_count: AtomicU64,
     /// Largest latency, µs.
     pub latency_max_us: AtomicU64,
+    /// `u64::MAX` minus the smallest latency, µs, so that the default 0
+    /// stands for none yet (see [`Counters::min_latency_us`]).
+    pub latency_min_inv_us: AtomicU64,
 }
 
 impl Counters {
@@ -37,10 +40,40 @@ impl Counters {
         self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_max_us.fetch_max(us, Ordering::Relaxed);
+        // Read first: a new minimum is rare, and a read leaves the line shared.
+        let inv = u64::MAX - us;
+        if inv > self.latency_min_inv_us.load(Ordering::Relaxed) {
+            self.latency_min_inv_us.fetch_max(inv, Ordering::Relaxed);
+        }
+    }
+
+    /// The smallest latency recorded, µs (0 before any).
+    pub fn min_latency_us(&self) -> u64 {
+        match self.latency_min_inv_us.load(Ordering::Relaxed) {
+            0 => 0,
+            inv => u64::MAX - inv,
+        }
     }
 
     /// Reads a counter.
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_keep_their_smallest_and_largest() {
+        let c = Counters::default();
+        assert_eq!(c.min_latency_us(), 0);
+        for us in [500, 200, 900] {
+            c.latency(us);
+        }
+        assert_eq!(c.min_latency_us(), 200);
+        assert_eq!(Counters::get(&c.latency_max_us), 900);
+        assert_eq!(Counters::get(&c.latency_count), 3);
     }
 }

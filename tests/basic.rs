@@ -70,6 +70,10 @@ fn four_letter_words() {
     let mntr = server.four_letter("mntr");
     assert!(mntr.contains("zk_server_state\tstandalone"), "{mntr}");
     assert!(mntr.contains("zk_znode_count\t"), "{mntr}");
+    // What monitoring (Datadog's check, Prometheus exporters) reads besides.
+    let fds = |key: &str| mntr.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(fds("zk_open_file_descriptor_count\t").is_some_and(|n| n > 3), "{mntr}");
+    assert!(fds("zk_max_file_descriptor_count\t").is_some_and(|n| n >= 64), "{mntr}");
     assert!(server.four_letter("envi").contains("zookeeper.version=3.8.0"));
 }
 
