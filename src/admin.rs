@@ -44,8 +44,9 @@ pub fn answer(server: &Server, word: &str) -> String {
         "wchs" => wchs(server),
         "wchc" => {
             let mut s = String::new();
+            // As ZooKeeper, watchers are named by their session.
             for (conn, paths) in server.shared.watches.by_connection() {
-                let _ = writeln!(s, "0x{conn:x}");
+                let _ = writeln!(s, "0x{:x}", server.connections.session_of(conn));
                 for p in paths {
                     let _ = writeln!(s, "\t{p}");
                 }
@@ -57,7 +58,7 @@ pub fn answer(server: &Server, word: &str) -> String {
             for (path, conns) in server.shared.watches.by_path() {
                 let _ = writeln!(s, "{path}");
                 for c in conns {
-                    let _ = writeln!(s, "\t0x{c:x}");
+                    let _ = writeln!(s, "\t0x{:x}", server.connections.session_of(c));
                 }
             }
             s

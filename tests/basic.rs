@@ -84,7 +84,7 @@ fn received_by(cons: &str, sid: i64) -> Option<u64> {
 }
 
 #[test]
-fn connection_stats_in_cons_stat_and_crst() {
+fn connections_in_cons_stat_crst_wchc_and_wchp() {
     let dir = tempfile::tempdir().unwrap();
     let server = Paddock::start(dir.path());
     rt().block_on(async {
@@ -100,6 +100,11 @@ fn connection_stats_in_cons_stat_and_crst() {
         assert!(received_by(&cons, c.session_id).is_some_and(|n| n >= 3), "{cons}");
         let stat = server.four_letter("stat");
         assert!(stat.contains("Clients:\n /127.0.0.1:") && stat.contains("](queued=0,recved="), "{stat}");
+        // Watchers are named by their session, as ZooKeeper names them.
+        c.exists("/s", true).await.unwrap();
+        let sid = format!("0x{:x}", c.session_id);
+        assert!(server.four_letter("wchc").contains(&format!("{sid}\n\t/s\n")), "{}", server.four_letter("wchc"));
+        assert!(server.four_letter("wchp").contains(&format!("/s\n\t{sid}\n")), "{}", server.four_letter("wchp"));
         assert_eq!(server.four_letter("crst"), "Connection stats reset.\n");
         let cons = server.four_letter("cons");
         assert!(received_by(&cons, c.session_id).is_some_and(|n| n <= 1), "{cons}");

@@ -236,6 +236,12 @@ impl Connections {
         out
     }
 
+    /// The session connection `conn` serves (0 before its handshake or once
+    /// it has closed), as `wchc` and `wchp` name watchers.
+    pub fn session_of(&self, conn: ConnId) -> i64 {
+        self.lock().get(&conn).map_or(0, |s| s.session_id.load(Relaxed))
+    }
+
     /// Resets every connection's statistics (`crst`).
     pub fn reset(&self) {
         for stats in self.lock().values() {
