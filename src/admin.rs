@@ -1,6 +1,7 @@
 //! Four-letter words (`ruok`, `srvr`, `mntr`...), answered on the client port
 //! in ZooKeeper's own formats so existing monitoring keeps working.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -247,10 +248,26 @@ fn wchs(server: &Server) -> String {
 
 fn dump(server: &Server) -> String {
     let state = server.shared.read();
-    let mut s = String::from("SessionTracker dump:\nSession Sets (");
-    let _ = writeln!(s, "{}):", state.tree.sessions().len());
-    for id in state.tree.sessions().keys() {
-        let _ = writeln!(s, "\t0x{id:x}");
+    // As ZooKeeper's session tracker: sessions in buckets by expiry time,
+    // rounded up to the next tick. A session this server has no deadline
+    // for yet (one of another server's clients) is not in a bucket.
+    let tick = server.config.tick_time_ms.max(1) as i64;
+    let now = crate::server::now_ms();
+    let mut buckets: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (id, left) in server.shared.sessions.remaining() {
+        if state.tree.session(id).is_some() {
+            let at = now + left.as_millis() as i64;
+            buckets.entry((at / tick + 1) * tick).or_default().push(id);
+        }
+    }
+    let sessions: usize = buckets.values().map(Vec::len).sum();
+    let mut s = format!("SessionTracker dump:\nSession Sets ({})/({sessions}):\n", buckets.len());
+    for (at, mut ids) in buckets {
+        ids.sort_unstable();
+        let _ = writeln!(s, "{} expire at {}:", ids.len(), java_date(at));
+        for id in ids {
+            let _ = writeln!(s, "\t0x{id:x}");
+        }
     }
     s.push_str("ephemeral nodes dump:\nSessions with Ephemerals (");
     let with: Vec<_> = state.tree.sessions().iter().filter(|(_, v)| !v.ephemerals.is_empty()).collect();
@@ -261,7 +278,35 @@ fn dump(server: &Server) -> String {
             let _ = writeln!(s, "\t{p}");
         }
     }
+    s.push_str("Connections dump:\n");
     s
+}
+
+/// Epoch milliseconds as Java's `Date.toString()` writes them in UTC
+/// (`Sat Dec 05 13:17:54 UTC 2026`), the form ZooKeeper's `dump` uses.
+fn java_date(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = ms.div_euclid(1000);
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (a Thursday), in 400-year eras.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {day:02} {:02}:{:02}:{:02} UTC {year}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
 }
 
 fn dir_size(dir: &std::path::Path) -> u64 {
@@ -283,6 +328,13 @@ fn dir_size(dir: &std::path::Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_read_as_java_writes_them() {
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(java_date(1_796_477_874_000), "Sat Dec 05 13:37:54 UTC 2026");
+        assert_eq!(java_date(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
+    }
 
     #[test]
     fn recognises_words_only() {

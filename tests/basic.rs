@@ -84,7 +84,7 @@ fn received_by(cons: &str, sid: i64) -> Option<u64> {
 }
 
 #[test]
-fn connections_in_cons_stat_crst_wchc_and_wchp() {
+fn connections_and_sessions_in_four_letter_words() {
     let dir = tempfile::tempdir().unwrap();
     let server = Paddock::start(dir.path());
     rt().block_on(async {
@@ -105,6 +105,10 @@ fn connections_in_cons_stat_crst_wchc_and_wchp() {
         let sid = format!("0x{:x}", c.session_id);
         assert!(server.four_letter("wchc").contains(&format!("{sid}\n\t/s\n")), "{}", server.four_letter("wchc"));
         assert!(server.four_letter("wchp").contains(&format!("/s\n\t{sid}\n")), "{}", server.four_letter("wchp"));
+        // Sessions by expiry time, then ephemerals, as ZooKeeper's dump.
+        let dump = server.four_letter("dump");
+        assert!(dump.starts_with("SessionTracker dump:\nSession Sets (1)/(1):\n1 expire at "), "{dump}");
+        assert!(dump.contains(" UTC 20") && dump.contains(&format!(":\n\t{sid}\nephemeral nodes dump:\n")), "{dump}");
         assert_eq!(server.four_letter("crst"), "Connection stats reset.\n");
         let cons = server.four_letter("cons");
         assert!(received_by(&cons, c.session_id).is_some_and(|n| n <= 1), "{cons}");

@@ -59,6 +59,13 @@ impl SessionTracker {
         out
     }
 
+    /// How long from now each session known here has until its deadline
+    /// (zero once passed), for `dump`.
+    pub fn remaining(&self) -> Vec<(i64, Duration)> {
+        let now = Instant::now();
+        self.lock().deadlines.iter().map(|(id, at)| (*id, at.saturating_duration_since(now))).collect()
+    }
+
     /// Forgets every deadline: called when this server becomes leader.
     pub fn reset(&self) {
         self.lock().deadlines.clear();
