@@ -11,52 +11,45 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use crate::server::now_ms;
 use crate::watch::ConnId;
 
-/// ZooKeeper's short names of the last operation (`lop=`), index 0 for none.
-const OP_NAMES: [&str; 25] = [
-    "NA", "PING", "SESS", "MULT", "MLTR", "CREA", "DELE", "SETD", "RECO", "SETA", "CLOS", "SYNC", "CHEC", "EXIS", "GETD",
-    "SETW", "STW2", "ADDW", "GETA", "GETC", "GETACN", "CHKW", "REMW", "HOMI", "GETE",
-];
+/// `last_op` before any request, shown as ZooKeeper's `lop=NA`.
+const NO_OP: i32 = i32::MIN;
 
-/// The `lop=` index of a request's opcode (0: not one ZooKeeper names).
-pub fn op_index(op: i32) -> u8 {
-    let name = match op {
-        11 => "PING",
-        -10 => "SESS",
-        14 => "MULT",
-        22 => "MLTR",
-        1 | 15 | 19 | 21 => "CREA",
-        2 | 20 => "DELE",
-        5 => "SETD",
-        16 => "RECO",
-        7 => "SETA",
-        -11 => "CLOS",
-        9 => "SYNC",
-        13 => "CHEC",
-        3 => "EXIS",
-        4 => "GETD",
-        101 => "SETW",
-        105 => "STW2",
-        106 => "ADDW",
-        6 => "GETA",
-        8 | 12 => "GETC",
-        104 => "GETACN",
-        17 => "CHKW",
-        18 => "REMW",
-        107 => "HOMI",
-        103 => "GETE",
-        _ => return 0,
-    };
-    OP_NAMES.iter().position(|n| *n == name).map_or(0, |i| i as u8)
-}
-
-fn op_name(index: u8) -> &'static str {
-    OP_NAMES.get(index as usize).copied().unwrap_or("NA")
+/// ZooKeeper's short name of an operation (`lop=`), "NA" for none it names.
+fn op_name(op: i32) -> &'static str {
+    use jute::OpCode::*;
+    match jute::OpCode::from_i32(op) {
+        Some(Ping) => "PING",
+        Some(CreateSession) => "SESS",
+        Some(Multi) => "MULT",
+        Some(MultiRead) => "MLTR",
+        Some(Create | Create2 | CreateContainer | CreateTtl) => "CREA",
+        Some(Delete | DeleteContainer) => "DELE",
+        Some(SetData) => "SETD",
+        Some(Reconfig) => "RECO",
+        Some(SetAcl) => "SETA",
+        Some(CloseSession) => "CLOS",
+        Some(Sync) => "SYNC",
+        Some(Check) => "CHEC",
+        Some(Exists) => "EXIS",
+        Some(GetData) => "GETD",
+        Some(SetWatches) => "SETW",
+        Some(SetWatches2) => "STW2",
+        Some(AddWatch) => "ADDW",
+        Some(GetAcl) => "GETA",
+        Some(GetChildren | GetChildren2) => "GETC",
+        Some(GetAllChildrenNumber) => "GETACN",
+        Some(CheckWatches) => "CHKW",
+        Some(RemoveWatches) => "REMW",
+        Some(WhoAmI) => "HOMI",
+        Some(GetEphemerals) => "GETE",
+        Some(Notification | Auth | Sasl | Error) | None => "NA",
+    }
 }
 
 /// One connection's statistics.
@@ -68,7 +61,8 @@ pub struct ConnStats {
     received: AtomicU64,
     sent: AtomicU64,
     queued: AtomicI64,
-    last_op: AtomicU8,
+    /// The opcode of the last request (named only when `cons` asks).
+    last_op: AtomicI32,
     last_cxid: AtomicI64,
     last_zxid: AtomicI64,
     last_response_ms: AtomicI64,
@@ -81,7 +75,7 @@ pub struct ConnStats {
 
 impl ConnStats {
     fn new(peer: SocketAddr) -> Self {
-        let stats = ConnStats {
+        ConnStats {
             peer,
             established_ms: now_ms(),
             session_id: AtomicI64::new(0),
@@ -89,7 +83,7 @@ impl ConnStats {
             received: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             queued: AtomicI64::new(0),
-            last_op: AtomicU8::new(0),
+            last_op: AtomicI32::new(NO_OP),
             last_cxid: AtomicI64::new(-1),
             last_zxid: AtomicI64::new(-1),
             last_response_ms: AtomicI64::new(0),
@@ -98,9 +92,7 @@ impl ConnStats {
             max_latency_ms: AtomicU64::new(0),
             total_latency_ms: AtomicU64::new(0),
             responses: AtomicU64::new(0),
-        };
-        stats.reset();
-        stats
+        }
     }
 
     /// The connection now serves this session.
@@ -117,7 +109,7 @@ impl ConnStats {
     /// A request with opcode `op` is now outstanding.
     pub fn request(&self, op: i32) {
         self.queued.fetch_add(1, Relaxed);
-        self.last_op.store(op_index(op), Relaxed);
+        self.last_op.store(op, Relaxed);
     }
 
     /// A packet (a reply or an event) was queued to the client.
@@ -144,7 +136,7 @@ impl ConnStats {
     fn reset(&self) {
         self.received.store(0, Relaxed);
         self.sent.store(0, Relaxed);
-        self.last_op.store(0, Relaxed);
+        self.last_op.store(NO_OP, Relaxed);
         self.last_cxid.store(-1, Relaxed);
         self.last_zxid.store(-1, Relaxed);
         self.last_response_ms.store(0, Relaxed);
@@ -282,7 +274,7 @@ mod tests {
     #[test]
     fn every_named_opcode_has_its_name() {
         for (op, name) in [(11, "PING"), (4, "GETD"), (12, "GETC"), (104, "GETACN"), (107, "HOMI"), (103, "GETE"), (999, "NA")] {
-            assert_eq!(op_name(op_index(op)), name);
+            assert_eq!(op_name(op), name);
         }
     }
 }
