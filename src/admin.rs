@@ -68,9 +68,10 @@ pub fn answer(server: &Server, word: &str) -> String {
         "isro" => "rw".into(),
         "srst" => {
             let c = &server.shared.counters;
-            for a in [&c.packets_received, &c.packets_sent, &c.latency_sum_us, &c.latency_count, &c.latency_max_us, &c.latency_min_inv_us] {
+            for a in [&c.packets_received, &c.packets_sent] {
                 a.store(0, Ordering::Relaxed);
             }
+            c.latency.reset();
             "Server stats reset.\n".into()
         }
         // As ZooKeeper's `hash`: the digest of the applied tree at its zxid.
@@ -85,10 +86,8 @@ pub fn answer(server: &Server, word: &str) -> String {
 
 /// Request latencies as ZooKeeper reports them: min, average and max, ms.
 fn latency(server: &Server) -> (u64, f64, u64) {
-    let c = &server.shared.counters;
-    let count = c.latency_count.load(Ordering::Relaxed);
-    let avg = if count == 0 { 0.0 } else { c.latency_sum_us.load(Ordering::Relaxed) as f64 / count as f64 / 1000.0 };
-    (c.min_latency_us() / 1000, avg, c.latency_max_us.load(Ordering::Relaxed) / 1000)
+    let l = &server.shared.counters.latency;
+    (l.min() / 1000, l.mean() / 1000.0, l.max() / 1000)
 }
 
 /// This process's open file descriptors and their limit, as the JVM

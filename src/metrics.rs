@@ -13,15 +13,8 @@ pub struct Counters {
     pub connections: AtomicU64,
     /// Requests read but not yet answered.
     pub outstanding: AtomicU64,
-    /// Sum of request latencies, µs.
-    pub latency_sum_us: AtomicU64,
-    /// Number of latencies summed.
-    pub latency_count: AtomicU64,
-    /// Largest latency, µs.
-    pub latency_max_us: AtomicU64,
-    /// `u64::MAX` minus the smallest latency, µs, so that the default 0
-    /// stands for none yet (see [`Counters::min_latency_us`]).
-    pub latency_min_inv_us: AtomicU64,
+    /// Request latencies, µs.
+    pub latency: Latencies,
 }
 
 impl Counters {
@@ -35,29 +28,80 @@ impl Counters {
         c.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Records one request's latency.
-    pub fn latency(&self, us: u64) {
-        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_max_us.fetch_max(us, Ordering::Relaxed);
-        // Read first: a new minimum is rare, and a read leaves the line shared.
-        let inv = u64::MAX - us;
-        if inv > self.latency_min_inv_us.load(Ordering::Relaxed) {
-            self.latency_min_inv_us.fetch_max(inv, Ordering::Relaxed);
-        }
-    }
-
-    /// The smallest latency recorded, µs (0 before any).
-    pub fn min_latency_us(&self) -> u64 {
-        match self.latency_min_inv_us.load(Ordering::Relaxed) {
-            0 => 0,
-            inv => u64::MAX - inv,
-        }
-    }
-
     /// Reads a counter.
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
+    }
+}
+
+/// How many latencies were recorded, their sum, the smallest and the
+/// largest, in the unit the caller records (the server's in µs, a
+/// connection's in ms, as ZooKeeper shows each).
+pub struct Latencies {
+    count: AtomicU64,
+    sum: AtomicU64,
+    /// `u64::MAX` until the first latency.
+    min: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies { count: AtomicU64::new(0), sum: AtomicU64::new(0), min: AtomicU64::new(u64::MAX), max: AtomicU64::new(0) }
+    }
+}
+
+impl Latencies {
+    /// Records one latency.
+    pub fn record(&self, v: u64) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(v, Ordering::Relaxed);
+        // Read first: a new extreme is rare, and a read leaves a shared line shared.
+        if v < self.min.load(Ordering::Relaxed) {
+            self.min.fetch_min(v, Ordering::Relaxed);
+        }
+        if v > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(v, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets every latency recorded.
+    pub fn reset(&self) {
+        self.count.store(0, Ordering::Relaxed);
+        self.sum.store(0, Ordering::Relaxed);
+        self.min.store(u64::MAX, Ordering::Relaxed);
+        self.max.store(0, Ordering::Relaxed);
+    }
+
+    /// How many were recorded.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The smallest (0 before any).
+    pub fn min(&self) -> u64 {
+        match self.min.load(Ordering::Relaxed) {
+            u64::MAX => 0,
+            v => v,
+        }
+    }
+
+    /// The largest (0 before any).
+    pub fn max(&self) -> u64 {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// The mean (0 before any).
+    pub fn mean(&self) -> f64 {
+        match self.count() {
+            0 => 0.0,
+            n => self.sum.load(Ordering::Relaxed) as f64 / n as f64,
+        }
+    }
+
+    /// The mean rounded down, as ZooKeeper's integer averages.
+    pub fn mean_floor(&self) -> u64 {
+        self.sum.load(Ordering::Relaxed).checked_div(self.count()).unwrap_or(0)
     }
 }
 
@@ -68,12 +112,12 @@ mod tests {
     #[test]
     fn latencies_keep_their_smallest_and_largest() {
         let c = Counters::default();
-        assert_eq!(c.min_latency_us(), 0);
+        assert_eq!(c.latency.min(), 0);
         for us in [500, 200, 900] {
-            c.latency(us);
+            c.latency.record(us);
         }
-        assert_eq!(c.min_latency_us(), 200);
-        assert_eq!(Counters::get(&c.latency_max_us), 900);
-        assert_eq!(Counters::get(&c.latency_count), 3);
+        assert_eq!(c.latency.min(), 200);
+        assert_eq!(c.latency.max(), 900);
+        assert_eq!(c.latency.count(), 3);
     }
 }

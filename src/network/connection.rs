@@ -502,7 +502,7 @@ async fn answer(
     ctx.stats.packet_sent();
     let elapsed = started.map(|s| s.elapsed());
     if let Some(elapsed) = elapsed {
-        server.shared.counters.latency(elapsed.as_micros() as u64);
+        server.shared.counters.latency.record(elapsed.as_micros() as u64);
     }
     ctx.stats.responded(xid, zxid, elapsed.map_or(0, |e| e.as_millis() as u64));
     Ok(close)

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+use crate::metrics::Latencies;
 use crate::server::now_ms;
 use crate::watch::ConnId;
 
@@ -67,10 +68,7 @@ pub struct ConnStats {
     last_zxid: AtomicI64,
     last_response_ms: AtomicI64,
     last_latency_ms: AtomicU64,
-    min_latency_ms: AtomicU64,
-    max_latency_ms: AtomicU64,
-    total_latency_ms: AtomicU64,
-    responses: AtomicU64,
+    latency_ms: Latencies,
 }
 
 impl ConnStats {
@@ -88,10 +86,7 @@ impl ConnStats {
             last_zxid: AtomicI64::new(-1),
             last_response_ms: AtomicI64::new(0),
             last_latency_ms: AtomicU64::new(0),
-            min_latency_ms: AtomicU64::new(u64::MAX),
-            max_latency_ms: AtomicU64::new(0),
-            total_latency_ms: AtomicU64::new(0),
-            responses: AtomicU64::new(0),
+            latency_ms: Latencies::default(),
         }
     }
 
@@ -126,10 +121,7 @@ impl ConnStats {
         self.last_zxid.store(zxid, Relaxed);
         self.last_response_ms.store(now_ms(), Relaxed);
         self.last_latency_ms.store(latency_ms, Relaxed);
-        self.min_latency_ms.fetch_min(latency_ms, Relaxed);
-        self.max_latency_ms.fetch_max(latency_ms, Relaxed);
-        self.total_latency_ms.fetch_add(latency_ms, Relaxed);
-        self.responses.fetch_add(1, Relaxed);
+        self.latency_ms.record(latency_ms);
     }
 
     /// Back to a fresh connection's figures (`crst`); the session stays.
@@ -141,10 +133,7 @@ impl ConnStats {
         self.last_zxid.store(-1, Relaxed);
         self.last_response_ms.store(0, Relaxed);
         self.last_latency_ms.store(0, Relaxed);
-        self.min_latency_ms.store(u64::MAX, Relaxed);
-        self.max_latency_ms.store(0, Relaxed);
-        self.total_latency_ms.store(0, Relaxed);
-        self.responses.store(0, Relaxed);
+        self.latency_ms.reset();
     }
 
     /// One line in ZooKeeper's format: brief for `stat`, full for `cons`.
@@ -159,8 +148,6 @@ impl ConnStats {
         );
         let session = self.session_id.load(Relaxed);
         if full && session != 0 {
-            let responses = self.responses.load(Relaxed);
-            let min = self.min_latency_ms.load(Relaxed);
             let _ = write!(
                 out,
                 ",sid=0x{session:x},lop={},est={},to={}",
@@ -178,9 +165,9 @@ impl ConnStats {
                 self.last_zxid.load(Relaxed),
                 self.last_response_ms.load(Relaxed),
                 self.last_latency_ms.load(Relaxed),
-                if min == u64::MAX { 0 } else { min },
-                self.total_latency_ms.load(Relaxed).checked_div(responses).unwrap_or(0),
-                self.max_latency_ms.load(Relaxed)
+                self.latency_ms.min(),
+                self.latency_ms.mean_floor(),
+                self.latency_ms.max()
             );
         }
         out.push_str(")\n");
