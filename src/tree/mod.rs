@@ -402,15 +402,22 @@ impl DataTree {
 
     /// Every descendant of `path`, not counting itself.
     pub fn count_descendants(&self, path: &str) -> usize {
-        let mut count = 0;
+        self.subtree(path).count().saturating_sub(1)
+    }
+
+    /// The node at `path` and all its descendants, in no particular order
+    /// (nothing if there is no such node).
+    fn subtree(&self, path: &str) -> impl Iterator<Item = &Node> + '_ {
         let mut stack: Vec<u32> = self.id_of(path).into_iter().collect();
-        while let Some(id) = stack.pop() {
-            if let Some(node) = self.slot(id) {
-                count += node.children.len();
-                stack.extend(node.children.ids());
+        std::iter::from_fn(move || {
+            while let Some(id) = stack.pop() {
+                if let Some(node) = self.slot(id) {
+                    stack.extend(node.children.ids());
+                    return Some(node);
+                }
             }
-        }
-        count
+            None
+        })
     }
 
     /// True if `path` is an empty container that has had children, or a

@@ -83,22 +83,14 @@ impl DataTree {
     /// The usage of the subtree at `path`: its znodes (itself included) and
     /// their data bytes; nothing if it does not exist.
     pub(super) fn usage(&self, path: &str) -> (i64, i64) {
-        let (mut count, mut bytes) = (0i64, 0i64);
-        let mut stack: Vec<u32> = self.id_of(path).into_iter().collect();
-        while let Some(id) = stack.pop() {
-            if let Some(node) = self.slot(id) {
-                count += 1;
-                bytes += node.data().map_or(0, |d| d.len() as i64);
-                stack.extend(node.children.ids());
-            }
-        }
-        (count, bytes)
+        self.subtree(path).fold((0, 0), |(count, bytes), node| (count + 1, bytes + node.data().map_or(0, |d| d.len() as i64)))
     }
 
-    /// Adds to the usage recorded for quota'd `owner` (nothing if its stats
-    /// node is missing, as in ZooKeeper).
-    pub(super) fn charge_quota(&mut self, owner: &str, count: i64, bytes: i64, changes: &mut Changes, undo: &mut Vec<Undo>) {
-        let stats = stats_path(owner);
+    /// Charges a change of `path` to the usage of its quota'd path, if it
+    /// has one (nothing if that path's stats node is missing, as in ZooKeeper).
+    pub(super) fn charge_change(&mut self, path: &str, count: i64, bytes: i64, changes: &mut Changes, undo: &mut Vec<Undo>) {
+        let Some(owner) = self.quota_owner(path) else { return };
+        let stats = stats_path(&owner);
         let Some(id) = self.id_of(&stats) else { return };
         let Some(node) = self.slot_mut(id) else { return };
         let (c, b) = parse(node.data().unwrap_or_default());
@@ -106,13 +98,6 @@ impl DataTree {
         let old = node.replace_data(Some(text.as_bytes()));
         undo.push(Undo::Data { path: stats, old, stat: node.stat });
         changes.nodes.push(id);
-    }
-
-    /// Charges a change of `path` to its quota'd path, if it has one.
-    pub(super) fn charge_change(&mut self, path: &str, count: i64, bytes: i64, changes: &mut Changes, undo: &mut Vec<Undo>) {
-        if let Some(owner) = self.quota_owner(path) {
-            self.charge_quota(&owner, count, bytes, changes, undo);
-        }
     }
 }
 
