@@ -127,7 +127,7 @@ free_port() {
 start_paddock() {
     local dir="$work/$1"
     mkdir -p "$dir"
-    "$PADDOCK_BIN" --port 0 --bind 127.0.0.1 --data-dir "$dir/data" >"$dir/stdout" 2>"$dir/stderr" &
+    "$PADDOCK_BIN" --port 0 --bind 127.0.0.1 --admin-port 0 --data-dir "$dir/data" >"$dir/stdout" 2>"$dir/stderr" &
     paddock_pid=$!
     paddock_addr=""
     for _ in $(seq 1 300); do
@@ -196,7 +196,7 @@ start_ensemble() {
 paddock_member() {
     mkdir -p "$1"
     echo "$2" >"$1/myid"
-    printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\n%s' \
+    printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n%s' \
         "$1" "$3" "$ens_lines" >"$1/zoo.cfg"
     "$PADDOCK_BIN" --config "$1/zoo.cfg" >"$1/stdout" 2>"$1/stderr" &
     member_pid=$! paddock_ens_pids+=" $!"

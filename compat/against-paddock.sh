@@ -22,7 +22,7 @@ trap cleanup EXIT
 
 printf 'znode.container.checkIntervalMs=%s\njaasLoginConfig=%s\n' \
   "${PADDOCK_CONTAINER_CHECK_MS:-1000}" "$here/jaas-server.conf" >"$work/zoo.cfg"
-"$bin" --config "$work/zoo.cfg" --port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/stderr" &
+"$bin" --config "$work/zoo.cfg" --port 0 --admin-port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/stderr" &
 pid=$!
 addr=""
 for _ in $(seq 1 300); do

@@ -100,6 +100,14 @@ pub struct Config {
     /// SASL user names that are also super users (ZooKeeper's
     /// `zookeeper.superUser`, `superUser` in zoo.cfg).
     pub sasl_super_users: Vec<String>,
+    /// Whether the HTTP admin server runs (ZooKeeper's `admin.enableServer`, default true).
+    pub admin_enabled: bool,
+    /// Address the admin server binds to (`admin.serverAddress`); None: the client address.
+    pub admin_address: Option<String>,
+    /// The admin server's port (`admin.serverPort`, default 8080; 0 picks a free one).
+    pub admin_port: u16,
+    /// Where the admin commands live (`admin.commandURL`, default `/commands`).
+    pub admin_command_url: String,
 }
 
 impl Default for Config {
@@ -123,6 +131,10 @@ impl Default for Config {
             sasl_super_users: Vec::new(),
             peers: std::collections::BTreeMap::new(),
             snap_count: 100_000,
+            admin_enabled: true,
+            admin_address: None,
+            admin_port: 8080,
+            admin_command_url: "/commands".into(),
         }
     }
 }
@@ -184,6 +196,18 @@ impl Config {
                 }
                 "myid" => self.server_id = num(value)?,
                 "snapCount" => self.snap_count = num(value)?.max(10),
+                // ZooKeeper reads these as `zookeeper.admin.*` properties.
+                "admin.enableServer" | "zookeeper.admin.enableServer" => {
+                    self.admin_enabled = value.eq_ignore_ascii_case("true")
+                }
+                "admin.serverAddress" | "zookeeper.admin.serverAddress" => self.admin_address = Some(value.to_string()),
+                "admin.serverPort" | "zookeeper.admin.serverPort" => {
+                    self.admin_port = u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?
+                }
+                "admin.commandURL" | "zookeeper.admin.commandURL" => {
+                    let url = value.trim_end_matches('/');
+                    self.admin_command_url = if url.starts_with('/') { url.to_string() } else { format!("/{url}") };
+                }
                 _ => {}
             }
         }
@@ -256,16 +280,30 @@ impl Config {
 
     /// The client listener address.
     pub fn client_addr(&self) -> Result<SocketAddr, ConfigError> {
-        format!("{}:{}", self.client_address, self.client_port)
-            .parse()
-            .or_else(|_| format!("[{}]:{}", self.client_address, self.client_port).parse())
-            .map_err(|e: std::net::AddrParseError| ConfigError::Invalid(format!("client address: {e}")))
+        socket_addr("client address", &self.client_address, self.client_port)
+    }
+
+    /// The admin server's address, if it is enabled.
+    pub fn admin_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if !self.admin_enabled {
+            return Ok(None);
+        }
+        let host = self.admin_address.as_deref().unwrap_or(&self.client_address);
+        socket_addr("admin server address", host, self.admin_port).map(Some)
     }
 
     /// Whether a four-letter word may be answered.
     pub fn four_letter_allowed(&self, word: &str) -> bool {
         self.four_letter_whitelist.iter().any(|w| w == "*" || w == word)
     }
+}
+
+/// `host:port` as a socket address, with or without brackets around an IPv6 host.
+fn socket_addr(what: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    format!("{host}:{port}")
+        .parse()
+        .or_else(|_| format!("[{host}]:{port}").parse())
+        .map_err(|e: std::net::AddrParseError| ConfigError::Invalid(format!("{what}: {e}")))
 }
 
 /// `superUser`, `superUser.N` and their `zookeeper.`-prefixed forms: zoo.cfg
@@ -335,6 +373,20 @@ mod tests {
         assert_eq!(c.negotiate_timeout(5000), 5000);
         assert_eq!(c.negotiate_timeout(999_999), 20_000);
         assert!(c.apply_zoo_cfg("tickTime=abc", "zoo.cfg").is_err());
+    }
+
+    #[test]
+    fn reads_admin_server_keys() {
+        let mut c = Config::default();
+        assert_eq!(c.admin_addr().unwrap(), Some("127.0.0.1:8080".parse().unwrap()));
+        c.apply_zoo_cfg("admin.serverPort=9090\nadmin.commandURL=ops/\nclientPortAddress=::1\n", "zoo.cfg").unwrap();
+        assert_eq!(c.admin_addr().unwrap(), Some("[::1]:9090".parse().unwrap()));
+        assert_eq!(c.admin_command_url, "/ops");
+        c.apply_zoo_cfg("zookeeper.admin.serverAddress=0.0.0.0\n", "zoo.cfg").unwrap();
+        assert_eq!(c.admin_addr().unwrap(), Some("0.0.0.0:9090".parse().unwrap()));
+        c.apply_zoo_cfg("admin.enableServer=false\n", "zoo.cfg").unwrap();
+        assert_eq!(c.admin_addr().unwrap(), None);
+        assert!(c.apply_zoo_cfg("admin.serverPort=70000\n", "zoo.cfg").is_err());
     }
 
     #[test]

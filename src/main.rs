@@ -12,7 +12,7 @@ use paddock::config::Config;
 
 /// A ZooKeeper wire-compatible coordination server.
 #[derive(Parser, Debug)]
-#[command(name = "paddock", version, about)]
+#[command(name = "paddock", version, about, args_override_self = true)]
 struct Cli {
     /// What to do instead of serving (nothing: run the server).
     #[command(subcommand)]
@@ -29,6 +29,9 @@ struct Cli {
     /// Data directory (overrides the config).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// HTTP admin server port (overrides admin.serverPort and enables it; 0 picks a free port).
+    #[arg(long)]
+    admin_port: Option<u16>,
 }
 
 /// Subcommands besides serving.
@@ -84,6 +87,10 @@ fn main() -> ExitCode {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
+    if let Some(port) = cli.admin_port {
+        config.admin_port = port;
+        config.admin_enabled = true;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -102,7 +109,12 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Tests and scripts read this line to learn the port.
+    // Tests and scripts read these lines to learn the ports; the admin
+    // server's comes first, so it is known once the client port is.
+    if let Some(addr) = running.admin_addr {
+        println!("paddock admin server listening on {addr}");
+        tracing::info!(%addr, "admin server listening");
+    }
     println!("paddock listening on {}", running.client_addr);
     let _ = std::io::stdout().flush();
     tracing::info!(addr = %running.client_addr, "listening");

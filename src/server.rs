@@ -180,6 +180,8 @@ pub struct Running {
     pub server: Arc<Server>,
     /// The client address actually bound.
     pub client_addr: SocketAddr,
+    /// The admin server's address, if it runs.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 /// Purged log entries are deleted at least this many at a time: one range
@@ -230,7 +232,7 @@ fn load_sasl_users(config: &Config) -> Result<Option<SaslUsers>, StartError> {
 }
 
 /// Opens storage, starts Raft and the client listener.
-pub async fn start(config: Config) -> Result<Running, StartError> {
+pub async fn start(mut config: Config) -> Result<Running, StartError> {
     config.validate()?;
     let sasl = load_sasl_users(&config)?;
     std::fs::create_dir_all(&config.data_dir)?;
@@ -247,6 +249,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let listener = TcpListener::bind(config.client_addr()?).await?;
     let client_addr = listener.local_addr()?;
+    let admin_listener = bind_admin(&config).await?;
+    let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+    // `conf` reports the ports actually bound (a configured 0 picks one).
+    config.client_port = client_addr.port();
+    if let Some(addr) = admin_addr {
+        config.admin_port = addr.port();
+    }
     let peer_listener = match config.peers.get(&id) {
         Some(me) => Some(TcpListener::bind(me.peer_addr()).await?),
         None => None,
@@ -292,10 +301,29 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
 
     tokio::spawn(network::accept_loop(server.clone(), listener));
+    if let Some(l) = admin_listener {
+        tokio::spawn(crate::admin::http::accept_loop(server.clone(), l));
+    }
     tokio::spawn(session::expiry::run(server.clone()));
     tokio::spawn(reaper::run(server.clone()));
     tokio::spawn(crate::raft::snapshots::run(server.clone()));
-    Ok(Running { server, client_addr })
+    Ok(Running { server, client_addr, admin_addr })
+}
+
+/// Binds the admin server's port, if it is enabled. A port that is taken
+/// leaves the server without it (with a warning) rather than not serving
+/// clients at all.
+async fn bind_admin(config: &Config) -> Result<Option<TcpListener>, StartError> {
+    let Some(addr) = config.admin_addr()? else { return Ok(None) };
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(Some(l)),
+        Err(e) => {
+            tracing::warn!(
+                "admin server not started: cannot bind {addr}: {e} (set admin.serverPort, or admin.enableServer=false)"
+            );
+            Ok(None)
+        }
+    }
 }
 
 impl Running {

@@ -84,7 +84,7 @@ impl Ensemble {
     /// at the proxies of its outgoing links (or their real ports).
     fn cfg(&self, id: usize) -> String {
         let mut cfg = format!(
-            "tickTime={}\ninitLimit=10\nsyncLimit=5\nclientPort={}\nclientPortAddress=127.0.0.1\ndataDir={}\n{}\n",
+            "tickTime={}\ninitLimit=10\nsyncLimit=5\nclientPort={}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\ndataDir={}\n{}\n",
             self.opts.tick_ms,
             self.members[id - 1].client_port,
             self.data_dir(id).display(),

@@ -136,38 +136,86 @@ impl ConnStats {
         self.latency_ms.reset();
     }
 
+    /// The figures as they stand now.
+    fn view(&self) -> ConnView {
+        ConnView {
+            peer: self.peer,
+            queued: self.queued.load(Relaxed).max(0),
+            received: self.received.load(Relaxed),
+            sent: self.sent.load(Relaxed),
+            session_id: self.session_id.load(Relaxed),
+            last_op: op_name(self.last_op.load(Relaxed)),
+            established_ms: self.established_ms,
+            timeout_ms: self.timeout_ms.load(Relaxed),
+            last_cxid: self.last_cxid.load(Relaxed),
+            last_zxid: self.last_zxid.load(Relaxed),
+            last_response_ms: self.last_response_ms.load(Relaxed),
+            last_latency_ms: self.last_latency_ms.load(Relaxed),
+            min_latency_ms: self.latency_ms.min(),
+            avg_latency_ms: self.latency_ms.mean_floor(),
+            max_latency_ms: self.latency_ms.max(),
+        }
+    }
+}
+
+/// One connection's statistics at one moment, for `cons` and the admin
+/// server's `connections`.
+#[derive(Debug, Clone)]
+pub struct ConnView {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Requests read and not yet answered.
+    pub queued: i64,
+    /// Packets received.
+    pub received: u64,
+    /// Packets (replies and events) sent.
+    pub sent: u64,
+    /// The session served (0 before the handshake).
+    pub session_id: i64,
+    /// ZooKeeper's short name of the last operation (`NA` for none).
+    pub last_op: &'static str,
+    /// When the connection was accepted, epoch ms.
+    pub established_ms: i64,
+    /// The session's negotiated timeout, ms.
+    pub timeout_ms: i64,
+    /// The xid of the last reply (-1 for none).
+    pub last_cxid: i64,
+    /// The zxid of the last reply (-1 for none).
+    pub last_zxid: i64,
+    /// When the last reply left, epoch ms (0 for none).
+    pub last_response_ms: i64,
+    /// The last reply's latency, ms.
+    pub last_latency_ms: u64,
+    /// The lowest latency, ms.
+    pub min_latency_ms: u64,
+    /// The average latency, ms, rounded down.
+    pub avg_latency_ms: u64,
+    /// The highest latency, ms.
+    pub max_latency_ms: u64,
+}
+
+impl ConnView {
     /// One line in ZooKeeper's format: brief for `stat`, full for `cons`.
     fn describe(&self, out: &mut String, full: bool) {
-        let queued = self.queued.load(Relaxed).max(0);
-        let _ = write!(
-            out,
-            " /{}[1](queued={queued},recved={},sent={}",
-            self.peer,
-            self.received.load(Relaxed),
-            self.sent.load(Relaxed)
-        );
-        let session = self.session_id.load(Relaxed);
-        if full && session != 0 {
+        let _ = write!(out, " /{}[1](queued={},recved={},sent={}", self.peer, self.queued, self.received, self.sent);
+        if full && self.session_id != 0 {
             let _ = write!(
                 out,
-                ",sid=0x{session:x},lop={},est={},to={}",
-                op_name(self.last_op.load(Relaxed)),
-                self.established_ms,
-                self.timeout_ms.load(Relaxed)
+                ",sid=0x{:x},lop={},est={},to={}",
+                self.session_id, self.last_op, self.established_ms, self.timeout_ms
             );
-            let cxid = self.last_cxid.load(Relaxed);
-            if cxid >= 0 {
-                let _ = write!(out, ",lcxid=0x{cxid:x}");
+            if self.last_cxid >= 0 {
+                let _ = write!(out, ",lcxid=0x{:x}", self.last_cxid);
             }
             let _ = write!(
                 out,
                 ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
-                self.last_zxid.load(Relaxed),
-                self.last_response_ms.load(Relaxed),
-                self.last_latency_ms.load(Relaxed),
-                self.latency_ms.min(),
-                self.latency_ms.mean_floor(),
-                self.latency_ms.max()
+                self.last_zxid,
+                self.last_response_ms,
+                self.last_latency_ms,
+                self.min_latency_ms,
+                self.avg_latency_ms,
+                self.max_latency_ms
             );
         }
         out.push_str(")\n");
@@ -209,10 +257,15 @@ impl Connections {
     /// One line per connection (`cons` with `full`, `stat`'s clients without).
     pub fn describe(&self, full: bool) -> String {
         let mut out = String::new();
-        for stats in self.lock().values() {
-            stats.describe(&mut out, full);
+        for view in self.views() {
+            view.describe(&mut out, full);
         }
         out
+    }
+
+    /// Every open connection's figures, in the order they were accepted.
+    pub fn views(&self) -> Vec<ConnView> {
+        self.lock().values().map(|s| s.view()).collect()
     }
 
     /// The session connection `conn` serves (0 before its handshake or once

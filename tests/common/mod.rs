@@ -13,6 +13,8 @@ pub struct Paddock {
     child: Child,
     /// `127.0.0.1:port` of its client listener.
     pub addr: String,
+    /// `127.0.0.1:port` of its HTTP admin server, if it runs.
+    pub admin: Option<String>,
     /// Its data directory.
     pub data_dir: PathBuf,
 }
@@ -49,7 +51,7 @@ impl Paddock {
             None => Stdio::inherit(),
         };
         let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
-            .args(["--port", "0", "--data-dir"])
+            .args(["--port", "0", "--admin-port", "0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", std::env::var("PADDOCK_TEST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -61,20 +63,25 @@ impl Paddock {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
+            // The admin server's line comes before the client port's.
+            let mut admin = None;
             while let Some(Ok(line)) = lines.next() {
+                if let Some(addr) = line.strip_prefix("paddock admin server listening on ") {
+                    admin = Some(addr.to_string());
+                }
                 if let Some(addr) = line.strip_prefix("paddock listening on ") {
-                    let _ = tx.send(addr.to_string());
+                    let _ = tx.send((addr.to_string(), admin.take()));
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+        let (addr, admin) = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
                 panic!("paddock did not report its address within 60 s");
             }
         };
-        Paddock { child, addr, data_dir: data_dir.to_path_buf() }
+        Paddock { child, addr, admin, data_dir: data_dir.to_path_buf() }
     }
 
     /// Sends a four-letter word and returns the answer.
@@ -85,6 +92,26 @@ impl Paddock {
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
         out
+    }
+
+    /// Sends raw bytes to the admin server and returns its whole answer
+    /// (status line, headers and body).
+    pub fn admin_raw(&self, request: &[u8]) -> String {
+        let addr = self.admin.as_ref().expect("the admin server runs");
+        let mut s = TcpStream::connect(addr).expect("connect to the admin server");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        s.write_all(request).expect("send the admin request");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    /// `GET <path>` from the admin server: (status code, body).
+    pub fn admin_get(&self, path: &str) -> (u16, String) {
+        let answer = self.admin_raw(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes());
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP head in {answer:?}"));
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, body.to_string())
     }
 
     /// A numeric `mntr` field, if present.
