@@ -35,6 +35,7 @@ import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.api.transaction.CuratorOp;
 import org.apache.curator.framework.api.transaction.CuratorTransactionResult;
 import org.apache.curator.framework.recipes.atomic.AtomicValue;
+import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
 import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
@@ -42,8 +43,20 @@ import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderSelector;
 import org.apache.curator.framework.recipes.leader.LeaderSelectorListenerAdapter;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
 import org.apache.curator.framework.recipes.locks.Lease;
+import org.apache.curator.framework.recipes.nodes.GroupMember;
+import org.apache.curator.framework.recipes.nodes.PersistentNode;
+import org.apache.curator.framework.recipes.queue.DistributedQueue;
+import org.apache.curator.framework.recipes.queue.QueueBuilder;
+import org.apache.curator.framework.recipes.queue.QueueConsumer;
+import org.apache.curator.framework.recipes.queue.QueueSerializer;
+import org.apache.curator.framework.recipes.shared.SharedCount;
+import org.apache.curator.framework.recipes.shared.SharedCountListener;
+import org.apache.curator.framework.recipes.shared.SharedCountReader;
+import org.apache.curator.framework.recipes.shared.VersionedValue;
+import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.curator.retry.RetryNTimes;
 import org.apache.zookeeper.AddWatchMode;
@@ -1075,6 +1088,186 @@ public class Compat {
         eq(100L, a1.get().postValue(), "counter after compareAndSet");
     }
 
+    static void curatorReadWriteLock(Ctx c) throws Exception {
+        String path = c.root + "/rw";
+        InterProcessReadWriteLock l1 = new InterProcessReadWriteLock(c.curator(), path);
+        InterProcessReadWriteLock l2 = new InterProcessReadWriteLock(c.curator(), path);
+        InterProcessReadWriteLock l3 = new InterProcessReadWriteLock(c.curator(), path);
+        check(l1.readLock().acquire(5, TimeUnit.SECONDS), "reader 1 got no read lock");
+        check(l2.readLock().acquire(5, TimeUnit.SECONDS), "reader 2 got no read lock beside reader 1");
+        check(!l3.writeLock().acquire(300, TimeUnit.MILLISECONDS), "a writer got the lock while two readers held it");
+        l1.readLock().release();
+        check(!l3.writeLock().acquire(300, TimeUnit.MILLISECONDS), "a writer got the lock while a reader held it");
+        l2.readLock().release();
+        check(l3.writeLock().acquire(5, TimeUnit.SECONDS), "the writer got no lock once the readers left");
+        check(!l1.readLock().acquire(300, TimeUnit.MILLISECONDS), "a reader got the lock while the writer held it");
+        // the writer may also read (Curator's downgrade)
+        check(l3.readLock().acquire(5, TimeUnit.SECONDS), "the writer could not take the read lock");
+        l3.readLock().release();
+        l3.writeLock().release();
+        check(l1.readLock().acquire(5, TimeUnit.SECONDS), "a reader got no lock after the writer left");
+        l1.readLock().release();
+    }
+
+    static void curatorSharedCount(Ctx c) throws Exception {
+        String path = c.root + "/count";
+        SharedCount a = c.own(new SharedCount(c.curator(), path, 10));
+        SharedCount b = c.own(new SharedCount(c.curator(), path, 99));
+        BlockingQueue<Integer> seen = new LinkedBlockingQueue<>();
+        b.addListener(new SharedCountListener() {
+            @Override
+            public void countHasChanged(SharedCountReader reader, int newCount) {
+                seen.add(newCount);
+            }
+
+            @Override
+            public void stateChanged(CuratorFramework client, ConnectionState state) {
+            }
+        });
+        a.start();
+        b.start();
+        eq(10, b.getCount(), "the second client's count (the first one's seed)");
+        VersionedValue<Integer> v = a.getVersionedValue();
+        check(a.trySetCount(v, 11), "trySetCount at the current version failed");
+        check(!a.trySetCount(v, 12), "trySetCount at a stale version succeeded");
+        Integer heard = seen.poll(10, TimeUnit.SECONDS);
+        while (heard != null && heard != 11) heard = seen.poll(10, TimeUnit.SECONDS);
+        eq(11, heard, "the count the other client's listener heard");
+        b.setCount(42);
+        waitFor("client 1 to see 42", 10000, () -> a.getCount() == 42);
+    }
+
+    static void curatorDoubleBarrier(Ctx c) throws Exception {
+        String path = c.root + "/barrier";
+        final int n = 3;
+        List<DistributedDoubleBarrier> members = new ArrayList<>();
+        for (int i = 0; i < n; i++) members.add(new DistributedDoubleBarrier(c.curator(), path, n));
+        ExecutorService ex = Executors.newFixedThreadPool(n);
+        try {
+            AtomicInteger entered = new AtomicInteger();
+            List<Future<Boolean>> enters = new ArrayList<>();
+            for (DistributedDoubleBarrier m : members.subList(0, n - 1)) {
+                enters.add(ex.submit(() -> {
+                    boolean ok = m.enter(30, TimeUnit.SECONDS);
+                    if (ok) entered.incrementAndGet();
+                    return ok;
+                }));
+            }
+            Thread.sleep(500);
+            eq(0, entered.get(), "members past the barrier before all " + n + " arrived");
+            check(members.get(n - 1).enter(10, TimeUnit.SECONDS), "the last member did not get past the barrier");
+            for (Future<Boolean> f : enters) check(f.get(10, TimeUnit.SECONDS), "a member never got past the barrier");
+            List<Future<Boolean>> leaves = new ArrayList<>();
+            for (DistributedDoubleBarrier m : members.subList(0, n - 1)) leaves.add(ex.submit(() -> m.leave(30, TimeUnit.SECONDS)));
+            check(members.get(n - 1).leave(10, TimeUnit.SECONDS), "the last member could not leave");
+            for (Future<Boolean> f : leaves) check(f.get(10, TimeUnit.SECONDS), "a member never left");
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+
+    static void curatorQueue(Ctx c) throws Exception {
+        String path = c.root + "/queue";
+        BlockingQueue<String> got = new LinkedBlockingQueue<>();
+        QueueConsumer<String> consumer = new QueueConsumer<>() {
+            @Override
+            public void consumeMessage(String message) {
+                got.add(message);
+            }
+
+            @Override
+            public void stateChanged(CuratorFramework client, ConnectionState state) {
+            }
+        };
+        QueueSerializer<String> serializer = new QueueSerializer<>() {
+            @Override
+            public byte[] serialize(String item) {
+                return b(item);
+            }
+
+            @Override
+            public String deserialize(byte[] bytes) {
+                return s(bytes);
+            }
+        };
+        CuratorFramework consumerClient = c.curator();
+        DistributedQueue<String> in = c.own(QueueBuilder.builder(consumerClient, consumer, serializer, path).buildQueue());
+        in.start();
+        DistributedQueue<String> out = c.own(QueueBuilder.builder(c.curator(), null, serializer, path).buildQueue());
+        out.start();
+        Set<String> sent = new TreeSet<>();
+        for (int i = 0; i < 20; i++) {
+            out.put("m" + i);
+            sent.add("m" + i);
+        }
+        Set<String> received = new TreeSet<>();
+        while (received.size() < sent.size()) {
+            String m = got.poll(10, TimeUnit.SECONDS);
+            check(m != null, "only " + received + " consumed");
+            check(received.add(m), "consumed twice: " + m);
+        }
+        eq(sent, received, "messages consumed");
+        // each item's node goes once it is taken
+        waitFor("the queue's nodes to go", 10000, () -> {
+            try {
+                return consumerClient.getChildren().forPath(path).isEmpty();
+            } catch (Exception e) {
+                return false;
+            }
+        });
+    }
+
+    static void curatorPersistentNode(Ctx c) throws Exception {
+        String path = c.root + "/member";
+        CuratorFramework c1 = c.curator();
+        CuratorFramework c2 = c.curator();
+        PersistentNode node = c.own(new PersistentNode(c1, CreateMode.EPHEMERAL, false, path, b("me")));
+        node.start();
+        check(node.waitForInitialCreate(10, TimeUnit.SECONDS), "the node was not created");
+        Stat st = c2.checkExists().forPath(path);
+        check(st != null, "the node is not visible to another client");
+        eq(c1.getZookeeperClient().getZooKeeper().getSessionId(), st.getEphemeralOwner(), "its ephemeral owner");
+        // deleted by someone else, the recipe puts it back (it watches the node)
+        c2.delete().forPath(path);
+        waitFor("the node to be created again", 10000, () -> {
+            try {
+                return c2.checkExists().forPath(path) != null;
+            } catch (Exception e) {
+                return false;
+            }
+        });
+        node.setData(b("changed"));
+        waitFor("the new data", 10000, () -> {
+            try {
+                return "changed".equals(s(c2.getData().forPath(path)));
+            } catch (Exception e) {
+                return false;
+            }
+        });
+        node.close();
+        waitFor("the node to go once the recipe closed", 10000, () -> {
+            try {
+                return c2.checkExists().forPath(path) == null;
+            } catch (Exception e) {
+                return false;
+            }
+        });
+    }
+
+    static void curatorGroupMember(Ctx c) throws Exception {
+        String path = c.root + "/group";
+        GroupMember one = c.own(new GroupMember(c.curator(), path, "one", b("1")));
+        GroupMember two = c.own(new GroupMember(c.curator(), path, "two", b("2")));
+        one.start();
+        two.start();
+        waitFor("each member to see both", 10000,
+                () -> one.getCurrentMembers().keySet().equals(Set.of("one", "two"))
+                        && two.getCurrentMembers().keySet().equals(Set.of("one", "two")));
+        eq("2", s(one.getCurrentMembers().get("two")), "member two's data seen by member one");
+        two.close();
+        waitFor("member one to see two leave", 10000, () -> one.getCurrentMembers().keySet().equals(Set.of("one")));
+    }
+
     @SuppressWarnings("unchecked")
     static List<String> clientWatches(ZooKeeper zk, String kind) throws Exception {
         // ZooKeeper's own (protected, test-only) accessors of the client's registered watches
@@ -1186,6 +1379,12 @@ public class Compat {
         checks.put("java.curator.transaction", Compat::curatorTransaction);
         checks.put("java.curator.atomic_long", Compat::curatorAtomicLong);
         checks.put("java.curator.cache", Compat::curatorCache);
+        checks.put("java.curator.read_write_lock", Compat::curatorReadWriteLock);
+        checks.put("java.curator.shared_count", Compat::curatorSharedCount);
+        checks.put("java.curator.double_barrier", Compat::curatorDoubleBarrier);
+        checks.put("java.curator.queue", Compat::curatorQueue);
+        checks.put("java.curator.persistent_node", Compat::curatorPersistentNode);
+        checks.put("java.curator.group_member", Compat::curatorGroupMember);
 
         // one probe first: when the server cannot be reached at all, fail everything fast
         String unreachable = null;
