@@ -100,6 +100,9 @@ pub struct Config {
     /// SASL user names that are also super users (ZooKeeper's
     /// `zookeeper.superUser`, `superUser` in zoo.cfg).
     pub sasl_super_users: Vec<String>,
+    /// Most connections one client IP address may hold open (ZooKeeper's
+    /// `maxClientCnxns`, default 60; 0 for no limit).
+    pub max_client_cnxns: usize,
     /// Whether the HTTP admin server runs (ZooKeeper's `admin.enableServer`, default true).
     pub admin_enabled: bool,
     /// Address the admin server binds to (`admin.serverAddress`); None: the client address.
@@ -131,6 +134,7 @@ impl Default for Config {
             sasl_super_users: Vec::new(),
             peers: std::collections::BTreeMap::new(),
             snap_count: 100_000,
+            max_client_cnxns: 60,
             admin_enabled: true,
             admin_address: None,
             admin_port: 8080,
@@ -176,6 +180,7 @@ impl Config {
                 "minSessionTimeout" => self.min_session_timeout_ms = Some(num(value)?),
                 "maxSessionTimeout" => self.max_session_timeout_ms = Some(num(value)?),
                 "jute.maxbuffer" => self.max_buffer = num(value)? as usize,
+                "maxClientCnxns" => self.max_client_cnxns = num(value)? as usize,
                 "znode.container.checkIntervalMs" => self.container_check_interval_ms = num(value)?.max(1),
                 "zookeeper.DigestAuthenticationProvider.superDigest" | "superDigest" => {
                     self.super_digest = Some(value.to_string())
@@ -368,6 +373,9 @@ mod tests {
         let mut c = Config::default();
         c.apply_zoo_cfg("# comment\ntickTime=1000\nclientPort=2999\ndataDir=/tmp/x\nserver.1=a:1:2\n", "zoo.cfg").unwrap();
         assert_eq!(c.client_port, 2999);
+        assert_eq!(c.max_client_cnxns, 60);
+        c.apply_zoo_cfg("maxClientCnxns=0\n", "zoo.cfg").unwrap();
+        assert_eq!(c.max_client_cnxns, 0);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.negotiate_timeout(100), 2000);
         assert_eq!(c.negotiate_timeout(5000), 5000);

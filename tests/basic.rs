@@ -175,3 +175,46 @@ fn builtin_cversions_match_zookeeper() {
         c.close().await.unwrap();
     });
 }
+
+#[test]
+fn one_address_holds_at_most_max_client_cnxns_connections() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(&cfg, "maxClientCnxns=3\n").unwrap();
+    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    rt().block_on(async {
+        let sessions = [
+            Client::connect(&server.addr, 10_000).await.unwrap(),
+            Client::connect(&server.addr, 10_000).await.unwrap(),
+            Client::connect(&server.addr, 10_000).await.unwrap(),
+        ];
+        // A fourth connection from 127.0.0.1 is closed at once, unanswered.
+        let mut fourth = std::net::TcpStream::connect(&server.addr).unwrap();
+        fourth.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let _ = fourth.write_all(b"ruok");
+        let mut answer = Vec::new();
+        let _ = fourth.read_to_end(&mut answer);
+        assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+        assert!(Client::connect(&server.addr, 10_000).await.is_err());
+        // The three sessions are unaffected, and a closed one frees its place.
+        sessions[0].create("/limited", b"", CreateMode::Persistent).await.unwrap();
+        let [a, b, c] = sessions;
+        a.close().await.unwrap();
+        let mut d = None;
+        for _ in 0..50 {
+            if let Ok(client) = Client::connect(&server.addr, 10_000).await {
+                d = Some(client);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let d = d.expect("a connection once one of the three closed");
+        assert!(d.exists("/limited", false).await.unwrap().is_some());
+        for client in [b, c, d] {
+            client.close().await.unwrap();
+        }
+    });
+    // The limit shows in `conf`, as ZooKeeper's.
+    assert!(server.four_letter("conf").contains("maxClientCnxns=3\n"));
+}

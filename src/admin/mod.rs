@@ -207,6 +207,7 @@ fn configuration(server: &Server) -> Vec<(&'static str, &'static str, Figure)> {
         ("minSessionTimeout", "min_session_timeout", int(c.min_session_timeout().as_millis())),
         ("maxSessionTimeout", "max_session_timeout", int(c.max_session_timeout().as_millis())),
         ("serverId", "server_id", int(c.server_id)),
+        ("maxClientCnxns", "max_client_cnxns", int(c.max_client_cnxns)),
     ]
 }
 

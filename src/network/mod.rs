@@ -15,8 +15,18 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let max = server.config.max_client_cnxns;
+                let Some(admitted) = stats::Admitted::new(&server, peer.ip(), max) else {
+                    // As ZooKeeper: the connection is closed at once, with this warning.
+                    tracing::warn!("Too many connections from {} - max is {max}", peer.ip());
+                    drop(stream);
+                    continue;
+                };
                 let server = server.clone();
-                tokio::spawn(async move { connection::serve(server, stream, peer).await });
+                tokio::spawn(async move {
+                    connection::serve(server, stream, peer).await;
+                    drop(admitted);
+                });
             }
             Err(e) => {
                 // Usually EMFILE: back off instead of spinning.

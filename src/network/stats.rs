@@ -7,15 +7,17 @@
 //! `stat`. Each connection updates its own counters with relaxed atomics
 //! (nothing is shared between connections on the request path); the registry
 //! is locked only when a connection comes or goes and when a word is answered.
+//! The registry also counts open connections by client address, so that one
+//! address can hold at most `maxClientCnxns` of them, as on ZooKeeper.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use crate::metrics::Latencies;
-use crate::server::now_ms;
+use crate::server::{now_ms, Server};
 use crate::watch::ConnId;
 
 /// `last_op` before any request, shown as ZooKeeper's `lop=NA`.
@@ -226,6 +228,40 @@ impl ConnView {
 #[derive(Default)]
 pub struct Connections {
     open: Mutex<BTreeMap<ConnId, Arc<ConnStats>>>,
+    /// Open connections by client address, for `maxClientCnxns`.
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A connection counted against its client address's limit until dropped.
+pub struct Admitted {
+    server: Arc<Server>,
+    ip: IpAddr,
+}
+
+impl Admitted {
+    /// Counts a new connection from `ip`, or None if `ip` already holds `max`
+    /// (0: no limit).
+    pub fn new(server: &Arc<Server>, ip: IpAddr, max: usize) -> Option<Admitted> {
+        let mut per_ip = server.connections.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let open = per_ip.entry(ip).or_default();
+        if max > 0 && *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(Admitted { server: server.clone(), ip })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut per_ip = self.server.connections.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = per_ip.get_mut(&self.ip) {
+            *open -= 1;
+            if *open == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// A connection's place in the registry; leaving it drops the entry.
