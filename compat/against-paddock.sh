@@ -6,7 +6,8 @@
 # checks see nodes vanish within seconds, as compat/zookeeper.sh does for the
 # reference ZooKeeper. It also names compat/jaas-server.conf as the JAAS file
 # (jaasLoginConfig) for the SASL DIGEST-MD5 checks, as compat/zookeeper.sh
-# does for ZooKeeper.
+# does for ZooKeeper. And a TLS client port (--secure-port 0) with
+# compat/tls/'s test certificates, for the tls suite.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
@@ -22,7 +23,9 @@ trap cleanup EXIT
 
 printf 'znode.container.checkIntervalMs=%s\njaasLoginConfig=%s\n' \
   "${PADDOCK_CONTAINER_CHECK_MS:-1000}" "$here/jaas-server.conf" >"$work/zoo.cfg"
-"$bin" --config "$work/zoo.cfg" --port 0 --admin-port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/stderr" &
+printf 'ssl.keyStore.location=%s\nssl.keyStore.type=PEM\nssl.trustStore.location=%s\nssl.trustStore.type=PEM\n' \
+  "$here/tls/server.pem" "$here/tls/ca.pem" >>"$work/zoo.cfg"
+"$bin" --config "$work/zoo.cfg" --port 0 --secure-port 0 --admin-port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/stderr" &
 pid=$!
 addr=""
 for _ in $(seq 1 300); do
@@ -32,5 +35,6 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [[ -n "$addr" ]] || { echo "paddock did not start" >&2; exit 1; }
-echo "paddock (pid $pid) on $addr"
-"$here/run.sh" "$addr"
+secure="$(sed -n 's/^paddock secure client port listening on //p' "$work/stdout" | head -1)"
+echo "paddock (pid $pid) on $addr, TLS on $secure"
+COMPAT_TLS_SERVER="$secure" "$here/run.sh" "$addr"

@@ -10,6 +10,8 @@
 #   cclient  compat/cclient.sh  C client: cli_mt and load_gen
 #   kazoo-suite  compat/kazoo_suite.sh  kazoo's own pytest suite (minus
 #                compat/kazoo_deselected.txt), one PASS/FAIL line per test
+#   tls      compat/tls.sh      kazoo and the Java client over TLS; runs by
+#                default when COMPAT_TLS_SERVER names the secure client port
 # COMPAT_SUITES="zkcli kazoo" runs a subset. The last line is "N passed, M failed";
 # the exit status is 0 only when M is 0. Installs what it needs when missing.
 set -u
@@ -18,7 +20,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 [ $# -eq 1 ] || { echo "usage: $0 HOST:PORT" >&2; exit 2; }
 SERVER="$1"
-SUITES="${COMPAT_SUITES:-zkcli java kazoo cclient kazoo-suite}"
+SUITES="${COMPAT_SUITES:-zkcli java kazoo cclient kazoo-suite${COMPAT_TLS_SERVER:+ tls}}"
 
 t_start=$(date +%s)
 compat_prune_runs 10
@@ -28,7 +30,7 @@ ln -sfn "$(basename "$results")" "$COMPAT_TMP/last"
 
 setup_fail=""
 compat_ensure_debs || setup_fail="Debian packages ($COMPAT_DEBS)"
-case " $SUITES " in *" kazoo "* | *" kazoo-suite "*) compat_ensure_venv || setup_fail="${setup_fail:+$setup_fail, }kazoo venv" ;; esac
+case " $SUITES " in *" kazoo "* | *" kazoo-suite "* | *" tls "*) compat_ensure_venv || setup_fail="${setup_fail:+$setup_fail, }kazoo venv" ;; esac
 
 echo "compat: server $SERVER"
 ok="$(compat_4lw "$SERVER" ruok)"

@@ -103,6 +103,16 @@ pub struct Config {
     /// Most connections one client IP address may hold open (ZooKeeper's
     /// `maxClientCnxns`, default 60; 0 for no limit).
     pub max_client_cnxns: usize,
+    /// The TLS client port (ZooKeeper's `secureClientPort`; 0 picks a free one).
+    pub secure_client_port: Option<u16>,
+    /// Address the TLS client port binds to (`secureClientPortAddress`); None: the client address.
+    pub secure_client_address: Option<String>,
+    /// The secure port's certificate chain and private key, one PEM file (`ssl.keyStore.location`).
+    pub ssl_key_store: Option<PathBuf>,
+    /// The CA certificates client certificates must chain to, PEM (`ssl.trustStore.location`).
+    pub ssl_trust_store: Option<PathBuf>,
+    /// Whether clients must present a certificate (`ssl.clientAuth`, default need).
+    pub ssl_client_auth: ClientAuth,
     /// Whether the HTTP admin server runs (ZooKeeper's `admin.enableServer`, default true).
     pub admin_enabled: bool,
     /// Address the admin server binds to (`admin.serverAddress`); None: the client address.
@@ -135,6 +145,11 @@ impl Default for Config {
             peers: std::collections::BTreeMap::new(),
             snap_count: 100_000,
             max_client_cnxns: 60,
+            secure_client_port: None,
+            secure_client_address: None,
+            ssl_key_store: None,
+            ssl_trust_store: None,
+            ssl_client_auth: ClientAuth::Need,
             admin_enabled: true,
             admin_address: None,
             admin_port: 8080,
@@ -201,6 +216,29 @@ impl Config {
                 }
                 "myid" => self.server_id = num(value)?,
                 "snapCount" => self.snap_count = num(value)?.max(10),
+                "secureClientPort" => {
+                    self.secure_client_port = Some(u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?)
+                }
+                "secureClientPortAddress" => self.secure_client_address = Some(value.to_string()),
+                // ZooKeeper reads these as `zookeeper.ssl.*` properties. Only
+                // PEM stores are read (ZooKeeper's `ssl.*.type=PEM`).
+                "ssl.keyStore.location" | "zookeeper.ssl.keyStore.location" => self.ssl_key_store = Some(value.into()),
+                "ssl.trustStore.location" | "zookeeper.ssl.trustStore.location" => {
+                    self.ssl_trust_store = Some(value.into())
+                }
+                "ssl.keyStore.type" | "zookeeper.ssl.keyStore.type" | "ssl.trustStore.type" | "zookeeper.ssl.trustStore.type"
+                    if !value.eq_ignore_ascii_case("PEM") =>
+                {
+                    return Err(err(format!("{value} stores are not read: only PEM (convert with openssl or keytool)")));
+                }
+                "ssl.clientAuth" | "zookeeper.ssl.clientAuth" => {
+                    self.ssl_client_auth = match value.to_ascii_lowercase().as_str() {
+                        "need" | "required" => ClientAuth::Need,
+                        "want" => ClientAuth::Want,
+                        "none" => ClientAuth::None,
+                        other => return Err(err(format!("{other} is not need, want or none"))),
+                    }
+                }
                 // ZooKeeper reads these as `zookeeper.admin.*` properties.
                 "admin.enableServer" | "zookeeper.admin.enableServer" => {
                     self.admin_enabled = value.eq_ignore_ascii_case("true")
@@ -222,6 +260,23 @@ impl Config {
     /// Checks the settings hang together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_times()?;
+        if self.secure_client_port.is_some() {
+            match &self.ssl_key_store {
+                None => return Err(ConfigError::Invalid("secureClientPort needs ssl.keyStore.location".into())),
+                Some(store) if !is_pem(store) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "{}: only PEM key stores are read (convert with openssl or keytool)",
+                        store.display()
+                    )))
+                }
+                Some(_) => {}
+            }
+            if self.ssl_client_auth != ClientAuth::None && self.ssl_trust_store.is_none() {
+                return Err(ConfigError::Invalid(
+                    "ssl.clientAuth=need or want (need is the default) needs ssl.trustStore.location".into(),
+                ));
+            }
+        }
         if !self.peers.is_empty() && !self.peers.contains_key(&self.server_id) {
             return Err(ConfigError::Invalid(format!("myid {} is not among the server.N lines", self.server_id)));
         }
@@ -288,6 +343,13 @@ impl Config {
         socket_addr("client address", &self.client_address, self.client_port)
     }
 
+    /// The TLS client port's address, if there is one.
+    pub fn secure_client_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(port) = self.secure_client_port else { return Ok(None) };
+        let host = self.secure_client_address.as_deref().unwrap_or(&self.client_address);
+        socket_addr("secure client address", host, port).map(Some)
+    }
+
     /// The admin server's address, if it is enabled.
     pub fn admin_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         if !self.admin_enabled {
@@ -301,6 +363,23 @@ impl Config {
     pub fn four_letter_allowed(&self, word: &str) -> bool {
         self.four_letter_whitelist.iter().any(|w| w == "*" || w == word)
     }
+}
+
+/// Whether clients must present a certificate on the TLS port (ZooKeeper's `ssl.clientAuth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// A client without a certificate signed by the trust store is refused.
+    Need,
+    /// A certificate is asked for and checked if given, not required.
+    Want,
+    /// None is asked for.
+    None,
+}
+
+/// A store named like a Java KeyStore or PKCS#12 file is not PEM.
+fn is_pem(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    !matches!(ext.as_str(), "jks" | "p12" | "pfx" | "bcfks")
 }
 
 /// `host:port` as a socket address, with or without brackets around an IPv6 host.
@@ -395,6 +474,24 @@ mod tests {
         c.apply_zoo_cfg("admin.enableServer=false\n", "zoo.cfg").unwrap();
         assert_eq!(c.admin_addr().unwrap(), None);
         assert!(c.apply_zoo_cfg("admin.serverPort=70000\n", "zoo.cfg").is_err());
+    }
+
+    #[test]
+    fn reads_tls_keys() {
+        let mut c = Config::default();
+        assert_eq!(c.secure_client_addr().unwrap(), None);
+        c.apply_zoo_cfg("secureClientPort=2281\nssl.keyStore.location=/k.pem\nssl.keyStore.type=PEM\n", "zoo.cfg").unwrap();
+        assert_eq!(c.secure_client_addr().unwrap(), Some("127.0.0.1:2281".parse().unwrap()));
+        // need is the default, and needs a trust store
+        assert!(c.validate().is_err());
+        c.apply_zoo_cfg("zookeeper.ssl.trustStore.location=/ca.pem\n", "zoo.cfg").unwrap();
+        assert!(c.validate().is_ok());
+        c.apply_zoo_cfg("ssl.clientAuth=want\nsecureClientPortAddress=0.0.0.0\n", "zoo.cfg").unwrap();
+        assert_eq!((c.ssl_client_auth, c.secure_client_addr().unwrap()), (ClientAuth::Want, Some("0.0.0.0:2281".parse().unwrap())));
+        assert!(c.apply_zoo_cfg("ssl.keyStore.type=JKS\n", "zoo.cfg").is_err());
+        assert!(c.apply_zoo_cfg("ssl.clientAuth=maybe\n", "zoo.cfg").is_err());
+        c.apply_zoo_cfg("ssl.keyStore.location=/k.jks\n", "zoo.cfg").unwrap();
+        assert!(c.validate().is_err());
     }
 
     #[test]

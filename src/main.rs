@@ -29,6 +29,9 @@ struct Cli {
     /// Data directory (overrides the config).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// TLS client port (overrides secureClientPort; 0 picks a free port; needs the ssl.* keys).
+    #[arg(long)]
+    secure_port: Option<u16>,
     /// HTTP admin server port (overrides admin.serverPort and enables it; 0 picks a free port).
     #[arg(long)]
     admin_port: Option<u16>,
@@ -87,6 +90,9 @@ fn main() -> ExitCode {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
+    if let Some(port) = cli.secure_port {
+        config.secure_client_port = Some(port);
+    }
     if let Some(port) = cli.admin_port {
         config.admin_port = port;
         config.admin_enabled = true;
@@ -109,8 +115,13 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Tests and scripts read these lines to learn the ports; the admin
-    // server's comes first, so it is known once the client port is.
+    // Tests and scripts read these lines to learn the ports; the secure
+    // port's and the admin server's come first, so they are known once the
+    // client port is.
+    if let Some(addr) = running.secure_addr {
+        println!("paddock secure client port listening on {addr}");
+        tracing::info!(%addr, "secure client port (TLS) listening");
+    }
     if let Some(addr) = running.admin_addr {
         println!("paddock admin server listening on {addr}");
         tracing::info!(%addr, "admin server listening");

@@ -50,6 +50,9 @@ pub enum StartError {
     /// The JAAS file for SASL users could not be read.
     #[error(transparent)]
     Jaas(#[from] crate::sasl::JaasError),
+    /// The secure client port's certificates could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::network::tls::TlsError),
 }
 
 /// What every connection shares.
@@ -182,6 +185,8 @@ pub struct Running {
     pub client_addr: SocketAddr,
     /// The admin server's address, if it runs.
     pub admin_addr: Option<SocketAddr>,
+    /// The TLS client port's address, if there is one.
+    pub secure_addr: Option<SocketAddr>,
 }
 
 /// Purged log entries are deleted at least this many at a time: one range
@@ -249,12 +254,23 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
 
     let listener = TcpListener::bind(config.client_addr()?).await?;
     let client_addr = listener.local_addr()?;
+    let secure = match network::tls::acceptor(&config)? {
+        Some(tls) => match config.secure_client_addr()? {
+            Some(addr) => Some((TcpListener::bind(addr).await?, tls)),
+            None => None,
+        },
+        None => None,
+    };
+    let secure_addr = secure.as_ref().and_then(|(l, _)| l.local_addr().ok());
     let admin_listener = bind_admin(&config).await?;
     let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
     // `conf` reports the ports actually bound (a configured 0 picks one).
     config.client_port = client_addr.port();
     if let Some(addr) = admin_addr {
         config.admin_port = addr.port();
+    }
+    if let Some(addr) = secure_addr {
+        config.secure_client_port = Some(addr.port());
     }
     let peer_listener = match config.peers.get(&id) {
         Some(me) => Some(TcpListener::bind(me.peer_addr()).await?),
@@ -300,14 +316,17 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         tokio::spawn(crate::raft::peer_server::accept_loop(server.clone(), l));
     }
 
-    tokio::spawn(network::accept_loop(server.clone(), listener));
+    tokio::spawn(network::accept_loop(server.clone(), listener, None));
+    if let Some((l, tls)) = secure {
+        tokio::spawn(network::accept_loop(server.clone(), l, Some(tls)));
+    }
     if let Some(l) = admin_listener {
         tokio::spawn(crate::admin::http::accept_loop(server.clone(), l));
     }
     tokio::spawn(session::expiry::run(server.clone()));
     tokio::spawn(reaper::run(server.clone()));
     tokio::spawn(crate::raft::snapshots::run(server.clone()));
-    Ok(Running { server, client_addr, admin_addr })
+    Ok(Running { server, client_addr, admin_addr, secure_addr })
 }
 
 /// Binds the admin server's port, if it is enabled. A port that is taken

@@ -198,7 +198,7 @@ fn monitor(server: &Server) -> Vec<(&'static str, Figure)> {
 fn configuration(server: &Server) -> Vec<(&'static str, &'static str, Figure)> {
     let c = &server.config;
     let dir = Figure::Text(c.data_dir.display().to_string());
-    vec![
+    let mut rows = vec![
         ("clientPort", "client_port", int(c.client_port)),
         ("clientPortAddress", "client_port_address", Figure::Text(c.client_address.clone())),
         ("dataDir", "data_dir", dir.clone()),
@@ -208,7 +208,11 @@ fn configuration(server: &Server) -> Vec<(&'static str, &'static str, Figure)> {
         ("maxSessionTimeout", "max_session_timeout", int(c.max_session_timeout().as_millis())),
         ("serverId", "server_id", int(c.server_id)),
         ("maxClientCnxns", "max_client_cnxns", int(c.max_client_cnxns)),
-    ]
+    ];
+    if let Some(port) = c.secure_client_port {
+        rows.insert(1, ("secureClientPort", "secure_client_port", int(port)));
+    }
+    rows
 }
 
 /// `envi`'s environment, as ZooKeeper names its Java properties.

@@ -19,8 +19,7 @@ use jute::{
     xid, ConnectRequest, ConnectResponse, DecodeError, Reader, Record, ReplyHeader, RequestHeader, SetSaslResponse,
     SetWatches2, WatcherEvent,
 };
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -121,11 +120,28 @@ impl SessionCtx {
 
 /// Serves one accepted connection to its end.
 pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    serve_halves(server, rd, wr, peer).await
+}
+
+/// Serves one connection on the secure client port, once its TLS handshake is done.
+pub async fn serve_tls(server: Arc<Server>, stream: tokio_rustls::server::TlsStream<TcpStream>, peer: SocketAddr) {
+    let (rd, wr) = tokio::io::split(stream);
+    serve_halves(server, rd, wr, peer).await
+}
+
+/// A connection's byte stream, plain or TLS, read and written by two tasks.
+async fn serve_halves<R, W>(server: Arc<Server>, rd: R, wr: W, peer: SocketAddr)
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let conn = server.next_conn_id();
     let counters = &server.shared.counters;
     Counters::incr(&counters.connections);
     let span = tracing::debug_span!("conn", id = conn, %peer);
-    match run(&server, stream, peer, conn).instrument(span).await {
+    match run(&server, rd, wr, peer, conn).instrument(span).await {
         Ok(()) => tracing::debug!(conn, %peer, "connection closed"),
         Err(e) => tracing::debug!(conn, %peer, "connection closed: {e}"),
     }
@@ -133,11 +149,13 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     Counters::decr(&counters.connections);
 }
 
-async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: ConnId) -> Result<(), ConnError> {
-    let _ = stream.set_nodelay(true);
+async fn run<R, W>(server: &Arc<Server>, rd: R, mut wr: W, peer: SocketAddr, conn: ConnId) -> Result<(), ConnError>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let registered = server.connections.register(conn, peer);
     let stats = registered.stats.clone();
-    let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(READ_BUF, rd);
     let first = async {
         let first = frame::read_len(&mut rd).await?;
@@ -220,10 +238,10 @@ async fn run(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr, conn: Co
 }
 
 /// Answers the connect request; `None` if the session was refused.
-async fn handshake(
+async fn handshake<W: AsyncWrite + Unpin>(
     server: &Server,
     req: &ConnectRequest,
-    wr: &mut OwnedWriteHalf,
+    wr: &mut W,
 ) -> Result<Option<(i64, Duration)>, ConnError> {
     // A client that has seen a newer state than ours must not be served older state.
     let mut applied = server.shared.applied.subscribe();
@@ -374,10 +392,10 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
 
 /// Writes replies in request order, with watch events queued before any
 /// reply that follows them.
-async fn write_loop(
+async fn write_loop<W: AsyncWrite + Unpin>(
     server: Arc<Server>,
     ctx: SessionCtx,
-    wr: OwnedWriteHalf,
+    wr: W,
     mut queue: mpsc::Receiver<Pending>,
     mut events: mpsc::UnboundedReceiver<WatcherEvent>,
     reads_done: tokio::sync::watch::Sender<u64>,

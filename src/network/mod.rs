@@ -3,15 +3,21 @@
 pub mod connection;
 pub mod frame;
 pub mod stats;
+pub mod tls;
 
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::server::Server;
 
-/// Accepts client connections until the process ends.
-pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+/// How long a client may take over its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Accepts client connections until the process ends: plain ones, or on the
+/// secure client port (`tls`) each after its TLS handshake.
+pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option<TlsAcceptor>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -23,8 +29,19 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
                     continue;
                 };
                 let server = server.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    connection::serve(server, stream, peer).await;
+                    match tls {
+                        None => connection::serve(server, stream, peer).await,
+                        Some(tls) => {
+                            let _ = stream.set_nodelay(true);
+                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                                Ok(Ok(stream)) => connection::serve_tls(server, stream, peer).await,
+                                Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
+                                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                            }
+                        }
+                    }
                     drop(admitted);
                 });
             }

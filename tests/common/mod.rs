@@ -15,6 +15,8 @@ pub struct Paddock {
     pub addr: String,
     /// `127.0.0.1:port` of its HTTP admin server, if it runs.
     pub admin: Option<String>,
+    /// `127.0.0.1:port` of its TLS client port, if it has one.
+    pub secure: Option<String>,
     /// Its data directory.
     pub data_dir: PathBuf,
 }
@@ -63,25 +65,28 @@ impl Paddock {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
-            // The admin server's line comes before the client port's.
-            let mut admin = None;
+            // The secure port's and admin server's lines come before the client port's.
+            let (mut admin, mut secure) = (None, None);
             while let Some(Ok(line)) = lines.next() {
                 if let Some(addr) = line.strip_prefix("paddock admin server listening on ") {
                     admin = Some(addr.to_string());
                 }
+                if let Some(addr) = line.strip_prefix("paddock secure client port listening on ") {
+                    secure = Some(addr.to_string());
+                }
                 if let Some(addr) = line.strip_prefix("paddock listening on ") {
-                    let _ = tx.send((addr.to_string(), admin.take()));
+                    let _ = tx.send((addr.to_string(), admin.take(), secure.take()));
                 }
             }
         });
-        let (addr, admin) = match rx.recv_timeout(Duration::from_secs(60)) {
+        let (addr, admin, secure) = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
                 panic!("paddock did not report its address within 60 s");
             }
         };
-        Paddock { child, addr, admin, data_dir: data_dir.to_path_buf() }
+        Paddock { child, addr, admin, secure, data_dir: data_dir.to_path_buf() }
     }
 
     /// Sends a four-letter word and returns the answer.
