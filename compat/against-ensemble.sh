@@ -51,6 +51,7 @@ for id in 1 2 3; do
         echo "clientPort=${ports[$(( (id - 1) * 3 ))]}"
         echo "clientPortAddress=127.0.0.1"
         echo "admin.enableServer=false"
+        echo "maxClientCnxns=0"   # as compat/zookeeper.sh: kazoo's suite exceeds 60 at times
         echo "znode.container.checkIntervalMs=${PADDOCK_CONTAINER_CHECK_MS:-1000}"
         echo "jaasLoginConfig=$here/jaas-server.conf"
         printf %s "$servers"
