@@ -30,7 +30,8 @@ timeout 400 "$COMPAT_DIR/.venv/bin/python" "$COMPAT_DIR/tls_checks.py" "$SERVER"
 # client's Netty socket with PEM key and trust stores. zkCli.sh itself is not
 # used: Debian's classpath for it lacks netty-handler, which TLS needs.
 node="/compat-tls-cli-$$"
-printf 'create %s "java over tls"\nget %s\ndelete %s\nquit\n' "$node" "$node" "$node" |
+printf 'create %s "java over tls"\nget %s\nwhoami\ncreate %s/mine x auth::cdrwa\ngetAcl %s/mine\ndelete %s/mine\ndelete %s\nquit\n' \
+    "$node" "$node" "$node" "$node" "$node" "$node" |
     timeout 60 java -cp "$(compat_java_classpath)" \
         -Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty \
         -Dzookeeper.client.secure=true \
@@ -41,4 +42,13 @@ if grep -q "^Created $node" "$work/java.out" && grep -q "^java over tls$" "$work
     pass tls.java_cli
 else
     fail tls.java_cli "no create/get round trip: $(grep -v '^\s*at ' "$work/java.out" | tail -4 | tr '\n' '|')"
+fi
+# The client certificate's subject is the session's x509 identity (RFC 2253,
+# as ZooKeeper's X509AuthenticationProvider names it), and an `auth` ACL set
+# over TLS grants that identity.
+if grep -q "^x509: CN=paddock-test-client,O=paddock$" "$work/java.out" &&
+    grep -q "^'x509,'CN=paddock-test-client%2CO=paddock$" "$work/java.out"; then
+    pass tls.x509_identity
+else
+    fail tls.x509_identity "whoami/getAcl: $(grep -E "^(x509|ip|'|Auth)" "$work/java.out" | tr '\n' '|')"
 fi

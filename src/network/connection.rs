@@ -122,17 +122,20 @@ impl SessionCtx {
 pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
-    serve_halves(server, rd, wr, peer).await
+    serve_halves(server, rd, wr, peer, None).await
 }
 
 /// Serves one connection on the secure client port, once its TLS handshake is done.
+/// A client certificate gives the session an `x509` identity, as on ZooKeeper.
 pub async fn serve_tls(server: Arc<Server>, stream: tokio_rustls::server::TlsStream<TcpStream>, peer: SocketAddr) {
+    let certificate = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first());
+    let x509 = certificate.and_then(|c| super::x509::subject_rfc2253(c)).map(|dn| AuthId { scheme: "x509".into(), id: dn });
     let (rd, wr) = tokio::io::split(stream);
-    serve_halves(server, rd, wr, peer).await
+    serve_halves(server, rd, wr, peer, x509).await
 }
 
 /// A connection's byte stream, plain or TLS, read and written by two tasks.
-async fn serve_halves<R, W>(server: Arc<Server>, rd: R, wr: W, peer: SocketAddr)
+async fn serve_halves<R, W>(server: Arc<Server>, rd: R, wr: W, peer: SocketAddr, x509: Option<AuthId>)
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -141,7 +144,7 @@ where
     let counters = &server.shared.counters;
     Counters::incr(&counters.connections);
     let span = tracing::debug_span!("conn", id = conn, %peer);
-    match run(&server, rd, wr, peer, conn).instrument(span).await {
+    match run(&server, rd, wr, peer, conn, x509).instrument(span).await {
         Ok(()) => tracing::debug!(conn, %peer, "connection closed"),
         Err(e) => tracing::debug!(conn, %peer, "connection closed: {e}"),
     }
@@ -149,7 +152,14 @@ where
     Counters::decr(&counters.connections);
 }
 
-async fn run<R, W>(server: &Arc<Server>, rd: R, mut wr: W, peer: SocketAddr, conn: ConnId) -> Result<(), ConnError>
+async fn run<R, W>(
+    server: &Arc<Server>,
+    rd: R,
+    mut wr: W,
+    peer: SocketAddr,
+    conn: ConnId,
+    x509: Option<AuthId>,
+) -> Result<(), ConnError>
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -198,7 +208,8 @@ where
         conn,
         id,
         timeout,
-        ids: Arc::new(RwLock::new(vec![AuthId { scheme: "ip".into(), id: peer.ip().to_string() }])),
+        // As ZooKeeper lists them: the certificate's identity, then the address.
+        ids: Arc::new(RwLock::new(x509.into_iter().chain([AuthId { scheme: "ip".into(), id: peer.ip().to_string() }]).collect())),
         stats,
     };
     let (events_tx, events_rx) = mpsc::unbounded_channel();

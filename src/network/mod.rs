@@ -4,6 +4,7 @@ pub mod connection;
 pub mod frame;
 pub mod stats;
 pub mod tls;
+pub mod x509;
 
 use std::sync::Arc;
 
