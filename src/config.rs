@@ -113,6 +113,9 @@ pub struct Config {
     pub ssl_trust_store: Option<PathBuf>,
     /// Whether clients must present a certificate (`ssl.clientAuth`, default need).
     pub ssl_client_auth: ClientAuth,
+    /// A client certificate subject (RFC 2253) that is also a super user
+    /// (ZooKeeper's `zookeeper.X509AuthenticationProvider.superUser`).
+    pub x509_super_user: Option<String>,
     /// Whether the HTTP admin server runs (ZooKeeper's `admin.enableServer`, default true).
     pub admin_enabled: bool,
     /// Address the admin server binds to (`admin.serverAddress`); None: the client address.
@@ -150,6 +153,7 @@ impl Default for Config {
             ssl_key_store: None,
             ssl_trust_store: None,
             ssl_client_auth: ClientAuth::Need,
+            x509_super_user: None,
             admin_enabled: true,
             admin_address: None,
             admin_port: 8080,
@@ -230,6 +234,9 @@ impl Config {
                     if !value.eq_ignore_ascii_case("PEM") =>
                 {
                     return Err(err(format!("{value} stores are not read: only PEM (convert with openssl or keytool)")));
+                }
+                "X509AuthenticationProvider.superUser" | "zookeeper.X509AuthenticationProvider.superUser" => {
+                    self.x509_super_user = Some(value.to_string())
                 }
                 "ssl.clientAuth" | "zookeeper.ssl.clientAuth" => {
                     self.ssl_client_auth = match value.to_ascii_lowercase().as_str() {
@@ -489,6 +496,8 @@ mod tests {
         c.apply_zoo_cfg("ssl.clientAuth=want\nsecureClientPortAddress=0.0.0.0\n", "zoo.cfg").unwrap();
         assert_eq!((c.ssl_client_auth, c.secure_client_addr().unwrap()), (ClientAuth::Want, Some("0.0.0.0:2281".parse().unwrap())));
         assert!(c.apply_zoo_cfg("ssl.keyStore.type=JKS\n", "zoo.cfg").is_err());
+        c.apply_zoo_cfg("zookeeper.X509AuthenticationProvider.superUser=CN=admin,O=x\n", "zoo.cfg").unwrap();
+        assert_eq!(c.x509_super_user.as_deref(), Some("CN=admin,O=x"));
         assert!(c.apply_zoo_cfg("ssl.clientAuth=maybe\n", "zoo.cfg").is_err());
         c.apply_zoo_cfg("ssl.keyStore.location=/k.jks\n", "zoo.cfg").unwrap();
         assert!(c.validate().is_err());

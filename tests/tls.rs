@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::{rt, Paddock};
-use jute::{ConnectRequest, ConnectResponse, Record};
+use jute::{Acl, ConnectRequest, ConnectResponse, CreateRequest, GetDataRequest, Id, OpCode, Record, ReplyHeader, RequestHeader};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,9 +20,13 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn start(dir: &Path) -> Paddock {
+    start_with(dir, "")
+}
+
+fn start_with(dir: &Path, extra_cfg: &str) -> Paddock {
     let cfg = dir.join("zoo.cfg");
     let text = format!(
-        "ssl.keyStore.location={}\nssl.keyStore.type=PEM\nssl.trustStore.location={}\nssl.trustStore.type=PEM\n",
+        "ssl.keyStore.location={}\nssl.keyStore.type=PEM\nssl.trustStore.location={}\nssl.trustStore.type=PEM\n{extra_cfg}",
         fixture("server.pem").display(),
         fixture("ca.pem").display()
     );
@@ -51,7 +55,7 @@ fn connector(with_certificate: bool) -> TlsConnector {
 }
 
 /// Sends `request` over TLS and reads until the server closes or 64 KiB came.
-async fn exchange(addr: &str, with_certificate: bool, request: &[u8], read_some: bool) -> std::io::Result<Vec<u8>> {
+async fn exchange(addr: &str, with_certificate: bool, request: &[u8]) -> std::io::Result<Vec<u8>> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let mut tls = connector(with_certificate).connect(name, tcp).await?;
@@ -62,7 +66,7 @@ async fn exchange(addr: &str, with_certificate: bool, request: &[u8], read_some:
     loop {
         let got = tokio::time::timeout(std::time::Duration::from_secs(10), tls.read(&mut out[n..])).await??;
         n += got;
-        if got == 0 || (read_some && n >= 4) {
+        if got == 0 {
             break;
         }
     }
@@ -76,20 +80,11 @@ fn sessions_and_four_letter_words_over_tls() {
     let server = start(dir.path());
     let secure = server.secure.clone().expect("a secure port");
     let session = rt().block_on(async {
-        assert_eq!(exchange(&secure, true, b"ruok", false).await.unwrap(), b"imok");
+        assert_eq!(exchange(&secure, true, b"ruok").await.unwrap(), b"imok");
         // A session: the connect request gets its response, as on the plain port.
-        let mut req = Vec::new();
-        let connect = ConnectRequest { protocol_version: 0, last_zxid_seen: 0, timeout: 10_000, session_id: 0, passwd: vec![0; 16], read_only: Some(false) };
-        let mut body = bytes::BytesMut::new();
-        connect.write(&mut body);
-        req.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        req.extend_from_slice(&body);
-        let reply = exchange(&secure, true, &req, true).await.unwrap();
-        let len = u32::from_be_bytes(reply[..4].try_into().unwrap()) as usize;
-        assert!(reply.len() >= 4 + len, "short connect response: {reply:?}");
-        let resp = ConnectResponse::from_bytes(&reply[4..4 + len]).unwrap();
-        assert!(resp.session_id != 0 && resp.timeout == 10_000, "{resp:?}");
-        resp.session_id
+        let s = TlsSession::open(&secure).await;
+        assert!(s.session.session_id != 0 && s.session.timeout == 10_000, "{:?}", s.session);
+        s.session.session_id
     });
     // The session lives on the server like any other (until it times out).
     let dump = server.four_letter("dump");
@@ -103,7 +98,7 @@ fn clients_without_a_trusted_certificate_or_tls_are_refused() {
     let secure = server.secure.clone().expect("a secure port");
     rt().block_on(async {
         // No client certificate: the server ends the handshake, nothing is answered.
-        let answer = exchange(&secure, false, b"ruok", false).await;
+        let answer = exchange(&secure, false, b"ruok").await;
         assert!(!matches!(&answer, Ok(a) if a == b"imok"), "{answer:?}");
         // Plain TCP on the TLS port: not a handshake, closed unanswered.
         let mut plain = tokio::net::TcpStream::connect(&secure).await.unwrap();
@@ -128,4 +123,72 @@ fn key_stores_that_are_not_pem_stop_the_start() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only PEM key stores"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A session over TLS, speaking the protocol one request at a time.
+struct TlsSession {
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    xid: i32,
+    session: ConnectResponse,
+}
+
+impl TlsSession {
+    async fn open(addr: &str) -> TlsSession {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let tls = connector(true).connect(name, tcp).await.unwrap();
+        let session = ConnectResponse { protocol_version: 0, timeout: 0, session_id: 0, passwd: Vec::new(), read_only: None };
+        let mut s = TlsSession { tls, xid: 0, session };
+        let connect = ConnectRequest { protocol_version: 0, last_zxid_seen: 0, timeout: 10_000, session_id: 0, passwd: vec![0; 16], read_only: Some(false) };
+        s.send(&connect, None).await;
+        s.session = ConnectResponse::from_bytes(&s.frame().await).unwrap();
+        s
+    }
+
+    async fn send<T: Record>(&mut self, record: &T, header: Option<RequestHeader>) {
+        let mut body = bytes::BytesMut::new();
+        if let Some(h) = header {
+            h.write(&mut body);
+        }
+        record.write(&mut body);
+        self.tls.write_all(&(body.len() as u32).to_be_bytes()).await.unwrap();
+        self.tls.write_all(&body).await.unwrap();
+        self.tls.flush().await.unwrap();
+    }
+
+    async fn frame(&mut self) -> Vec<u8> {
+        let mut len = [0u8; 4];
+        self.tls.read_exact(&mut len).await.unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        self.tls.read_exact(&mut body).await.unwrap();
+        body
+    }
+
+    /// Sends one request and returns its reply's error code.
+    async fn call<T: Record>(&mut self, op: OpCode, record: &T) -> i32 {
+        self.xid += 1;
+        self.send(record, Some(RequestHeader { xid: self.xid, op: op as i32 })).await;
+        let reply = self.frame().await;
+        ReplyHeader::from_bytes(&reply[..16]).unwrap().err
+    }
+}
+
+#[test]
+fn the_x509_super_user_passes_every_acl() {
+    let someone_else = vec![Acl { perms: 31, id: Id { scheme: "x509".into(), id: "CN=someone-else".into() } }];
+    let create = CreateRequest { path: "/locked".into(), data: Some(b"x".to_vec()), acl: someone_else, flags: 0 };
+    let get = GetDataRequest { path: "/locked".into(), watch: false };
+    for (super_user, expected) in [("CN=paddock-test-client,O=paddock", 0), ("CN=another-admin", -102)] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_with(dir.path(), &format!("X509AuthenticationProvider.superUser={super_user}\n"));
+        let secure = server.secure.clone().expect("a secure port");
+        rt().block_on(async {
+            let mut s = TlsSession::open(&secure).await;
+            assert_eq!(s.call(OpCode::Create, &create).await, 0);
+            // Readable only by CN=someone-else, or a super user.
+            assert_eq!(s.call(OpCode::GetData, &get).await, expected, "super user {super_user}");
+            let plain = paddock::client::Client::connect(&server.addr, 10_000).await.unwrap();
+            assert!(plain.get_data("/locked", false).await.is_err());
+        });
+    }
 }

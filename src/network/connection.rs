@@ -122,20 +122,27 @@ impl SessionCtx {
 pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
-    serve_halves(server, rd, wr, peer, None).await
+    serve_halves(server, rd, wr, peer, Vec::new()).await
 }
 
 /// Serves one connection on the secure client port, once its TLS handshake is done.
-/// A client certificate gives the session an `x509` identity, as on ZooKeeper.
+/// A client certificate gives the session an `x509` identity (and `super`
+/// if it is the configured x509 super user), as on ZooKeeper.
 pub async fn serve_tls(server: Arc<Server>, stream: tokio_rustls::server::TlsStream<TcpStream>, peer: SocketAddr) {
     let certificate = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first());
-    let x509 = certificate.and_then(|c| super::x509::subject_rfc2253(c)).map(|dn| AuthId { scheme: "x509".into(), id: dn });
+    let mut ids = Vec::new();
+    if let Some(dn) = certificate.and_then(|c| super::x509::subject_rfc2253(c)) {
+        if server.config.x509_super_user.as_deref() == Some(dn.as_str()) {
+            ids.push(AuthId { scheme: "super".into(), id: dn.clone() });
+        }
+        ids.push(AuthId { scheme: "x509".into(), id: dn });
+    }
     let (rd, wr) = tokio::io::split(stream);
-    serve_halves(server, rd, wr, peer, x509).await
+    serve_halves(server, rd, wr, peer, ids).await
 }
 
 /// A connection's byte stream, plain or TLS, read and written by two tasks.
-async fn serve_halves<R, W>(server: Arc<Server>, rd: R, wr: W, peer: SocketAddr, x509: Option<AuthId>)
+async fn serve_halves<R, W>(server: Arc<Server>, rd: R, wr: W, peer: SocketAddr, cert_ids: Vec<AuthId>)
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -144,7 +151,7 @@ where
     let counters = &server.shared.counters;
     Counters::incr(&counters.connections);
     let span = tracing::debug_span!("conn", id = conn, %peer);
-    match run(&server, rd, wr, peer, conn, x509).instrument(span).await {
+    match run(&server, rd, wr, peer, conn, cert_ids).instrument(span).await {
         Ok(()) => tracing::debug!(conn, %peer, "connection closed"),
         Err(e) => tracing::debug!(conn, %peer, "connection closed: {e}"),
     }
@@ -158,7 +165,7 @@ async fn run<R, W>(
     mut wr: W,
     peer: SocketAddr,
     conn: ConnId,
-    x509: Option<AuthId>,
+    cert_ids: Vec<AuthId>,
 ) -> Result<(), ConnError>
 where
     R: AsyncRead + Unpin + Send,
@@ -208,8 +215,8 @@ where
         conn,
         id,
         timeout,
-        // As ZooKeeper lists them: the certificate's identity, then the address.
-        ids: Arc::new(RwLock::new(x509.into_iter().chain([AuthId { scheme: "ip".into(), id: peer.ip().to_string() }]).collect())),
+        // As ZooKeeper lists them: the certificate's identities, then the address.
+        ids: Arc::new(RwLock::new(cert_ids.into_iter().chain([AuthId { scheme: "ip".into(), id: peer.ip().to_string() }]).collect())),
         stats,
     };
     let (events_tx, events_rx) = mpsc::unbounded_channel();
