@@ -103,8 +103,9 @@ fn connections_and_sessions_in_four_letter_words() {
         // Watchers are named by their session, as ZooKeeper names them.
         c.exists("/s", true).await.unwrap();
         let sid = format!("0x{:x}", c.session_id);
-        assert!(server.four_letter("wchc").contains(&format!("{sid}\n\t/s\n")), "{}", server.four_letter("wchc"));
-        assert!(server.four_letter("wchp").contains(&format!("/s\n\t{sid}\n")), "{}", server.four_letter("wchp"));
+        // ZooKeeper's exact text, to its closing empty line.
+        assert_eq!(server.four_letter("wchc"), format!("{sid}\n\t/s\n\n"));
+        assert_eq!(server.four_letter("wchp"), format!("/s\n\t{sid}\n\n"));
         // Sessions by expiry time, then ephemerals, as ZooKeeper's dump.
         let dump = server.four_letter("dump");
         assert!(dump.starts_with("SessionTracker dump:\nSession Sets (1)/(1):\n1 expire at "), "{dump}");

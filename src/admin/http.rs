@@ -191,7 +191,9 @@ fn fields(server: &Server, word: &str) -> Map<String, Value> {
         "srst" => super::reset_server_stats(server),
         "conf" => {
             for (_, key, value) in super::configuration(server) {
-                out.insert(key.into(), Value::from(&value));
+                if let Some(key) = key {
+                    out.insert(key.into(), Value::from(&value));
+                }
             }
         }
         "cons" => {

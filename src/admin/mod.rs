@@ -194,37 +194,51 @@ fn monitor(server: &Server) -> Vec<(&'static str, Figure)> {
     rows
 }
 
-/// `conf`'s settings: (zoo.cfg name as the word writes it, JSON name, value).
-fn configuration(server: &Server) -> Vec<(&'static str, &'static str, Figure)> {
+/// `conf`'s settings, in ZooKeeper's order: (name in the word's text, name
+/// in the JSON `configuration` if it is there too, value).
+fn configuration(server: &Server) -> Vec<(&'static str, Option<&'static str>, Figure)> {
     let c = &server.config;
     let dir = Figure::Text(c.data_dir.display().to_string());
-    let mut rows = vec![
-        ("clientPort", "client_port", int(c.client_port)),
-        ("clientPortAddress", "client_port_address", Figure::Text(c.client_address.clone())),
-        ("dataDir", "data_dir", dir.clone()),
-        ("dataLogDir", "data_log_dir", dir),
-        ("tickTime", "tick_time", int(c.tick_time_ms)),
-        ("minSessionTimeout", "min_session_timeout", int(c.min_session_timeout().as_millis())),
-        ("maxSessionTimeout", "max_session_timeout", int(c.max_session_timeout().as_millis())),
-        ("serverId", "server_id", int(c.server_id)),
-        ("maxClientCnxns", "max_client_cnxns", int(c.max_client_cnxns)),
-    ];
-    if let Some(port) = c.secure_client_port {
-        rows.insert(1, ("secureClientPort", "secure_client_port", int(port)));
-    }
-    rows
+    vec![
+        ("clientPort", Some("client_port"), int(c.client_port)),
+        ("secureClientPort", Some("secure_client_port"), c.secure_client_port.map_or(Figure::Int(-1), int)),
+        ("dataDir", Some("data_dir"), dir.clone()),
+        ("dataDirSize", None, int(dir_size(&c.data_dir))),
+        ("dataLogDir", Some("data_log_dir"), dir),
+        // The Raft log lives inside the data directory, counted above.
+        ("dataLogSize", None, Figure::Int(0)),
+        ("tickTime", Some("tick_time"), int(c.tick_time_ms)),
+        ("maxClientCnxns", Some("max_client_cnxns"), int(c.max_client_cnxns)),
+        ("minSessionTimeout", Some("min_session_timeout"), int(c.min_session_timeout().as_millis())),
+        ("maxSessionTimeout", Some("max_session_timeout"), int(c.max_session_timeout().as_millis())),
+        ("serverId", Some("server_id"), int(c.server_id)),
+        // Not in ZooKeeper's `conf`: where the client port is bound.
+        ("clientPortAddress", Some("client_port_address"), Figure::Text(c.client_address.clone())),
+    ]
 }
 
 /// `envi`'s environment, as ZooKeeper names its Java properties.
 fn environment() -> Vec<(&'static str, String)> {
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let read = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default();
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
     vec![
         ("zookeeper.version", VERSION.to_string()),
-        ("host.name", host.trim().to_string()),
+        ("host.name", read("/etc/hostname")),
         ("os.name", std::env::consts::OS.to_string()),
         ("os.arch", std::env::consts::ARCH.to_string()),
+        ("os.version", read("/proc/sys/kernel/osrelease")),
+        ("user.name", user_name().unwrap_or_else(|| var("USER"))),
+        ("user.home", var("HOME")),
         ("user.dir", std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()),
     ]
+}
+
+/// This process's user, from /etc/passwd (as Java's `user.name`).
+fn user_name() -> Option<String> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() }.to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.get(2) == Some(&uid.as_str())).map(|f| f[0].to_string())
 }
 
 /// Watched paths by the session watching them (`wchc`), as ZooKeeper names watchers.

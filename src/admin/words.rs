@@ -67,6 +67,8 @@ pub fn answer(server: &Server, word: &str) -> String {
                     let _ = writeln!(s, "\t{p}");
                 }
             }
+            // ZooKeeper ends the dump with an empty line.
+            s.push('\n');
             s
         }
         "wchp" => {
@@ -77,6 +79,7 @@ pub fn answer(server: &Server, word: &str) -> String {
                     let _ = writeln!(s, "\t0x{session:x}");
                 }
             }
+            s.push('\n');
             s
         }
         "dump" => dump(server),
