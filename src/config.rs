@@ -113,6 +113,9 @@ pub struct Config {
     pub ssl_trust_store: Option<PathBuf>,
     /// Whether clients must present a certificate (`ssl.clientAuth`, default need).
     pub ssl_client_auth: ClientAuth,
+    /// Whether the plain client port also accepts TLS connections
+    /// (ZooKeeper's `client.portUnification`), with the `ssl.*` settings.
+    pub port_unification: bool,
     /// A client certificate subject (RFC 2253) that is also a super user
     /// (ZooKeeper's `zookeeper.X509AuthenticationProvider.superUser`).
     pub x509_super_user: Option<String>,
@@ -154,6 +157,7 @@ impl Default for Config {
             ssl_trust_store: None,
             ssl_client_auth: ClientAuth::Need,
             x509_super_user: None,
+            port_unification: false,
             admin_enabled: true,
             admin_address: None,
             admin_port: 8080,
@@ -224,6 +228,9 @@ impl Config {
                     self.secure_client_port = Some(u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?)
                 }
                 "secureClientPortAddress" => self.secure_client_address = Some(value.to_string()),
+                "client.portUnification" | "zookeeper.client.portUnification" => {
+                    self.port_unification = value.eq_ignore_ascii_case("true")
+                }
                 // ZooKeeper reads these as `zookeeper.ssl.*` properties. Only
                 // PEM stores are read (ZooKeeper's `ssl.*.type=PEM`).
                 "ssl.keyStore.location" | "zookeeper.ssl.keyStore.location" => self.ssl_key_store = Some(value.into()),
@@ -267,9 +274,13 @@ impl Config {
     /// Checks the settings hang together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_times()?;
-        if self.secure_client_port.is_some() {
+        if self.tls_wanted() {
             match &self.ssl_key_store {
-                None => return Err(ConfigError::Invalid("secureClientPort needs ssl.keyStore.location".into())),
+                None => {
+                    return Err(ConfigError::Invalid(
+                        "secureClientPort and client.portUnification need ssl.keyStore.location".into(),
+                    ))
+                }
                 Some(store) if !is_pem(store) => {
                     return Err(ConfigError::Invalid(format!(
                         "{}: only PEM key stores are read (convert with openssl or keytool)",
@@ -348,6 +359,11 @@ impl Config {
     /// The client listener address.
     pub fn client_addr(&self) -> Result<SocketAddr, ConfigError> {
         socket_addr("client address", &self.client_address, self.client_port)
+    }
+
+    /// Whether any client port takes TLS connections.
+    pub fn tls_wanted(&self) -> bool {
+        self.secure_client_port.is_some() || self.port_unification
     }
 
     /// The TLS client port's address, if there is one.
@@ -501,6 +517,9 @@ mod tests {
         assert!(c.apply_zoo_cfg("ssl.clientAuth=maybe\n", "zoo.cfg").is_err());
         c.apply_zoo_cfg("ssl.keyStore.location=/k.jks\n", "zoo.cfg").unwrap();
         assert!(c.validate().is_err());
+        let mut u = Config::default();
+        u.apply_zoo_cfg("client.portUnification=true\n", "zoo.cfg").unwrap();
+        assert!(u.tls_wanted() && u.validate().is_err(), "port unification without a key store");
     }
 
     #[test]

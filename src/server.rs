@@ -254,12 +254,14 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
 
     let listener = TcpListener::bind(config.client_addr()?).await?;
     let client_addr = listener.local_addr()?;
-    let secure = match network::tls::acceptor(&config)? {
-        Some(tls) => match config.secure_client_addr()? {
-            Some(addr) => Some((TcpListener::bind(addr).await?, tls)),
-            None => None,
-        },
-        None => None,
+    let tls = network::tls::acceptor(&config)?;
+    let secure = match (&tls, config.secure_client_addr()?) {
+        (Some(tls), Some(addr)) => Some((TcpListener::bind(addr).await?, tls.clone())),
+        _ => None,
+    };
+    let plain_mode = match tls {
+        Some(tls) if config.port_unification => network::Listening::Unified(tls),
+        _ => network::Listening::Plain,
     };
     let secure_addr = secure.as_ref().and_then(|(l, _)| l.local_addr().ok());
     let admin_listener = bind_admin(&config).await?;
@@ -316,9 +318,9 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         tokio::spawn(crate::raft::peer_server::accept_loop(server.clone(), l));
     }
 
-    tokio::spawn(network::accept_loop(server.clone(), listener, None));
+    tokio::spawn(network::accept_loop(server.clone(), listener, plain_mode));
     if let Some((l, tls)) = secure {
-        tokio::spawn(network::accept_loop(server.clone(), l, Some(tls)));
+        tokio::spawn(network::accept_loop(server.clone(), l, network::Listening::Tls(tls)));
     }
     if let Some(l) = admin_listener {
         tokio::spawn(crate::admin::http::accept_loop(server.clone(), l));

@@ -192,3 +192,28 @@ fn the_x509_super_user_passes_every_acl() {
         });
     }
 }
+
+#[test]
+fn a_unified_client_port_takes_plain_and_tls_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    let text = format!(
+        "client.portUnification=true\nssl.keyStore.location={}\nssl.trustStore.location={}\n",
+        fixture("server.pem").display(),
+        fixture("ca.pem").display()
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(server.secure, None);
+    rt().block_on(async {
+        // TLS on the plain port: a session and its writes, as on a secure port.
+        let mut s = TlsSession::open(&server.addr).await;
+        let create = CreateRequest { path: "/both".into(), data: Some(b"x".to_vec()), acl: vec![Acl { perms: 31, id: Id { scheme: "world".into(), id: "anyone".into() } }], flags: 0 };
+        assert_eq!(s.call(OpCode::Create, &create).await, 0);
+        assert_eq!(exchange(&server.addr, true, b"ruok").await.unwrap(), b"imok");
+        // and plain clients on the same port, seeing the same tree
+        let plain = paddock::client::Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(plain.get_data("/both", false).await.unwrap().0, b"x");
+    });
+    assert!(server.four_letter("ruok").contains("imok"));
+}

@@ -8,7 +8,7 @@ pub mod x509;
 
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::server::Server;
@@ -16,9 +16,24 @@ use crate::server::Server;
 /// How long a client may take over its TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Accepts client connections until the process ends: plain ones, or on the
-/// secure client port (`tls`) each after its TLS handshake.
-pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option<TlsAcceptor>) {
+/// What a client listener speaks.
+#[derive(Clone)]
+pub enum Listening {
+    /// The plain protocol (`clientPort`).
+    Plain,
+    /// TLS only (`secureClientPort`).
+    Tls(TlsAcceptor),
+    /// Either, told apart by the first byte (`client.portUnification`).
+    Unified(TlsAcceptor),
+}
+
+/// The first byte of a TLS handshake record; a plain connection starts
+/// with a length (0 for any sane one) or a four-letter word.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Accepts client connections until the process ends, each served plain or
+/// after its TLS handshake as `mode` says.
+pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, mode: Listening) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -30,19 +45,9 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option
                     continue;
                 };
                 let server = server.clone();
-                let tls = tls.clone();
+                let mode = mode.clone();
                 tokio::spawn(async move {
-                    match tls {
-                        None => connection::serve(server, stream, peer).await,
-                        Some(tls) => {
-                            let _ = stream.set_nodelay(true);
-                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                                Ok(Ok(stream)) => connection::serve_tls(server, stream, peer).await,
-                                Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
-                                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-                            }
-                        }
-                    }
+                    serve(server, stream, peer, mode).await;
                     drop(admitted);
                 });
             }
@@ -52,5 +57,27 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+async fn serve(server: Arc<Server>, stream: TcpStream, peer: std::net::SocketAddr, mode: Listening) {
+    let tls = match mode {
+        Listening::Plain => None,
+        Listening::Tls(tls) => Some(tls),
+        Listening::Unified(tls) => {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+                Ok(Ok(1..)) if first[0] == TLS_HANDSHAKE => Some(tls),
+                Ok(Ok(1..)) => None,
+                _ => return,
+            }
+        }
+    };
+    let Some(tls) = tls else { return connection::serve(server, stream, peer).await };
+    let _ = stream.set_nodelay(true);
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+        Ok(Ok(stream)) => connection::serve_tls(server, stream, peer).await,
+        Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
+        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
     }
 }

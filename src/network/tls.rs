@@ -48,13 +48,14 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
-/// The TLS acceptor for the secure client port, if zoo.cfg asks for one.
+/// The TLS acceptor for the secure client port (or the unified plain one),
+/// if zoo.cfg asks for TLS.
 pub fn acceptor(config: &Config) -> Result<Option<TlsAcceptor>, TlsError> {
-    if config.secure_client_port.is_none() {
+    if !config.tls_wanted() {
         return Ok(None);
     }
     let Some(key_store) = &config.ssl_key_store else {
-        return Err(TlsError::Setup("secureClientPort needs ssl.keyStore.location".into()));
+        return Err(TlsError::Setup("TLS needs ssl.keyStore.location".into()));
     };
     let chain = certificates(key_store)?;
     let key = PrivateKeyDer::from_pem_file(key_store)
