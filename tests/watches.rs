@@ -86,3 +86,78 @@ fn persistent_recursive_watch_sees_every_descendant_change() {
         );
     });
 }
+
+/// One length-prefixed frame from a blocking socket.
+fn read_frame(s: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("frame length");
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).expect("frame body");
+    body
+}
+
+fn write_frame(s: &mut std::net::TcpStream, parts: &[&dyn Fn(&mut bytes::BytesMut)]) {
+    use std::io::Write;
+    let mut body = bytes::BytesMut::new();
+    for part in parts {
+        part(&mut body);
+    }
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).expect("send frame");
+}
+
+#[test]
+fn an_event_never_overtakes_the_reply_that_set_its_watch() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    let addr = server.addr.clone();
+    rt().block_on(async {
+        let c = Client::connect(&addr, 10_000).await.unwrap();
+        c.create("/q", b"", CreateMode::Persistent).await.unwrap();
+    });
+    // Another session keeps changing /q's children, so changes land while
+    // the watcher's reads run.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, addr) = (stop.clone(), addr.clone());
+        std::thread::spawn(move || {
+            rt().block_on(async {
+                let c = Client::connect(&addr, 10_000).await.unwrap();
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    c.create(&format!("/q/c{i}"), b"", CreateMode::Persistent).await.unwrap();
+                    i += 1;
+                }
+            })
+        })
+    };
+    // The watcher, on a raw connection to see the exact order of packets:
+    // getChildren(watch) with no other watch armed, so any event that comes
+    // before its reply is that watch's, and a client (which arms its watcher
+    // on the reply) would drop it and wait forever.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let connect = jute::ConnectRequest { protocol_version: 0, last_zxid_seen: 0, timeout: 30_000, session_id: 0, passwd: vec![0; 16], read_only: Some(false) };
+    write_frame(&mut s, &[&|b| connect.write(b)]);
+    read_frame(&mut s);
+    let get = jute::GetChildrenRequest { path: "/q".into(), watch: true };
+    for xid in 1..=3000 {
+        let header = jute::RequestHeader { xid, op: OpCode::GetChildren as i32 };
+        write_frame(&mut s, &[&|b| header.write(b), &|b| get.write(b)]);
+        loop {
+            let reply = jute::ReplyHeader::from_bytes(&read_frame(&mut s)[..16]).unwrap();
+            assert_ne!(reply.xid, jute::xid::NOTIFICATION, "read {xid}: its watch's event came before its reply");
+            if reply.xid == xid {
+                break;
+            }
+        }
+        // The writer soon changes /q: the event of this read's watch.
+        while jute::ReplyHeader::from_bytes(&read_frame(&mut s)[..16]).unwrap().xid != jute::xid::NOTIFICATION {}
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+}

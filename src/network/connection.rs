@@ -478,6 +478,7 @@ async fn answer(
     buf: &mut BytesMut,
 ) -> Result<bool, ConnError> {
     let mut body = BytesMut::new();
+    let mut drained = false;
     let (xid, zxid, err, close, started) = match item {
         Pending::Reply { xid, zxid, err, body: b, close } => {
             body = b;
@@ -516,6 +517,13 @@ async fn answer(
                     e.raw()
                 }
             };
+            // While the state is still locked: the events queued now are of
+            // changes this read saw, and go first. An event queued once the
+            // lock is gone may be of a watch this very read set, and the
+            // client must have its reply (which arms the watch on its side)
+            // before that event, or it drops the event and waits forever.
+            drain_events(server, &ctx.stats, events, buf);
+            drained = true;
             (xid, state.tree.last_zxid(), err, false, Some(started))
         }
         Pending::SetWatches { xid, req } => {
@@ -524,6 +532,9 @@ async fn answer(
             let reader =
                 ops::read::Reader { tree: &state.tree, watches: &server.shared.watches, conn: ctx.conn, session_id: ctx.id, ids: &ids };
             reader.set_watches(&req);
+            // As for a read: only the events of what these watches saw go first.
+            drain_events(server, &ctx.stats, events, buf);
+            drained = true;
             (xid, state.tree.last_zxid(), 0, false, None)
         }
         Pending::Close { xid, rx } => {
@@ -532,7 +543,9 @@ async fn answer(
         }
     };
     // Events already queued describe states this reply may show: they go first.
-    drain_events(server, &ctx.stats, events, buf);
+    if !drained {
+        drain_events(server, &ctx.stats, events, buf);
+    }
     frame::put_reply(buf, &ReplyHeader { xid, zxid, err }, &body);
     Counters::incr(&server.shared.counters.packets_sent);
     ctx.stats.packet_sent();
