@@ -196,11 +196,7 @@ fn fields(server: &Server, word: &str) -> Map<String, Value> {
                 }
             }
         }
-        "cons" => {
-            let conns: Vec<Value> = server.connections.views().iter().map(|v| connection(v, true)).collect();
-            out.insert("connections".into(), conns.into());
-            out.insert("secure_connections".into(), Value::Array(Vec::new()));
-        }
+        "cons" => connections(server, true, &mut out),
         "dirs" => {
             out.insert("datadir_size".into(), super::dir_size(&server.config.data_dir).into());
             out.insert("logdir_size".into(), 0.into());
@@ -235,9 +231,7 @@ fn fields(server: &Server, word: &str) -> Map<String, Value> {
         "srvr" => server_stats(server, &mut out),
         "stat" => {
             server_stats(server, &mut out);
-            let conns: Vec<Value> = server.connections.views().iter().map(|v| connection(v, false)).collect();
-            out.insert("connections".into(), conns.into());
-            out.insert("secure_connections".into(), Value::Array(Vec::new()));
+            connections(server, false, &mut out);
         }
         "wchs" => {
             let (conns, paths, watches) = super::watch_summary(server);
@@ -286,33 +280,32 @@ fn server_stats(server: &Server, out: &mut Map<String, Value>) {
 
 /// One connection as ZooKeeper's `connections` (full) and `stats` (brief) list it.
 fn connection(v: &ConnView, full: bool) -> Value {
-    let mut c = json!({
-        "remote_socket_address": v.peer.to_string(),
-        "outstanding_requests": v.queued,
-        "packets_received": v.received,
-        "packets_sent": v.sent,
-    });
+    let mut c = Map::new();
+    c.insert("remote_socket_address".into(), v.peer.to_string().into());
+    c.insert("outstanding_requests".into(), v.queued.into());
+    c.insert("packets_received".into(), v.received.into());
+    c.insert("packets_sent".into(), v.sent.into());
     if full && v.session_id != 0 {
-        if let Value::Object(map) = &mut c {
-            let more = json!({
-                "session_id": v.session_id,
-                "last_operation": v.last_op,
-                "established": v.established_ms,
-                "session_timeout": v.timeout_ms,
-                "last_cxid": v.last_cxid,
-                "last_zxid": v.last_zxid,
-                "last_response_time": v.last_response_ms,
-                "last_latency": v.last_latency_ms,
-                "min_latency": v.min_latency_ms,
-                "avg_latency": v.avg_latency_ms,
-                "max_latency": v.max_latency_ms,
-            });
-            if let Value::Object(more) = more {
-                map.extend(more);
-            }
-        }
+        c.insert("session_id".into(), v.session_id.into());
+        c.insert("last_operation".into(), v.last_op.into());
+        c.insert("established".into(), v.established_ms.into());
+        c.insert("session_timeout".into(), v.timeout_ms.into());
+        c.insert("last_cxid".into(), v.last_cxid.into());
+        c.insert("last_zxid".into(), v.last_zxid.into());
+        c.insert("last_response_time".into(), v.last_response_ms.into());
+        c.insert("last_latency".into(), v.last_latency_ms.into());
+        c.insert("min_latency".into(), v.min_latency_ms.into());
+        c.insert("avg_latency".into(), v.avg_latency_ms.into());
+        c.insert("max_latency".into(), v.max_latency_ms.into());
     }
-    c
+    Value::Object(c)
+}
+
+/// Every open connection, as `connections` (full) and `stats` (brief) list them.
+fn connections(server: &Server, full: bool, out: &mut Map<String, Value>) {
+    let conns: Vec<Value> = server.connections.views().iter().map(|v| connection(v, full)).collect();
+    out.insert("connections".into(), conns.into());
+    out.insert("secure_connections".into(), Value::Array(Vec::new()));
 }
 
 /// `leader`: whether this server leads, and which server does.
