@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Starts a 3-node paddock ensemble from ZooKeeper-style zoo.cfg files
-# (server.N=127.0.0.1:peer:election;client lines, myid in each dataDir, free
-# ports, throwaway data), and runs compat/run.sh through a FOLLOWER, where
-# every write is forwarded to the leader and every read is served locally;
-# then the quicker suites (COMPAT_LEADER_SUITES, default "zkcli java
-# cclient") through the leader; then kazoo's failover tests, which stop and
+# Starts a 3-node paddock ensemble and an observer (server.4=...:observer)
+# from ZooKeeper-style zoo.cfg files (server.N=127.0.0.1:peer:election;client
+# lines, myid in each dataDir, free ports, throwaway data), and runs
+# compat/run.sh through a FOLLOWER, where every write is forwarded to the
+# leader and every read is served locally; then the quicker suites
+# (COMPAT_LEADER_SUITES, default "zkcli java cclient") through the leader and
+# through the observer; then kazoo's failover tests, which stop and
 # restart a member (compat/kazoo_failover.sh; COMPAT_FAILOVER=0 skips them,
 # COMPAT_FAILOVER_MEMBER=leader stops the leader instead of that follower).
 # Members are started and stopped by compat/ensemble_ctl.sh, which keeps each
@@ -21,26 +22,28 @@ bin="$(realpath "$bin")"   # restarts run from kazoo's scratch directory
 work="$(mktemp -d)"
 ctl() { "$here/ensemble_ctl.sh" "$work" "$@"; }
 cleanup() {
-    for id in 1 2 3; do ctl stop "$id" || true; done
+    for id in 1 2 3 4; do ctl stop "$id" || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
 echo "$bin" >"$work/bin"
 
-# Nine distinct free ports: a client, peer and election port per server.
+# Twelve distinct free ports: a client, peer and election port per server.
 mapfile -t ports < <(python3 -c '
 import socket
 socks = []
-for _ in range(9):
+for _ in range(12):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 for s in socks: print(s.getsockname()[1])
 ')
 servers=""
-for id in 1 2 3; do
+for id in 1 2 3 4; do
     i=$(( (id - 1) * 3 ))
-    servers+="server.$id=127.0.0.1:${ports[$((i + 1))]}:${ports[$((i + 2))]};${ports[$i]}"$'\n'
+    role=""
+    [ "$id" = 4 ] && role=":observer"
+    servers+="server.$id=127.0.0.1:${ports[$((i + 1))]}:${ports[$((i + 2))]}$role;${ports[$i]}"$'\n'
 done
-for id in 1 2 3; do
+for id in 1 2 3 4; do
     mkdir -p "$work/n$id"
     echo "$id" >"$work/n$id/myid"
     {
@@ -62,24 +65,26 @@ done
 
 addr() { cat "$work/n$1.addr"; }
 mode() { compat_4lw "$(addr "$1")" srvr | sed -n 's/^Mode: //p'; }
-leader="" follower=""
+leader="" follower="" observer=""
 deadline=$((SECONDS + 60))
 while [ $SECONDS -lt $deadline ]; do
-    leader="" follower=""
-    for id in 1 2 3; do
+    leader="" follower="" observer=""
+    for id in 1 2 3 4; do
         case "$(mode "$id")" in
         leader) leader=$id ;;
         follower) follower=${follower:-$id} ;;
+        observer) observer=$id ;;
         esac
     done
-    [[ -n "$leader" && -n "$follower" ]] && break
-    for id in 1 2 3; do
+    [[ -n "$leader" && -n "$follower" && "$observer" == 4 ]] && break
+    for id in 1 2 3 4; do
         kill -0 "$(cat "$work/n$id.pid")" 2>/dev/null || { echo "server $id exited:" >&2; tail -5 "$work/n$id.stderr" >&2; exit 1; }
     done
     sleep 0.1
 done
 [[ -n "$leader" && -n "$follower" ]] || { echo "the ensemble elected no leader within 60 s" >&2; exit 1; }
-echo "paddock ensemble: leader $leader on $(addr "$leader"), follower $follower on $(addr "$follower") (pids $(cat "$work"/n[123].pid | tr '\n' ' '))"
+[[ "$observer" == 4 ]] || { echo "server 4 is not serving as an observer within 60 s" >&2; exit 1; }
+echo "paddock ensemble: leader $leader on $(addr "$leader"), follower $follower on $(addr "$follower"), observer 4 on $(addr 4) (pids $(cat "$work"/n[1234].pid | tr '\n' ' '))"
 
 rc=0
 echo "== through follower $follower"
@@ -89,6 +94,9 @@ for id in 1 2 3; do [[ "$(mode "$id")" == leader ]] && leader=$id; done
 echo
 echo "== through leader $leader"
 COMPAT_SUITES="${COMPAT_LEADER_SUITES:-zkcli java cclient}" "$here/run.sh" "$(addr "$leader")" || rc=1
+echo
+echo "== through observer 4"
+COMPAT_SUITES="${COMPAT_LEADER_SUITES:-zkcli java cclient}" "$here/run.sh" "$(addr 4)" || rc=1
 
 if [ "${COMPAT_FAILOVER:-1}" != 0 ]; then
     # The member the tests stop is the first address: by default the follower

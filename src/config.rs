@@ -33,7 +33,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// One ensemble member, from a `server.N=host:peerPort:electionPort[;clientPort]` line.
+/// One ensemble member, from a `server.N=host:peerPort:electionPort[:role][;clientPort]` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
     /// Host name or address.
@@ -42,6 +42,9 @@ pub struct Peer {
     pub peer_port: u16,
     /// The client port, if the line names one.
     pub client_port: Option<u16>,
+    /// An observer (`:observer`): it receives every write and serves clients
+    /// but never votes, so it adds no weight to a quorum (a Raft learner).
+    pub observer: bool,
     /// The line's value as written (`host:peer:election[:role][;client]`).
     pub spec: String,
 }
@@ -84,6 +87,9 @@ pub struct Config {
     pub snap_count: u64,
     /// Ensemble members by id (empty: a single node).
     pub peers: std::collections::BTreeMap<u64, Peer>,
+    /// ZooKeeper's `peerType` (true: observer), checked against this
+    /// server's own `server.N` line, which wins as on ZooKeeper.
+    pub peer_type_observer: Option<bool>,
     /// The `super` identity's digest (`super:base64hash`), as ZooKeeper's
     /// `zookeeper.DigestAuthenticationProvider.superDigest`.
     pub super_digest: Option<String>,
@@ -149,6 +155,7 @@ impl Default for Config {
             sasl_server_section: "Server".into(),
             sasl_super_users: Vec::new(),
             peers: std::collections::BTreeMap::new(),
+            peer_type_observer: None,
             snap_count: 100_000,
             max_client_cnxns: 60,
             secure_client_port: None,
@@ -176,6 +183,17 @@ impl Config {
             cfg.server_id = read_myid(&cfg.data_dir)?;
         }
         cfg.validate()?;
+        if let (Some(declared), Some(me)) = (cfg.peer_type_observer, cfg.peers.get(&cfg.server_id)) {
+            if declared != me.observer {
+                let name = |observer: bool| if observer { "observer" } else { "participant" };
+                tracing::warn!(
+                    "peerType={} does not match server.{}'s {}: following the server.N line, as ZooKeeper does",
+                    name(declared),
+                    cfg.server_id,
+                    name(me.observer)
+                );
+            }
+        }
         Ok(cfg)
     }
 
@@ -223,6 +241,13 @@ impl Config {
                     self.peers.insert(id, peer);
                 }
                 "myid" => self.server_id = num(value)?,
+                "peerType" => {
+                    self.peer_type_observer = match value.to_ascii_lowercase().as_str() {
+                        "observer" => Some(true),
+                        "participant" => Some(false),
+                        other => return Err(err(format!("unrecognised peer type {other:?}: participant or observer"))),
+                    }
+                }
                 "snapCount" => self.snap_count = num(value)?.max(10),
                 "secureClientPort" => {
                     self.secure_client_port = Some(u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?)
@@ -298,7 +323,15 @@ impl Config {
         if !self.peers.is_empty() && !self.peers.contains_key(&self.server_id) {
             return Err(ConfigError::Invalid(format!("myid {} is not among the server.N lines", self.server_id)));
         }
+        if !self.peers.is_empty() && self.participants().next().is_none() {
+            return Err(ConfigError::Invalid("every server.N line is an observer: an ensemble needs participants".into()));
+        }
         Ok(())
+    }
+
+    /// The ensemble's voting members (`server.N` lines that are not observers).
+    pub fn participants(&self) -> impl Iterator<Item = (&u64, &Peer)> {
+        self.peers.iter().filter(|(_, p)| !p.observer)
     }
 
     /// Log entries kept behind the newest snapshot: a tenth of `snapCount`
@@ -420,7 +453,6 @@ fn is_super_user_key(key: &str) -> bool {
     key == "superUser" || key.strip_prefix("superUser.").is_some_and(|rest| !rest.is_empty())
 }
 
-/// Parses `host:peerPort:electionPort[:role][;[clientAddr:]clientPort]`.
 /// Reads a `server.N=` value: `host:peerPort:electionPort[:role][;[clientHost:]clientPort]`.
 pub fn parse_server_line(value: &str) -> Result<Peer, String> {
     let (servers, client) = match value.split_once(';') {
@@ -432,6 +464,12 @@ pub fn parse_server_line(value: &str) -> Result<Peer, String> {
         return Err(format!("expected host:peerPort:electionPort, got {value:?}"));
     }
     let peer_port = parts[1].parse::<u16>().map_err(|e| format!("peer port: {e}"))?;
+    let observer = match parts.get(3).map(|r| r.trim().to_ascii_lowercase()) {
+        None => false,
+        Some(role) if role == "participant" => false,
+        Some(role) if role == "observer" => true,
+        Some(role) => return Err(format!("unrecognised peer type {role:?}: participant or observer")),
+    };
     let client_port = match client {
         Some(c) => {
             let port = c.rsplit(':').next().unwrap_or(c);
@@ -439,7 +477,7 @@ pub fn parse_server_line(value: &str) -> Result<Peer, String> {
         }
         None => None,
     };
-    Ok(Peer { host: parts[0].trim().to_string(), peer_port, client_port, spec: value.trim().to_string() })
+    Ok(Peer { host: parts[0].trim().to_string(), peer_port, client_port, observer, spec: value.trim().to_string() })
 }
 
 /// Reads ZooKeeper's `myid` file from the data directory.
@@ -542,11 +580,32 @@ mod tests {
         let text = "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889;2182\nserver.3=h3:2890:3890:participant;0.0.0.0:2183\n";
         c.apply_zoo_cfg(text, "zoo.cfg").unwrap();
         assert_eq!(c.peers.len(), 3);
-        assert_eq!(c.peers[&1], Peer { host: "127.0.0.1".into(), peer_port: 2888, client_port: None, spec: "127.0.0.1:2888:3888".into() });
+        assert_eq!(
+            c.peers[&1],
+            Peer { host: "127.0.0.1".into(), peer_port: 2888, client_port: None, observer: false, spec: "127.0.0.1:2888:3888".into() }
+        );
         assert_eq!(c.peers[&2].client_port, Some(2182));
         assert_eq!(c.peers[&3].peer_addr(), "h3:2890");
         assert!(c.validate().is_ok());
         c.server_id = 9;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn reads_observers_and_refuses_unknown_roles() {
+        let mut c = Config::default();
+        let text = "server.1=a:1:2\nserver.2=b:1:2:participant\nserver.3=c:1:2:observer;2183\npeerType=observer\n";
+        c.apply_zoo_cfg(text, "zoo.cfg").unwrap();
+        assert!(!c.peers[&1].observer && !c.peers[&2].observer && c.peers[&3].observer);
+        assert_eq!(c.peers[&3].client_port, Some(2183));
+        assert_eq!(c.participants().map(|(id, _)| *id).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(c.peer_type_observer, Some(true));
+        c.server_id = 3;
+        assert!(c.validate().is_ok());
+        assert!(parse_server_line("a:1:2:voter").is_err());
+        assert!(Config::default().apply_zoo_cfg("peerType=leader\n", "zoo.cfg").is_err());
+        let mut only_observers = Config::default();
+        only_observers.apply_zoo_cfg("server.1=a:1:2:observer\n", "zoo.cfg").unwrap();
+        assert!(only_observers.validate().is_err());
     }
 }

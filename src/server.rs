@@ -163,13 +163,16 @@ impl Server {
         Some((l, addr))
     }
 
-    /// "leader", "follower" or "standalone", as `srvr` reports it.
+    /// "leader", "follower", "observer" or "standalone", as `srvr` reports it.
     pub fn mode(&self) -> &'static str {
         let m = self.raft.metrics().borrow().clone();
-        let voters = m.membership_config.membership().voter_ids().count();
-        if voters <= 1 {
+        let membership = m.membership_config.membership();
+        let me = self.config.server_id;
+        if membership.get_node(&me).is_some() && !membership.voter_ids().any(|v| v == me) {
+            "observer"
+        } else if membership.nodes().count() <= 1 {
             "standalone"
-        } else if m.current_leader == Some(self.config.server_id) {
+        } else if m.current_leader == Some(me) {
             "leader"
         } else {
             "follower"
@@ -279,14 +282,16 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         None => None,
     };
     // The first start bootstraps membership; a restart finds it in the log.
-    // In an ensemble only the lowest id bootstraps, and only if no peer
+    // In an ensemble only the lowest participant bootstraps, and only if no peer
     // already belongs to a formed ensemble: a member whose data was wiped
     // must rejoin (and catch up by snapshot), never found a second history.
     if !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
         let members: Option<BTreeMap<u64, BasicNode>> = if config.peers.is_empty() {
             Some(BTreeMap::from([(id, BasicNode::new(client_addr.to_string()))]))
-        } else if config.peers.keys().next() == Some(&id) && !any_peer_initialized(&config).await {
-            Some(config.peers.iter().map(|(id, p)| (*id, BasicNode::new(p.peer_addr()))).collect())
+        } else if config.participants().next().map(|(first, _)| *first) == Some(id) && !any_peer_initialized(&config).await {
+            // Observers join as learners once a leader is elected
+            // (`membership::add_configured_observers`).
+            Some(config.participants().map(|(id, p)| (*id, BasicNode::new(p.peer_addr()))).collect())
         } else {
             tracing::info!("empty state: waiting for the ensemble's leader to bring this server up to date");
             None
@@ -298,6 +303,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         }
     }
 
+    let config_has_observers = config.peers.values().any(|p| p.observer);
     let lease = crate::serving::Lease::from_config(&config);
     let serving = crate::serving::start(raft.clone(), lease);
     let forwarder = Forwarder::from_config(&config);
@@ -324,6 +330,9 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     }
     if let Some(l) = admin_listener {
         tokio::spawn(crate::admin::http::accept_loop(server.clone(), l));
+    }
+    if config_has_observers {
+        tokio::spawn(crate::raft::membership::add_configured_observers(server.clone()));
     }
     tokio::spawn(session::expiry::run(server.clone()));
     tokio::spawn(reaper::run(server.clone()));

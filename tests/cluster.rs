@@ -381,3 +381,51 @@ fn a_new_leader_keeps_live_sessions_and_expires_orphaned_ones() {
         assert_eq!(stat.ephemeral_owner, kept.session_id);
     });
 }
+
+#[test]
+fn an_observer_serves_clients_but_never_votes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ens = Ensemble::start_roles(dir.path(), &["", "", "", ":observer"], "");
+    let observer = 4;
+    let word = |ens: &Ensemble, id: usize, w: &str| ens.nodes[id - 1].as_ref().unwrap().four_letter(w);
+    assert!(word(&ens, observer, "srvr").contains("Mode: observer"), "{}", word(&ens, observer, "srvr"));
+    assert!(word(&ens, observer, "mntr").contains("zk_server_state\tobserver"), "{}", word(&ens, observer, "mntr"));
+    let leader = ens.leader().expect("a leader");
+    assert_ne!(leader, observer);
+    let learners = |ens: &Ensemble| {
+        let l = ens.nodes[leader - 1].as_ref().unwrap();
+        (l.mntr("zk_learners"), l.mntr("zk_synced_followers"), l.mntr("zk_synced_observers"))
+    };
+    assert!(eventually(10, || learners(&ens) == (Some(3), Some(2), Some(1))), "leader mntr: {:?}", learners(&ens));
+
+    rt().block_on(async {
+        // Writes through the observer go to the leader; its watches fire.
+        let o = Client::connect(&ens.addr(observer), 10_000).await.unwrap();
+        o.create("/obs", b"v0", CreateMode::Persistent).await.unwrap();
+        assert_eq!(o.get_data("/obs", true).await.unwrap().0, b"v0");
+        let l = Client::connect(&ens.addr(leader), 10_000).await.unwrap();
+        l.set_data("/obs", b"v1", -1).await.unwrap();
+        let ev = o.next_event(Duration::from_secs(5)).await.expect("the observer's watch fired");
+        assert_eq!(ev.path, "/obs");
+    });
+
+    // The observer and one follower gone, two of the three voters remain, a
+    // quorum. Had the observer a vote, four voters would need three.
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    ens.kill9(observer);
+    ens.kill9(follower);
+    rt().block_on(async {
+        let c = Client::connect(&ens.addr(leader), 10_000).await.unwrap();
+        let write = tokio::time::timeout(Duration::from_secs(10), c.create("/quorum", b"", CreateMode::Persistent)).await;
+        assert!(matches!(write, Ok(Ok(_))), "two of three voters did not commit a write: {write:?}");
+    });
+
+    // Back, the observer catches up and is an observer still.
+    ens.restart(observer);
+    rt().block_on(async {
+        let o = Client::connect(&ens.addr(observer), 10_000).await.unwrap();
+        o.call(OpCode::Sync, Some(&SyncRequest { path: "/".into() })).await.unwrap();
+        assert!(o.exists("/quorum", false).await.unwrap().is_some());
+    });
+    assert!(word(&ens, observer, "srvr").contains("Mode: observer"));
+}

@@ -1,7 +1,8 @@
 //! Membership changes through ZooKeeper's `reconfig` op, with real processes:
 //! a new server joins a running 3-node ensemble (as a learner, then a voter)
 //! without downtime, and a dead member is removed, after which the ensemble
-//! again tolerates the loss of one more server.
+//! again tolerates the loss of one more server; an observer joins, changes
+//! role and leaves.
 
 use std::time::{Duration, Instant};
 
@@ -64,15 +65,21 @@ async fn create_within(addrs: &[String], path: &str, limit: Duration) -> Duratio
     }
 }
 
+/// A 3-node ensemble with reconfig enabled and `super:test` as super user; and its leader.
+fn reconfigurable_ensemble(dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> (Ensemble, usize) {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_paddock"));
+    let extra_cfg = format!("reconfigEnabled=true\nsuperDigest={}\n", super_digest());
+    let opts = EnsembleOptions { extra_cfg, ..Default::default() };
+    let ens = Ensemble::start(exe, dir, opts, rt, Duration::from_secs(60)).expect("ensemble");
+    let leader = (0..50).find_map(|_| ens.leader().or_else(|| { std::thread::sleep(Duration::from_millis(100)); None })).expect("a leader");
+    (ens, leader)
+}
+
 #[test]
 fn a_server_joins_and_a_dead_one_leaves_through_reconfig() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = rt();
-    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_paddock"));
-    let extra_cfg = format!("reconfigEnabled=true\nsuperDigest={}\n", super_digest());
-    let opts = EnsembleOptions { extra_cfg, ..Default::default() };
-    let mut ens = Ensemble::start(exe, tmp.path(), opts, &rt, Duration::from_secs(60)).expect("ensemble");
-    let leader = (0..50).find_map(|_| ens.leader().or_else(|| { std::thread::sleep(Duration::from_millis(100)); None })).expect("a leader");
+    let (mut ens, leader) = reconfigurable_ensemble(tmp.path(), &rt);
     let follower = (1..=3).find(|i| *i != leader).unwrap();
     rt.block_on(async {
         let c = Client::connect(&ens.client_addr(leader), 10_000).await.unwrap();
@@ -132,5 +139,65 @@ fn a_server_joins_and_a_dead_one_leaves_through_reconfig() {
     let survivors: Vec<String> = alive.iter().filter(|i| **i != second).map(|i| ens.client_addr(*i)).collect();
     let took = rt.block_on(create_within(&survivors, "/after-two-deaths", Duration::from_secs(30)));
     eprintln!("2 of the 3 remaining members took a write {took:?} after the second kill");
+    ens.shutdown();
+}
+
+#[test]
+fn an_observer_joins_changes_role_and_leaves_through_reconfig() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (mut ens, leader) = reconfigurable_ensemble(tmp.path(), &rt);
+    let id = ens.add_server().expect("a fourth server");
+    let spec = ens.server_spec(id);
+    let (ports, client) = spec.split_once(';').expect("a client port");
+    let as_role = |role: &str| format!("server.{id}={ports}:{role};{client}");
+    let mode_becomes = |ens: &Ensemble, want: &[&str]| {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let srvr = ens.four_letter(id, "srvr").unwrap_or_default();
+            if want.iter().any(|w| srvr.contains(&format!("Mode: {w}"))) {
+                return;
+            }
+            assert!(Instant::now() < until, "server {id} is not {want:?}:\n{srvr}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let reconfig_as_super = |joining: String, leaving: String| {
+        rt.block_on(async {
+            let c = as_super(&ens.client_addr(leader)).await;
+            reconfig(&c, &joining, &leaving, -1).await.expect("reconfig")
+        })
+    };
+
+    // Joins as an observer: it serves, takes writes, and the leader counts it apart.
+    let config = reconfig_as_super(as_role("observer"), String::new());
+    assert!(config.contains(&format!("server.{id}={ports}:observer;{client}\n")), "{config:?}");
+    ens.wait_serving(id, Duration::from_secs(30)).expect("the observer serves");
+    mode_becomes(&ens, &["observer"]);
+    rt.block_on(async {
+        let c = Client::connect(&ens.client_addr(id), 10_000).await.unwrap();
+        c.create("/through-observer", b"", CreateMode::Persistent).await.expect("a write through the observer");
+    });
+    let observers = || ens.four_letter(leader, "mntr").unwrap_or_default().contains("zk_synced_observers\t1");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !observers() {
+        assert!(Instant::now() < until, "the leader never counted a synced observer");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Re-added with another role, it becomes a voter, then an observer again.
+    let config = reconfig_as_super(as_role("participant"), String::new());
+    assert!(config.contains(&format!("server.{id}={ports}:participant;{client}\n")), "{config:?}");
+    mode_becomes(&ens, &["follower", "leader"]);
+    reconfig_as_super(as_role("observer"), String::new());
+    mode_becomes(&ens, &["observer"]);
+
+    // Removed, it is gone from every member's config.
+    let config = reconfig_as_super(String::new(), id.to_string());
+    assert!(!config.contains(&format!("server.{id}=")), "{config:?}");
+    rt.block_on(async {
+        let c = Client::connect(&ens.client_addr(leader), 10_000).await.unwrap();
+        c.create("/after-removal", b"", CreateMode::Persistent).await.expect("a write after the observer left");
+    });
     ens.shutdown();
 }

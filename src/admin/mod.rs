@@ -114,27 +114,40 @@ fn file_descriptors() -> (Option<usize>, Option<u64>) {
 /// heartbeats, well past one slow answer, well short of a human noticing.
 const FOLLOWER_SILENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// On the leader: (members other than itself that answer Raft RPCs, those of
-/// them that are voters replicating from the log). A voter counts as synced
-/// once its log matches the leader's past the purged point, i.e. it follows
-/// from the log and no longer needs (or waits for) a snapshot.
-fn follower_counts(server: &Server, raft: &openraft::RaftMetrics<u64, openraft::BasicNode>) -> (usize, usize) {
+/// What the leader sees of the other members.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Learners {
+    /// Members other than itself that answer Raft RPCs (ZooKeeper's `learners`).
+    present: usize,
+    /// Present participants replicating from the log (`synced_followers`).
+    synced_followers: usize,
+    /// Present observers replicating from the log (`synced_observers`).
+    synced_observers: usize,
+}
+
+/// On the leader: who of the other members is there and in sync. A member
+/// counts as synced once its log matches the leader's past the purged point,
+/// i.e. it follows from the log and no longer needs (or waits for) a snapshot.
+fn learners(server: &Server, raft: &openraft::RaftMetrics<u64, openraft::BasicNode>) -> Learners {
     let membership = raft.membership_config.membership();
     let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
     let purged = raft.purged.map(|l| l.index);
     let matching = raft.replication.as_ref();
-    let (mut followers, mut synced) = (0, 0);
+    let mut seen = Learners::default();
     for (id, _) in membership.nodes().filter(|(id, _)| **id != raft.id) {
         if !server.shared.peers.answered_within(*id, FOLLOWER_SILENCE) {
             continue;
         }
-        followers += 1;
+        seen.present += 1;
         let matched = matching.and_then(|m| m.get(id)).copied().flatten().map(|l| l.index);
-        if voters.contains(id) && matched.is_some() && matched >= purged {
-            synced += 1;
+        if matched.is_some() && matched >= purged {
+            match voters.contains(id) {
+                true => seen.synced_followers += 1,
+                false => seen.synced_observers += 1,
+            }
         }
     }
-    (followers, synced)
+    seen
 }
 
 /// `mntr`'s figures, named without ZooKeeper's `zk_` text prefix (as the
@@ -187,9 +200,14 @@ fn monitor(server: &Server) -> Vec<(&'static str, Figure)> {
         rows.push(("max_file_descriptor_count", int(max)));
     }
     if mode == "leader" {
-        let (followers, synced) = follower_counts(server, &raft);
-        rows.push(("followers", int(followers)));
-        rows.push(("synced_followers", int(synced)));
+        // ZooKeeper 3.8's names, and `followers` as ZooKeeper 3.4 named
+        // `learners`, for older probes.
+        let seen = learners(server, &raft);
+        rows.push(("learners", int(seen.present)));
+        rows.push(("followers", int(seen.present)));
+        rows.push(("synced_followers", int(seen.synced_followers)));
+        rows.push(("synced_non_voting_followers", Figure::Int(0)));
+        rows.push(("synced_observers", int(seen.synced_observers)));
     }
     rows
 }

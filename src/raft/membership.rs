@@ -1,6 +1,7 @@
 //! Membership changes through ZooKeeper's `reconfig`: add servers (each as
-//! a learner first, promoted to voter once it has caught up) and remove
-//! servers, without downtime.
+//! a learner first, promoted to voter once it has caught up, unless it is an
+//! observer, which stays a learner) and remove servers, without downtime;
+//! and the observers of zoo.cfg, added once the ensemble has a leader.
 //!
 //! Only the leader changes membership (openraft's joint consensus does the
 //! safe part); a follower that receives a reconfig hands it to the leader
@@ -11,13 +12,14 @@
 //! a client passes back as `fromConfig` to make a conditional change.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 use jute::{GetDataResponse, ReconfigRequest, Record};
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
-use openraft::BasicNode;
+use openraft::{BasicNode, ChangeMembers};
 
 use super::wire::{self, PeerRequest, PeerResponse};
 use crate::config::parse_server_line;
@@ -191,32 +193,50 @@ pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
     if membership.get_joint_config().len() > 1 {
         return Err(ZkError::ReconfigInProgress);
     }
-    let version = m.membership_config.log_id().map_or(0, |l| l.index);
+    let mut version = m.membership_config.log_id().map_or(0, |l| l.index);
     if change.expected_version != -1 && change.expected_version as u64 != version {
         return Err(ZkError::BadVersion);
     }
     let voters: BTreeSet<u64> = membership.voter_ids().collect();
-    let current = current_servers(server, &voters);
-    if let Some(id) = change.leaving.iter().find(|id| !voters.contains(id)) {
+    let members: BTreeSet<u64> = membership.nodes().map(|(id, _)| *id).collect();
+    let current = current_servers(server, &members);
+    if let Some(id) = change.leaving.iter().find(|id| !members.contains(id)) {
         return Err(ZkError::BadArguments(format!("server {id} is not a member")));
     }
     let next = change.apply_to(&current).ok_or_else(|| ZkError::BadArguments("no server would be left".into()))?;
+    let mut peers = BTreeMap::new();
+    for (id, spec) in &next {
+        peers.insert(*id, parse_server_line(spec).map_err(ZkError::BadArguments)?);
+    }
+    let new_voters: BTreeSet<u64> = peers.iter().filter(|(_, p)| !p.observer).map(|(id, _)| *id).collect();
+    if new_voters.is_empty() {
+        return Err(ZkError::BadArguments("no participant would be left (observers do not vote)".into()));
+    }
 
-    // New servers join as learners and are promoted once they have caught up.
-    for (id, spec) in next.iter().filter(|(id, _)| !voters.contains(id)) {
-        let peer = parse_server_line(spec).map_err(ZkError::BadArguments)?;
+    // New servers join as learners (observers stay so) and participants are
+    // promoted once they have caught up.
+    for (id, peer) in peers.iter().filter(|(id, _)| !members.contains(id)) {
         tracing::info!(id, addr = %peer.peer_addr(), "reconfig: adding a learner, waiting for it to catch up");
         let added = tokio::time::timeout(CATCH_UP_LIMIT, server.raft.add_learner(*id, BasicNode::new(peer.peer_addr()), true)).await;
         match added {
-            Ok(Ok(_)) => {}
+            Ok(Ok(r)) => version = r.log_id.index,
             Ok(Err(e)) => return Err(change_error(e)),
             Err(_) => return Err(ZkError::NewConfigNoQuorum),
         }
     }
-    let new_voters: BTreeSet<u64> = next.keys().copied().collect();
-    tracing::info!(?voters, ?new_voters, "reconfig: changing membership");
-    let changed = server.raft.change_membership(new_voters, false).await.map_err(change_error)?;
-    let version = changed.log_id.index;
+    if new_voters != voters {
+        tracing::info!(?voters, ?new_voters, "reconfig: changing the voters");
+        // Retained: a participant turned observer keeps receiving the log;
+        // servers that leave altogether are removed just below.
+        let changed = server.raft.change_membership(ChangeMembers::ReplaceAllVoters(new_voters), true).await;
+        version = changed.map_err(change_error)?.log_id.index;
+    }
+    let gone: BTreeSet<u64> = members.iter().filter(|id| !next.contains_key(id)).copied().collect();
+    if !gone.is_empty() {
+        tracing::info!(?gone, "reconfig: removing servers");
+        let changed = server.raft.change_membership(ChangeMembers::RemoveNodes(gone), false).await;
+        version = changed.map_err(change_error)?.log_id.index;
+    }
     let text = render(&next, version);
     let resp = server
         .write(0, Txn::SetData { path: CONFIG_PATH.into(), data: Some(text.into_bytes()), version: -1 })
@@ -226,17 +246,61 @@ pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
 
 /// The current members' `server.N=` values: from `/zookeeper/config` once a
 /// reconfig has written it, else from the local zoo.cfg.
-fn current_servers(server: &Server, voters: &BTreeSet<u64>) -> BTreeMap<u64, String> {
-    let text = {
-        let state = server.shared.read();
-        state.tree.get(CONFIG_PATH).and_then(|n| n.data().map(|d| String::from_utf8_lossy(d).into_owned()))
-    };
-    let mut servers = text.as_deref().map(servers_of).unwrap_or_default();
+fn current_servers(server: &Server, members: &BTreeSet<u64>) -> BTreeMap<u64, String> {
+    let mut servers = configured_servers(server).map(|text| servers_of(&text)).unwrap_or_default();
     for (id, peer) in &server.config.peers {
         servers.entry(*id).or_insert_with(|| peer.spec.clone());
     }
-    servers.retain(|id, _| voters.contains(id));
+    servers.retain(|id, _| members.contains(id));
     servers
+}
+
+/// `/zookeeper/config`'s text, once a reconfig has written it.
+fn configured_servers(server: &Server) -> Option<String> {
+    let state = server.shared.read();
+    let node = state.tree.get(CONFIG_PATH)?;
+    node.data().filter(|d| !d.is_empty()).map(|d| String::from_utf8_lossy(d).into_owned())
+}
+
+/// Makes the observers of zoo.cfg learners: the first start bootstraps the
+/// participants only (openraft's initial membership has voters alone), and
+/// whichever server then leads adds each observer its zoo.cfg lists. Ends
+/// once the membership holds them all, or once a reconfig has written
+/// `/zookeeper/config`: from then on the membership is the reconfig's, and
+/// an observer it removed stays removed.
+pub async fn add_configured_observers(server: Arc<Server>) {
+    let mut metrics = server.raft.metrics();
+    loop {
+        let m = metrics.borrow_and_update().clone();
+        if m.running_state.is_err() {
+            return;
+        }
+        let membership = m.membership_config.membership();
+        let missing: Vec<(u64, String)> = server
+            .config
+            .peers
+            .iter()
+            .filter(|(id, p)| p.observer && membership.get_node(id).is_none())
+            .map(|(id, p)| (*id, p.peer_addr()))
+            .collect();
+        if missing.is_empty() || configured_servers(&server).is_some() {
+            return;
+        }
+        if m.current_leader == Some(server.config.server_id) {
+            if let Ok(_one_at_a_time) = CHANGING.try_lock() {
+                for (id, addr) in missing {
+                    match server.raft.add_learner(id, BasicNode::new(addr.clone()), false).await {
+                        Ok(_) => tracing::info!(id, %addr, "observer added: it receives the log and never votes"),
+                        Err(e) => tracing::warn!(id, %addr, "observer not added yet: {e}"),
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
 }
 
 fn change_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ZkError {

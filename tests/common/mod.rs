@@ -220,9 +220,16 @@ impl Ensemble {
 
     /// As `start`, with extra zoo.cfg lines.
     pub fn start_cfg(dir: &Path, n: usize, extra: &str) -> Ensemble {
+        Self::start_roles(dir, &vec![""; n], extra)
+    }
+
+    /// Starts one member per role (ids from 1): "" or ":observer", the
+    /// suffix of its `server.N` line's ports.
+    pub fn start_roles(dir: &Path, roles: &[&str], extra: &str) -> Ensemble {
+        let n = roles.len();
         let mut cfg = format!("tickTime=200\ninitLimit=10\nsyncLimit=5\n{extra}");
-        for id in 1..=n {
-            cfg.push_str(&format!("server.{id}=127.0.0.1:{}:{}\n", free_port(), free_port()));
+        for (i, role) in roles.iter().enumerate() {
+            cfg.push_str(&format!("server.{}=127.0.0.1:{}:{}{role}\n", i + 1, free_port(), free_port()));
         }
         let mut e = Ensemble { nodes: Vec::new(), dir: dir.to_path_buf(), cfg };
         for id in 1..=n {
