@@ -119,6 +119,17 @@ pub struct Config {
     pub ssl_trust_store: Option<PathBuf>,
     /// Whether clients must present a certificate (`ssl.clientAuth`, default need).
     pub ssl_client_auth: ClientAuth,
+    /// TLS between ensemble members (`sslQuorum`).
+    pub ssl_quorum: bool,
+    /// PEM key store (key and certificate chain) members present to each
+    /// other (`ssl.quorum.keyStore.location`).
+    pub ssl_quorum_key_store: Option<PathBuf>,
+    /// PEM file of the CAs that members' certificates must chain to
+    /// (`ssl.quorum.trustStore.location`).
+    pub ssl_quorum_trust_store: Option<PathBuf>,
+    /// Whether a member's certificate must name the address it is dialled at
+    /// (`ssl.quorum.hostnameVerification`, default true).
+    pub ssl_quorum_hostname_verification: bool,
     /// Whether the plain client port also accepts TLS connections
     /// (ZooKeeper's `client.portUnification`), with the `ssl.*` settings.
     pub port_unification: bool,
@@ -163,6 +174,10 @@ impl Default for Config {
             ssl_key_store: None,
             ssl_trust_store: None,
             ssl_client_auth: ClientAuth::Need,
+            ssl_quorum: false,
+            ssl_quorum_key_store: None,
+            ssl_quorum_trust_store: None,
+            ssl_quorum_hostname_verification: true,
             x509_super_user: None,
             port_unification: false,
             admin_enabled: true,
@@ -262,7 +277,19 @@ impl Config {
                 "ssl.trustStore.location" | "zookeeper.ssl.trustStore.location" => {
                     self.ssl_trust_store = Some(value.into())
                 }
+                "sslQuorum" => self.ssl_quorum = value.eq_ignore_ascii_case("true"),
+                "ssl.quorum.keyStore.location" | "zookeeper.ssl.quorum.keyStore.location" => {
+                    self.ssl_quorum_key_store = Some(value.into())
+                }
+                "ssl.quorum.trustStore.location" | "zookeeper.ssl.quorum.trustStore.location" => {
+                    self.ssl_quorum_trust_store = Some(value.into())
+                }
+                "ssl.quorum.hostnameVerification" | "zookeeper.ssl.quorum.hostnameVerification" => {
+                    self.ssl_quorum_hostname_verification = !value.eq_ignore_ascii_case("false")
+                }
                 "ssl.keyStore.type" | "zookeeper.ssl.keyStore.type" | "ssl.trustStore.type" | "zookeeper.ssl.trustStore.type"
+                | "ssl.quorum.keyStore.type" | "zookeeper.ssl.quorum.keyStore.type" | "ssl.quorum.trustStore.type"
+                | "zookeeper.ssl.quorum.trustStore.type"
                     if !value.eq_ignore_ascii_case("PEM") =>
                 {
                     return Err(err(format!("{value} stores are not read: only PEM (convert with openssl or keytool)")));
@@ -318,6 +345,21 @@ impl Config {
                 return Err(ConfigError::Invalid(
                     "ssl.clientAuth=need or want (need is the default) needs ssl.trustStore.location".into(),
                 ));
+            }
+        }
+        if self.ssl_quorum {
+            let stores = [("keyStore", &self.ssl_quorum_key_store), ("trustStore", &self.ssl_quorum_trust_store)];
+            for (name, store) in stores {
+                match store {
+                    None => return Err(ConfigError::Invalid(format!("sslQuorum=true needs ssl.quorum.{name}.location"))),
+                    Some(path) if !is_pem(path) => {
+                        return Err(ConfigError::Invalid(format!(
+                            "{}: only PEM stores are read (convert with openssl or keytool)",
+                            path.display()
+                        )))
+                    }
+                    Some(_) => {}
+                }
             }
         }
         if !self.peers.is_empty() && !self.peers.contains_key(&self.server_id) {
@@ -589,6 +631,19 @@ mod tests {
         assert!(c.validate().is_ok());
         c.server_id = 9;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn quorum_tls_needs_both_stores_in_pem() {
+        let mut c = Config::default();
+        c.apply_zoo_cfg("sslQuorum=true\nssl.quorum.keyStore.location=k.pem\n", "zoo.cfg").unwrap();
+        assert!(c.validate().is_err(), "no trust store");
+        c.apply_zoo_cfg("ssl.quorum.trustStore.location=t.pem\nssl.quorum.hostnameVerification=false\n", "zoo.cfg").unwrap();
+        assert!(c.validate().is_ok());
+        assert!(c.ssl_quorum && !c.ssl_quorum_hostname_verification);
+        c.ssl_quorum_trust_store = Some("t.jks".into());
+        assert!(c.validate().is_err(), "a JKS store");
+        assert!(Config::default().apply_zoo_cfg("ssl.quorum.keyStore.type=JKS\n", "zoo.cfg").is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::error::ZkError;
 use crate::raft::batcher::{Batcher, OutcomeReceiver, Settled};
 use crate::raft::forward::Forwarder;
+use crate::raft::link::Links;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::PeerNetwork;
 use crate::raft::state_machine::StateMachine;
@@ -71,6 +72,8 @@ pub struct Server {
     pub started: Instant,
     /// This follower's link to the leader.
     pub forwarder: Forwarder,
+    /// How peer connections are dialled and answered (plain, or `sslQuorum` TLS).
+    pub links: Links,
     /// The leader's queue of transactions waiting to enter the log.
     pub batcher: Batcher,
     /// SASL users, when a JAAS file configures them.
@@ -217,9 +220,9 @@ fn raft_config(cfg: &Config) -> Result<openraft::Config, StartError> {
     c.validate().map_err(|e| StartError::Raft(e.to_string()))
 }
 
-async fn any_peer_initialized(config: &Config) -> bool {
+async fn any_peer_initialized(config: &Config, links: &Links) -> bool {
     for (peer_id, peer) in &config.peers {
-        if *peer_id != config.server_id && crate::raft::peer_server::peer_initialized(&peer.peer_addr()).await {
+        if *peer_id != config.server_id && crate::raft::peer_server::peer_initialized(links, &peer.peer_addr()).await {
             return true;
         }
     }
@@ -251,7 +254,9 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     let log = LogStore::new(stores.log, settled.clone());
     let sm = StateMachine::new(stores.state, shared.clone(), config.snap_count);
     let id = config.server_id;
-    let raft = Raft::new(id, Arc::new(raft_config(&config)?), PeerNetwork::new(&config, shared.peers.clone()), log, sm)
+    let links = Links::from_config(&config)?;
+    let network = PeerNetwork::new(&config, links.clone(), shared.peers.clone());
+    let raft = Raft::new(id, Arc::new(raft_config(&config)?), network, log, sm)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
@@ -288,7 +293,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     if !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
         let members: Option<BTreeMap<u64, BasicNode>> = if config.peers.is_empty() {
             Some(BTreeMap::from([(id, BasicNode::new(client_addr.to_string()))]))
-        } else if config.participants().next().map(|(first, _)| *first) == Some(id) && !any_peer_initialized(&config).await {
+        } else if config.participants().next().map(|(first, _)| *first) == Some(id) && !any_peer_initialized(&config, &links).await {
             // Observers join as learners once a leader is elected
             // (`membership::add_configured_observers`).
             Some(config.participants().map(|(id, p)| (*id, BasicNode::new(p.peer_addr()))).collect())
@@ -306,7 +311,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     let config_has_observers = config.peers.values().any(|p| p.observer);
     let lease = crate::serving::Lease::from_config(&config);
     let serving = crate::serving::start(raft.clone(), lease);
-    let forwarder = Forwarder::from_config(&config);
+    let forwarder = Forwarder::from_config(&config, links.clone());
     let server = Arc::new(Server {
         config,
         shared,
@@ -315,6 +320,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         lease,
         started: Instant::now(),
         forwarder,
+        links,
         batcher: Batcher::start(raft.clone(), settled),
         sasl,
         connections: Default::default(),

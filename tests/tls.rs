@@ -1,13 +1,14 @@
 //! The secure client port: ZooKeeper's protocol over TLS, with the client
 //! certificates ZooKeeper asks for by default (`ssl.clientAuth=need`).
-//! Real clients (kazoo, the Java client) are driven by compat/tls.sh.
+//! Real clients (kazoo, the Java client) are driven by compat/tls.sh. And
+//! TLS between ensemble members (`sslQuorum`).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{rt, Paddock};
+use common::{rt, Ensemble, Paddock};
 use jute::{Acl, ConnectRequest, ConnectResponse, CreateRequest, GetDataRequest, Id, OpCode, Record, ReplyHeader, RequestHeader};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -216,4 +217,36 @@ fn a_unified_client_port_takes_plain_and_tls_clients() {
         assert_eq!(plain.get_data("/both", false).await.unwrap().0, b"x");
     });
     assert!(server.four_letter("ruok").contains("imok"));
+}
+
+#[test]
+fn members_talk_over_quorum_tls_and_refuse_plain_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = format!(
+        "ssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
+        fixture("server.pem").display(),
+        fixture("ca.pem").display()
+    );
+    let ens = Ensemble::start_cfg(dir.path(), 3, &format!("sslQuorum=true\n{stores}"));
+    let leader = ens.leader().expect("a leader");
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    rt().block_on(async {
+        // Forwarded to the leader, replicated, and applied back on the follower: all over TLS.
+        let f = paddock::client::Client::connect(&ens.addr(follower), 10_000).await.unwrap();
+        f.create("/over-tls", b"x", jute::CreateMode::Persistent).await.unwrap();
+        let l = paddock::client::Client::connect(&ens.addr(leader), 10_000).await.unwrap();
+        assert_eq!(l.get_data("/over-tls", false).await.unwrap().0, b"x");
+
+        // The peer protocol's first question, asked over TLS with a member's
+        // certificate, is answered; asked in plain TCP, as by a member
+        // without sslQuorum, it is not.
+        let mut cfg = paddock::config::Config::default();
+        cfg.apply_zoo_cfg(&format!("sslQuorum=true\n{stores}"), "zoo.cfg").unwrap();
+        let tls = paddock::raft::link::Links::from_config(&cfg).unwrap();
+        let plain = paddock::raft::link::Links::default();
+        let peer = ens.peer_addr(leader);
+        use paddock::raft::peer_server::peer_initialized;
+        assert!(peer_initialized(&tls, &peer).await, "no answer over TLS");
+        assert!(!peer_initialized(&plain, &peer).await, "answered a plain peer connection");
+    });
 }

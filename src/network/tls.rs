@@ -1,6 +1,8 @@
 //! TLS for the secure client port (ZooKeeper's `secureClientPort`): the
 //! server's certificate chain and key, and the CA certificates that client
-//! certificates must chain to, read from the PEM files zoo.cfg names.
+//! certificates must chain to, read from the PEM files zoo.cfg names; and
+//! for the links between ensemble members (`sslQuorum`), from the
+//! `ssl.quorum.*` stores.
 //!
 //! Once the handshake is done the connection is served exactly as a plain
 //! one (`connection::serve_tls`): the protocol does not change under TLS.
@@ -9,10 +11,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use tokio_rustls::rustls::client::WebPkiServerVerifier;
+use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
-use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::{
+    self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
+};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::config::{ClientAuth, Config};
 
@@ -48,6 +55,52 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+/// The certificate chain and private key of a PEM key store.
+fn identity(key_store: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let chain = certificates(key_store)?;
+    let key = PrivateKeyDer::from_pem_file(key_store)
+        .map_err(|e| file_error(key_store, format!("no unencrypted private key: {e}")))?;
+    Ok((chain, key))
+}
+
+/// The CA certificates of a PEM trust store.
+fn roots(trust_store: &Path) -> Result<Arc<RootCertStore>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(trust_store)? {
+        roots.add(cert).map_err(|e| file_error(trust_store, e))?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// The cryptography: ring rather than aws-lc (a long C/cmake build here).
+/// rustls deprecates its ring provider for lacking post-quantum key
+/// exchange, which the Java, C and Python ZooKeeper clients do not offer
+/// either.
+fn provider() -> Arc<CryptoProvider> {
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A server's TLS set-up: its identity, and whether (and against which CAs)
+/// the other side must present a certificate.
+fn server_config(key_store: &Path, trust_store: Option<&Path>, auth: ClientAuth) -> Result<ServerConfig, TlsError> {
+    let (chain, key) = identity(key_store)?;
+    let provider = provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    let builder = match (auth, trust_store) {
+        (ClientAuth::None, _) => builder.with_no_client_auth(),
+        (_, None) => return Err(TlsError::Setup("client certificates need a trust store".into())),
+        (auth, Some(trust_store)) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots(trust_store)?, provider);
+            let verifier = if auth == ClientAuth::Want { verifier.allow_unauthenticated() } else { verifier };
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Setup(e.to_string()))?)
+        }
+    };
+    builder.with_single_cert(chain, key).map_err(|e| TlsError::Setup(e.to_string()))
+}
+
 /// The TLS acceptor for the secure client port (or the unified plain one),
 /// if zoo.cfg asks for TLS.
 pub fn acceptor(config: &Config) -> Result<Option<TlsAcceptor>, TlsError> {
@@ -57,32 +110,90 @@ pub fn acceptor(config: &Config) -> Result<Option<TlsAcceptor>, TlsError> {
     let Some(key_store) = &config.ssl_key_store else {
         return Err(TlsError::Setup("TLS needs ssl.keyStore.location".into()));
     };
-    let chain = certificates(key_store)?;
-    let key = PrivateKeyDer::from_pem_file(key_store)
-        .map_err(|e| file_error(key_store, format!("no unencrypted private key: {e}")))?;
-    // ring rather than aws-lc (a long C/cmake build here). rustls deprecates
-    // its ring provider for lacking post-quantum key exchange, which the
-    // Java, C and Python ZooKeeper clients do not offer either.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
+    let tls = server_config(key_store, config.ssl_trust_store.as_deref(), config.ssl_client_auth)?;
+    Ok(Some(TlsAcceptor::from(Arc::new(tls))))
+}
+
+/// Both ends of TLS between ensemble members (`sslQuorum=true`): every
+/// member presents its certificate when it dials and when it is dialled,
+/// and accepts only peers whose certificates chain to the quorum trust store.
+#[derive(Clone)]
+pub struct QuorumTls {
+    /// Dials a peer.
+    pub connector: TlsConnector,
+    /// Answers a peer.
+    pub acceptor: TlsAcceptor,
+}
+
+/// The quorum's TLS set-up, if zoo.cfg asks for it.
+pub fn quorum(config: &Config) -> Result<Option<QuorumTls>, TlsError> {
+    if !config.ssl_quorum {
+        return Ok(None);
+    }
+    let (Some(key_store), Some(trust_store)) = (&config.ssl_quorum_key_store, &config.ssl_quorum_trust_store) else {
+        return Err(TlsError::Setup("sslQuorum needs ssl.quorum.keyStore.location and ssl.quorum.trustStore.location".into()));
+    };
+    let acceptor = TlsAcceptor::from(Arc::new(server_config(key_store, Some(trust_store), ClientAuth::Need)?));
+    let provider = provider();
+    let verifier = WebPkiServerVerifier::builder_with_provider(roots(trust_store)?, provider.clone())
+        .build()
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(e.to_string()))?;
-    let builder = match (config.ssl_client_auth, &config.ssl_trust_store) {
-        (ClientAuth::None, _) => builder.with_no_client_auth(),
-        (_, None) => return Err(TlsError::Setup("ssl.clientAuth=need or want needs ssl.trustStore.location".into())),
-        (auth, Some(trust_store)) => {
-            let mut roots = RootCertStore::empty();
-            for cert in certificates(trust_store)? {
-                roots.add(cert).map_err(|e| file_error(trust_store, e))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let verifier = if auth == ClientAuth::Want { verifier.allow_unauthenticated() } else { verifier };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Setup(e.to_string()))?)
-        }
+    let builder = match config.ssl_quorum_hostname_verification {
+        true => builder.with_webpki_verifier(verifier),
+        false => builder.dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly(verifier))),
     };
-    let tls = builder.with_single_cert(chain, key).map_err(|e| TlsError::Setup(e.to_string()))?;
-    Ok(Some(TlsAcceptor::from(Arc::new(tls))))
+    let (chain, key) = identity(key_store)?;
+    let client = builder.with_client_auth_cert(chain, key).map_err(|e| TlsError::Setup(e.to_string()))?;
+    Ok(Some(QuorumTls { connector: TlsConnector::from(Arc::new(client)), acceptor }))
+}
+
+/// Checks a peer's certificate chain but not that it names the address
+/// dialled (`ssl.quorum.hostnameVerification=false`, as ZooKeeper allows,
+/// for certificates issued without the members' addresses).
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 #[cfg(test)]
@@ -105,5 +216,20 @@ mod tests {
         assert!(matches!(acceptor(&c), Err(TlsError::File { .. })));
         c.secure_client_port = None;
         assert!(acceptor(&c).unwrap().is_none());
+    }
+
+    #[test]
+    fn builds_quorum_tls_with_or_without_hostname_verification() {
+        let mut c = Config::default();
+        assert!(quorum(&c).unwrap().is_none());
+        c.ssl_quorum = true;
+        assert!(matches!(quorum(&c), Err(TlsError::Setup(_))), "stores are needed");
+        c.ssl_quorum_key_store = Some(fixture("server.pem"));
+        c.ssl_quorum_trust_store = Some(fixture("ca.pem"));
+        assert!(quorum(&c).unwrap().is_some());
+        c.ssl_quorum_hostname_verification = false;
+        assert!(quorum(&c).unwrap().is_some());
+        c.ssl_quorum_trust_store = Some(fixture("missing.pem"));
+        assert!(matches!(quorum(&c), Err(TlsError::File { .. })));
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::wire::{self, PeerRequest, PeerResponse};
 use super::batcher::OutcomeReceiver;
+use super::link::Links;
 use super::{Proposal, Response};
 use crate::error::ZkError;
 
@@ -47,6 +48,7 @@ pub struct Forwarder {
     /// Peer addresses from the local zoo.cfg, preferred over the membership's
     /// (see `network::PeerNetwork` for why).
     configured: std::collections::BTreeMap<u64, String>,
+    links: Links,
 }
 
 fn lock(w: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Response, String>>>> {
@@ -54,10 +56,11 @@ fn lock(w: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<R
 }
 
 impl Forwarder {
-    /// A forwarder that dials the leader at the address the local config gives it.
-    pub fn from_config(config: &crate::config::Config) -> Self {
+    /// A forwarder that dials the leader through `links` at the address the
+    /// local config gives it.
+    pub fn from_config(config: &crate::config::Config, links: Links) -> Self {
         let configured = config.peers.iter().map(|(id, p)| (*id, p.peer_addr())).collect();
-        Forwarder { configured, ..Default::default() }
+        Forwarder { configured, links, ..Default::default() }
     }
 
     /// Where to dial the leader: its address in the local zoo.cfg if listed
@@ -92,7 +95,7 @@ impl Forwarder {
         let mut link = self.link.lock().await;
         let usable = link.as_ref().is_some_and(|l| l.leader == leader && l.alive.load(Ordering::Acquire));
         if !usable {
-            *link = Some(connect(leader, self.leader_addr(leader, addr)).await?);
+            *link = Some(connect(&self.links, leader, self.leader_addr(leader, addr)).await?);
         }
         let Some(l) = link.as_ref() else { return Err(ZkError::ConnectionLoss("no link to the leader".into())) };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -111,12 +114,12 @@ impl Forwarder {
     }
 }
 
-async fn connect(leader: u64, addr: &str) -> Result<Link, ZkError> {
-    let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+async fn connect(links: &Links, leader: u64, addr: &str) -> Result<Link, ZkError> {
+    let stream = tokio::time::timeout(Duration::from_secs(2), links.connect(addr))
         .await
         .map_err(|_| ZkError::ConnectionLoss(format!("leader {leader} at {addr}: connect timed out")))?
         .map_err(|e| ZkError::ConnectionLoss(format!("leader {leader} at {addr}: {e}")))?;
-    let (mut sink, mut source) = wire::framed(stream).split();
+    let (mut sink, mut source) = stream.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, PeerRequest)>();
     let waiters: Waiters = Arc::default();
     let alive = Arc::new(AtomicBool::new(true));

@@ -21,6 +21,7 @@ use jute::{GetDataResponse, ReconfigRequest, Record};
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers};
 
+use super::link::Links;
 use super::wire::{self, PeerRequest, PeerResponse};
 use crate::config::parse_server_line;
 use crate::error::ZkError;
@@ -129,7 +130,7 @@ pub async fn reconfig(server: &Server, req: &ReconfigRequest, ids: &[AuthId]) ->
     let change = Change::parse(req)?;
     let zxid = match server.remote_leader() {
         None => lead(server, &change).await?,
-        Some((leader, addr)) => ask_leader(server.forwarder.leader_addr(leader, &addr), change).await?,
+        Some((leader, addr)) => ask_leader(&server.links, server.forwarder.leader_addr(leader, &addr), change).await?,
     };
     // Answer from this server's own state, once it holds the change.
     let mut applied = server.shared.applied.subscribe();
@@ -146,13 +147,12 @@ pub async fn reconfig(server: &Server, req: &ReconfigRequest, ids: &[AuthId]) ->
 
 /// Sends the request to the leader on a connection of its own (reconfigs are
 /// rare and may take long: a joining server must catch up first).
-async fn ask_leader(addr: &str, change: Change) -> Result<i64, ZkError> {
+async fn ask_leader(links: &Links, addr: &str, change: Change) -> Result<i64, ZkError> {
     let lost = |e: String| ZkError::ConnectionLoss(format!("reconfig through the leader at {addr}: {e}"));
-    let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+    let mut conn = tokio::time::timeout(Duration::from_secs(2), links.connect(addr))
         .await
         .map_err(|_| lost("connect timed out".into()))?
         .map_err(|e| lost(e.to_string()))?;
-    let mut conn = wire::framed(stream);
     wire::send(&mut conn, 1, &PeerRequest::Reconfig(change)).await.map_err(|e| lost(e.to_string()))?;
     let answer = tokio::time::timeout(CATCH_UP_LIMIT + Duration::from_secs(30), wire::recv::<PeerResponse>(&mut conn))
         .await

@@ -12,6 +12,7 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 
+use super::link::Links;
 use super::wire::{self, PeerRequest, PeerResponse, PeerStream, WireError};
 use super::TypeConfig;
 
@@ -47,22 +48,24 @@ impl PeerHealth {
 #[derive(Clone, Default)]
 pub struct PeerNetwork {
     health: Arc<PeerHealth>,
+    links: Links,
     /// Peer addresses from the local config, by server id.
     configured: Arc<std::collections::BTreeMap<u64, String>>,
 }
 
 impl PeerNetwork {
     /// A network that dials the peers listed in `config` at their configured
-    /// addresses and records their answers in `health`.
-    pub fn new(config: &crate::config::Config, health: Arc<PeerHealth>) -> Self {
+    /// addresses through `links` and records their answers in `health`.
+    pub fn new(config: &crate::config::Config, links: Links, health: Arc<PeerHealth>) -> Self {
         let configured = config.peers.iter().map(|(id, p)| (*id, p.peer_addr())).collect();
-        PeerNetwork { health, configured: Arc::new(configured) }
+        PeerNetwork { health, links, configured: Arc::new(configured) }
     }
 }
 
 /// A connection to one peer, re-dialled after any failure.
 pub struct PeerClient {
     health: Arc<PeerHealth>,
+    links: Links,
     target: u64,
     addr: String,
     conn: Option<PeerStream>,
@@ -74,7 +77,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
         let addr = self.configured.get(&target).cloned().unwrap_or_else(|| node.addr.clone());
-        PeerClient { health: self.health.clone(), target, addr, conn: None, next_id: 0 }
+        PeerClient { health: self.health.clone(), links: self.links.clone(), target, addr, conn: None, next_id: 0 }
     }
 }
 
@@ -99,8 +102,7 @@ impl PeerClient {
 
     async fn exchange(&mut self, req: PeerRequest) -> Result<PeerResponse, CallError> {
         if self.conn.is_none() {
-            let stream = tokio::net::TcpStream::connect(&self.addr).await.map_err(CallError::Unreachable)?;
-            self.conn = Some(wire::framed(stream));
+            self.conn = Some(self.links.connect(&self.addr).await.map_err(CallError::Unreachable)?);
         }
         let Some(conn) = self.conn.as_mut() else { return Err(CallError::Mismatch) };
         self.next_id += 1;

@@ -10,14 +10,14 @@ use openraft::raft::{VoteRequest, VoteResponse};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use super::link::Links;
 use super::wire::{self, PeerRequest, PeerResponse};
 use crate::server::Server;
 
 /// Asks a peer whether it already belongs to a formed ensemble (false if unreachable).
-pub async fn peer_initialized(addr: &str) -> bool {
+pub async fn peer_initialized(links: &Links, addr: &str) -> bool {
     let ask = async {
-        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let mut conn = wire::framed(stream);
+        let mut conn = links.connect(addr).await.ok()?;
         wire::send(&mut conn, 1, &PeerRequest::Status).await.ok()?;
         match wire::recv::<PeerResponse>(&mut conn).await.ok()? {
             (_, PeerResponse::Status { initialized }) => Some(initialized),
@@ -67,7 +67,7 @@ fn refuse_vote_while_empty(server: &Server, rpc: &VoteRequest<u64>) -> Option<Vo
 }
 
 async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(), wire::WireError> {
-    let (mut sink, mut source) = wire::framed(stream).split();
+    let (mut sink, mut source) = server.links.accept(stream).await?.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, PeerResponse)>();
     let writer = tokio::spawn(async move {
         if let Err(e) = wire::pump(&mut rx, &mut sink).await {

@@ -15,6 +15,7 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 use super::{Proposal, Response, TypeConfig};
@@ -63,8 +64,11 @@ pub enum PeerResponse {
     },
 }
 
+/// A connection between members: plain, or TLS in either direction (`link`).
+pub type PeerIo = Either<TcpStream, tokio_rustls::TlsStream<TcpStream>>;
+
 /// A framed peer connection.
-pub type PeerStream = Framed<TcpStream, LengthDelimitedCodec>;
+pub type PeerStream = Framed<PeerIo, LengthDelimitedCodec>;
 
 /// Why a peer exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,9 +84,8 @@ pub enum WireError {
     Closed,
 }
 
-/// Wraps a connected socket in the peer framing.
-pub fn framed(stream: TcpStream) -> PeerStream {
-    let _ = stream.set_nodelay(true);
+/// Wraps a connection (made by `link::Links`) in the peer framing.
+pub fn framed(stream: PeerIo) -> PeerStream {
     let codec = LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec();
     Framed::new(stream, codec)
 }

@@ -288,6 +288,13 @@ impl Ensemble {
         None
     }
 
+    /// Peer (Raft) address of member `id`, from its `server.N` line.
+    pub fn peer_addr(&self, id: usize) -> String {
+        let line = self.cfg.lines().find_map(|l| l.strip_prefix(&format!("server.{id}="))).expect("a server line");
+        let mut parts = line.split(':');
+        format!("{}:{}", parts.next().expect("host"), parts.next().expect("peer port"))
+    }
+
     /// Client address of member `id`.
     pub fn addr(&self, id: usize) -> String {
         self.nodes[id - 1].as_ref().expect("running member").addr.clone()

@@ -1,0 +1,95 @@
+//! How one ensemble member reaches another: plain TCP, or TLS with both
+//! members' certificates when zoo.cfg says `sslQuorum=true`. Every peer
+//! connection (Raft's RPCs, forwarded writes and session liveness, reconfig,
+//! the start-up question whether an ensemble exists) is dialled and answered
+//! here, so none of them can go around the quorum's TLS.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_util::either::Either;
+
+use super::wire::{self, PeerStream};
+use crate::config::Config;
+use crate::network::tls::{self, QuorumTls, TlsError};
+
+/// How long a member may take over its TLS handshake.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Dials and answers member-to-member connections.
+#[derive(Clone, Default)]
+pub struct Links {
+    tls: Option<QuorumTls>,
+}
+
+impl Links {
+    /// Plain links, or TLS ones if zoo.cfg sets `sslQuorum=true`.
+    pub fn from_config(config: &Config) -> Result<Links, TlsError> {
+        Ok(Links { tls: tls::quorum(config)? })
+    }
+
+    /// Dials the member at `addr` (`host:port`); over TLS its certificate
+    /// must chain to the quorum trust store and (unless
+    /// `ssl.quorum.hostnameVerification=false`) name `host`.
+    pub async fn connect(&self, addr: &str) -> io::Result<PeerStream> {
+        let stream = TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        let Some(tls) = &self.tls else { return Ok(wire::framed(Either::Left(stream))) };
+        let host = host_of(addr);
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+        let stream = tokio::time::timeout(HANDSHAKE_LIMIT, tls.connector.connect(name, stream))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{addr}: TLS handshake timed out")))??;
+        Ok(wire::framed(Either::Right(stream.into())))
+    }
+
+    /// Answers a member that dialled this one; over TLS it must present a
+    /// certificate that chains to the quorum trust store.
+    pub async fn accept(&self, stream: TcpStream) -> io::Result<PeerStream> {
+        let _ = stream.set_nodelay(true);
+        let Some(tls) = &self.tls else { return Ok(wire::framed(Either::Left(stream))) };
+        let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let handshake = tokio::time::timeout(HANDSHAKE_LIMIT, tls.acceptor.accept(stream)).await;
+        match handshake {
+            Ok(Ok(stream)) => Ok(wire::framed(Either::Right(stream.into()))),
+            Ok(Err(e)) => {
+                warn_rarely(&format!("refused a peer connection from {peer}: TLS: {e}"));
+                Err(e)
+            }
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("{peer}: TLS handshake timed out"))),
+        }
+    }
+}
+
+/// The host of `host:port` (without an IPv6 address's brackets).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// Logs a warning at most every ten seconds: a misconfigured member redials
+/// at every heartbeat, and one line says as much as a hundred.
+fn warn_rarely(message: &str) {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if now >= last + 10 && LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        tracing::warn!("{message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_host_to_verify() {
+        assert_eq!(host_of("127.0.0.1:2888"), "127.0.0.1");
+        assert_eq!(host_of("zk1.example.com:2888"), "zk1.example.com");
+        assert_eq!(host_of("[::1]:2888"), "::1");
+    }
+}
