@@ -47,9 +47,21 @@ pub async fn run(server: Arc<Server>) {
         if expired.is_empty() {
             continue;
         }
-        tracing::info!(count = expired.len(), "expiring sessions {:x?}", expired);
+        log_expiry(&expired);
         if let Err(e) = server.write(0, Txn::ExpireSessions(expired)).await {
             tracing::warn!("session expiry not committed: {e}");
         }
     }
+}
+
+/// Names the sessions being expired: a few at info (a storm of thousands
+/// would make one line of tens of kilobytes), every one at debug.
+fn log_expiry(expired: &[i64]) {
+    const SHOWN: usize = 8;
+    let mut names: Vec<String> = expired.iter().take(SHOWN).map(|id| format!("0x{id:x}")).collect();
+    if expired.len() > SHOWN {
+        names.push(format!("and {} more", expired.len() - SHOWN));
+    }
+    tracing::info!(count = expired.len(), "expiring sessions {}", names.join(", "));
+    tracing::debug!("expiring sessions {:x?}", expired);
 }
