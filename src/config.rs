@@ -63,8 +63,11 @@ pub struct Config {
     pub client_address: String,
     /// Client port (0 picks a free one).
     pub client_port: u16,
-    /// Where RocksDB keeps the log and the state.
+    /// Where RocksDB keeps the state (and the log, unless `data_log_dir`).
     pub data_dir: PathBuf,
+    /// Where the Raft log goes instead (ZooKeeper's `dataLogDir`: a disk of
+    /// its own keeps the log's fsyncs clear of snapshot and state writes).
+    pub data_log_dir: Option<PathBuf>,
     /// ZooKeeper's basic time unit, ms.
     pub tick_time_ms: u64,
     /// Ticks a server may be out of touch with a quorum before it stops
@@ -152,6 +155,7 @@ impl Default for Config {
             client_address: "127.0.0.1".into(),
             client_port: 2181,
             data_dir: PathBuf::from("data"),
+            data_log_dir: None,
             tick_time_ms: 2000,
             sync_limit: 5,
             min_session_timeout_ms: None,
@@ -227,6 +231,7 @@ impl Config {
                 "clientPort" => self.client_port = u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?,
                 "clientPortAddress" => self.client_address = value.to_string(),
                 "dataDir" => self.data_dir = PathBuf::from(value),
+                "dataLogDir" => self.data_log_dir = Some(PathBuf::from(value)),
                 "tickTime" => self.tick_time_ms = num(value)?,
                 // Accepted and checked, not used: see `raft_timing`.
                 "initLimit" => {
@@ -369,6 +374,11 @@ impl Config {
             return Err(ConfigError::Invalid("every server.N line is an observer: an ensemble needs participants".into()));
         }
         Ok(())
+    }
+
+    /// The directory holding the Raft log: `dataLogDir`, else `dataDir`.
+    pub fn log_dir(&self) -> &Path {
+        self.data_log_dir.as_deref().unwrap_or(&self.data_dir)
     }
 
     /// The ensemble's voting members (`server.N` lines that are not observers).

@@ -247,7 +247,8 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     config.validate()?;
     let sasl = load_sasl_users(&config)?;
     std::fs::create_dir_all(&config.data_dir)?;
-    let stores = storage::open_stores(&config.data_dir)?;
+    std::fs::create_dir_all(config.log_dir())?;
+    let stores = storage::open_stores(&config.data_dir, config.log_dir())?;
     let state = StateMachine::load(&stores.state)?;
     let shared = Arc::new(Shared::new(state));
     let settled = Settled::default();

@@ -47,6 +47,9 @@ pub enum StorageError {
     /// leave a gap in the persisted state, so none is written any more.
     #[error("an earlier checkpoint was not written: {0}")]
     CheckpointLost(String),
+    /// The Raft log is not where the configuration says it is.
+    #[error("{0}")]
+    LogMisplaced(String),
 }
 
 /// Bytes of memtable across a database's column families before RocksDB flushes.
@@ -81,10 +84,12 @@ pub struct Stores {
     pub state: Arc<DB>,
 }
 
-/// Opens (creating if needed) the databases under a data directory:
-/// `rocksdb` for the state and `raftlog` for the log. A `rocksdb` that
+/// Opens (creating if needed) a server's databases: `rocksdb` for the state
+/// under the data directory, `raftlog` for the log under the data log
+/// directory (ZooKeeper's `dataLogDir`: the same directory unless zoo.cfg
+/// puts the log, and its fsyncs, on a disk of their own). A `rocksdb` that
 /// already holds the log (made before the split) goes on holding both.
-pub fn open_stores(data_dir: &Path) -> Result<Stores, StorageError> {
+pub fn open_stores(data_dir: &Path, log_dir: &Path) -> Result<Stores, StorageError> {
     let state_dir = data_dir.join("rocksdb");
     // Only an existing database is asked for its column families, so a
     // failure to read one is reported, not taken for a new data directory.
@@ -93,7 +98,36 @@ pub fn open_stores(data_dir: &Path) -> Result<Stores, StorageError> {
         let db = open(&state_dir)?;
         return Ok(Stores { log: db.clone(), state: db });
     }
-    Ok(Stores { log: open_with(&data_dir.join("raftlog"), &LOG_CFS, true)?, state: open_with(&state_dir, &STATE_CFS, false)? })
+    check_log_location(data_dir, log_dir)?;
+    Ok(Stores { log: open_with(&log_dir.join("raftlog"), &LOG_CFS, true)?, state: open_with(&state_dir, &STATE_CFS, false)? })
+}
+
+/// Refuses a state whose log is not where the configuration says: a log
+/// left in the data directory after `dataLogDir` was set, or a state with
+/// no log at all (`dataLogDir` changed or dropped, or the log's disk lost).
+/// Starting would put a new, empty log under the old state.
+fn check_log_location(data_dir: &Path, log_dir: &Path) -> Result<(), StorageError> {
+    let (log, stray) = (log_dir.join("raftlog"), data_dir.join("raftlog"));
+    if log.exists() {
+        return Ok(());
+    }
+    if stray.exists() {
+        return Err(StorageError::LogMisplaced(format!(
+            "the Raft log is in {} but dataLogDir is {}: move it there (mv {} {}/) or remove dataLogDir from zoo.cfg",
+            stray.display(),
+            log_dir.display(),
+            stray.display(),
+            log_dir.display()
+        )));
+    }
+    if data_dir.join("rocksdb").join("CURRENT").exists() {
+        return Err(StorageError::LogMisplaced(format!(
+            "{} holds a state but there is no Raft log in {}: is dataLogDir what it was when this server last ran?",
+            data_dir.display(),
+            log_dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Opens (creating if needed) one database under `dir` holding every column
@@ -224,14 +258,32 @@ mod tests {
     #[test]
     fn a_new_data_dir_gets_a_log_and_a_state_database() {
         let dir = tempfile::tempdir().unwrap();
-        let stores = open_stores(dir.path()).unwrap();
+        let stores = open_stores(dir.path(), dir.path()).unwrap();
         assert!(!Arc::ptr_eq(&stores.log, &stores.state));
         assert!(stores.log.cf_handle(CF_LOGS).is_some() && stores.log.cf_handle(CF_TREE).is_none());
         assert!(stores.state.cf_handle(CF_TREE).is_some() && stores.state.cf_handle(CF_LOGS).is_none());
         drop(stores);
         // Reopened, it is the same split.
-        let stores = open_stores(dir.path()).unwrap();
+        let stores = open_stores(dir.path(), dir.path()).unwrap();
         assert!(!Arc::ptr_eq(&stores.log, &stores.state));
+    }
+
+    #[test]
+    fn the_log_goes_to_the_data_log_dir_and_is_not_lost_by_moving_it() {
+        let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        drop(open_stores(data.path(), logs.path()).unwrap());
+        assert!(logs.path().join("raftlog").exists() && !data.path().join("raftlog").exists());
+        // dataLogDir dropped from the config: a state without its log.
+        assert!(matches!(open_stores(data.path(), data.path()), Err(StorageError::LogMisplaced(_))));
+        // A log left in the data directory when dataLogDir is set.
+        let other = tempfile::tempdir().unwrap();
+        drop(open_stores(other.path(), other.path()).unwrap());
+        assert!(matches!(open_stores(other.path(), logs.path().join("elsewhere").as_path()), Err(StorageError::LogMisplaced(_))));
+        // Moved as the message says, it opens.
+        let moved = logs.path().join("moved");
+        std::fs::create_dir(&moved).unwrap();
+        std::fs::rename(other.path().join("raftlog"), moved.join("raftlog")).unwrap();
+        assert!(open_stores(other.path(), &moved).is_ok());
     }
 
     /// Bytes in each entry of [`append_like_the_log_store`].
@@ -266,7 +318,7 @@ mod tests {
     #[test]
     fn a_rarely_written_column_family_does_not_keep_the_write_ahead_log() {
         let dir = tempfile::tempdir().unwrap();
-        let stores = open_stores(dir.path()).unwrap();
+        let stores = open_stores(dir.path(), dir.path()).unwrap();
         let (db, wal_dir) = (&stores.log, dir.path().join("raftlog"));
         // As the log store writes: an entry (a batch of transactions) and
         // the committed point, synced, 200 MiB in all; the vote only once.
@@ -279,7 +331,7 @@ mod tests {
     #[test]
     fn the_log_frees_its_write_ahead_files_when_its_memtable_is_flushed() {
         let dir = tempfile::tempdir().unwrap();
-        let stores = open_stores(dir.path()).unwrap();
+        let stores = open_stores(dir.path(), dir.path()).unwrap();
         let db = &stores.log;
         let oldest_kept = || db.property_int_value("rocksdb.min-log-number-to-keep").unwrap().unwrap();
         // The WAL file the database started with.
@@ -300,7 +352,7 @@ mod tests {
         let old = open(&dir.path().join("rocksdb")).unwrap();
         old.put_cf(cf(&old, CF_RAFT).unwrap(), b"vote", b"v").unwrap();
         drop(old);
-        let stores = open_stores(dir.path()).unwrap();
+        let stores = open_stores(dir.path(), dir.path()).unwrap();
         assert!(Arc::ptr_eq(&stores.log, &stores.state));
         assert_eq!(stores.log.get_cf(cf(&stores.log, CF_RAFT).unwrap(), b"vote").unwrap().as_deref(), Some(&b"v"[..]));
         assert!(!dir.path().join("raftlog").exists());

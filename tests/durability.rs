@@ -200,3 +200,56 @@ fn last_log_file_was_recycled(info_log: &str) -> bool {
     let first_of_switch = events.iter().position(|l| file_of(l).as_deref() == Some(newest.as_str()));
     first_of_switch.and_then(|i| i.checked_sub(1)).is_some_and(|i| events[i].contains("from recycle list"))
 }
+
+#[test]
+fn the_log_lives_in_data_log_dir_and_a_moved_log_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, logs) = (dir.path().join("data"), dir.path().join("logs"));
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(&cfg, format!("dataLogDir={}\n", logs.display())).unwrap();
+    let args = ["--config", cfg.to_str().unwrap()];
+    let server = Paddock::start_with(&data, &args);
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        c.create("/kept", b"v", CreateMode::Persistent).await.unwrap();
+    });
+    assert!(logs.join("raftlog").is_dir() && !data.join("raftlog").exists(), "the log is not in dataLogDir");
+    assert!(server.four_letter("conf").contains(&format!("dataLogDir={}\n", logs.display())));
+    let dirs = server.four_letter("dirs");
+    let logdir_size: u64 = dirs.lines().find_map(|l| l.strip_prefix("logdir_size: ")).unwrap().parse().unwrap();
+    assert!(logdir_size > 0, "{dirs}");
+    server.stop();
+
+    // Started without dataLogDir, the state's log is missing: it refuses.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(["--port", "0", "--admin-port", "0", "--data-dir"])
+        .arg(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("paddock started on a state whose log is elsewhere");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("no Raft log"), "{stderr}");
+
+    // With it again, everything is there.
+    let server = Paddock::start_with(&data, &args);
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(c.get_data("/kept", false).await.unwrap().0, b"v");
+    });
+    server.stop();
+}

@@ -199,7 +199,7 @@ fn fields(server: &Server, word: &str) -> Map<String, Value> {
         "cons" => connections(server, true, &mut out),
         "dirs" => {
             out.insert("datadir_size".into(), super::dir_size(&server.config.data_dir).into());
-            out.insert("logdir_size".into(), 0.into());
+            out.insert("logdir_size".into(), super::log_size(server).into());
         }
         "dump" => {
             let dump = super::session_dump(server);

@@ -222,9 +222,9 @@ fn configuration(server: &Server) -> Vec<(&'static str, Option<&'static str>, Fi
         ("secureClientPort", Some("secure_client_port"), c.secure_client_port.map_or(Figure::Int(-1), int)),
         ("dataDir", Some("data_dir"), dir.clone()),
         ("dataDirSize", None, int(dir_size(&c.data_dir))),
-        ("dataLogDir", Some("data_log_dir"), dir),
-        // The Raft log lives inside the data directory, counted above.
-        ("dataLogSize", None, Figure::Int(0)),
+        ("dataLogDir", Some("data_log_dir"), Figure::Text(c.log_dir().display().to_string())),
+        // As ZooKeeper's, counted again in dataDirSize when it lies inside it.
+        ("dataLogSize", None, int(log_size(server))),
         ("tickTime", Some("tick_time"), int(c.tick_time_ms)),
         ("maxClientCnxns", Some("max_client_cnxns"), int(c.max_client_cnxns)),
         ("minSessionTimeout", Some("min_session_timeout"), int(c.min_session_timeout().as_millis())),
@@ -330,7 +330,12 @@ fn tree_hash(server: &Server) -> (i64, String) {
     (state.tree.last_zxid(), crate::digest::tree_digest(&state.tree))
 }
 
-/// Bytes under the data directory (`dirs`).
+/// Bytes of the Raft log (`dirs`, `conf`).
+fn log_size(server: &Server) -> u64 {
+    dir_size(&server.config.log_dir().join("raftlog"))
+}
+
+/// Bytes under a directory (`dirs`, `conf`).
 fn dir_size(dir: &std::path::Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];

@@ -93,7 +93,7 @@ pub fn answer(server: &Server, word: &str) -> String {
             let (zxid, digest) = super::tree_hash(server);
             format!("{zxid:x}: {digest}\n")
         }
-        "dirs" => format!("datadir_size: {}\nlogdir_size: 0\n", super::dir_size(&server.config.data_dir)),
+        "dirs" => format!("datadir_size: {}\nlogdir_size: {}\n", super::dir_size(&server.config.data_dir), super::log_size(server)),
         _ => String::new(),
     }
 }
