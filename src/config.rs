@@ -147,6 +147,14 @@ pub struct Config {
     pub admin_port: u16,
     /// Where the admin commands live (`admin.commandURL`, default `/commands`).
     pub admin_command_url: String,
+    /// Whether `/metrics` is served in Prometheus's text format
+    /// (`metricsProvider.className=...PrometheusMetricsProvider`).
+    pub metrics_enabled: bool,
+    /// Address the metrics port binds to (`metricsProvider.httpHost`; default:
+    /// the client port's address).
+    pub metrics_address: Option<String>,
+    /// The metrics port (`metricsProvider.httpPort`, default 7000).
+    pub metrics_port: u16,
 }
 
 impl Default for Config {
@@ -188,6 +196,9 @@ impl Default for Config {
             admin_address: None,
             admin_port: 8080,
             admin_command_url: "/commands".into(),
+            metrics_enabled: false,
+            metrics_address: None,
+            metrics_port: 7000,
         }
     }
 }
@@ -309,6 +320,11 @@ impl Config {
                         "none" => ClientAuth::None,
                         other => return Err(err(format!("{other} is not need, want or none"))),
                     }
+                }
+                "metricsProvider.className" => self.metrics_enabled = value.ends_with("PrometheusMetricsProvider"),
+                "metricsProvider.httpHost" => self.metrics_address = Some(value.to_string()),
+                "metricsProvider.httpPort" => {
+                    self.metrics_port = u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?
                 }
                 // ZooKeeper reads these as `zookeeper.admin.*` properties.
                 "admin.enableServer" | "zookeeper.admin.enableServer" => {
@@ -465,6 +481,15 @@ impl Config {
         }
         let host = self.admin_address.as_deref().unwrap_or(&self.client_address);
         socket_addr("admin server address", host, self.admin_port).map(Some)
+    }
+
+    /// The Prometheus metrics port's address, if it is enabled.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if !self.metrics_enabled {
+            return Ok(None);
+        }
+        let host = self.metrics_address.as_deref().unwrap_or(&self.client_address);
+        socket_addr("metrics address", host, self.metrics_port).map(Some)
     }
 
     /// Whether a four-letter word may be answered.

@@ -126,6 +126,10 @@ async fn run(config: Config) -> ExitCode {
         println!("paddock admin server listening on {addr}");
         tracing::info!(%addr, "admin server listening");
     }
+    if let Some(addr) = running.metrics_addr {
+        println!("paddock metrics listening on {addr}");
+        tracing::info!(%addr, "Prometheus metrics listening");
+    }
     println!("paddock listening on {}", running.client_addr);
     let _ = std::io::stdout().flush();
     tracing::info!(addr = %running.client_addr, "listening");

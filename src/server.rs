@@ -193,6 +193,8 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     /// The TLS client port's address, if there is one.
     pub secure_addr: Option<SocketAddr>,
+    /// The Prometheus metrics port's address, if it runs.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Purged log entries are deleted at least this many at a time: one range
@@ -273,8 +275,10 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         _ => network::Listening::Plain,
     };
     let secure_addr = secure.as_ref().and_then(|(l, _)| l.local_addr().ok());
-    let admin_listener = bind_admin(&config).await?;
+    let admin_listener = bind_http(config.admin_addr()?, "admin server", "admin.serverPort, or admin.enableServer=false").await;
     let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let metrics_listener = bind_http(config.metrics_addr()?, "metrics", "metricsProvider.httpPort").await;
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     // `conf` reports the ports actually bound (a configured 0 picks one).
     config.client_port = client_addr.port();
     if let Some(addr) = admin_addr {
@@ -336,7 +340,10 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         tokio::spawn(network::accept_loop(server.clone(), l, network::Listening::Tls(tls)));
     }
     if let Some(l) = admin_listener {
-        tokio::spawn(crate::admin::http::accept_loop(server.clone(), l));
+        tokio::spawn(crate::admin::http::accept_loop(server.clone(), l, crate::admin::http::Site::Admin));
+    }
+    if let Some(l) = metrics_listener {
+        tokio::spawn(crate::admin::http::accept_loop(server.clone(), l, crate::admin::http::Site::Metrics));
     }
     if config_has_observers {
         tokio::spawn(crate::raft::membership::add_configured_observers(server.clone()));
@@ -344,21 +351,19 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     tokio::spawn(session::expiry::run(server.clone()));
     tokio::spawn(reaper::run(server.clone()));
     tokio::spawn(crate::raft::snapshots::run(server.clone()));
-    Ok(Running { server, client_addr, admin_addr, secure_addr })
+    Ok(Running { server, client_addr, admin_addr, secure_addr, metrics_addr })
 }
 
-/// Binds the admin server's port, if it is enabled. A port that is taken
-/// leaves the server without it (with a warning) rather than not serving
-/// clients at all.
-async fn bind_admin(config: &Config) -> Result<Option<TcpListener>, StartError> {
-    let Some(addr) = config.admin_addr()? else { return Ok(None) };
+/// Binds an HTTP port (the admin server's, the metrics'), if it is enabled.
+/// A port that is taken leaves the server without it (with a warning that
+/// names the setting to change) rather than not serving clients at all.
+async fn bind_http(addr: Option<SocketAddr>, what: &str, setting: &str) -> Option<TcpListener> {
+    let addr = addr?;
     match TcpListener::bind(addr).await {
-        Ok(l) => Ok(Some(l)),
+        Ok(l) => Some(l),
         Err(e) => {
-            tracing::warn!(
-                "admin server not started: cannot bind {addr}: {e} (set admin.serverPort, or admin.enableServer=false)"
-            );
-            Ok(None)
+            tracing::warn!("{what} not started: cannot bind {addr}: {e} (set {setting})");
+            None
         }
     }
 }

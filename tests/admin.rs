@@ -111,3 +111,41 @@ fn a_taken_admin_port_leaves_clients_served() {
     assert_eq!(server.admin, None);
     assert!(server.four_letter("ruok").contains("imok"));
 }
+
+#[test]
+fn prometheus_metrics_carry_the_monitor_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let cfg = dir.path().join("zoo.cfg");
+    let text = format!(
+        "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\nmetricsProvider.httpPort={port}\n"
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 30_000).await.unwrap();
+        c.create("/m", b"x", CreateMode::Persistent).await.unwrap();
+    });
+    let addr = format!("127.0.0.1:{port}");
+    let (status, body) = common::http_get(&addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    // Every sample is `name value` under its TYPE line, as Prometheus parses it.
+    let mut samples = std::collections::HashMap::new();
+    let mut typed = std::collections::HashSet::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            typed.insert(rest.split_whitespace().next().unwrap().to_string());
+        } else if !line.starts_with('#') {
+            let (name, value) = line.split_once(' ').unwrap_or_else(|| panic!("not a sample: {line:?}"));
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{name}");
+            assert!(typed.contains(name), "{name} has no TYPE line");
+            samples.insert(name.to_string(), value.parse::<f64>().unwrap_or_else(|e| panic!("{line}: {e}")));
+        }
+    }
+    assert_eq!(samples.get("znode_count").copied(), server.mntr("zk_znode_count").map(|n| n as f64), "{body}");
+    for name in ["num_alive_connections", "watch_count", "approximate_data_size", "avg_latency", "uptime"] {
+        assert!(samples.contains_key(name), "{name} missing:\n{body}");
+    }
+    assert_eq!(common::http_get(&addr, "/commands/ruok").0, 404);
+    server.stop();
+}

@@ -50,12 +50,21 @@ const COMMANDS: [(&str, &str); 17] = [
     ("watches_by_path", "wchp"),
 ];
 
-/// Serves admin requests on `listener` for as long as the server runs.
-pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+/// What an HTTP port serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// The AdminServer's commands, as JSON.
+    Admin,
+    /// `/metrics`, in Prometheus's text format (ZooKeeper's PrometheusMetricsProvider).
+    Metrics,
+}
+
+/// Serves `site`'s requests on `listener` for as long as the server runs.
+pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, site: Site) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(serve(server.clone(), stream, peer));
+                tokio::spawn(serve(server.clone(), stream, peer, site));
             }
             Err(e) => {
                 // Usually EMFILE: back off instead of spinning.
@@ -77,9 +86,9 @@ enum HeadError {
     Io(#[from] std::io::Error),
 }
 
-async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
+async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr, site: Site) {
     let response = match tokio::time::timeout(REQUEST_TIMEOUT, read_head(&mut stream)).await {
-        Ok(Ok(head)) => respond(&server, &head),
+        Ok(Ok(head)) => respond(&server, &head, site),
         Ok(Err(HeadError::TooLarge)) => reply("431 Request Header Fields Too Large", "text/plain", b"request head too large\n"),
         Ok(Err(e)) => {
             tracing::debug!(%peer, "admin request: {e}");
@@ -128,7 +137,7 @@ async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, HeadError> {
 }
 
 /// The whole HTTP response to one request head.
-fn respond(server: &Server, head: &[u8]) -> Vec<u8> {
+fn respond(server: &Server, head: &[u8], site: Site) -> Vec<u8> {
     let head = String::from_utf8_lossy(head);
     let mut words = head.lines().next().unwrap_or("").split_whitespace();
     let (Some(method), Some(target)) = (words.next(), words.next()) else {
@@ -139,7 +148,12 @@ fn respond(server: &Server, head: &[u8]) -> Vec<u8> {
     }
     let path = target.split(['?', '#']).next().unwrap_or("");
     let base = server.config.admin_command_url.trim_end_matches('/');
-    let mut response = if path == base || path.strip_prefix(base) == Some("/") {
+    let mut response = if site == Site::Metrics {
+        match path {
+            "/metrics" => reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", super::prometheus(server).as_bytes()),
+            _ => reply("404 Not Found", "text/plain", b"not found: metrics are at /metrics\n"),
+        }
+    } else if path == base || path.strip_prefix(base) == Some("/") {
         let mut list = String::new();
         for (name, _) in COMMANDS {
             list.push_str(&format!("<a href=\"{base}/{name}\">{name}</a>\n<br/>\n"));

@@ -212,6 +212,22 @@ fn monitor(server: &Server) -> Vec<(&'static str, Figure)> {
     rows
 }
 
+/// `mntr`'s figures in Prometheus's text format, as ZooKeeper's
+/// PrometheusMetricsProvider names them (its gauges carry mntr's names
+/// without the `zk_` prefix); text figures (version, state) are left out.
+pub fn prometheus(server: &Server) -> String {
+    let mut out = String::new();
+    for (name, figure) in monitor(server) {
+        let value = match figure {
+            Figure::Int(v) => v.to_string(),
+            Figure::Float(v) => v.to_string(),
+            Figure::Text(_) => continue,
+        };
+        out.push_str(&format!("# HELP {name} {name}\n# TYPE {name} gauge\n{name} {value}\n"));
+    }
+    out
+}
+
 /// `conf`'s settings, in ZooKeeper's order: (name in the word's text, name
 /// in the JSON `configuration` if it is there too, value).
 fn configuration(server: &Server) -> Vec<(&'static str, Option<&'static str>, Figure)> {

@@ -102,21 +102,12 @@ impl Paddock {
     /// Sends raw bytes to the admin server and returns its whole answer
     /// (status line, headers and body).
     pub fn admin_raw(&self, request: &[u8]) -> String {
-        let addr = self.admin.as_ref().expect("the admin server runs");
-        let mut s = TcpStream::connect(addr).expect("connect to the admin server");
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        s.write_all(request).expect("send the admin request");
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
+        http_raw(self.admin.as_ref().expect("the admin server runs"), request)
     }
 
     /// `GET <path>` from the admin server: (status code, body).
     pub fn admin_get(&self, path: &str) -> (u16, String) {
-        let answer = self.admin_raw(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes());
-        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP head in {answer:?}"));
-        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        (status, body.to_string())
+        http_get(self.admin.as_ref().expect("the admin server runs"), path)
     }
 
     /// A numeric `mntr` field, if present.
@@ -197,6 +188,25 @@ pub async fn connect_retrying(addr: &str, timeout_ms: i32) -> paddock::client::C
             Err(e) => panic!("could not connect to {addr} within 20 s: {e}"),
         }
     }
+}
+
+/// Sends raw bytes to an HTTP server and returns its whole answer (status
+/// line, headers and body).
+pub fn http_raw(addr: &str, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect to the HTTP server");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.write_all(request).expect("send the HTTP request");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// `GET <path>` from an HTTP server: (status code, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let answer = http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes());
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP head in {answer:?}"));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, body.to_string())
 }
 
 /// A free TCP port on 127.0.0.1 (see `paddock::fault::procs::free_port`).
