@@ -90,6 +90,10 @@ pub struct Config {
     pub snap_count: u64,
     /// Ensemble members by id (empty: a single node).
     pub peers: std::collections::BTreeMap<u64, Peer>,
+    /// Bind the peer port on every address rather than the `server.N` line's
+    /// host (ZooKeeper's `quorumListenOnAllIPs`, for hosts behind NAT or
+    /// with several interfaces).
+    pub quorum_listen_on_all_ips: bool,
     /// ZooKeeper's `peerType` (true: observer), checked against this
     /// server's own `server.N` line, which wins as on ZooKeeper.
     pub peer_type_observer: Option<bool>,
@@ -179,6 +183,7 @@ impl Default for Config {
             sasl_super_users: Vec::new(),
             peers: std::collections::BTreeMap::new(),
             peer_type_observer: None,
+            quorum_listen_on_all_ips: false,
             snap_count: 100_000,
             max_client_cnxns: 60,
             secure_client_port: None,
@@ -272,6 +277,7 @@ impl Config {
                     self.peers.insert(id, peer);
                 }
                 "myid" => self.server_id = num(value)?,
+                "quorumListenOnAllIPs" => self.quorum_listen_on_all_ips = value.eq_ignore_ascii_case("true"),
                 "peerType" => {
                     self.peer_type_observer = match value.to_ascii_lowercase().as_str() {
                         "observer" => Some(true),

@@ -288,6 +288,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         config.secure_client_port = Some(addr.port());
     }
     let peer_listener = match config.peers.get(&id) {
+        Some(me) if config.quorum_listen_on_all_ips => Some(TcpListener::bind(("0.0.0.0", me.peer_port)).await?),
         Some(me) => Some(TcpListener::bind(me.peer_addr()).await?),
         None => None,
     };

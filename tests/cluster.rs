@@ -429,3 +429,13 @@ fn an_observer_serves_clients_but_never_votes() {
     });
     assert!(word(&ens, observer, "srvr").contains("Mode: observer"));
 }
+
+#[test]
+fn quorum_listen_on_all_ips_answers_peers_on_any_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let ens = Ensemble::start_cfg(dir.path(), 3, "quorumListenOnAllIPs=true\n");
+    // The server.N lines say 127.0.0.1; the peer port answers on 127.0.0.2 too.
+    let peer = ens.peer_addr(1).replace("127.0.0.1", "127.0.0.2");
+    let links = paddock::raft::link::Links::default();
+    assert!(rt().block_on(paddock::raft::peer_server::peer_initialized(&links, &peer)), "no answer at {peer}");
+}
