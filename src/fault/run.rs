@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use jute::{CreateMode, OpCode, SyncRequest};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -254,7 +255,7 @@ pub fn run(args: &FaultArgs) -> Result<RunReport, RunError> {
     let final_ops = rt.block_on(final_reads(&backend, &keys, epochs, reads_until));
     history.extend(final_ops);
     let acked = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let final_states = rt.block_on(final_creates(&servers, reads_until));
+    let final_states = rt.block_on(final_creates(&servers, Duration::from_secs(60)));
     let (converged_zxid, digest_anomalies) = converge(&ens, Duration::from_secs(60));
     anomalies.extend(digest_anomalies);
 
@@ -424,9 +425,12 @@ async fn final_reads(backend: &register::Paddock, keys: &Keys, epochs: u64, unti
 
 /// Every node under /seq on each server that could be read back whole
 /// before `until` (each server is tried again until then).
-async fn final_creates(servers: &[String], until: tokio::time::Instant) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
+/// Each server gets `limit` of its own: a long run acknowledges hundreds of
+/// thousands of creates, and reading them back is not a fault.
+async fn final_creates(servers: &[String], limit: Duration) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
     let mut out = BTreeMap::new();
     for s in servers {
+        let until = tokio::time::Instant::now() + limit;
         if let Some(state) = retry_until(until, "reading back the creates", || read_creates(s)).await {
             out.insert(s.clone(), state);
         }
@@ -439,10 +443,18 @@ async fn final_creates(servers: &[String], until: tokio::time::Instant) -> BTree
 async fn read_creates(server: &str) -> Result<BTreeMap<String, Vec<u8>>, ClientError> {
     let c = Client::connect(server, 10_000).await?;
     c.call(OpCode::Sync, Some(&SyncRequest { path: "/seq".into() })).await?;
+    // Pipelined: one read at a time took ~30 s per server after a long run.
+    let reads = c.get_children("/seq", false).await?.into_iter().map(|ch| {
+        let c = &c;
+        async move {
+            let p = format!("/seq/{ch}");
+            c.get_data(&p, false).await.map(|(d, _)| (p, d))
+        }
+    });
+    let mut replies = futures::stream::iter(reads).buffered(256);
     let mut state = BTreeMap::new();
-    for ch in c.get_children("/seq", false).await? {
-        let p = format!("/seq/{ch}");
-        let (d, _) = c.get_data(&p, false).await?;
+    while let Some(reply) = replies.next().await {
+        let (p, d) = reply?;
         state.insert(p, d);
     }
     Ok(state)
