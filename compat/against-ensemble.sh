@@ -55,6 +55,7 @@ for id in 1 2 3 4; do
         echo "clientPortAddress=127.0.0.1"
         echo "admin.enableServer=false"
         echo "maxClientCnxns=0"   # as compat/zookeeper.sh: kazoo's suite exceeds 60 at times
+        echo "readonlymode.enabled=true"   # kazoo's TestReadOnlyMode (compat/kazoo_failover.sh)
         echo "znode.container.checkIntervalMs=${PADDOCK_CONTAINER_CHECK_MS:-1000}"
         echo "jaasLoginConfig=$here/jaas-server.conf"
         printf %s "$servers"

@@ -10,8 +10,9 @@
 # test_update_host_list fail over to the others. compat/against-ensemble.sh
 # runs it. Prints PASS/FAIL lines as compat/kazoo_suite.sh does.
 #
-# TestReadOnlyMode stays out: it stops two of three members and expects the
-# last one to serve reads (read-only mode), which paddock does not have.
+# With them TestReadOnlyMode, which stops the other two members and expects
+# the first to serve its read-only session reads and refuse its writes
+# (compat/against-ensemble.sh sets readonlymode.enabled=true).
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 [ $# -eq 1 ] || { echo "usage: KAZOO_EXTERNAL_CONTROL=... $0 HOST:PORT,HOST:PORT,..." >&2; exit 2; }
@@ -19,4 +20,4 @@ here="$(cd "$(dirname "$0")" && pwd)"
 none="$(mktemp)"
 trap 'rm -f "$none"' EXIT
 KAZOO_SUITE_DESELECT="$none" KAZOO_SUITE_TIMEOUT="${KAZOO_SUITE_TIMEOUT:-240}" \
-    "$here/kazoo_suite.sh" "$1" -k "test_update_host_list or test_request_queuing_session"
+    "$here/kazoo_suite.sh" "$1" -k "test_update_host_list or test_request_queuing_session or TestReadOnlyMode"

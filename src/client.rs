@@ -67,6 +67,8 @@ pub struct Client {
     pub passwd: Vec<u8>,
     /// The negotiated timeout, ms.
     pub timeout_ms: i32,
+    /// The server took the session read-only (it has no quorum).
+    pub read_only: bool,
     reader: tokio::task::JoinHandle<()>,
     pinger: tokio::task::JoinHandle<()>,
 }
@@ -101,12 +103,29 @@ impl Client {
         Self::resume(addr, timeout_ms, 0, vec![0; 16], 0).await
     }
 
+    /// Opens a new session that a server without a quorum may serve
+    /// read-only (ZooKeeper's `canBeReadOnly`); `read_only` says if it did.
+    pub async fn connect_read_only(addr: &str, timeout_ms: i32) -> Result<Client, ClientError> {
+        Self::open(addr, timeout_ms, 0, vec![0; 16], 0, true).await
+    }
+
     /// Reconnects to an existing session (or a new one with id 0).
     pub async fn resume(addr: &str, timeout_ms: i32, session_id: i64, passwd: Vec<u8>, last_zxid: i64) -> Result<Client, ClientError> {
+        Self::open(addr, timeout_ms, session_id, passwd, last_zxid, false).await
+    }
+
+    async fn open(
+        addr: &str,
+        timeout_ms: i32,
+        session_id: i64,
+        passwd: Vec<u8>,
+        last_zxid: i64,
+        can_be_read_only: bool,
+    ) -> Result<Client, ClientError> {
         let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await.map_err(|_| ClientError::Timeout)??;
         stream.set_nodelay(true)?;
         let (mut rd, mut wr) = stream.into_split();
-        let req = ConnectRequest { protocol_version: 0, last_zxid_seen: last_zxid, timeout: timeout_ms, session_id, passwd, read_only: Some(false) };
+        let req = ConnectRequest { protocol_version: 0, last_zxid_seen: last_zxid, timeout: timeout_ms, session_id, passwd, read_only: Some(can_be_read_only) };
         write_frame(&mut wr, &req.to_bytes()).await?;
         let frame = tokio::time::timeout(Duration::from_secs(30), read_frame(&mut rd)).await.map_err(|_| ClientError::Timeout)??;
         let resp = ConnectResponse::from_bytes(&frame)?;
@@ -127,6 +146,7 @@ impl Client {
             session_id: resp.session_id,
             passwd: resp.passwd,
             timeout_ms: resp.timeout,
+            read_only: resp.read_only == Some(true),
             reader,
         })
     }

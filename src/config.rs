@@ -90,6 +90,9 @@ pub struct Config {
     pub snap_count: u64,
     /// Ensemble members by id (empty: a single node).
     pub peers: std::collections::BTreeMap<u64, Peer>,
+    /// Serve reads to clients that allow it while out of touch with a
+    /// quorum (ZooKeeper's `readonlymode.enabled`).
+    pub read_only_mode: bool,
     /// Bind the peer port on every address rather than the `server.N` line's
     /// host (ZooKeeper's `quorumListenOnAllIPs`, for hosts behind NAT or
     /// with several interfaces).
@@ -184,6 +187,7 @@ impl Default for Config {
             peers: std::collections::BTreeMap::new(),
             peer_type_observer: None,
             quorum_listen_on_all_ips: false,
+            read_only_mode: false,
             snap_count: 100_000,
             max_client_cnxns: 60,
             secure_client_port: None,
@@ -277,6 +281,9 @@ impl Config {
                     self.peers.insert(id, peer);
                 }
                 "myid" => self.server_id = num(value)?,
+                "readonlymode.enabled" | "zookeeper.readonlymode.enabled" => {
+                    self.read_only_mode = value.eq_ignore_ascii_case("true")
+                }
                 "quorumListenOnAllIPs" => self.quorum_listen_on_all_ips = value.eq_ignore_ascii_case("true"),
                 "peerType" => {
                     self.peer_type_observer = match value.to_ascii_lowercase().as_str() {

@@ -32,6 +32,9 @@ pub enum ZkError {
     /// Authentication failed.
     #[error("authentication failed")]
     AuthFailed,
+    /// A write on a read-only connection (a server without a quorum).
+    #[error("not a read-only call")]
+    NotReadOnly,
     /// The session is gone.
     #[error("session expired")]
     SessionExpired,
@@ -73,6 +76,7 @@ impl ZkError {
             ZkError::BadArguments(_) => ErrorCode::BadArguments,
             ZkError::InvalidAcl => ErrorCode::InvalidAcl,
             ZkError::NoAuth => ErrorCode::NoAuth,
+            ZkError::NotReadOnly => ErrorCode::NotReadOnly,
             ZkError::AuthFailed => ErrorCode::AuthFailed,
             ZkError::SessionExpired => ErrorCode::SessionExpired,
             ZkError::Unimplemented => ErrorCode::Unimplemented,

@@ -166,8 +166,36 @@ impl Server {
         Some((l, addr))
     }
 
-    /// "leader", "follower", "observer" or "standalone", as `srvr` reports it.
+    /// Whether read-only mode is configured (`readonlymode.enabled`, in an ensemble).
+    pub fn read_only_enabled(&self) -> bool {
+        self.config.read_only_mode && !self.config.peers.is_empty()
+    }
+
+    /// Serving under a known leader: a write can be logged.
+    pub fn in_quorum(&self) -> bool {
+        *self.serving.borrow() && self.raft.metrics().borrow().current_leader.is_some()
+    }
+
+    /// Whether this server is in read-only mode: read-only mode is enabled
+    /// and it has no leader (an election, or no quorum at all), so it serves
+    /// reads to the clients that allow it. Others it serves only while
+    /// `serving` (the grace of `syncLimit` ticks), and only once a leader
+    /// is back can they open sessions.
+    pub fn read_only_now(&self) -> bool {
+        self.read_only_enabled() && !self.in_quorum()
+    }
+
+    /// Whether clients are served at all, read-only or not (the four-letter
+    /// words that describe a serving server answer then).
+    pub fn answering(&self) -> bool {
+        *self.serving.borrow() || self.read_only_now()
+    }
+
+    /// "leader", "follower", "observer", "read-only" or "standalone", as `srvr` reports it.
     pub fn mode(&self) -> &'static str {
+        if self.read_only_now() {
+            return "read-only";
+        }
         let m = self.raft.metrics().borrow().clone();
         let membership = m.membership_config.membership();
         let me = self.config.server_id;

@@ -5,8 +5,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{connect_retrying, rt, Ensemble};
-use jute::{CreateMode, OpCode, SyncRequest};
-use paddock::client::Client;
+use jute::{CreateMode, ErrorCode, OpCode, SyncRequest};
+use paddock::client::{Client, ClientError};
 
 #[test]
 fn three_nodes_replicate_fail_over_and_keep_acknowledged_writes() {
@@ -438,4 +438,53 @@ fn quorum_listen_on_all_ips_answers_peers_on_any_address() {
     let peer = ens.peer_addr(1).replace("127.0.0.1", "127.0.0.2");
     let links = paddock::raft::link::Links::default();
     assert!(rt().block_on(paddock::raft::peer_server::peer_initialized(&links, &peer)), "no answer at {peer}");
+}
+
+#[test]
+fn read_only_mode_serves_reads_while_out_of_a_quorum() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ens = Ensemble::start_cfg(dir.path(), 3, "readonlymode.enabled=true\n");
+    let leader = ens.leader().expect("a leader");
+    let runtime = rt();
+    runtime.block_on(async {
+        let c = Client::connect(&ens.addr(leader), 10_000).await.unwrap();
+        c.create("/ro", b"kept", CreateMode::Persistent).await.unwrap();
+        c.sync("/").await.unwrap();
+    });
+    // Two of the three gone: the survivor has no quorum.
+    let survivor = (1..=3).find(|i| *i != leader).unwrap();
+    let gone: Vec<usize> = (1..=3).filter(|i| *i != survivor).collect();
+    for id in &gone {
+        ens.kill9(*id);
+    }
+    let word = |ens: &Ensemble, w: &str| ens.nodes[survivor - 1].as_ref().unwrap().four_letter(w);
+    assert!(eventually(15, || word(&ens, "isro") == "ro"), "isro: {}", word(&ens, "isro"));
+    assert!(word(&ens, "srvr").contains("Mode: read-only"), "{}", word(&ens, "srvr"));
+    let addr = ens.addr(survivor);
+    let ro = runtime.block_on(async {
+        assert!(Client::connect(&addr, 10_000).await.is_err(), "a client that wants writes was served");
+        let ro = Client::connect_read_only(&addr, 10_000).await.unwrap();
+        assert!(ro.read_only);
+        assert_eq!(ro.get_data("/ro", false).await.unwrap().0, b"kept");
+        let write = ro.create("/not-logged", b"", CreateMode::Persistent).await;
+        assert!(matches!(write, Err(ClientError::Server(ErrorCode::NotReadOnly))), "{write:?}");
+        ro
+    });
+
+    // The quorum back, the read-only connection is closed, and a new
+    // session reads and writes.
+    for id in &gone {
+        ens.restart_no_wait(*id);
+    }
+    runtime.block_on(async {
+        let until = Instant::now() + Duration::from_secs(20);
+        while ro.get_data("/ro", false).await.is_ok() {
+            assert!(Instant::now() < until, "the read-only connection outlived the quorum's return");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let c = connect_retrying(&addr, 10_000).await;
+        assert!(!c.read_only);
+        c.create("/logged", b"", CreateMode::Persistent).await.unwrap();
+    });
+    assert_eq!(word(&ens, "isro"), "rw");
 }

@@ -188,7 +188,7 @@ fn command(server: &Server, name: &str) -> Value {
     let Some((long, word)) = COMMANDS.iter().copied().find(|(long, word)| *long == name || *word == name) else {
         return json!({ "command": name, "error": format!("Unknown command: {name}") });
     };
-    if !*server.serving.borrow() && !super::answers_when_not_serving(word) {
+    if !server.answering() && !super::answers_when_not_serving(word) {
         return json!({ "command": long, "error": "This ZooKeeper instance is not currently serving requests" });
     }
     let mut out = fields(server, word);
@@ -234,7 +234,7 @@ fn fields(server: &Server, word: &str) -> Map<String, Value> {
             out.insert("digests".into(), json!([{ "zxid": zxid, "digest": digest }]));
         }
         "isro" => {
-            out.insert("read_only".into(), false.into());
+            out.insert("read_only".into(), server.read_only_now().into());
         }
         "lead" => leader(server, &mut out),
         "mntr" => {
@@ -277,7 +277,7 @@ fn server_stats(server: &Server, out: &mut Map<String, Value>) {
         "packets_received": sum.received,
         "uptime": server.started.elapsed().as_millis() as u64,
         "data_dir_size": super::dir_size(&server.config.data_dir),
-        "log_dir_size": 0,
+        "log_dir_size": super::log_size(server),
         "server_state": sum.mode,
         "last_processed_zxid": sum.zxid,
         "outstanding_requests": sum.outstanding,
@@ -287,7 +287,7 @@ fn server_stats(server: &Server, out: &mut Map<String, Value>) {
         "num_alive_client_connections": sum.connections,
     });
     out.insert("version".into(), VERSION.into());
-    out.insert("read_only".into(), false.into());
+    out.insert("read_only".into(), server.read_only_now().into());
     out.insert("server_stats".into(), stats);
     out.insert("node_count".into(), sum.nodes.into());
 }

@@ -22,7 +22,7 @@ pub fn answer(server: &Server, word: &str) -> String {
     if !server.config.four_letter_allowed(word) {
         return format!("{word} is not executed because it is not in the whitelist.\n");
     }
-    if !*server.serving.borrow() && !super::answers_when_not_serving(word) {
+    if !server.answering() && !super::answers_when_not_serving(word) {
         return "This ZooKeeper instance is not currently serving requests\n".into();
     }
     match word {
@@ -83,7 +83,7 @@ pub fn answer(server: &Server, word: &str) -> String {
             s
         }
         "dump" => dump(server),
-        "isro" => "rw".into(),
+        "isro" => if server.read_only_now() { "ro" } else { "rw" }.into(),
         "srst" => {
             super::reset_server_stats(server);
             "Server stats reset.\n".into()

@@ -100,6 +100,8 @@ struct SessionCtx {
     ids: Arc<RwLock<Vec<AuthId>>>,
     /// What `cons` shows of this connection.
     stats: Arc<ConnStats>,
+    /// Served in read-only mode: reads only, until the server rejoins a quorum.
+    read_only: bool,
 }
 
 impl SessionCtx {
@@ -199,13 +201,21 @@ where
     let connect = ConnectRequest::from_bytes(&body)?;
     // A server that cannot serve closes the connection soon, as ZooKeeper
     // does, so the client tries another server instead of waiting here.
+    // In read-only mode a client that allows it is served reads instead,
+    // unless a leader turns up within the wait (an election, not a lost quorum).
     let mut serving = server.serving.clone();
-    let ready = matches!(tokio::time::timeout(NOT_SERVING_WAIT, serving.wait_for(|s| *s)).await, Ok(Ok(_)));
-    if !ready {
+    let wants_read_only = connect.read_only == Some(true) && server.read_only_enabled();
+    let ready = if wants_read_only {
+        tokio::time::timeout(NOT_SERVING_WAIT, until(|| server.in_quorum())).await.is_ok()
+    } else {
+        matches!(tokio::time::timeout(NOT_SERVING_WAIT, serving.wait_for(|s| *s)).await, Ok(Ok(_)))
+    };
+    let read_only = !ready && wants_read_only;
+    if !ready && !read_only {
         return Ok(());
     }
     let connecting = Instant::now();
-    let Some((id, timeout)) = handshake(server, &connect, &mut wr).await? else { return Ok(()) };
+    let Some((id, timeout)) = handshake(server, &connect, &mut wr, read_only).await? else { return Ok(()) };
     stats.set_session(id, timeout.as_millis() as i64);
     stats.request(jute::OpCode::CreateSession as i32);
     stats.packet_sent();
@@ -218,6 +228,7 @@ where
         // As ZooKeeper lists them: the certificate's identities, then the address.
         ids: Arc::new(RwLock::new(cert_ids.into_iter().chain([AuthId { scheme: "ip".into(), id: peer.ip().to_string() }]).collect())),
         stats,
+        read_only,
     };
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     server.shared.watches.connect(conn, events_tx);
@@ -240,8 +251,12 @@ where
         let ended = tokio::select! {
             r = &mut read => Some(r),
             _ = closer.cancelled() => None,
-            // Out of touch with a quorum: the client should move to a server that is not.
-            _ = serving.wait_for(|s| !*s) => Some(Ok(())),
+            // Out of touch with a quorum: the client should move to a server
+            // that is not.
+            _ = serving.wait_for(|s| !*s), if !read_only => Some(Ok(())),
+            // A read-only client is closed once a leader is back, to
+            // reconnect for reads and writes.
+            _ = until(|| server.in_quorum()), if read_only => Some(Ok(())),
         };
         match ended {
             Some(r) => r,
@@ -255,11 +270,20 @@ where
     result
 }
 
+/// Returns once `condition` holds (checked every 50 ms).
+async fn until(condition: impl Fn() -> bool) {
+    while !condition() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Answers the connect request; `None` if the session was refused.
+/// `read_only`: the server has no quorum, and the client allows reads only.
 async fn handshake<W: AsyncWrite + Unpin>(
     server: &Server,
     req: &ConnectRequest,
     wr: &mut W,
+    read_only: bool,
 ) -> Result<Option<(i64, Duration)>, ConnError> {
     // A client that has seen a newer state than ours must not be served older state.
     let mut applied = server.shared.applied.subscribe();
@@ -272,8 +296,14 @@ async fn handshake<W: AsyncWrite + Unpin>(
         tracing::info!(seen = req.last_zxid_seen, "refusing a client that has seen a newer zxid than this server");
         return Ok(None);
     }
-    let read_only = req.read_only.map(|_| false);
-    let (session_id, timeout_ms, passwd) = if req.session_id == 0 {
+    let answer_read_only = req.read_only.map(|_| read_only);
+    let (session_id, timeout_ms, passwd) = if req.session_id == 0 && read_only {
+        // Without a quorum nothing can be logged: a session of this
+        // connection alone, as ZooKeeper's read-only server gives (its
+        // client starts afresh once it finds a server with a quorum).
+        let local = (rand::random::<u64>() >> 1) as i64;
+        (local, server.config.negotiate_timeout(req.timeout), rand::random::<[u8; 16]>().to_vec())
+    } else if req.session_id == 0 {
         let timeout_ms = server.config.negotiate_timeout(req.timeout);
         let passwd: [u8; 16] = rand::random();
         let resp = server.write(0, Txn::CreateSession { timeout_ms, passwd: passwd.to_vec() }).await?;
@@ -287,7 +317,13 @@ async fn handshake<W: AsyncWrite + Unpin>(
             Some((timeout_ms, passwd)) if passwd == req.passwd => (req.session_id, timeout_ms, passwd),
             _ => {
                 // Timeout 0 tells the client its session is expired (or the password wrong).
-                let refuse = ConnectResponse { protocol_version: 0, timeout: 0, session_id: 0, passwd: vec![0; 16], read_only };
+                let refuse = ConnectResponse {
+                    protocol_version: 0,
+                    timeout: 0,
+                    session_id: 0,
+                    passwd: vec![0; 16],
+                    read_only: answer_read_only,
+                };
                 let mut out = BytesMut::new();
                 frame::put_record(&mut out, &refuse);
                 wr.write_all(&out).await?;
@@ -296,7 +332,7 @@ async fn handshake<W: AsyncWrite + Unpin>(
             }
         }
     };
-    let resp = ConnectResponse { protocol_version: 0, timeout: timeout_ms, session_id, passwd, read_only };
+    let resp = ConnectResponse { protocol_version: 0, timeout: timeout_ms, session_id, passwd, read_only: answer_read_only };
     let mut out = BytesMut::new();
     frame::put_record(&mut out, &resp);
     wr.write_all(&out).await?;
@@ -368,6 +404,15 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             Op::SetWatches(req) => {
                 reads_queued += 1;
                 (Pending::SetWatches { xid: header.xid, req }, false)
+            }
+            // Without a quorum nothing is logged: writes, sync and reconfig
+            // are refused, and a close ends only this connection.
+            Op::Write(..) | Op::Reconfig(_) if ctx.read_only => {
+                let err = ZkError::NotReadOnly.raw();
+                (Pending::Reply { xid: header.xid, zxid: None, err, body: BytesMut::new(), close: false }, false)
+            }
+            Op::Close if ctx.read_only => {
+                (Pending::Reply { xid: header.xid, zxid: None, err: 0, body: BytesMut::new(), close: true }, true)
             }
             Op::Reconfig(req) => (Pending::Reconfig { xid: header.xid, req }, false),
             Op::Close => {
