@@ -100,7 +100,7 @@ struct SessionCtx {
     ids: Arc<RwLock<Vec<AuthId>>>,
     /// What `cons` shows of this connection.
     stats: Arc<ConnStats>,
-    /// Served in read-only mode: reads only, until the server rejoins a quorum.
+    /// Served in read-only mode: reads only, until a leader is back.
     read_only: bool,
 }
 
