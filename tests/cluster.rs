@@ -445,14 +445,17 @@ fn read_only_mode_serves_reads_while_out_of_a_quorum() {
     let dir = tempfile::tempdir().unwrap();
     let mut ens = Ensemble::start_cfg(dir.path(), 3, "readonlymode.enabled=true\n");
     let leader = ens.leader().expect("a leader");
+    let survivor = (1..=3).find(|i| *i != leader).unwrap();
     let runtime = rt();
     runtime.block_on(async {
         let c = Client::connect(&ens.addr(leader), 10_000).await.unwrap();
         c.create("/ro", b"kept", CreateMode::Persistent).await.unwrap();
-        c.sync("/").await.unwrap();
+        // Applied on the survivor before the others go.
+        let s = Client::connect(&ens.addr(survivor), 10_000).await.unwrap();
+        s.sync("/").await.unwrap();
+        assert_eq!(s.get_data("/ro", false).await.unwrap().0, b"kept");
     });
     // Two of the three gone: the survivor has no quorum.
-    let survivor = (1..=3).find(|i| *i != leader).unwrap();
     let gone: Vec<usize> = (1..=3).filter(|i| *i != survivor).collect();
     for id in &gone {
         ens.kill9(*id);
