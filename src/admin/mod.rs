@@ -115,7 +115,7 @@ fn file_descriptors() -> (Option<usize>, Option<u64>) {
 const FOLLOWER_SILENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the leader sees of the other members.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 struct Learners {
     /// Members other than itself that answer Raft RPCs (ZooKeeper's `learners`).
     present: usize,
