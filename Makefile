@@ -22,6 +22,7 @@ test: deps-test
 	$(CARGO) test --release --workspace
 	compat/against-paddock.sh
 	compat/against-ensemble.sh
+	compat/from-zookeeper.sh
 
 unit: deps-build
 	$(CARGO) test --release --workspace
@@ -30,6 +31,7 @@ compat: deps-test
 	$(CARGO) build --release --bin paddock
 	compat/against-paddock.sh
 	compat/against-ensemble.sh
+	compat/from-zookeeper.sh
 
 deps-build:
 	@scripts/deps.sh build

@@ -18,6 +18,7 @@ pub mod demo;
 pub mod digest;
 pub mod error;
 pub mod fault;
+pub mod import;
 pub mod metrics;
 pub mod network;
 pub mod ops;

@@ -35,6 +35,13 @@ struct Cli {
     /// HTTP admin server port (overrides admin.serverPort and enables it; 0 picks a free port).
     #[arg(long)]
     admin_port: Option<u16>,
+    /// Before serving, load this ZooKeeper data directory (its dataDir:
+    /// snapshot and logs) into a paddock that has no data yet.
+    #[arg(long, value_name = "DIR")]
+    import_zookeeper: Option<PathBuf>,
+    /// ZooKeeper's dataLogDir, if it kept its logs apart from its dataDir.
+    #[arg(long, value_name = "DIR", requires = "import_zookeeper")]
+    import_zookeeper_logs: Option<PathBuf>,
 }
 
 /// Subcommands besides serving.
@@ -97,6 +104,28 @@ fn main() -> ExitCode {
         config.admin_port = port;
         config.admin_enabled = true;
     }
+    // Read before anything starts: a directory that cannot be imported
+    // stops the start with why, with nothing bound and nothing written.
+    let import = match &cli.import_zookeeper {
+        Some(dir) => match paddock::import::read(dir, cli.import_zookeeper_logs.as_deref()) {
+            Ok(imported) => {
+                tracing::info!(
+                    "import: {} znodes and {} sessions from {} plus {} logged transactions (last zxid {:#x})",
+                    imported.nodes.len(),
+                    imported.sessions.len(),
+                    imported.snapshot.display(),
+                    imported.replayed,
+                    imported.last_zxid
+                );
+                Some(imported)
+            }
+            Err(e) => {
+                eprintln!("paddock: cannot import {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -104,11 +133,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, import))
 }
 
-async fn run(config: Config) -> ExitCode {
-    let running = match paddock::server::start(config).await {
+async fn run(config: Config, import: Option<paddock::import::Imported>) -> ExitCode {
+    let running = match paddock::server::start_importing(config, import).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("paddock: {e}");

@@ -54,6 +54,9 @@ pub enum StartError {
     /// The secure client port's certificates could not be loaded.
     #[error(transparent)]
     Tls(#[from] crate::network::tls::TlsError),
+    /// A ZooKeeper data directory could not be imported.
+    #[error("import from ZooKeeper: {0}")]
+    Import(#[from] crate::import::ImportError),
 }
 
 /// What every connection shares.
@@ -273,7 +276,13 @@ fn load_sasl_users(config: &Config) -> Result<Option<SaslUsers>, StartError> {
 }
 
 /// Opens storage, starts Raft and the client listener.
-pub async fn start(mut config: Config) -> Result<Running, StartError> {
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    start_importing(config, None).await
+}
+
+/// Starts the server as [`start`] does, first loading `import` (a
+/// ZooKeeper data directory, read) if given: clients are served once it is in.
+pub async fn start_importing(mut config: Config, import: Option<crate::import::Imported>) -> Result<Running, StartError> {
     config.validate()?;
     let sasl = load_sasl_users(&config)?;
     std::fs::create_dir_all(&config.data_dir)?;
@@ -364,6 +373,12 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         tokio::spawn(crate::raft::peer_server::accept_loop(server.clone(), l));
     }
 
+    tokio::spawn(session::expiry::run(server.clone()));
+    tokio::spawn(reaper::run(server.clone()));
+    tokio::spawn(crate::raft::snapshots::run(server.clone()));
+    if let Some(imported) = import {
+        crate::import::run(&server, imported).await?;
+    }
     tokio::spawn(network::accept_loop(server.clone(), listener, plain_mode));
     if let Some((l, tls)) = secure {
         tokio::spawn(network::accept_loop(server.clone(), l, network::Listening::Tls(tls)));
@@ -377,9 +392,6 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     if config_has_observers {
         tokio::spawn(crate::raft::membership::add_configured_observers(server.clone()));
     }
-    tokio::spawn(session::expiry::run(server.clone()));
-    tokio::spawn(reaper::run(server.clone()));
-    tokio::spawn(crate::raft::snapshots::run(server.clone()));
     Ok(Running { server, client_addr, admin_addr, secure_addr, metrics_addr })
 }
 

@@ -19,6 +19,7 @@ pub mod record;
 pub mod requests;
 pub mod responses;
 pub mod session;
+pub mod txn;
 pub mod writer;
 
 pub use createmode::*;

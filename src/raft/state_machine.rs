@@ -311,7 +311,9 @@ impl StateMachine {
         // Sessions come first, so each ephemeral finds its owner.
         let persisted = read_persisted(db, &ReadOptions::default, |record| match record {
             Record::Session(id, info) => tree.insert_session(id, info),
-            Record::Node(path, node) => tree.insert_loaded(path, node),
+            Record::Node(path, node) => {
+                tree.insert_loaded(path, node);
+            }
         })?;
         tree.set_last_zxid(persisted.last_zxid);
         Ok(SmState { tree, last_applied: persisted.last_applied, membership: persisted.membership })

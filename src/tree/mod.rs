@@ -15,7 +15,7 @@
 pub mod acl;
 pub mod node;
 pub mod path;
-mod quota;
+pub mod quota;
 pub mod slab;
 pub mod txn;
 
@@ -30,6 +30,14 @@ use crate::error::ZkError;
 pub use node::{Acl, AclEntry, AclId, Children, Node, NodeKind, NodeStat, StoredNode};
 use slab::Slab;
 use txn::{CreateKind, CreateOp, Txn, TxnOutcome};
+
+/// The nodes every tree has: `/`, `/zookeeper` and its `quota` and `config`.
+pub const BUILT_IN_NODES: usize = 4;
+
+/// The first zxid of the epoch after an import's (see [`crate::import`]):
+/// an imported tree's zxids are at least this, and paddock's own count up
+/// from 1, so a tree at or past it has had an import (or 4 billion writes).
+pub const IMPORTED_ZXID: i64 = 1 << 32;
 
 /// Largest TTL ZooKeeper accepts (40 bits of milliseconds).
 pub const MAX_TTL_MS: i64 = 0x00FF_FFFF_FFFF;
@@ -303,12 +311,13 @@ impl DataTree {
         self.link(path, |parent, name| Node::new(parent, name, None, open, NodeKind::Persistent, 0, 0))
     }
 
-    /// Puts a node read from storage (or a snapshot) in place, linking it to its parent.
-    pub fn insert_loaded(&mut self, path: String, stored: StoredNode) {
+    /// Puts a node read from storage (or a snapshot) in place, linking it
+    /// to its parent; returns its id.
+    pub fn insert_loaded(&mut self, path: String, stored: StoredNode) -> u32 {
         let acl = self.intern_acl(&stored.acl);
         let stat = NodeStat { seq: stored.seq, ..stored.stat };
         let make = |parent: Option<u32>, name: &str| Node::from_parts(parent, name, stored.data.as_deref(), acl, stored.kind, stat);
-        match self.id_of(&path) {
+        let id = match self.id_of(&path) {
             // A built-in node (or a repeated record): replace it where it
             // is, keeping its id, so its children's parent ids stay right.
             Some(id) => {
@@ -318,16 +327,16 @@ impl DataTree {
                     *old = make(parent, name);
                     old.children = children;
                 }
+                id
             }
-            None => {
-                self.link(&path, make);
-            }
-        }
+            None => self.link(&path, make),
+        };
         if let NodeKind::Ephemeral(owner) = stored.kind {
             if let Some(s) = self.sessions.get_mut(&owner) {
                 s.ephemerals.insert(path);
             }
         }
+        id
     }
 
     /// The id of an ACL list's shared copy.
@@ -468,6 +477,7 @@ impl DataTree {
                 TxnOutcome::Nothing
             }
             Txn::Multi(ops) => self.apply_multi(ctx, ops, changes),
+            Txn::Import(chunk) => self.import(ctx, chunk, changes),
             single => {
                 let mut undo = Vec::new();
                 match self.apply_op(ctx, single, changes, &mut undo) {
@@ -476,6 +486,29 @@ impl DataTree {
                 }
             }
         }
+    }
+
+    /// Loads one part of an imported ZooKeeper tree (see [`crate::import`]).
+    fn import(&mut self, ctx: TxnContext, chunk: &txn::ImportChunk, changes: &mut Changes) -> TxnOutcome {
+        // Only into a tree without znodes of its own and not imported
+        // (sessions opened meanwhile are kept).
+        if chunk.first && (self.node_count() != BUILT_IN_NODES || ctx.zxid > IMPORTED_ZXID) {
+            return TxnOutcome::Error(ZkError::NodeExists.raw());
+        }
+        for (id, info) in &chunk.sessions {
+            self.sessions.insert(*id, info.clone());
+            changes.sessions.push(*id);
+        }
+        for (path, node) in &chunk.nodes {
+            let id = self.insert_loaded(path.clone(), node.clone());
+            changes.nodes.push(id);
+        }
+        // As a ZooKeeper ensemble would after an election, the zxids go on
+        // in the next epoch, past every zxid ZooKeeper's clients have seen.
+        if let Some(zxid) = chunk.last_zxid {
+            self.last_zxid = self.last_zxid.max(((zxid >> 32) + 1) << 32);
+        }
+        TxnOutcome::Nothing
     }
 
     fn create_session(&mut self, ctx: TxnContext, timeout_ms: i32, passwd: &[u8], changes: &mut Changes) -> TxnOutcome {

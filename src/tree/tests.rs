@@ -266,3 +266,45 @@ fn a_change_counts_towards_the_deepest_quota_above_it() {
     assert_eq!(data_of(&tree, "/zookeeper/quota/q/zookeeper_stats"), "count=2,bytes=0");
     assert_eq!(data_of(&tree, "/zookeeper/quota/q/a/zookeeper_stats"), "count=2,bytes=4");
 }
+
+#[test]
+fn an_import_loads_only_into_a_fresh_tree_and_continues_its_zxids() {
+    use txn::ImportChunk;
+    let node = |zxid: i64, kind: NodeKind| StoredNode::new(Some(b"z".to_vec()), AclEntry::open(), kind, zxid, 5);
+    let first = ImportChunk { first: true, nodes: vec![("/a".into(), node(0x1_0000_0002, NodeKind::Persistent))], sessions: vec![], last_zxid: None };
+    let session = SessionInfo { timeout_ms: 30_000, passwd: vec![1; 16], ephemerals: BTreeSet::new() };
+    let last = ImportChunk {
+        first: false,
+        nodes: vec![("/a/e".into(), node(0x1_0000_0003, NodeKind::Ephemeral(77)))],
+        sessions: vec![(77, session)],
+        last_zxid: Some(0x1_0000_0009),
+    };
+    // A tree that applied anything refuses the first part.
+    let mut used = DataTree::new();
+    create(&mut used, 1, "/x", false);
+    assert!(matches!(used.apply(ctx(2), &Txn::Import(first.clone()), &mut Changes::default()), TxnOutcome::Error(_)));
+    assert!(used.get("/a").is_none());
+
+    let mut tree = DataTree::new();
+    let mut changes = Changes::default();
+    assert_eq!(tree.apply(ctx(1), &Txn::Import(first), &mut changes), TxnOutcome::Nothing);
+    assert_eq!(tree.apply(ctx(2), &Txn::Import(last), &mut changes), TxnOutcome::Nothing);
+    assert_eq!(changes.nodes.len(), 2, "both nodes are persisted");
+    assert_eq!(changes.sessions, vec![77]);
+    // The next epoch, as ZooKeeper's after an election.
+    assert_eq!(tree.last_zxid(), 0x2_0000_0000);
+    assert_eq!(tree.get("/a").unwrap().stat.czxid, 0x1_0000_0002);
+    // The ephemeral belongs to its session: closing it deletes the node.
+    let close = TxnContext { zxid: 0x2_0000_0001, time_ms: 9, session_id: 77 };
+    tree.apply(close, &Txn::CloseSession, &mut Changes::default());
+    assert!(tree.get("/a/e").is_none());
+    assert_eq!(tree.get("/a").unwrap().stat.pzxid, 0x2_0000_0001);
+    // A second import (another member's, late) is refused: it would mix.
+    let again = ImportChunk { first: true, nodes: vec![], sessions: vec![], last_zxid: Some(1) };
+    assert!(matches!(tree.apply(ctx(0x2_0000_0002), &Txn::Import(again.clone()), &mut Changes::default()), TxnOutcome::Error(_)));
+    // Sessions opened before an import do not stop it.
+    let mut sessions_only = DataTree::new();
+    let open = Txn::CreateSession { timeout_ms: 5_000, passwd: vec![0; 16] };
+    sessions_only.apply(ctx(1), &open, &mut Changes::default());
+    assert_eq!(sessions_only.apply(ctx(2), &Txn::Import(again), &mut Changes::default()), TxnOutcome::Nothing);
+}

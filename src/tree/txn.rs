@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::node::AclEntry;
+use super::node::{AclEntry, StoredNode};
+use super::SessionInfo;
 
 /// How a znode is created (ZooKeeper's CreateMode, minus the sequential flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +91,25 @@ pub enum Txn {
         /// Path.
         path: String,
     },
+    /// Load part of a ZooKeeper data directory (see [`crate::import`]).
+    Import(ImportChunk),
+}
+
+/// One part of a ZooKeeper data directory's tree, as `Txn::Import` loads it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportChunk {
+    /// The first part: applied only to a tree with no znodes but the
+    /// built-in ones and no import, so an import never mixes with other
+    /// data (nor with another member's import).
+    pub first: bool,
+    /// Nodes with their stats as ZooKeeper kept them, parents first.
+    pub nodes: Vec<(String, StoredNode<'static>)>,
+    /// Sessions to restore (the last part: before its nodes, which hold
+    /// their ephemerals).
+    pub sessions: Vec<(i64, SessionInfo)>,
+    /// In the last part: ZooKeeper's last zxid; this tree's go on in the
+    /// epoch after it.
+    pub last_zxid: Option<i64>,
 }
 
 impl Txn {
@@ -107,6 +127,7 @@ impl Txn {
             Txn::Multi(_) => "multi",
             Txn::Sync => "sync",
             Txn::Reap { .. } => "reap",
+            Txn::Import(_) => "import",
         }
     }
 }

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Moving from ZooKeeper: fills a real ZooKeeper 3.8 (compat/zookeeper.sh,
+# with a small snapCount so its logs and snapshots roll), stops it with a
+# session still open, and starts paddock with --import-zookeeper on its data
+# directory: single node, then again (a restart must not import twice), then
+# a 3-node ensemble with two members started to import (one does, through
+# the leader; the other waits for it). compat/from_zookeeper.py checks that paddock serves the same
+# tree, stat for stat, that zxids and sequence numbers go on from
+# ZooKeeper's, and that the open session resumes with its ephemeral.
+# Prints PASS/FAIL lines; exits 1 if any FAIL. Every process it starts is
+# stopped by PID on exit.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
+bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
+[[ -x "$bin" ]] || { echo "no paddock binary at $bin (run: cargo build --release)" >&2; exit 2; }
+compat_ensure_debs >&2 || { echo "FAIL import.setup: Debian packages"; exit 1; }
+compat_ensure_venv >&2 || { echo "FAIL import.setup: kazoo venv"; exit 1; }
+py="$COMPAT_VENV/bin/python"
+check="$here/from_zookeeper.py"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    "$here/zookeeper.sh" stop "$work/zk" >/dev/null 2>&1 || true
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+failed=0
+run() { "$@" || failed=1; }
+
+mapfile -t ports < <(python3 -c '
+import socket
+socks = []
+for _ in range(8):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+for s in socks: print(s.getsockname()[1])
+')
+
+zk="127.0.0.1:${ports[0]}"
+ZK_EXTRA_CFG="snapCount=300" "$here/zookeeper.sh" start "$work/zk" "${ports[0]}" >&2 || { echo "FAIL import.setup: ZooKeeper did not start"; exit 1; }
+"$py" "$check" populate "$zk" "$work/state.json" || { echo "FAIL import.setup: populating ZooKeeper"; exit 1; }
+# Quota, a container and a TTL node: what kazoo cannot create, zkCli can.
+printf '%s\n' "setquota -n 1000 /app" "create -c /cont" "create /cont/child c" "create -t 600000 /ttl t" quit |
+    timeout 60 "$ZK_CLI" -server "$zk" >"$work/zkcli.out" 2>&1 || { echo "FAIL import.setup: zkCli"; exit 1; }
+"$py" "$check" record "$zk" "$work/state.json" || { echo "FAIL import.setup: reading ZooKeeper"; exit 1; }
+"$here/zookeeper.sh" stop "$work/zk" "${ports[0]}" >&2
+echo "ZooKeeper's files: $(ls "$work/zk/data/version-2" | tr '\n' ' ')" >&2
+
+# start_paddock NAME ARGS...: starts paddock, waits for its client port, sets $addr.
+start_paddock() {
+    local name="$1"
+    shift
+    "$bin" "$@" >"$work/$name.out" 2>"$work/$name.err" &
+    pids+=($!)
+    local pid=$!
+    addr=""
+    for _ in $(seq 1 600); do
+        addr="$(sed -n 's/^paddock listening on //p' "$work/$name.out" | head -1)"
+        [[ -n "$addr" ]] && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "FAIL import.$name-start: paddock did not serve; $(tail -3 "$work/$name.err" | tr '\n' ' ')"
+    failed=1
+    return 1
+}
+stop_last() {
+    local pid="${pids[-1]}"
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    unset 'pids[-1]'
+}
+
+single=(--port 0 --data-dir "$work/single" --import-zookeeper "$work/zk/data")
+if start_paddock single "${single[@]}"; then
+    grep -o "import: [0-9]* znodes.*" "$work/single.err" >&2
+    run "$py" "$check" same "$addr" "$work/state.json"
+    stop_last
+    if start_paddock single-again "${single[@]}"; then
+        grep -q "not importing again" "$work/single-again.err" && echo "PASS import.restart-does-not-import-again" ||
+            { echo "FAIL import.restart-does-not-import-again: no note in the log"; failed=1; }
+        run "$py" "$check" verify "$addr" "$work/state.json"
+        stop_last
+    fi
+fi
+
+# A paddock that has served a write refuses the import (and the checks
+# above would have failed on it).
+if start_paddock other --port 0 --data-dir "$work/other"; then
+    printf '%s\n' "create /x" quit | timeout 60 "$ZK_CLI" -server "$addr" >/dev/null 2>&1
+    if "$py" "$check" same "$addr" "$work/state.json" >"$work/other-same.out"; then
+        echo "FAIL import.checks-can-fail: a paddock without the import passed them"
+        failed=1
+    else
+        echo "PASS import.checks-can-fail"
+    fi
+    stop_last
+    if timeout 60 "$bin" --port 0 --data-dir "$work/other" --import-zookeeper "$work/zk/data" >/dev/null 2>"$work/other.err"; then
+        echo "FAIL import.refuses-non-empty: paddock started"
+        failed=1
+    elif grep -q "already holds znodes of its own" "$work/other.err"; then
+        echo "PASS import.refuses-non-empty"
+    else
+        echo "FAIL import.refuses-non-empty: $(tail -1 "$work/other.err")"
+        failed=1
+    fi
+fi
+
+# A 3-node ensemble: members 2 and 3 started with the flag (one imports,
+# the other waits for it; neither serves before the tree is in), member 1
+# (which bootstraps the ensemble) without.
+servers=""
+for id in 1 2 3; do
+    servers+="server.$id=127.0.0.1:${ports[$((id * 2))]}:${ports[$((id * 2 + 1))]}"$'\n'
+done
+for id in 1 2 3; do
+    mkdir -p "$work/n$id"
+    echo "$id" >"$work/n$id/myid"
+    printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=0\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n%s' \
+        "$work/n$id" "$servers" >"$work/zoo$id.cfg"
+done
+"$bin" --config "$work/zoo3.cfg" --import-zookeeper "$work/zk/data" >"$work/n3.out" 2>"$work/n3.err" &
+pids+=($!)
+if start_paddock n1 --config "$work/zoo1.cfg" && n1="$addr" &&
+    start_paddock n2 --config "$work/zoo2.cfg" --import-zookeeper "$work/zk/data"; then
+    run "$py" "$check" same "$addr" "$work/state.json"
+    run "$py" "$check" same "$n1" "$work/state.json"
+    n3=""
+    for _ in $(seq 1 300); do
+        n3="$(sed -n 's/^paddock listening on //p' "$work/n3.out" | head -1)"
+        [[ -n "$n3" ]] && break
+        sleep 0.1
+    done
+    if [[ -n "$n3" ]]; then
+        run "$py" "$check" same "$n3" "$work/state.json"
+    else
+        echo "FAIL import.n3-start: the second importing member did not serve; $(tail -3 "$work/n3.err" | tr '\n' ' ')"
+        failed=1
+    fi
+    grep -h "import:" "$work/n2.err" "$work/n3.err" | grep -v waiting | sed 's/^.*import:/  import:/' >&2
+fi
+[ "$failed" = 0 ]
