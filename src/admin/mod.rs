@@ -78,11 +78,19 @@ struct Summary {
     nodes: usize,
 }
 
+/// The node count as ZooKeeper reports it (`srvr`, `mntr`, the admin
+/// server, metrics): its map holds the root under both "" and "/", so a
+/// fresh ZooKeeper says 5 for its 4 znodes, and monitoring that compares
+/// counts across a move from ZooKeeper should see the same figure.
+fn reported_node_count(tree: &crate::tree::DataTree) -> usize {
+    tree.node_count() + 1
+}
+
 fn summary(server: &Server) -> Summary {
     let c = &server.shared.counters;
     let (zxid, nodes) = {
         let state = server.shared.read();
-        (state.tree.last_zxid(), state.tree.node_count())
+        (state.tree.last_zxid(), reported_node_count(&state.tree))
     };
     Summary {
         latency: latency(server),
@@ -161,7 +169,7 @@ fn monitor(server: &Server) -> Vec<(&'static str, Figure)> {
         let eph: usize = state.tree.sessions().values().map(|s| s.ephemerals.len()).sum();
         let mut size = 0;
         state.tree.walk(|path, n| size += path.len() + n.data_len());
-        (state.tree.node_count(), eph, size, state.tree.sessions().len())
+        (reported_node_count(&state.tree), eph, size, state.tree.sessions().len())
     };
     let mode = server.mode();
     let raft = server.raft.metrics().borrow().clone();
