@@ -123,18 +123,26 @@ pub struct Config {
     pub secure_client_port: Option<u16>,
     /// Address the TLS client port binds to (`secureClientPortAddress`); None: the client address.
     pub secure_client_address: Option<String>,
-    /// The secure port's certificate chain and private key, one PEM file (`ssl.keyStore.location`).
+    /// The secure port's certificate chain and private key (`ssl.keyStore.location`).
     pub ssl_key_store: Option<PathBuf>,
-    /// The CA certificates client certificates must chain to, PEM (`ssl.trustStore.location`).
+    /// The CA certificates client certificates must chain to (`ssl.trustStore.location`).
     pub ssl_trust_store: Option<PathBuf>,
+    /// The key store's type and password (`ssl.keyStore.type`, `.password`, `.passwordPath`).
+    pub ssl_key_store_secrets: StoreSecrets,
+    /// The trust store's type and password.
+    pub ssl_trust_store_secrets: StoreSecrets,
+    /// The quorum key store's type and password (`ssl.quorum.keyStore.*`).
+    pub ssl_quorum_key_store_secrets: StoreSecrets,
+    /// The quorum trust store's type and password.
+    pub ssl_quorum_trust_store_secrets: StoreSecrets,
     /// Whether clients must present a certificate (`ssl.clientAuth`, default need).
     pub ssl_client_auth: ClientAuth,
     /// TLS between ensemble members (`sslQuorum`).
     pub ssl_quorum: bool,
-    /// PEM key store (key and certificate chain) members present to each
+    /// Key store (key and certificate chain) members present to each
     /// other (`ssl.quorum.keyStore.location`).
     pub ssl_quorum_key_store: Option<PathBuf>,
-    /// PEM file of the CAs that members' certificates must chain to
+    /// Store of the CAs that members' certificates must chain to
     /// (`ssl.quorum.trustStore.location`).
     pub ssl_quorum_trust_store: Option<PathBuf>,
     /// Whether a member's certificate must name the address it is dialled at
@@ -194,6 +202,10 @@ impl Default for Config {
             secure_client_address: None,
             ssl_key_store: None,
             ssl_trust_store: None,
+            ssl_key_store_secrets: StoreSecrets::default(),
+            ssl_trust_store_secrets: StoreSecrets::default(),
+            ssl_quorum_key_store_secrets: StoreSecrets::default(),
+            ssl_quorum_trust_store_secrets: StoreSecrets::default(),
             ssl_client_auth: ClientAuth::Need,
             ssl_quorum: false,
             ssl_quorum_key_store: None,
@@ -247,6 +259,17 @@ impl Config {
             let (key, value) = (key.trim(), value.trim());
             let err = |reason: String| ConfigError::Value { file: file.to_string(), line: i + 1, key: key.to_string(), reason };
             let num = |v: &str| v.parse::<u64>().map_err(|e| err(e.to_string()));
+            if let Some((secrets, field)) = self.store_setting(key) {
+                match field {
+                    "type" => {
+                        let kind = StoreKind::parse(value);
+                        secrets.kind = Some(kind.ok_or_else(|| err(format!("{value} stores are not read: PEM, PKCS12 or JKS")))?);
+                    }
+                    "password" => secrets.password = Some(value.to_string()),
+                    _ => secrets.password_path = Some(PathBuf::from(value)),
+                }
+                continue;
+            }
             match key {
                 "clientPort" => self.client_port = u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?,
                 "clientPortAddress" => self.client_address = value.to_string(),
@@ -300,8 +323,7 @@ impl Config {
                 "client.portUnification" | "zookeeper.client.portUnification" => {
                     self.port_unification = value.eq_ignore_ascii_case("true")
                 }
-                // ZooKeeper reads these as `zookeeper.ssl.*` properties. Only
-                // PEM stores are read (ZooKeeper's `ssl.*.type=PEM`).
+                // ZooKeeper reads these as `zookeeper.ssl.*` properties.
                 "ssl.keyStore.location" | "zookeeper.ssl.keyStore.location" => self.ssl_key_store = Some(value.into()),
                 "ssl.trustStore.location" | "zookeeper.ssl.trustStore.location" => {
                     self.ssl_trust_store = Some(value.into())
@@ -315,13 +337,6 @@ impl Config {
                 }
                 "ssl.quorum.hostnameVerification" | "zookeeper.ssl.quorum.hostnameVerification" => {
                     self.ssl_quorum_hostname_verification = !value.eq_ignore_ascii_case("false")
-                }
-                "ssl.keyStore.type" | "zookeeper.ssl.keyStore.type" | "ssl.trustStore.type" | "zookeeper.ssl.trustStore.type"
-                | "ssl.quorum.keyStore.type" | "zookeeper.ssl.quorum.keyStore.type" | "ssl.quorum.trustStore.type"
-                | "zookeeper.ssl.quorum.trustStore.type"
-                    if !value.eq_ignore_ascii_case("PEM") =>
-                {
-                    return Err(err(format!("{value} stores are not read: only PEM (convert with openssl or keytool)")));
                 }
                 "X509AuthenticationProvider.superUser" | "zookeeper.X509AuthenticationProvider.superUser" => {
                     self.x509_super_user = Some(value.to_string())
@@ -357,23 +372,29 @@ impl Config {
         self.validate_times()
     }
 
+    /// The store secrets and field (`type`, `password`, `passwordPath`) a
+    /// zoo.cfg key sets, if it is one of the four stores' (with or without
+    /// the `zookeeper.` prefix of its system-property form).
+    fn store_setting(&mut self, key: &str) -> Option<(&mut StoreSecrets, &'static str)> {
+        let key = key.strip_prefix("zookeeper.").unwrap_or(key);
+        let (store, field) = key.rsplit_once('.')?;
+        let field = ["type", "password", "passwordPath"].into_iter().find(|f| *f == field)?;
+        let secrets = match store {
+            "ssl.keyStore" => &mut self.ssl_key_store_secrets,
+            "ssl.trustStore" => &mut self.ssl_trust_store_secrets,
+            "ssl.quorum.keyStore" => &mut self.ssl_quorum_key_store_secrets,
+            "ssl.quorum.trustStore" => &mut self.ssl_quorum_trust_store_secrets,
+            _ => return None,
+        };
+        Some((secrets, field))
+    }
+
     /// Checks the settings hang together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_times()?;
         if self.tls_wanted() {
-            match &self.ssl_key_store {
-                None => {
-                    return Err(ConfigError::Invalid(
-                        "secureClientPort and client.portUnification need ssl.keyStore.location".into(),
-                    ))
-                }
-                Some(store) if !is_pem(store) => {
-                    return Err(ConfigError::Invalid(format!(
-                        "{}: only PEM key stores are read (convert with openssl or keytool)",
-                        store.display()
-                    )))
-                }
-                Some(_) => {}
+            if self.ssl_key_store.is_none() {
+                return Err(ConfigError::Invalid("secureClientPort and client.portUnification need ssl.keyStore.location".into()));
             }
             if self.ssl_client_auth != ClientAuth::None && self.ssl_trust_store.is_none() {
                 return Err(ConfigError::Invalid(
@@ -384,15 +405,8 @@ impl Config {
         if self.ssl_quorum {
             let stores = [("keyStore", &self.ssl_quorum_key_store), ("trustStore", &self.ssl_quorum_trust_store)];
             for (name, store) in stores {
-                match store {
-                    None => return Err(ConfigError::Invalid(format!("sslQuorum=true needs ssl.quorum.{name}.location"))),
-                    Some(path) if !is_pem(path) => {
-                        return Err(ConfigError::Invalid(format!(
-                            "{}: only PEM stores are read (convert with openssl or keytool)",
-                            path.display()
-                        )))
-                    }
-                    Some(_) => {}
+                if store.is_none() {
+                    return Err(ConfigError::Invalid(format!("sslQuorum=true needs ssl.quorum.{name}.location")));
                 }
             }
         }
@@ -523,9 +537,65 @@ pub enum ClientAuth {
 }
 
 /// A store named like a Java KeyStore or PKCS#12 file is not PEM.
-fn is_pem(path: &Path) -> bool {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    !matches!(ext.as_str(), "jks" | "p12" | "pfx" | "bcfks")
+/// The format of a TLS key or trust store file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// PEM: certificates and an unencrypted private key.
+    Pem,
+    /// PKCS#12 (`.p12`, `.pfx`).
+    Pkcs12,
+    /// Java's JKS (`.jks`).
+    Jks,
+}
+
+impl StoreKind {
+    /// A `ssl.*.type` value (case-insensitive), if it names a format read here.
+    pub fn parse(value: &str) -> Option<StoreKind> {
+        match value.to_ascii_uppercase().as_str() {
+            "PEM" => Some(StoreKind::Pem),
+            "PKCS12" => Some(StoreKind::Pkcs12),
+            "JKS" => Some(StoreKind::Jks),
+            _ => None,
+        }
+    }
+
+    /// The format of the store at `path`: the configured type, else from
+    /// the file's extension as ZooKeeper tells it (anything but `.jks`,
+    /// `.p12` and `.pfx` is read as PEM).
+    pub fn of(path: &Path, secrets: &StoreSecrets) -> StoreKind {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        secrets.kind.unwrap_or(match ext.as_str() {
+            "jks" => StoreKind::Jks,
+            "p12" | "pfx" => StoreKind::Pkcs12,
+            _ => StoreKind::Pem,
+        })
+    }
+}
+
+/// The type and password zoo.cfg gives one TLS store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreSecrets {
+    /// `ssl.*.type` (None: from the file's extension).
+    pub kind: Option<StoreKind>,
+    /// `ssl.*.password`.
+    pub password: Option<String>,
+    /// `ssl.*.passwordPath`: a file holding the password.
+    pub password_path: Option<PathBuf>,
+}
+
+impl StoreSecrets {
+    /// The password: `password`, else the first line of `passwordPath`'s
+    /// file, else none.
+    pub fn password(&self) -> std::io::Result<Option<String>> {
+        match (&self.password, &self.password_path) {
+            (Some(p), _) => Ok(Some(p.clone())),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)?;
+                Ok(Some(text.lines().next().unwrap_or("").to_string()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// `host:port` as a socket address, with or without brackets around an IPv6 host.
@@ -639,12 +709,20 @@ mod tests {
         assert!(c.validate().is_ok());
         c.apply_zoo_cfg("ssl.clientAuth=want\nsecureClientPortAddress=0.0.0.0\n", "zoo.cfg").unwrap();
         assert_eq!((c.ssl_client_auth, c.secure_client_addr().unwrap()), (ClientAuth::Want, Some("0.0.0.0:2281".parse().unwrap())));
-        assert!(c.apply_zoo_cfg("ssl.keyStore.type=JKS\n", "zoo.cfg").is_err());
+        assert!(c.apply_zoo_cfg("ssl.keyStore.type=BCFKS\n", "zoo.cfg").is_err());
+        c.apply_zoo_cfg("ssl.keyStore.type=pkcs12\nzookeeper.ssl.keyStore.password=s3cret\n", "zoo.cfg").unwrap();
+        c.apply_zoo_cfg("ssl.trustStore.passwordPath=/run/pw\n", "zoo.cfg").unwrap();
+        assert_eq!(c.ssl_key_store_secrets.kind, Some(StoreKind::Pkcs12));
+        assert_eq!(c.ssl_key_store_secrets.password.as_deref(), Some("s3cret"));
+        assert_eq!(c.ssl_trust_store_secrets.password_path, Some(PathBuf::from("/run/pw")));
+        assert_eq!(StoreKind::of(Path::new("/t.jks"), &StoreSecrets::default()), StoreKind::Jks);
+        assert_eq!(StoreKind::of(Path::new("/t.PFX"), &StoreSecrets::default()), StoreKind::Pkcs12);
+        assert_eq!(StoreKind::of(Path::new("/t.crt"), &StoreSecrets::default()), StoreKind::Pem);
         c.apply_zoo_cfg("zookeeper.X509AuthenticationProvider.superUser=CN=admin,O=x\n", "zoo.cfg").unwrap();
         assert_eq!(c.x509_super_user.as_deref(), Some("CN=admin,O=x"));
         assert!(c.apply_zoo_cfg("ssl.clientAuth=maybe\n", "zoo.cfg").is_err());
         c.apply_zoo_cfg("ssl.keyStore.location=/k.jks\n", "zoo.cfg").unwrap();
-        assert!(c.validate().is_err());
+        assert!(c.validate().is_ok(), "JKS, PKCS12 and PEM are all read");
         let mut u = Config::default();
         u.apply_zoo_cfg("client.portUnification=true\n", "zoo.cfg").unwrap();
         assert!(u.tls_wanted() && u.validate().is_err(), "port unification without a key store");
@@ -682,16 +760,16 @@ mod tests {
     }
 
     #[test]
-    fn quorum_tls_needs_both_stores_in_pem() {
+    fn quorum_tls_needs_both_stores() {
         let mut c = Config::default();
         c.apply_zoo_cfg("sslQuorum=true\nssl.quorum.keyStore.location=k.pem\n", "zoo.cfg").unwrap();
         assert!(c.validate().is_err(), "no trust store");
         c.apply_zoo_cfg("ssl.quorum.trustStore.location=t.pem\nssl.quorum.hostnameVerification=false\n", "zoo.cfg").unwrap();
         assert!(c.validate().is_ok());
         assert!(c.ssl_quorum && !c.ssl_quorum_hostname_verification);
-        c.ssl_quorum_trust_store = Some("t.jks".into());
-        assert!(c.validate().is_err(), "a JKS store");
-        assert!(Config::default().apply_zoo_cfg("ssl.quorum.keyStore.type=JKS\n", "zoo.cfg").is_err());
+        c.apply_zoo_cfg("ssl.quorum.trustStore.type=JKS\nssl.quorum.trustStore.password=pw\n", "zoo.cfg").unwrap();
+        assert_eq!(c.ssl_quorum_trust_store_secrets.kind, Some(StoreKind::Jks));
+        assert!(Config::default().apply_zoo_cfg("ssl.quorum.keyStore.type=BKS\n", "zoo.cfg").is_err());
     }
 
     #[test]

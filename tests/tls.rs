@@ -113,17 +113,37 @@ fn clients_without_a_trusted_certificate_or_tls_are_refused() {
 }
 
 #[test]
-fn key_stores_that_are_not_pem_stop_the_start() {
+fn pkcs12_and_jks_stores_serve_and_a_wrong_password_stops_the_start() {
+    // As a Java deployment keeps them: the server's key in PKCS#12, the CA
+    // in a JKS trust store (types from the file names), passwords in zoo.cfg.
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(&cfg, "secureClientPort=0\nssl.keyStore.location=/etc/keystore.jks\nssl.trustStore.location=/etc/ca.pem\n").unwrap();
+    let stores = |password: &str| {
+        format!(
+            "ssl.keyStore.location={}\nssl.keyStore.password={password}\nssl.trustStore.location={}\nssl.trustStore.password={password}\n",
+            fixture("server-java.p12").display(),
+            fixture("ca.jks").display()
+        )
+    };
+    std::fs::write(&cfg, stores("paddock-test")).unwrap();
+    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap(), "--secure-port", "0"]);
+    let secure = server.secure.clone().expect("a secure port");
+    rt().block_on(async {
+        assert_eq!(exchange(&secure, true, b"ruok").await.unwrap(), b"imok");
+        let s = TlsSession::open(&secure).await;
+        assert!(s.session.session_id != 0, "{:?}", s.session);
+    });
+    drop(server);
+
+    std::fs::write(&cfg, format!("secureClientPort=0\n{}", stores("not-it"))).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
         .args(["--config", cfg.to_str().unwrap(), "--port", "0", "--data-dir"])
-        .arg(dir.path().join("data"))
+        .arg(dir.path().join("data2"))
         .output()
         .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("only PEM key stores"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stderr.contains("server-java.p12") && stderr.contains("wrong password"), "{stderr}");
 }
 
 /// A session over TLS, speaking the protocol one request at a time.

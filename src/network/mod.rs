@@ -1,7 +1,11 @@
 //! The client port: accepting connections and serving each one.
 
 pub mod connection;
+pub mod der;
 pub mod frame;
+pub mod jks;
+pub mod keystore;
+pub mod pkcs12;
 pub mod stats;
 pub mod tls;
 pub mod x509;

@@ -1,6 +1,7 @@
 //! TLS for the secure client port (ZooKeeper's `secureClientPort`): the
 //! server's certificate chain and key, and the CA certificates that client
-//! certificates must chain to, read from the PEM files zoo.cfg names; and
+//! certificates must chain to, read from the stores zoo.cfg names (PEM,
+//! PKCS#12 or JKS: see `keystore`); and
 //! for the links between ensemble members (`sslQuorum`), from the
 //! `ssl.quorum.*` stores.
 //!
@@ -10,8 +11,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::crypto::CryptoProvider;
@@ -21,12 +21,13 @@ use tokio_rustls::rustls::{
 };
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::config::{ClientAuth, Config};
+use super::keystore;
+use crate::config::{ClientAuth, Config, StoreSecrets};
 
 /// Why the secure port could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// A PEM file that cannot be read or holds nothing usable.
+    /// A store that cannot be read or holds nothing usable.
     #[error("{path}: {reason}")]
     File {
         /// The file.
@@ -39,35 +40,11 @@ pub enum TlsError {
     Setup(String),
 }
 
-fn file_error(path: &Path, reason: impl std::fmt::Display) -> TlsError {
-    TlsError::File { path: path.display().to_string(), reason: reason.to_string() }
-}
-
-/// Every certificate in a PEM file, in order.
-fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(path, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(path, e))?;
-    if certs.is_empty() {
-        return Err(file_error(path, "no CERTIFICATE in it"));
-    }
-    Ok(certs)
-}
-
-/// The certificate chain and private key of a PEM key store.
-fn identity(key_store: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    let chain = certificates(key_store)?;
-    let key = PrivateKeyDer::from_pem_file(key_store)
-        .map_err(|e| file_error(key_store, format!("no unencrypted private key: {e}")))?;
-    Ok((chain, key))
-}
-
-/// The CA certificates of a PEM trust store.
-fn roots(trust_store: &Path) -> Result<Arc<RootCertStore>, TlsError> {
+/// The CA certificates of a trust store, for verifying the other side.
+fn roots(trust_store: &Path, secrets: &StoreSecrets) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
-    for cert in certificates(trust_store)? {
-        roots.add(cert).map_err(|e| file_error(trust_store, e))?;
+    for cert in keystore::trusted(trust_store, secrets)? {
+        roots.add(cert).map_err(|e| TlsError::File { path: trust_store.display().to_string(), reason: e.to_string() })?;
     }
     Ok(Arc::new(roots))
 }
@@ -81,10 +58,13 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A store zoo.cfg names: its file and its type and password.
+type Store<'a> = (&'a Path, &'a StoreSecrets);
+
 /// A server's TLS set-up: its identity, and whether (and against which CAs)
 /// the other side must present a certificate.
-fn server_config(key_store: &Path, trust_store: Option<&Path>, auth: ClientAuth) -> Result<ServerConfig, TlsError> {
-    let (chain, key) = identity(key_store)?;
+fn server_config(key_store: Store<'_>, trust_store: Option<Store<'_>>, auth: ClientAuth) -> Result<ServerConfig, TlsError> {
+    let (chain, key) = keystore::identity(key_store.0, key_store.1)?;
     let provider = provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -92,8 +72,8 @@ fn server_config(key_store: &Path, trust_store: Option<&Path>, auth: ClientAuth)
     let builder = match (auth, trust_store) {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
         (_, None) => return Err(TlsError::Setup("client certificates need a trust store".into())),
-        (auth, Some(trust_store)) => {
-            let verifier = WebPkiClientVerifier::builder_with_provider(roots(trust_store)?, provider);
+        (auth, Some((trust_store, secrets))) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots(trust_store, secrets)?, provider);
             let verifier = if auth == ClientAuth::Want { verifier.allow_unauthenticated() } else { verifier };
             builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Setup(e.to_string()))?)
         }
@@ -110,7 +90,9 @@ pub fn acceptor(config: &Config) -> Result<Option<TlsAcceptor>, TlsError> {
     let Some(key_store) = &config.ssl_key_store else {
         return Err(TlsError::Setup("TLS needs ssl.keyStore.location".into()));
     };
-    let tls = server_config(key_store, config.ssl_trust_store.as_deref(), config.ssl_client_auth)?;
+    let key_store = (key_store.as_path(), &config.ssl_key_store_secrets);
+    let trust_store = config.ssl_trust_store.as_deref().map(|p| (p, &config.ssl_trust_store_secrets));
+    let tls = server_config(key_store, trust_store, config.ssl_client_auth)?;
     Ok(Some(TlsAcceptor::from(Arc::new(tls))))
 }
 
@@ -133,9 +115,11 @@ pub fn quorum(config: &Config) -> Result<Option<QuorumTls>, TlsError> {
     let (Some(key_store), Some(trust_store)) = (&config.ssl_quorum_key_store, &config.ssl_quorum_trust_store) else {
         return Err(TlsError::Setup("sslQuorum needs ssl.quorum.keyStore.location and ssl.quorum.trustStore.location".into()));
     };
+    let key_store = (key_store.as_path(), &config.ssl_quorum_key_store_secrets);
+    let trust_store = (trust_store.as_path(), &config.ssl_quorum_trust_store_secrets);
     let acceptor = TlsAcceptor::from(Arc::new(server_config(key_store, Some(trust_store), ClientAuth::Need)?));
     let provider = provider();
-    let verifier = WebPkiServerVerifier::builder_with_provider(roots(trust_store)?, provider.clone())
+    let verifier = WebPkiServerVerifier::builder_with_provider(roots(trust_store.0, trust_store.1)?, provider.clone())
         .build()
         .map_err(|e| TlsError::Setup(e.to_string()))?;
     let builder = ClientConfig::builder_with_provider(provider)
@@ -145,7 +129,7 @@ pub fn quorum(config: &Config) -> Result<Option<QuorumTls>, TlsError> {
         true => builder.with_webpki_verifier(verifier),
         false => builder.dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly(verifier))),
     };
-    let (chain, key) = identity(key_store)?;
+    let (chain, key) = keystore::identity(key_store.0, key_store.1)?;
     let client = builder.with_client_auth_cert(chain, key).map_err(|e| TlsError::Setup(e.to_string()))?;
     Ok(Some(QuorumTls { connector: TlsConnector::from(Arc::new(client)), acceptor }))
 }

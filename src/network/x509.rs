@@ -7,29 +7,7 @@
 //! The certificate has already been verified by the TLS handshake; this only
 //! reads its subject, with every length checked (it still came from the network).
 
-/// One DER element: (tag, contents, the bytes after it).
-fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = der.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None; // multi-byte tags do not occur in a certificate's name
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = match first {
-        0..=0x7f => (first as usize, rest),
-        0x81..=0x84 => {
-            let n = (first & 0x7f) as usize;
-            let bytes = rest.get(..n)?;
-            (bytes.iter().fold(0usize, |len, b| (len << 8) | *b as usize), &rest[n..])
-        }
-        _ => return None,
-    };
-    let contents = rest.get(..len)?;
-    Some((tag, contents, &rest[len..]))
-}
-
-const SEQUENCE: u8 = 0x30;
-const SET: u8 = 0x31;
-const OID: u8 = 0x06;
+use super::der::{dotted_oid, element, OID, SEQUENCE, SET};
 
 /// The subject of a DER certificate in RFC 2253 form; None if it cannot be read.
 pub fn subject_rfc2253(cert: &[u8]) -> Option<String> {
@@ -118,29 +96,6 @@ fn escape(value: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// An OBJECT IDENTIFIER's contents as dotted decimal.
-fn dotted_oid(oid: &[u8]) -> Option<String> {
-    let mut arcs: Vec<u64> = Vec::new();
-    let mut acc: u64 = 0;
-    for &b in oid {
-        acc = acc.checked_mul(128)? | u64::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            if arcs.is_empty() {
-                let first = (acc / 40).min(2);
-                arcs.push(first);
-                arcs.push(acc - first * 40);
-            } else {
-                arcs.push(acc);
-            }
-            acc = 0;
-        }
-    }
-    if arcs.is_empty() || oid.last().is_some_and(|b| b & 0x80 != 0) {
-        return None;
-    }
-    Some(arcs.iter().map(u64::to_string).collect::<Vec<_>>().join("."))
 }
 
 #[cfg(test)]
