@@ -148,6 +148,10 @@ pub struct Config {
     /// Whether a member's certificate must name the address it is dialled at
     /// (`ssl.quorum.hostnameVerification`, default true).
     pub ssl_quorum_hostname_verification: bool,
+    /// Whether the peer port also takes TLS when members dial plain, or
+    /// plain when they dial TLS (ZooKeeper's `portUnification`): the middle
+    /// steps of moving a running ensemble to (or from) `sslQuorum`.
+    pub quorum_port_unification: bool,
     /// Whether the plain client port also accepts TLS connections
     /// (ZooKeeper's `client.portUnification`), with the `ssl.*` settings.
     pub port_unification: bool,
@@ -211,6 +215,7 @@ impl Default for Config {
             ssl_quorum_key_store: None,
             ssl_quorum_trust_store: None,
             ssl_quorum_hostname_verification: true,
+            quorum_port_unification: false,
             x509_super_user: None,
             port_unification: false,
             admin_enabled: true,
@@ -329,6 +334,7 @@ impl Config {
                     self.ssl_trust_store = Some(value.into())
                 }
                 "sslQuorum" => self.ssl_quorum = value.eq_ignore_ascii_case("true"),
+                "portUnification" | "zookeeper.portUnification" => self.quorum_port_unification = value.eq_ignore_ascii_case("true"),
                 "ssl.quorum.keyStore.location" | "zookeeper.ssl.quorum.keyStore.location" => {
                     self.ssl_quorum_key_store = Some(value.into())
                 }
@@ -402,11 +408,12 @@ impl Config {
                 ));
             }
         }
-        if self.ssl_quorum {
+        if self.ssl_quorum || self.quorum_port_unification {
+            let what = if self.ssl_quorum { "sslQuorum=true" } else { "portUnification=true" };
             let stores = [("keyStore", &self.ssl_quorum_key_store), ("trustStore", &self.ssl_quorum_trust_store)];
             for (name, store) in stores {
                 if store.is_none() {
-                    return Err(ConfigError::Invalid(format!("sslQuorum=true needs ssl.quorum.{name}.location")));
+                    return Err(ConfigError::Invalid(format!("{what} needs ssl.quorum.{name}.location")));
                 }
             }
         }
@@ -767,6 +774,9 @@ mod tests {
         c.apply_zoo_cfg("ssl.quorum.trustStore.location=t.pem\nssl.quorum.hostnameVerification=false\n", "zoo.cfg").unwrap();
         assert!(c.validate().is_ok());
         assert!(c.ssl_quorum && !c.ssl_quorum_hostname_verification);
+        let mut u = Config::default();
+        u.apply_zoo_cfg("portUnification=true\n", "zoo.cfg").unwrap();
+        assert!(u.quorum_port_unification && u.validate().is_err(), "port unification takes TLS: it needs the stores");
         c.apply_zoo_cfg("ssl.quorum.trustStore.type=JKS\nssl.quorum.trustStore.password=pw\n", "zoo.cfg").unwrap();
         assert_eq!(c.ssl_quorum_trust_store_secrets.kind, Some(StoreKind::Jks));
         assert!(Config::default().apply_zoo_cfg("ssl.quorum.keyStore.type=BKS\n", "zoo.cfg").is_err());

@@ -270,3 +270,55 @@ fn members_talk_over_quorum_tls_and_refuse_plain_peers() {
         assert!(!peer_initialized(&plain, &peer).await, "answered a plain peer connection");
     });
 }
+
+#[test]
+fn a_running_ensemble_moves_to_quorum_tls_one_member_at_a_time() {
+    // ZooKeeper's procedure: portUnification=true (answer both, dial plain),
+    // then sslQuorum=true (dial TLS), then portUnification off (TLS only),
+    // each a rolling restart with writes going on between.
+    let dir = tempfile::tempdir().unwrap();
+    let stores = format!(
+        "ssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
+        fixture("server.pem").display(),
+        fixture("ca.pem").display()
+    );
+    let mut ens = Ensemble::start_cfg(dir.path(), 3, &format!("portUnification=true\n{stores}"));
+    let mut cfg = paddock::config::Config::default();
+    cfg.apply_zoo_cfg(&format!("sslQuorum=true\n{stores}"), "zoo.cfg").unwrap();
+    let tls = paddock::raft::link::Links::from_config(&cfg).unwrap();
+    let plain = paddock::raft::link::Links::default();
+    use paddock::raft::peer_server::peer_initialized;
+    rt().block_on(async {
+        let peer = ens.peer_addr(1);
+        assert!(peer_initialized(&plain, &peer).await, "a unified peer port answers plain");
+        assert!(peer_initialized(&tls, &peer).await, "a unified peer port answers TLS");
+    });
+    let mut written = 0;
+    let mut rolling_restart = |ens: &mut Ensemble, step: &str| {
+        for id in 1..=3 {
+            ens.nodes[id - 1].take().expect("running").stop();
+            ens.restart(id);
+            // A write through another member reaches the one just restarted.
+            let other = if id == 1 { 2 } else { 1 };
+            written += 1;
+            let path = format!("/{step}-{written}");
+            rt().block_on(async {
+                let c = paddock::client::Client::connect(&ens.addr(other), 10_000).await.unwrap();
+                c.create(&path, b"x", jute::CreateMode::Persistent).await.unwrap();
+                let r = paddock::client::Client::connect(&ens.addr(id), 10_000).await.unwrap();
+                r.sync(&path).await.unwrap();
+                assert!(r.exists(&path, false).await.unwrap().is_some(), "{path} on member {id}");
+            });
+        }
+    };
+    ens.edit_cfg(|cfg| cfg.push_str("sslQuorum=true\n"));
+    rolling_restart(&mut ens, "tls-dialled");
+    ens.edit_cfg(|cfg| *cfg = cfg.replace("portUnification=true\n", ""));
+    rolling_restart(&mut ens, "tls-only");
+    // Now a plain peer connection is refused, as without portUnification.
+    let peer = ens.peer_addr(ens.leader().expect("a leader"));
+    rt().block_on(async {
+        assert!(peer_initialized(&tls, &peer).await, "no answer over TLS");
+        assert!(!peer_initialized(&plain, &peer).await, "answered a plain peer connection");
+    });
+}

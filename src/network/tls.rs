@@ -107,13 +107,16 @@ pub struct QuorumTls {
     pub acceptor: TlsAcceptor,
 }
 
-/// The quorum's TLS set-up, if zoo.cfg asks for it.
+/// The quorum's TLS set-up, if zoo.cfg asks for it (`sslQuorum=true`, or
+/// `portUnification=true`, which answers TLS while dialling plain).
 pub fn quorum(config: &Config) -> Result<Option<QuorumTls>, TlsError> {
-    if !config.ssl_quorum {
+    if !config.ssl_quorum && !config.quorum_port_unification {
         return Ok(None);
     }
     let (Some(key_store), Some(trust_store)) = (&config.ssl_quorum_key_store, &config.ssl_quorum_trust_store) else {
-        return Err(TlsError::Setup("sslQuorum needs ssl.quorum.keyStore.location and ssl.quorum.trustStore.location".into()));
+        return Err(TlsError::Setup(
+            "sslQuorum and portUnification need ssl.quorum.keyStore.location and ssl.quorum.trustStore.location".into(),
+        ));
     };
     let key_store = (key_store.as_path(), &config.ssl_quorum_key_store_secrets);
     let trust_store = (trust_store.as_path(), &config.ssl_quorum_trust_store_secrets);

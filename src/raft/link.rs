@@ -1,5 +1,6 @@
 //! How one ensemble member reaches another: plain TCP, or TLS with both
-//! members' certificates when zoo.cfg says `sslQuorum=true`. Every peer
+//! members' certificates when zoo.cfg says `sslQuorum=true` (and either,
+//! answered, with `portUnification=true`). Every peer
 //! connection (Raft's RPCs, forwarded writes and session liveness, reconfig,
 //! the start-up question whether an ensemble exists) is dialled and answered
 //! here, so none of them can go around the quorum's TLS.
@@ -19,16 +20,30 @@ use crate::network::tls::{self, QuorumTls, TlsError};
 /// How long a member may take over its TLS handshake.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 
+/// The first byte of a TLS handshake record. A plain peer frame starts
+/// with its length's high byte, which is 0x16 only for frames of 352 MiB
+/// and more, over [`wire::MAX_FRAME`].
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// Dials and answers member-to-member connections.
 #[derive(Clone, Default)]
 pub struct Links {
+    /// The quorum's certificates, if TLS is dialled or answered.
     tls: Option<QuorumTls>,
+    /// Dial over TLS (`sslQuorum=true`).
+    dial_tls: bool,
+    /// Answer both plain and TLS, told apart by the first byte
+    /// (`portUnification=true`); else only what is dialled.
+    unified: bool,
 }
 
 impl Links {
-    /// Plain links, or TLS ones if zoo.cfg sets `sslQuorum=true`.
+    /// Plain links, or TLS ones if zoo.cfg sets `sslQuorum=true`; with
+    /// `portUnification=true` both are answered, for moving a running
+    /// ensemble to TLS one member at a time.
     pub fn from_config(config: &Config) -> Result<Links, TlsError> {
-        Ok(Links { tls: tls::quorum(config)? })
+        let tls = tls::quorum(config)?;
+        Ok(Links { dial_tls: config.ssl_quorum && tls.is_some(), unified: config.quorum_port_unification, tls })
     }
 
     /// Dials the member at `addr` (`host:port`); over TLS its certificate
@@ -37,7 +52,7 @@ impl Links {
     pub async fn connect(&self, addr: &str) -> io::Result<PeerStream> {
         let stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
-        let Some(tls) = &self.tls else { return Ok(wire::framed(Either::Left(stream))) };
+        let Some(tls) = self.tls.as_ref().filter(|_| self.dial_tls) else { return Ok(wire::framed(Either::Left(stream))) };
         let host = host_of(addr);
         let name = ServerName::try_from(host.to_string())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
@@ -53,6 +68,16 @@ impl Links {
         let _ = stream.set_nodelay(true);
         let Some(tls) = &self.tls else { return Ok(wire::framed(Either::Left(stream))) };
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        if self.unified {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(HANDSHAKE_LIMIT, stream.peek(&mut first)).await {
+                Ok(Ok(1..)) if first[0] == TLS_HANDSHAKE => {}
+                Ok(Ok(1..)) => return Ok(wire::framed(Either::Left(stream))),
+                Ok(Ok(_)) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{peer}: closed before a byte"))),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, format!("{peer}: sent nothing"))),
+            }
+        }
         let handshake = tokio::time::timeout(HANDSHAKE_LIMIT, tls.acceptor.accept(stream)).await;
         match handshake {
             Ok(Ok(stream)) => Ok(wire::framed(Either::Right(stream.into()))),

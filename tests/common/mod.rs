@@ -261,6 +261,12 @@ impl Ensemble {
         Paddock::spawn(&data, &["--config", cfg_path.to_str().expect("utf-8 path")])
     }
 
+    /// Changes the zoo.cfg lines members get from their next (re)start on:
+    /// a rolling configuration change, one restart at a time.
+    pub fn edit_cfg(&mut self, edit: impl FnOnce(&mut String)) {
+        edit(&mut self.cfg);
+    }
+
     /// Deletes member `id`'s data (keeping its myid), as a replaced disk would.
     pub fn wipe(&self, id: usize) {
         let data = self.dir.join(format!("n{id}"));
