@@ -27,7 +27,7 @@ printf 'znode.container.checkIntervalMs=%s\njaasLoginConfig=%s\nmaxClientCnxns=0
   "${PADDOCK_CONTAINER_CHECK_MS:-1000}" "$here/jaas-server.conf" >"$work/zoo.cfg"
 printf 'ssl.keyStore.location=%s\nssl.keyStore.type=PEM\nssl.trustStore.location=%s\nssl.trustStore.type=PEM\n' \
   "$here/tls/server.pem" "$here/tls/ca.pem" >>"$work/zoo.cfg"
-"$bin" --config "$work/zoo.cfg" --port 0 --secure-port 0 --admin-port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/stderr" &
+"$bin" --bind 127.0.0.1 --config "$work/zoo.cfg" --port 0 --secure-port 0 --admin-port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/stderr" &
 pid=$!
 addr=""
 for _ in $(seq 1 300); do

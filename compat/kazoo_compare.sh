@@ -57,7 +57,7 @@ run_suite zookeeper "127.0.0.1:$zk_port"
 mkdir -p "$work/paddock"
 # SASL users from the same JAAS file compat/zookeeper.sh gives ZooKeeper.
 printf 'jaasLoginConfig=%s\nmaxClientCnxns=0\n' "$here/jaas-server.conf" >"$work/paddock/zoo.cfg"
-"$bin" --config "$work/paddock/zoo.cfg" --port 0 --admin-port 0 --data-dir "$work/paddock/data" \
+"$bin" --bind 127.0.0.1 --config "$work/paddock/zoo.cfg" --port 0 --admin-port 0 --data-dir "$work/paddock/data" \
     >"$work/paddock/stdout" 2>"$work/paddock/stderr" &
 pid=$!
 addr=""

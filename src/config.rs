@@ -233,7 +233,10 @@ impl Config {
     /// Reads a zoo.cfg file over the defaults.
     pub fn from_zoo_cfg(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        let mut cfg = Config::default();
+        // As ZooKeeper: without clientPortAddress the client port (and so
+        // the admin and metrics ports) listens on every interface, so the
+        // zoo.cfg of a real deployment serves its remote clients unchanged.
+        let mut cfg = Config { client_address: ALL_INTERFACES.into(), ..Config::default() };
         cfg.apply_zoo_cfg(&text, &path.display().to_string())?;
         if !cfg.peers.is_empty() {
             cfg.server_id = read_myid(&cfg.data_dir)?;
@@ -544,6 +547,9 @@ pub enum ClientAuth {
 }
 
 /// A store named like a Java KeyStore or PKCS#12 file is not PEM.
+/// The address that binds every interface (IPv4).
+const ALL_INTERFACES: &str = "0.0.0.0";
+
 /// The format of a TLS key or trust store file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -688,6 +694,20 @@ mod tests {
         assert_eq!(c.negotiate_timeout(5000), 5000);
         assert_eq!(c.negotiate_timeout(999_999), 20_000);
         assert!(c.apply_zoo_cfg("tickTime=abc", "zoo.cfg").is_err());
+    }
+
+    #[test]
+    fn a_zoo_cfg_without_client_port_address_listens_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zoo.cfg");
+        std::fs::write(&path, "clientPort=2999\n").unwrap();
+        let c = Config::from_zoo_cfg(&path).unwrap();
+        assert_eq!(c.client_addr().unwrap(), "0.0.0.0:2999".parse().unwrap());
+        assert_eq!(c.admin_addr().unwrap(), Some("0.0.0.0:8080".parse().unwrap()));
+        std::fs::write(&path, "clientPort=2999\nclientPortAddress=127.0.0.1\n").unwrap();
+        assert_eq!(Config::from_zoo_cfg(&path).unwrap().client_addr().unwrap(), "127.0.0.1:2999".parse().unwrap());
+        // No zoo.cfg at all: loopback, as `make run` documents.
+        assert_eq!(Config::default().client_addr().unwrap(), "127.0.0.1:2181".parse().unwrap());
     }
 
     #[test]

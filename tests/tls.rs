@@ -137,7 +137,7 @@ fn pkcs12_and_jks_stores_serve_and_a_wrong_password_stops_the_start() {
 
     std::fs::write(&cfg, format!("secureClientPort=0\n{}", stores("not-it"))).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
-        .args(["--config", cfg.to_str().unwrap(), "--port", "0", "--data-dir"])
+        .args(["--config", cfg.to_str().unwrap(), "--bind", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(dir.path().join("data2"))
         .output()
         .unwrap();

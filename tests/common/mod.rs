@@ -52,8 +52,11 @@ impl Paddock {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("create the stderr log")),
             None => Stdio::inherit(),
         };
+        // Loopback only, whatever a test's zoo.cfg leaves out (without
+        // clientPortAddress a zoo.cfg binds every interface); a test's own
+        // --bind comes later and wins.
         let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
-            .args(["--port", "0", "--admin-port", "0", "--data-dir"])
+            .args(["--bind", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", std::env::var("PADDOCK_TEST_LOG").unwrap_or_else(|_| "warn".into()))
