@@ -33,7 +33,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// One ensemble member, from a `server.N=host:peerPort:electionPort[:role][;clientPort]` line.
+/// One ensemble member, from a `server.N=host:peerPort:electionPort[:role][;[clientHost:]clientPort]` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
     /// Host name or address.
@@ -42,6 +42,8 @@ pub struct Peer {
     pub peer_port: u16,
     /// The client port, if the line names one.
     pub client_port: Option<u16>,
+    /// The client port's address, if the line names one (`;host:port`).
+    pub client_host: Option<String>,
     /// An observer (`:observer`): it receives every write and serves clients
     /// but never votes, so it adds no weight to a quorum (a Raft learner).
     pub observer: bool,
@@ -240,6 +242,18 @@ impl Config {
         cfg.apply_zoo_cfg(&text, &path.display().to_string())?;
         if !cfg.peers.is_empty() {
             cfg.server_id = read_myid(&cfg.data_dir)?;
+            // ZooKeeper 3.5+ configs give each member's client port (and
+            // address) on its server.N line, in place of clientPort and
+            // clientPortAddress: those, when present, win.
+            if let Some(me) = cfg.peers.get(&cfg.server_id) {
+                let given = |key: &str| text.lines().any(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == key));
+                if let (Some(port), false) = (me.client_port, given("clientPort")) {
+                    cfg.client_port = port;
+                }
+                if let (Some(host), false) = (me.client_host.clone(), given("clientPortAddress")) {
+                    cfg.client_address = host;
+                }
+            }
         }
         cfg.validate()?;
         if let (Some(declared), Some(me)) = (cfg.peer_type_observer, cfg.peers.get(&cfg.server_id)) {
@@ -643,14 +657,18 @@ pub fn parse_server_line(value: &str) -> Result<Peer, String> {
         Some(role) if role == "observer" => true,
         Some(role) => return Err(format!("unrecognised peer type {role:?}: participant or observer")),
     };
-    let client_port = match client {
+    let (client_host, client_port) = match client.map(str::trim) {
         Some(c) => {
-            let port = c.rsplit(':').next().unwrap_or(c);
-            Some(port.trim().parse::<u16>().map_err(|e| format!("client port: {e}"))?)
+            let (host, port) = match c.rsplit_once(':') {
+                Some((host, port)) => (Some(host.trim_start_matches('[').trim_end_matches(']').to_string()), port),
+                None => (None, c),
+            };
+            (host, Some(port.trim().parse::<u16>().map_err(|e| format!("client port: {e}"))?))
         }
-        None => None,
+        None => (None, None),
     };
-    Ok(Peer { host: parts[0].trim().to_string(), peer_port, client_port, observer, spec: value.trim().to_string() })
+    let host = parts[0].trim().to_string();
+    Ok(Peer { host, peer_port, client_port, client_host, observer, spec: value.trim().to_string() })
 }
 
 /// Reads ZooKeeper's `myid` file from the data directory.
@@ -706,6 +724,15 @@ mod tests {
         assert_eq!(c.admin_addr().unwrap(), Some("0.0.0.0:8080".parse().unwrap()));
         std::fs::write(&path, "clientPort=2999\nclientPortAddress=127.0.0.1\n").unwrap();
         assert_eq!(Config::from_zoo_cfg(&path).unwrap().client_addr().unwrap(), "127.0.0.1:2999".parse().unwrap());
+        // A 3.5-style member line gives the client port and address.
+        std::fs::create_dir_all(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/myid"), "2\n").unwrap();
+        let lines = "server.1=a:1:2;2181\nserver.2=b:1:2;10.1.2.3:2182\nserver.3=c:1:2;[::1]:2183\n";
+        std::fs::write(&path, format!("dataDir={}\n{lines}", dir.path().join("d").display())).unwrap();
+        assert_eq!(Config::from_zoo_cfg(&path).unwrap().client_addr().unwrap(), "10.1.2.3:2182".parse().unwrap());
+        std::fs::write(&path, format!("dataDir={}\nclientPort=3000\n{lines}", dir.path().join("d").display())).unwrap();
+        assert_eq!(Config::from_zoo_cfg(&path).unwrap().client_addr().unwrap(), "10.1.2.3:3000".parse().unwrap());
+        assert_eq!(parse_server_line("c:1:2;[::1]:2183").unwrap().client_host.as_deref(), Some("::1"));
         // No zoo.cfg at all: loopback, as `make run` documents.
         assert_eq!(Config::default().client_addr().unwrap(), "127.0.0.1:2181".parse().unwrap());
     }
@@ -777,7 +804,14 @@ mod tests {
         assert_eq!(c.peers.len(), 3);
         assert_eq!(
             c.peers[&1],
-            Peer { host: "127.0.0.1".into(), peer_port: 2888, client_port: None, observer: false, spec: "127.0.0.1:2888:3888".into() }
+            Peer {
+                host: "127.0.0.1".into(),
+                peer_port: 2888,
+                client_port: None,
+                client_host: None,
+                observer: false,
+                spec: "127.0.0.1:2888:3888".into()
+            }
         );
         assert_eq!(c.peers[&2].client_port, Some(2182));
         assert_eq!(c.peers[&3].peer_addr(), "h3:2890");
