@@ -29,13 +29,7 @@ trap cleanup EXIT
 echo "$bin" >"$work/bin"
 
 # Twelve distinct free ports: a client, peer and election port per server.
-mapfile -t ports < <(python3 -c '
-import socket
-socks = []
-for _ in range(12):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-for s in socks: print(s.getsockname()[1])
-')
+mapfile -t ports < <(compat_free_ports 12)
 servers=""
 for id in 1 2 3 4; do
     i=$(( (id - 1) * 3 ))

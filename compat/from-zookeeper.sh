@@ -30,13 +30,7 @@ trap cleanup EXIT
 failed=0
 run() { "$@" || failed=1; }
 
-mapfile -t ports < <(python3 -c '
-import socket
-socks = []
-for _ in range(8):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-for s in socks: print(s.getsockname()[1])
-')
+mapfile -t ports < <(compat_free_ports 8)
 
 zk="127.0.0.1:${ports[0]}"
 ZK_EXTRA_CFG="snapCount=300" "$here/zookeeper.sh" start "$work/zk" "${ports[0]}" >&2 || { echo "FAIL import.setup: ZooKeeper did not start"; exit 1; }

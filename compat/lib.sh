@@ -137,6 +137,18 @@ compat_java_classpath() {
 }
 
 # Split HOST:PORT (HOST may be a bracketed IPv6 literal).
+# compat_free_ports N: N distinct free ports on 127.0.0.1, one per line
+# (all held open while they are picked, so none repeats).
+compat_free_ports() {
+    python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+for s in socks: print(s.getsockname()[1])
+' "$1"
+}
+
 compat_host() { local a="$1"; echo "${a%:*}" | tr -d '[]'; }
 compat_port() { local a="$1"; echo "${a##*:}"; }
 

@@ -239,15 +239,27 @@ fn a_unified_client_port_takes_plain_and_tls_clients() {
     assert!(server.four_letter("ruok").contains("imok"));
 }
 
-#[test]
-fn members_talk_over_quorum_tls_and_refuse_plain_peers() {
-    let dir = tempfile::tempdir().unwrap();
-    let stores = format!(
+/// The zoo.cfg lines of the test quorum stores.
+fn quorum_stores() -> String {
+    format!(
         "ssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
         fixture("server.pem").display(),
         fixture("ca.pem").display()
-    );
-    let ens = Ensemble::start_cfg(dir.path(), 3, &format!("sslQuorum=true\n{stores}"));
+    )
+}
+
+/// Links that dial a member as another member would: over TLS with the
+/// test member certificate, and in plain TCP.
+fn probe_links() -> (paddock::raft::link::Links, paddock::raft::link::Links) {
+    let mut cfg = paddock::config::Config::default();
+    cfg.apply_zoo_cfg(&format!("sslQuorum=true\n{}", quorum_stores()), "zoo.cfg").unwrap();
+    (paddock::raft::link::Links::from_config(&cfg).unwrap(), paddock::raft::link::Links::default())
+}
+
+#[test]
+fn members_talk_over_quorum_tls_and_refuse_plain_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ens = Ensemble::start_cfg(dir.path(), 3, &format!("sslQuorum=true\n{}", quorum_stores()));
     let leader = ens.leader().expect("a leader");
     let follower = (1..=3).find(|i| *i != leader).unwrap();
     rt().block_on(async {
@@ -256,15 +268,17 @@ fn members_talk_over_quorum_tls_and_refuse_plain_peers() {
         f.create("/over-tls", b"x", jute::CreateMode::Persistent).await.unwrap();
         let l = paddock::client::Client::connect(&ens.addr(leader), 10_000).await.unwrap();
         assert_eq!(l.get_data("/over-tls", false).await.unwrap().0, b"x");
+    });
+    assert_peer_port_wants_tls(&ens, leader);
+}
 
-        // The peer protocol's first question, asked over TLS with a member's
-        // certificate, is answered; asked in plain TCP, as by a member
-        // without sslQuorum, it is not.
-        let mut cfg = paddock::config::Config::default();
-        cfg.apply_zoo_cfg(&format!("sslQuorum=true\n{stores}"), "zoo.cfg").unwrap();
-        let tls = paddock::raft::link::Links::from_config(&cfg).unwrap();
-        let plain = paddock::raft::link::Links::default();
-        let peer = ens.peer_addr(leader);
+/// Asserts that member `id` answers the peer protocol's first question
+/// asked over TLS with a member's certificate, and not asked in plain TCP
+/// (as by a member without sslQuorum).
+fn assert_peer_port_wants_tls(ens: &Ensemble, id: usize) {
+    let (tls, plain) = probe_links();
+    let peer = ens.peer_addr(id);
+    rt().block_on(async {
         use paddock::raft::peer_server::peer_initialized;
         assert!(peer_initialized(&tls, &peer).await, "no answer over TLS");
         assert!(!peer_initialized(&plain, &peer).await, "answered a plain peer connection");
@@ -277,16 +291,8 @@ fn a_running_ensemble_moves_to_quorum_tls_one_member_at_a_time() {
     // then sslQuorum=true (dial TLS), then portUnification off (TLS only),
     // each a rolling restart with writes going on between.
     let dir = tempfile::tempdir().unwrap();
-    let stores = format!(
-        "ssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
-        fixture("server.pem").display(),
-        fixture("ca.pem").display()
-    );
-    let mut ens = Ensemble::start_cfg(dir.path(), 3, &format!("portUnification=true\n{stores}"));
-    let mut cfg = paddock::config::Config::default();
-    cfg.apply_zoo_cfg(&format!("sslQuorum=true\n{stores}"), "zoo.cfg").unwrap();
-    let tls = paddock::raft::link::Links::from_config(&cfg).unwrap();
-    let plain = paddock::raft::link::Links::default();
+    let mut ens = Ensemble::start_cfg(dir.path(), 3, &format!("portUnification=true\n{}", quorum_stores()));
+    let (tls, plain) = probe_links();
     use paddock::raft::peer_server::peer_initialized;
     rt().block_on(async {
         let peer = ens.peer_addr(1);
@@ -316,9 +322,5 @@ fn a_running_ensemble_moves_to_quorum_tls_one_member_at_a_time() {
     ens.edit_cfg(|cfg| *cfg = cfg.replace("portUnification=true\n", ""));
     rolling_restart(&mut ens, "tls-only");
     // Now a plain peer connection is refused, as without portUnification.
-    let peer = ens.peer_addr(ens.leader().expect("a leader"));
-    rt().block_on(async {
-        assert!(peer_initialized(&tls, &peer).await, "no answer over TLS");
-        assert!(!peer_initialized(&plain, &peer).await, "answered a plain peer connection");
-    });
+    assert_peer_port_wants_tls(&ens, ens.leader().expect("a leader"));
 }

@@ -18,7 +18,7 @@ use jute::{OpCode, Record};
 
 use super::files::{Logged, Snapshot, OPEN_ACL_KEY};
 use super::ImportError;
-use crate::tree::{quota, AclEntry, NodeKind, NodeStat, StoredNode, MAX_TTL_MS};
+use crate::tree::{path, quota, AclEntry, NodeKind, NodeStat, StoredNode, MAX_TTL_MS};
 
 /// `ephemeralOwner` of a container node.
 const CONTAINER_OWNER: i64 = i64::MIN;
@@ -57,6 +57,8 @@ pub struct ZkTree {
 enum Skip {
     NoNode,
     NodeExists,
+    /// Not a znode path: nothing ZooKeeper could have created.
+    BadPath,
 }
 
 /// The path of a node's parent, and its name ("/" for children of the root).
@@ -73,6 +75,9 @@ impl ZkTree {
         tree.sessions.extend(snap.sessions);
         let bad = |what: String| ImportError::Corrupt { path: snap.path.clone(), what };
         for (path, node) in snap.nodes {
+            if path::validate(&path, false).is_err() {
+                return Err(bad(format!("{path:?} is not a znode path")));
+            }
             let acl = match node.acl {
                 OPEN_ACL_KEY => AclEntry::open(),
                 key => snap.acls.get(&key).cloned().ok_or_else(|| bad(format!("{path}: ACL key {key} not in the table")))?,
@@ -199,6 +204,7 @@ impl ZkTree {
         parent_c_version: i32,
         h: &TxnHeader,
     ) -> Result<(), Skip> {
+        path::validate(path, false).map_err(|_| Skip::BadPath)?;
         let (parent, name) = split(path).ok_or(Skip::NodeExists)?;
         let acl: Vec<AclEntry> = acl.iter().map(AclEntry::from_wire).collect();
         if let Some(existing) = self.nodes.get_mut(path) {
@@ -445,6 +451,18 @@ mod tests {
         let nodes = t.into_nodes();
         let kinds: Vec<(&str, NodeKind)> = nodes.iter().map(|(p, n)| (p.as_str(), n.kind)).collect();
         assert_eq!(kinds, vec![("/", NodeKind::Persistent), ("/c", NodeKind::Container), ("/m", NodeKind::Persistent), ("/t", NodeKind::Ttl(500))]);
+    }
+
+    #[test]
+    fn paths_that_are_not_znode_paths_are_refused_or_ignored() {
+        let node = jute::txn::SnapshotNode { data: None, acl: -1, stat: StatPersisted::default() };
+        for bad in ["a", "/a/", "/a//b", "/."] {
+            let snap = Snapshot { nodes: vec![("/".into(), node.clone()), (bad.into(), node.clone())], ..Snapshot::default() };
+            assert!(matches!(ZkTree::from_snapshot(snap), Err(ImportError::Corrupt { .. })), "{bad}");
+        }
+        let mut t = fresh();
+        t.replay(&logged(1, OpCode::Create, 0, &create("/x/", 1, false))).expect("replay");
+        assert_eq!(t.into_nodes().len(), 1, "nothing created");
     }
 
     #[test]
