@@ -150,6 +150,10 @@ pub struct Config {
     /// Whether a member's certificate must name the address it is dialled at
     /// (`ssl.quorum.hostnameVerification`, default true).
     pub ssl_quorum_hostname_verification: bool,
+    /// Every read waits for the leader's read point first, so it sees every
+    /// write acknowledged before it anywhere (`linearizableReads`, paddock's
+    /// own key; ZooKeeper's reads are only sequentially consistent).
+    pub linearizable_reads: bool,
     /// Whether the peer port also takes TLS when members dial plain, or
     /// plain when they dial TLS (ZooKeeper's `portUnification`): the middle
     /// steps of moving a running ensemble to (or from) `sslQuorum`.
@@ -218,6 +222,7 @@ impl Default for Config {
             ssl_quorum_trust_store: None,
             ssl_quorum_hostname_verification: true,
             quorum_port_unification: false,
+            linearizable_reads: false,
             x509_super_user: None,
             port_unification: false,
             admin_enabled: true,
@@ -351,6 +356,7 @@ impl Config {
                     self.ssl_trust_store = Some(value.into())
                 }
                 "sslQuorum" => self.ssl_quorum = value.eq_ignore_ascii_case("true"),
+                "linearizableReads" => self.linearizable_reads = value.eq_ignore_ascii_case("true"),
                 "portUnification" | "zookeeper.portUnification" => self.quorum_port_unification = value.eq_ignore_ascii_case("true"),
                 "ssl.quorum.keyStore.location" | "zookeeper.ssl.quorum.keyStore.location" => {
                     self.ssl_quorum_key_store = Some(value.into())

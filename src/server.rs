@@ -160,6 +160,43 @@ impl Server {
         self.outcome(rx).await
     }
 
+    /// Waits until this server has applied every write acknowledged before
+    /// the call, anywhere in the ensemble: the leader confirms it still
+    /// leads with a heartbeat round to a quorum and names its commit point,
+    /// and this server waits to have applied up to it. What makes a read
+    /// after it linearizable (`linearizableReads=true`).
+    pub async fn read_barrier(&self) -> Result<(), ZkError> {
+        let lost = |e: String| ZkError::ConnectionLoss(e);
+        let index = match self.remote_leader() {
+            Some((leader, addr)) => {
+                let rx = self.forwarder.read_index(leader, &addr).await?;
+                let limit = self.lease.grace;
+                match tokio::time::timeout(limit, rx).await {
+                    Ok(Ok(answer)) => answer.map_err(lost)?,
+                    Ok(Err(_)) => {
+                        self.forwarder.abandon(leader).await;
+                        return Err(lost("link to the leader lost".into()));
+                    }
+                    Err(_) => {
+                        self.forwarder.abandon(leader).await;
+                        return Err(lost(format!("no read point from leader {leader} in {limit:?}")));
+                    }
+                }
+            }
+            // The leader itself, or no leader (then this fails: not leader).
+            None => {
+                let (read, _) = self.raft.get_read_log_id().await.map_err(|e| lost(e.to_string()))?;
+                read.map_or(0, |l| l.index)
+            }
+        };
+        self.raft
+            .wait(Some(Duration::from_secs(30)))
+            .applied_index_at_least(Some(index), "linearizable read")
+            .await
+            .map_err(|e| lost(e.to_string()))?;
+        Ok(())
+    }
+
     /// The current leader's id and peer address, if one is known and it is not this server.
     pub fn remote_leader(&self) -> Option<(u64, String)> {
         let m = self.raft.metrics();

@@ -223,3 +223,22 @@ fn one_address_holds_at_most_max_client_cnxns_connections() {
     // The limit shows in `conf`, as ZooKeeper's.
     assert!(server.four_letter("conf").contains("maxClientCnxns=3\n"));
 }
+
+#[test]
+fn linearizable_reads_on_a_single_node_serve_as_usual() {
+    // The leader confirms its own read point (a quorum of one): reads,
+    // pipelined or not, answer as without the setting.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(&cfg, "linearizableReads=true\n").unwrap();
+    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        c.create("/l", b"v1", CreateMode::Persistent).await.unwrap();
+        assert_eq!(c.get_data("/l", false).await.unwrap().0, b"v1");
+        let (set, get) = tokio::join!(c.set_data("/l", b"v2", -1), c.get_data("/l", false));
+        set.unwrap();
+        assert_eq!(get.unwrap().0, b"v2", "a read after a write of the same session sees it");
+        assert_eq!(c.get_children("/", false).await.unwrap().len(), 2);
+    });
+}

@@ -126,3 +126,47 @@ fn an_isolated_leader_takes_no_writes_and_all_converge_after_healing_dropped_pac
 fn an_isolated_leader_takes_no_writes_and_all_converge_after_healing_refused_connections() {
     partition_then_heal(LinkMode::Refuse);
 }
+
+/// Cuts a follower off (with `linearizableReads` or without), writes on the
+/// leader, and reads that znode on the follower while it still serves (its
+/// grace of syncLimit ticks): what that read returned.
+fn read_on_a_cut_off_follower(linearizable: bool) -> Result<Vec<u8>, String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_paddock"));
+    // 25 ticks of 200 ms: the cut-off follower serves for 5 s.
+    let extra_cfg = format!("syncLimit=25\nlinearizableReads={linearizable}\n");
+    let opts = EnsembleOptions { proxied: true, extra_cfg, ..Default::default() };
+    let mut ens = Ensemble::start(exe, tmp.path(), opts, &rt, Duration::from_secs(60)).expect("ensemble");
+    let leader = (0..50).find_map(|_| ens.leader().or_else(|| { std::thread::sleep(Duration::from_millis(100)); None })).expect("a leader");
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let result = rt.block_on(async {
+        let l = Client::connect(&ens.client_addr(leader), 10_000).await.unwrap();
+        l.create("/p", b"before", CreateMode::Persistent).await.unwrap();
+        let f = Client::connect(&ens.client_addr(follower), 20_000).await.unwrap();
+        f.call(OpCode::Sync, Some(&SyncRequest { path: "/p".into() })).await.unwrap();
+        assert_eq!(f.get_data("/p", false).await.unwrap().0, b"before");
+        ens.mesh().unwrap().isolate(follower, LinkMode::Drop);
+        // Acknowledged by the leader and the other follower: committed.
+        l.set_data("/p", b"after", -1).await.unwrap();
+        match tokio::time::timeout(Duration::from_secs(8), f.get_data("/p", false)).await {
+            Ok(Ok((data, _))) => Ok(data),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer in 8 s".into()),
+        }
+    });
+    ens.shutdown();
+    result
+}
+
+#[test]
+fn linearizable_reads_never_answer_from_a_cut_off_follower() {
+    // As ZooKeeper: a follower cut off from the leader keeps answering reads
+    // from what it has until its grace runs out: a write acknowledged
+    // elsewhere is not there.
+    assert_eq!(read_on_a_cut_off_follower(false), Ok(b"before".to_vec()), "the default read is sequentially consistent");
+    // With linearizableReads the read needs the leader's read point, which
+    // the cut-off follower cannot get: it fails rather than answer stale.
+    let read = read_on_a_cut_off_follower(true);
+    assert!(read.is_err(), "a linearizable read answered {read:?} after a write it missed");
+}

@@ -81,8 +81,9 @@ enum Pending {
     Reply { xid: i32, zxid: Option<i64>, err: i32, body: BytesMut, close: bool },
     /// A write in the log; reply once applied.
     Write { xid: i32, reply: WriteReply, rx: WriteReceiver, started: Instant },
-    /// A read, run when its turn comes.
-    Read { xid: i32, op: ReadOp, started: Instant },
+    /// A read, run when its turn comes (and, for a linearizable read, once
+    /// its barrier is passed: see `Server::read_barrier`).
+    Read { xid: i32, op: ReadOp, started: Instant, barrier: Option<tokio::task::JoinHandle<Result<(), ZkError>>> },
     /// Re-registration of watches.
     SetWatches { xid: i32, req: SetWatches2 },
     /// A membership change: reply once it is done and applied here.
@@ -341,7 +342,7 @@ async fn handshake<W: AsyncWrite + Unpin>(
 
 /// Reads requests and queues their replies, in arrival order.
 async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
-    server: &Server,
+    server: &Arc<Server>,
     ctx: &SessionCtx,
     rd: &mut R,
     queue: &mpsc::Sender<Pending>,
@@ -440,7 +441,14 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             }
             Op::Read(op) => {
                 reads_queued += 1;
-                (Pending::Read { xid: header.xid, op, started }, false)
+                // The read point is taken now, as the request arrives; the
+                // reply waits for it in turn. (A read-only session asked for
+                // what a partitioned server has.)
+                let barrier = (server.config.linearizable_reads && !ctx.read_only).then(|| {
+                    let server = server.clone();
+                    tokio::spawn(async move { server.read_barrier().await })
+                });
+                (Pending::Read { xid: header.xid, op, started, barrier }, false)
             }
             Op::Reject(e) => {
                 (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false)
@@ -545,31 +553,45 @@ async fn answer(
             }
             Err(e) => (xid, server.shared.read_async().await.tree.last_zxid(), e.raw(), false, None),
         },
-        Pending::Read { xid, op, started } => {
-            let state = server.shared.read_async().await;
-            let ids = ctx.ids();
-            let reader = ops::read::Reader {
-                tree: &state.tree,
-                watches: &server.shared.watches,
-                conn: ctx.conn,
-                session_id: ctx.id,
-                ids: &ids,
+        Pending::Read { xid, op, started, barrier } => {
+            let passed = match barrier {
+                Some(barrier) => barrier.await.unwrap_or_else(|e| Err(ZkError::System(e.to_string()))),
+                None => Ok(()),
             };
-            let err = match reader.execute(&op, &mut body) {
-                Ok(()) => 0,
+            match passed {
+                // No read point (no leader, or it lost its quorum): the read
+                // fails rather than answer from a state that may be stale.
                 Err(e) => {
-                    body.clear();
-                    e.raw()
+                    tracing::debug!("linearizable read refused: {e}");
+                    (xid, server.shared.read_async().await.tree.last_zxid(), e.raw(), false, Some(started))
                 }
-            };
-            // While the state is still locked: the events queued now are of
-            // changes this read saw, and go first. An event queued once the
-            // lock is gone may be of a watch this very read set, and the
-            // client must have its reply (which arms the watch on its side)
-            // before that event, or it drops the event and waits forever.
-            drain_events(server, &ctx.stats, events, buf);
-            drained = true;
-            (xid, state.tree.last_zxid(), err, false, Some(started))
+                Ok(()) => {
+                    let state = server.shared.read_async().await;
+                    let ids = ctx.ids();
+                    let reader = ops::read::Reader {
+                        tree: &state.tree,
+                        watches: &server.shared.watches,
+                        conn: ctx.conn,
+                        session_id: ctx.id,
+                        ids: &ids,
+                    };
+                    let err = match reader.execute(&op, &mut body) {
+                        Ok(()) => 0,
+                        Err(e) => {
+                            body.clear();
+                            e.raw()
+                        }
+                    };
+                    // While the state is still locked: the events queued now are of
+                    // changes this read saw, and go first. An event queued once the
+                    // lock is gone may be of a watch this very read set, and the
+                    // client must have its reply (which arms the watch on its side)
+                    // before that event, or it drops the event and waits forever.
+                    drain_events(server, &ctx.stats, events, buf);
+                    drained = true;
+                    (xid, state.tree.last_zxid(), err, false, Some(started))
+                }
+            }
         }
         Pending::SetWatches { xid, req } => {
             let state = server.shared.read_async().await;

@@ -21,11 +21,14 @@ use super::{Proposal, Response};
 use crate::error::ZkError;
 
 type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Response, String>>>>>;
+/// Followers' questions for the leader's read point, by request id.
+type ReadWaiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<u64, String>>>>>;
 
 struct Link {
     leader: u64,
     tx: mpsc::UnboundedSender<(u64, PeerRequest)>,
     waiters: Waiters,
+    reads: ReadWaiters,
     alive: Arc<AtomicBool>,
     /// The reading task, stopped with the link: a link that went silent
     /// would otherwise wait on its socket forever.
@@ -37,6 +40,7 @@ impl Drop for Link {
         self.reader.abort();
         // Dropping the senders tells every waiter the outcome is unknown.
         lock(&self.waiters).clear();
+        lock(&self.reads).clear();
     }
 }
 
@@ -51,7 +55,7 @@ pub struct Forwarder {
     links: Links,
 }
 
-fn lock(w: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Response, String>>>> {
+fn lock<T>(w: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     w.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -86,6 +90,29 @@ impl Forwarder {
         }
     }
 
+    /// Asks the leader for its read point (see `PeerRequest::ReadIndex`).
+    pub async fn read_index(&self, leader: u64, addr: &str) -> Result<oneshot::Receiver<Result<u64, String>>, ZkError> {
+        let mut link = self.link.lock().await;
+        let l = self.usable(&mut link, leader, addr).await?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = oneshot::channel();
+        lock(&l.reads).insert(id, tx);
+        if l.tx.send((id, PeerRequest::ReadIndex)).is_err() {
+            lock(&l.reads).remove(&id);
+            return Err(ZkError::ConnectionLoss("link to the leader closed".into()));
+        }
+        Ok(rx)
+    }
+
+    /// The link to `leader`, dialled anew unless the current one is to it and alive.
+    async fn usable<'a>(&self, link: &'a mut Option<Link>, leader: u64, addr: &str) -> Result<&'a Link, ZkError> {
+        let usable = link.as_ref().is_some_and(|l| l.leader == leader && l.alive.load(Ordering::Acquire));
+        if !usable {
+            *link = Some(connect(&self.links, leader, self.leader_addr(leader, addr)).await?);
+        }
+        link.as_ref().ok_or_else(|| ZkError::ConnectionLoss("no link to the leader".into()))
+    }
+
     /// Reports sessions whose clients were heard from (no answer awaited).
     pub async fn touch(&self, leader: u64, addr: &str, ids: Vec<i64>) -> Result<(), ZkError> {
         self.send(leader, addr, PeerRequest::Touch(ids), false).await.map(|_| ())
@@ -93,11 +120,7 @@ impl Forwarder {
 
     async fn send(&self, leader: u64, addr: &str, msg: PeerRequest, wait: bool) -> Result<Option<OutcomeReceiver>, ZkError> {
         let mut link = self.link.lock().await;
-        let usable = link.as_ref().is_some_and(|l| l.leader == leader && l.alive.load(Ordering::Acquire));
-        if !usable {
-            *link = Some(connect(&self.links, leader, self.leader_addr(leader, addr)).await?);
-        }
-        let Some(l) = link.as_ref() else { return Err(ZkError::ConnectionLoss("no link to the leader".into())) };
+        let l = self.usable(&mut link, leader, addr).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let rx = if wait {
             let (tx, rx) = oneshot::channel();
@@ -122,25 +145,35 @@ async fn connect(links: &Links, leader: u64, addr: &str) -> Result<Link, ZkError
     let (mut sink, mut source) = stream.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, PeerRequest)>();
     let waiters: Waiters = Arc::default();
+    let reads: ReadWaiters = Arc::default();
     let alive = Arc::new(AtomicBool::new(true));
     let (w_alive, r_alive) = (alive.clone(), alive.clone());
     tokio::spawn(async move {
         let _ = wire::pump(&mut rx, &mut sink).await;
         w_alive.store(false, Ordering::Release);
     });
-    let r_waiters = waiters.clone();
+    let (r_waiters, r_reads) = (waiters.clone(), reads.clone());
     let reader = tokio::spawn(async move {
         while let Some(Ok(frame)) = source.next().await {
             let Ok((id, resp)) = bincode::deserialize::<(u64, PeerResponse)>(&frame) else { break };
-            if let PeerResponse::Forwarded(result) = resp {
-                if let Some(tx) = lock(&r_waiters).remove(&id) {
-                    let _ = tx.send(result);
+            match resp {
+                PeerResponse::Forwarded(result) => {
+                    if let Some(tx) = lock(&r_waiters).remove(&id) {
+                        let _ = tx.send(result);
+                    }
                 }
+                PeerResponse::ReadIndex(result) => {
+                    if let Some(tx) = lock(&r_reads).remove(&id) {
+                        let _ = tx.send(result);
+                    }
+                }
+                _ => {}
             }
         }
         r_alive.store(false, Ordering::Release);
         // Dropping the senders tells every waiter the outcome is unknown.
         lock(&r_waiters).clear();
+        lock(&r_reads).clear();
     });
-    Ok(Link { leader, tx, waiters, alive, reader: reader.abort_handle() })
+    Ok(Link { leader, tx, waiters, reads, alive, reader: reader.abort_handle() })
 }

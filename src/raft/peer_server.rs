@@ -83,6 +83,16 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
                 None => PeerResponse::Vote(server.raft.vote(rpc).await),
             },
             PeerRequest::Snapshot(rpc) => PeerResponse::Snapshot(server.raft.install_snapshot(rpc).await),
+            PeerRequest::ReadIndex => {
+                // A heartbeat round to a quorum: answered when it is back.
+                let (server, tx) = (server.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let index = server.raft.get_read_log_id().await;
+                    let index = index.map(|(read, _)| read.map_or(0, |l| l.index)).map_err(|e| e.to_string());
+                    let _ = tx.send((id, PeerResponse::ReadIndex(index)));
+                });
+                continue;
+            }
             PeerRequest::Status => {
                 PeerResponse::Status { initialized: server.raft.is_initialized().await.unwrap_or(false) }
             }

@@ -40,6 +40,9 @@ pub enum PeerRequest {
     Status,
     /// A client's reconfig received by a follower, for the leader to carry out.
     Reconfig(super::membership::Change),
+    /// The leader's read point, for a linearizable read on a follower
+    /// (`linearizableReads=true`).
+    ReadIndex,
 }
 
 /// The answer to a [`PeerRequest`].
@@ -62,6 +65,9 @@ pub enum PeerResponse {
         /// True once membership is in its log.
         initialized: bool,
     },
+    /// Answer to `ReadIndex`: the log index every write acknowledged before
+    /// the question is at or below, confirmed by a quorum (or why not).
+    ReadIndex(Result<u64, String>),
 }
 
 /// A connection between members: plain, or TLS in either direction (`link`).
