@@ -79,6 +79,8 @@ pub struct Server {
     pub links: Links,
     /// The leader's queue of transactions waiting to enter the log.
     pub batcher: Batcher,
+    /// Read points for linearizable reads, one round for all waiting.
+    pub read_rounds: crate::raft::read_index::ReadRounds,
     /// SASL users, when a JAAS file configures them.
     pub sasl: Option<SaslUsers>,
     /// Every open client connection's statistics (`cons`, `stat`, `crst`).
@@ -164,37 +166,45 @@ impl Server {
     /// the call, anywhere in the ensemble: the leader confirms it still
     /// leads with a heartbeat round to a quorum and names its commit point,
     /// and this server waits to have applied up to it. What makes a read
-    /// after it linearizable (`linearizableReads=true`).
-    pub async fn read_barrier(&self) -> Result<(), ZkError> {
-        let lost = |e: String| ZkError::ConnectionLoss(e);
-        let index = match self.remote_leader() {
-            Some((leader, addr)) => {
-                let rx = self.forwarder.read_index(leader, &addr).await?;
-                let limit = self.lease.grace;
-                match tokio::time::timeout(limit, rx).await {
-                    Ok(Ok(answer)) => answer.map_err(lost)?,
-                    Ok(Err(_)) => {
-                        self.forwarder.abandon(leader).await;
-                        return Err(lost("link to the leader lost".into()));
-                    }
-                    Err(_) => {
-                        self.forwarder.abandon(leader).await;
-                        return Err(lost(format!("no read point from leader {leader} in {limit:?}")));
-                    }
-                }
-            }
-            // The leader itself, or no leader (then this fails: not leader).
-            None => {
-                let (read, _) = self.raft.get_read_log_id().await.map_err(|e| lost(e.to_string()))?;
-                read.map_or(0, |l| l.index)
-            }
-        };
+    /// after it linearizable (`linearizableReads=true`). Concurrent calls
+    /// share rounds (`raft::read_index`).
+    pub async fn read_barrier(self: &Arc<Self>) -> Result<(), ZkError> {
+        let (round, start) = self.read_rounds.join();
+        if start {
+            let server = self.clone();
+            tokio::spawn(async move { server.read_rounds.drive(|| server.read_point()).await });
+        }
+        let index = crate::raft::read_index::outcome(round).await.map_err(ZkError::ConnectionLoss)?;
         self.raft
             .wait(Some(Duration::from_secs(30)))
             .applied_index_at_least(Some(index), "linearizable read")
             .await
-            .map_err(|e| lost(e.to_string()))?;
+            .map_err(|e| ZkError::ConnectionLoss(e.to_string()))?;
         Ok(())
+    }
+
+    /// One read point: the leader's commit index, confirmed by a quorum
+    /// (see [`Server::read_barrier`]).
+    async fn read_point(&self) -> Result<u64, String> {
+        Ok(match self.remote_leader() {
+            Some((leader, addr)) => {
+                let rx = self.forwarder.read_index(leader, &addr).await.map_err(|e| e.to_string())?;
+                let limit = self.lease.grace;
+                match tokio::time::timeout(limit, rx).await {
+                    Ok(Ok(answer)) => answer?,
+                    Ok(Err(_)) => {
+                        self.forwarder.abandon(leader).await;
+                        return Err("link to the leader lost".into());
+                    }
+                    Err(_) => {
+                        self.forwarder.abandon(leader).await;
+                        return Err(format!("no read point from leader {leader} in {limit:?}"));
+                    }
+                }
+            }
+            // The leader itself, or no leader (then this fails: not leader).
+            None => self.raft.get_read_log_id().await.map_err(|e| e.to_string())?.0.map_or(0, |l| l.index),
+        })
     }
 
     /// The current leader's id and peer address, if one is known and it is not this server.
@@ -402,6 +412,7 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
         forwarder,
         links,
         batcher: Batcher::start(raft.clone(), settled),
+        read_rounds: Default::default(),
         sasl,
         connections: Default::default(),
         next_conn: AtomicU64::new(1),
