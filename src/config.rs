@@ -150,6 +150,9 @@ pub struct Config {
     /// Whether a member's certificate must name the address it is dialled at
     /// (`ssl.quorum.hostnameVerification`, default true).
     pub ssl_quorum_hostname_verification: bool,
+    /// No ACL is checked, for anyone (ZooKeeper's `skipACL=yes`, its
+    /// `zookeeper.skipACL` property): every client may do everything.
+    pub skip_acl: bool,
     /// Every read waits for the leader's read point first, so it sees every
     /// write acknowledged before it anywhere (`linearizableReads`, paddock's
     /// own key; ZooKeeper's reads are only sequentially consistent).
@@ -223,6 +226,7 @@ impl Default for Config {
             ssl_quorum_hostname_verification: true,
             quorum_port_unification: false,
             linearizable_reads: false,
+            skip_acl: false,
             x509_super_user: None,
             port_unification: false,
             admin_enabled: true,
@@ -357,6 +361,8 @@ impl Config {
                 }
                 "sslQuorum" => self.ssl_quorum = value.eq_ignore_ascii_case("true"),
                 "linearizableReads" => self.linearizable_reads = value.eq_ignore_ascii_case("true"),
+                // ZooKeeper compares with "yes" exactly.
+                "skipACL" | "zookeeper.skipACL" => self.skip_acl = value == "yes",
                 "portUnification" | "zookeeper.portUnification" => self.quorum_port_unification = value.eq_ignore_ascii_case("true"),
                 "ssl.quorum.keyStore.location" | "zookeeper.ssl.quorum.keyStore.location" => {
                     self.ssl_quorum_key_store = Some(value.into())

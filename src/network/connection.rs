@@ -427,7 +427,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 }
                 let prepared = {
                     let state = server.shared.read_async().await;
-                    ops::write::prepare(&mut txn, &state.tree, &ctx.ids())
+                    ops::write::prepare(&mut txn, &state.tree, &ctx.ids(), server.config.skip_acl)
                 };
                 match prepared {
                     Ok(()) => {
@@ -574,6 +574,7 @@ async fn answer(
                         conn: ctx.conn,
                         session_id: ctx.id,
                         ids: &ids,
+                        skip_acl: server.config.skip_acl,
                     };
                     let err = match reader.execute(&op, &mut body) {
                         Ok(()) => 0,
@@ -597,7 +598,14 @@ async fn answer(
             let state = server.shared.read_async().await;
             let ids = ctx.ids();
             let reader =
-                ops::read::Reader { tree: &state.tree, watches: &server.shared.watches, conn: ctx.conn, session_id: ctx.id, ids: &ids };
+                ops::read::Reader {
+                    tree: &state.tree,
+                    watches: &server.shared.watches,
+                    conn: ctx.conn,
+                    session_id: ctx.id,
+                    ids: &ids,
+                    skip_acl: server.config.skip_acl,
+                };
             reader.set_watches(&req);
             // As for a read: only the events of what these watches saw go first.
             drain_events(server, &ctx.stats, events, buf);
