@@ -153,6 +153,9 @@ pub struct Config {
     /// No ACL is checked, for anyone (ZooKeeper's `skipACL=yes`, its
     /// `zookeeper.skipACL` property): every client may do everything.
     pub skip_acl: bool,
+    /// Hard quotas refuse the writes that would break them (ZooKeeper's
+    /// `enforceQuota`, `zookeeper.enforceQuota`; default false).
+    pub enforce_quota: bool,
     /// Every read waits for the leader's read point first, so it sees every
     /// write acknowledged before it anywhere (`linearizableReads`, paddock's
     /// own key; ZooKeeper's reads are only sequentially consistent).
@@ -227,6 +230,7 @@ impl Default for Config {
             quorum_port_unification: false,
             linearizable_reads: false,
             skip_acl: false,
+            enforce_quota: false,
             x509_super_user: None,
             port_unification: false,
             admin_enabled: true,
@@ -363,6 +367,7 @@ impl Config {
                 "linearizableReads" => self.linearizable_reads = value.eq_ignore_ascii_case("true"),
                 // ZooKeeper compares with "yes" exactly.
                 "skipACL" | "zookeeper.skipACL" => self.skip_acl = value == "yes",
+                "enforceQuota" | "zookeeper.enforceQuota" => self.enforce_quota = value.eq_ignore_ascii_case("true"),
                 "portUnification" | "zookeeper.portUnification" => self.quorum_port_unification = value.eq_ignore_ascii_case("true"),
                 "ssl.quorum.keyStore.location" | "zookeeper.ssl.quorum.keyStore.location" => {
                     self.ssl_quorum_key_store = Some(value.into())

@@ -44,6 +44,9 @@ pub enum ZkError {
     /// Reconfiguration is disabled (ZooKeeper's default, reconfigEnabled=false).
     #[error("reconfig is disabled")]
     ReconfigDisabled,
+    /// A write would take a quota'd path past a hard limit (`enforceQuota`).
+    #[error("quota exceeded for {0}")]
+    QuotaExceeded(String),
     /// A membership change is already under way.
     #[error("reconfig in progress")]
     ReconfigInProgress,
@@ -81,6 +84,7 @@ impl ZkError {
             ZkError::SessionExpired => ErrorCode::SessionExpired,
             ZkError::Unimplemented => ErrorCode::Unimplemented,
             ZkError::ReconfigDisabled => ErrorCode::ReconfigDisabled,
+            ZkError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             ZkError::ReconfigInProgress => ErrorCode::ReconfigInProgress,
             ZkError::NewConfigNoQuorum => ErrorCode::NewConfigNoQuorum,
             ZkError::NoWatcher => ErrorCode::NoWatcher,

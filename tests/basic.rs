@@ -268,3 +268,36 @@ fn skip_acl_lets_everyone_do_everything_as_zookeeper_does() {
     assert!(matches!(use_a_locked_node(""), Err(ClientError::Server(ErrorCode::NoAuth))), "the ACL holds by default");
     assert!(use_a_locked_node("skipACL=yes\n").is_ok(), "skipACL=yes checks no ACL");
 }
+
+/// Puts a hard count quota of 3 on `/q` (as zkCli's `setquota -N 3 /q`
+/// writes it), then creates children of `/q` until one is refused: how many
+/// went in, and the error.
+fn fill_a_quota(extra_cfg: &str) -> (usize, Option<ClientError>) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(&cfg, extra_cfg).unwrap();
+    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        c.create("/q", b"", CreateMode::Persistent).await.unwrap();
+        c.create("/zookeeper/quota/q", b"", CreateMode::Persistent).await.unwrap();
+        c.create("/zookeeper/quota/q/zookeeper_limits", b"count=-1,bytes=-1=;countHardLimit=3", CreateMode::Persistent).await.unwrap();
+        c.create("/zookeeper/quota/q/zookeeper_stats", b"count=0,bytes=0", CreateMode::Persistent).await.unwrap();
+        for i in 0..5 {
+            if let Err(e) = c.create(&format!("/q/n{i}"), b"x", CreateMode::Persistent).await {
+                return (i, Some(e));
+            }
+        }
+        (5, None)
+    })
+}
+
+#[test]
+fn hard_quotas_refuse_writes_only_with_enforce_quota() {
+    // /q itself counts: two children fill a hard limit of 3.
+    let (made, err) = fill_a_quota("enforceQuota=true\n");
+    assert_eq!(made, 2);
+    assert!(matches!(err, Some(ClientError::Server(ErrorCode::QuotaExceeded))), "{err:?}");
+    let (made, err) = fill_a_quota("");
+    assert!(made == 5 && err.is_none(), "ZooKeeper's default: quotas are counted, not enforced ({made}, {err:?})");
+}

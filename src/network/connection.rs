@@ -427,7 +427,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 }
                 let prepared = {
                     let state = server.shared.read_async().await;
-                    ops::write::prepare(&mut txn, &state.tree, &ctx.ids(), server.config.skip_acl)
+                    ops::write::prepare(&mut txn, &state.tree, &ctx.ids(), ops::write::Policy::from_config(&server.config))
                 };
                 match prepared {
                     Ok(()) => {

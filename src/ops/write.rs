@@ -108,27 +108,53 @@ pub fn multi(req: MultiRequest) -> Op {
 
 /// Resolves `auth` ACL entries to the caller's identities and checks the
 /// caller may do `txn` on the current tree.
-pub fn prepare(txn: &mut Txn, tree: &DataTree, ids: &[AuthId], skip_acl: bool) -> Result<(), ZkError> {
+pub fn prepare(txn: &mut Txn, tree: &DataTree, ids: &[AuthId], policy: Policy) -> Result<(), ZkError> {
     // skipACL=yes: ZooKeeper's checkACL passes everything.
-    let permitted = |tree: &DataTree, path: &str, perm: i32, ids: &[AuthId]| if skip_acl { Ok(()) } else { check(tree, path, perm, ids) };
+    let permitted = |tree: &DataTree, path: &str, perm: i32, ids: &[AuthId]| if policy.skip_acl { Ok(()) } else { check(tree, path, perm, ids) };
+    // enforceQuota=true: ZooKeeper's checkQuota, on creates and setData.
+    let within_quota = |path: &str, count: i64, bytes: i64| match policy.enforce_quota {
+        true => tree.hard_quota_exceeded(path, count, bytes).map_or(Ok(()), |owner| Err(ZkError::QuotaExceeded(owner))),
+        false => Ok(()),
+    };
     match txn {
         Txn::Create(c) => {
             c.acl = resolve_acl(std::mem::take(&mut c.acl), ids)?;
             let parent = if c.sequential && c.path.ends_with('/') { c.path.trim_end_matches('/') } else { path::parent(&c.path) };
             let parent = if parent.is_empty() { "/" } else { parent };
-            permitted(tree, parent, jute::perms::CREATE, ids)
+            permitted(tree, parent, jute::perms::CREATE, ids)?;
+            within_quota(&c.path, 1, c.data.as_ref().map_or(0, |d| d.len() as i64))
         }
         Txn::Delete { path, .. } if path != "/" && path.starts_with('/') => {
             permitted(tree, path::parent(path), jute::perms::DELETE, ids)
         }
-        Txn::SetData { path, .. } => permitted(tree, path, jute::perms::WRITE, ids),
+        Txn::SetData { path, data, .. } => {
+            permitted(tree, path, jute::perms::WRITE, ids)?;
+            let old = tree.get(path).map_or(0, |n| n.data_len() as i64);
+            within_quota(path, 0, data.as_ref().map_or(0, |d| d.len() as i64) - old)
+        }
         Txn::SetAcl { path, acl, .. } => {
             *acl = resolve_acl(std::mem::take(acl), ids)?;
             permitted(tree, path, jute::perms::ADMIN, ids)
         }
         Txn::Check { path, .. } => permitted(tree, path, jute::perms::READ, ids),
-        Txn::Multi(ops) => ops.iter_mut().try_for_each(|op| prepare(op, tree, ids, skip_acl)),
+        Txn::Multi(ops) => ops.iter_mut().try_for_each(|op| prepare(op, tree, ids, policy)),
         _ => Ok(()),
+    }
+}
+
+/// The server-wide switches a write is prepared under.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    /// No ACL is checked (`skipACL=yes`).
+    pub skip_acl: bool,
+    /// Hard quotas refuse writes (`enforceQuota=true`).
+    pub enforce_quota: bool,
+}
+
+impl Policy {
+    /// The switches `config` sets.
+    pub fn from_config(config: &crate::config::Config) -> Policy {
+        Policy { skip_acl: config.skip_acl, enforce_quota: config.enforce_quota }
     }
 }
 
@@ -257,13 +283,13 @@ mod tests {
             kind: CreateKind::Persistent,
             sequential: false,
         });
-        prepare(&mut txn, &tree, &[], false).unwrap();
+        prepare(&mut txn, &tree, &[], Policy::default()).unwrap();
         match &txn {
             Txn::Create(c) => assert_eq!(c.acl, vec![open.clone()]),
             _ => unreachable!(),
         }
         let mut txn = Txn::SetAcl { path: "/".into(), acl: vec![open.clone(), open.clone()], version: -1 };
-        prepare(&mut txn, &tree, &[], false).unwrap();
+        prepare(&mut txn, &tree, &[], Policy::default()).unwrap();
         match &txn {
             Txn::SetAcl { acl, .. } => assert_eq!(acl, &vec![open]),
             _ => unreachable!(),

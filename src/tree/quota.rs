@@ -7,8 +7,12 @@
 //! create, delete and setData below, which `listquota` shows. As in
 //! ZooKeeper, only the stats node's data changes (its Stat does not and no
 //! watch fires) and a change counts towards the deepest quota'd path above
-//! it. Limits are not enforced: ZooKeeper 3.8 enforces hard limits only with
-//! `zookeeper.enforceQuota=true`, off by default, and only logs soft ones.
+//! it. Hard limits (zkCli's `setquota -N`/`-B`: `countHardLimit`,
+//! `byteHardLimit` in the limits node) are enforced only with
+//! `enforceQuota=true`, as ZooKeeper 3.8 (`zookeeper.enforceQuota`, off by
+//! default): a create or setData past one fails with QuotaExceeded, decided
+//! before it is proposed ([`DataTree::hard_quota_exceeded`]). Soft limits
+//! never refuse anything.
 //!
 //! The usage is part of the replicated state (a change to it is applied like
 //! any other, and undone with a failed multi), so every server agrees on it.
@@ -58,6 +62,23 @@ pub fn parse(data: &[u8]) -> (i64, i64) {
     (count, bytes)
 }
 
+/// Reads a limits node's hard limits: (`countHardLimit`, `byteHardLimit`),
+/// -1 for none (as ZooKeeper's StatsTrack reads a missing key).
+pub fn hard_limits(data: &[u8]) -> (i64, i64) {
+    let text = String::from_utf8_lossy(data);
+    let (mut count, mut bytes) = (-1, -1);
+    for field in text.split([',', ';']) {
+        let Some((key, value)) = field.split_once('=') else { continue };
+        let Ok(value) = value.trim_end_matches('=').trim().parse() else { continue };
+        match key.trim() {
+            "countHardLimit" => count = value,
+            "byteHardLimit" => bytes = value,
+            _ => {}
+        }
+    }
+    (count, bytes)
+}
+
 /// A stats node's text, as ZooKeeper writes it.
 pub fn format(count: i64, bytes: i64) -> String {
     format!("count={count},bytes={bytes}")
@@ -78,6 +99,18 @@ impl DataTree {
             at = path::parent(at);
         }
         None
+    }
+
+    /// The quota'd path whose hard limit a change of `count` znodes and
+    /// `bytes` data bytes at `path` would break, if one would (ZooKeeper's
+    /// `checkQuota`: the deepest quota'd path above, its limits node against
+    /// its stats node).
+    pub fn hard_quota_exceeded(&self, path: &str, count: i64, bytes: i64) -> Option<String> {
+        let owner = self.quota_owner(path)?;
+        let (count_limit, byte_limit) = hard_limits(self.get(&limits_path(&owner))?.data().unwrap_or_default());
+        let (used_count, used_bytes) = parse(self.get(&stats_path(&owner))?.data().unwrap_or_default());
+        let over = |diff: i64, used: i64, limit: i64| diff != 0 && limit > -1 && used.saturating_add(diff) > limit;
+        (over(count, used_count, count_limit) || over(bytes, used_bytes, byte_limit)).then_some(owner)
     }
 
     /// The usage of the subtree at `path`: its znodes (itself included) and
@@ -104,6 +137,13 @@ impl DataTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hard_limits_read_as_zookeeper_writes_them() {
+        assert_eq!(hard_limits(b"count=-1,bytes=-1=;countHardLimit=3;byteHardLimit=-1"), (3, -1));
+        assert_eq!(hard_limits(b"count=10,bytes=-1"), (-1, -1));
+        assert_eq!(hard_limits(b"count=-1,bytes=-1;byteHardLimit=100"), (-1, 100));
+    }
 
     #[test]
     fn stats_nodes_are_recognised() {
