@@ -224,14 +224,19 @@ fn one_address_holds_at_most_max_client_cnxns_connections() {
     assert!(server.four_letter("conf").contains("maxClientCnxns=3\n"));
 }
 
+/// A single paddock in `dir` started with a zoo.cfg of `text`.
+fn start_with_zoo_cfg(dir: &std::path::Path, text: &str) -> Paddock {
+    let cfg = dir.join("zoo.cfg");
+    std::fs::write(&cfg, text).unwrap();
+    Paddock::start_with(&dir.join("data"), &["--config", cfg.to_str().unwrap()])
+}
+
 #[test]
 fn linearizable_reads_on_a_single_node_serve_as_usual() {
     // The leader confirms its own read point (a quorum of one): reads,
     // pipelined or not, answer as without the setting.
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(&cfg, "linearizableReads=true\n").unwrap();
-    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    let server = start_with_zoo_cfg(dir.path(), "linearizableReads=true\n");
     rt().block_on(async {
         let c = Client::connect(&server.addr, 10_000).await.unwrap();
         c.create("/l", b"v1", CreateMode::Persistent).await.unwrap();
@@ -247,9 +252,7 @@ fn linearizable_reads_on_a_single_node_serve_as_usual() {
 /// reads and writes it from an unauthenticated session: what that got.
 fn use_a_locked_node(extra_cfg: &str) -> Result<(), ClientError> {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(&cfg, extra_cfg).unwrap();
-    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    let server = start_with_zoo_cfg(dir.path(), extra_cfg);
     rt().block_on(async {
         let c = Client::connect(&server.addr, 10_000).await.unwrap();
         let acl = vec![jute::Acl::new(jute::perms::ALL, jute::Id::new("digest", "someone:R1ZzXkn0/1y/Nm4Q6HuPDHAAXaA="))];
@@ -274,9 +277,7 @@ fn skip_acl_lets_everyone_do_everything_as_zookeeper_does() {
 /// went in, and the error.
 fn fill_a_quota(extra_cfg: &str) -> (usize, Option<ClientError>) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(&cfg, extra_cfg).unwrap();
-    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    let server = start_with_zoo_cfg(dir.path(), extra_cfg);
     rt().block_on(async {
         let c = Client::connect(&server.addr, 10_000).await.unwrap();
         c.create("/q", b"", CreateMode::Persistent).await.unwrap();

@@ -522,6 +522,18 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// The session's view of the tree for reads and watch registrations.
+fn reader<'a>(server: &'a Server, ctx: &SessionCtx, tree: &'a crate::tree::DataTree, ids: &'a [AuthId]) -> ops::read::Reader<'a> {
+    ops::read::Reader {
+        tree,
+        watches: &server.shared.watches,
+        conn: ctx.conn,
+        session_id: ctx.id,
+        ids,
+        skip_acl: server.config.skip_acl,
+    }
+}
+
 /// Resolves one pending reply into `buf`; true if the connection must close after it.
 async fn answer(
     server: &Server,
@@ -568,14 +580,7 @@ async fn answer(
                 Ok(()) => {
                     let state = server.shared.read_async().await;
                     let ids = ctx.ids();
-                    let reader = ops::read::Reader {
-                        tree: &state.tree,
-                        watches: &server.shared.watches,
-                        conn: ctx.conn,
-                        session_id: ctx.id,
-                        ids: &ids,
-                        skip_acl: server.config.skip_acl,
-                    };
+                    let reader = reader(server, ctx, &state.tree, &ids);
                     let err = match reader.execute(&op, &mut body) {
                         Ok(()) => 0,
                         Err(e) => {
@@ -597,15 +602,7 @@ async fn answer(
         Pending::SetWatches { xid, req } => {
             let state = server.shared.read_async().await;
             let ids = ctx.ids();
-            let reader =
-                ops::read::Reader {
-                    tree: &state.tree,
-                    watches: &server.shared.watches,
-                    conn: ctx.conn,
-                    session_id: ctx.id,
-                    ids: &ids,
-                    skip_acl: server.config.skip_acl,
-                };
+            let reader = reader(server, ctx, &state.tree, &ids);
             reader.set_watches(&req);
             // As for a read: only the events of what these watches saw go first.
             drain_events(server, &ctx.stats, events, buf);

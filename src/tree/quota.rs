@@ -45,38 +45,30 @@ pub fn stats_target(path: &str) -> Option<&str> {
     target.starts_with('/').then_some(target)
 }
 
-/// Reads `count` and `bytes` from a stats node's text (anything missing or
-/// unreadable counts as 0, so a client's odd write cannot stop the server).
-pub fn parse(data: &[u8]) -> (i64, i64) {
+/// Two numbers of a stats or limits node's text (`count=4,bytes=5=;countHardLimit=10`,
+/// as ZooKeeper's StatsTrack writes it); `missing` for a key that is absent
+/// or unreadable, so a client's odd write cannot stop the server.
+fn fields(data: &[u8], keys: [&str; 2], missing: i64) -> (i64, i64) {
     let text = String::from_utf8_lossy(data);
-    let (mut count, mut bytes) = (0, 0);
+    let mut out = [missing; 2];
     for field in text.split([',', ';']) {
         let Some((key, value)) = field.split_once('=') else { continue };
-        let value = value.trim_end_matches('=').trim().parse().unwrap_or(0);
-        match key.trim() {
-            "count" => count = value,
-            "bytes" => bytes = value,
-            _ => {}
+        if let Some(i) = keys.iter().position(|k| *k == key.trim()) {
+            out[i] = value.trim_end_matches('=').trim().parse().unwrap_or(missing);
         }
     }
-    (count, bytes)
+    (out[0], out[1])
+}
+
+/// Reads `count` and `bytes` from a stats node's text (0 when missing).
+pub fn parse(data: &[u8]) -> (i64, i64) {
+    fields(data, ["count", "bytes"], 0)
 }
 
 /// Reads a limits node's hard limits: (`countHardLimit`, `byteHardLimit`),
 /// -1 for none (as ZooKeeper's StatsTrack reads a missing key).
 pub fn hard_limits(data: &[u8]) -> (i64, i64) {
-    let text = String::from_utf8_lossy(data);
-    let (mut count, mut bytes) = (-1, -1);
-    for field in text.split([',', ';']) {
-        let Some((key, value)) = field.split_once('=') else { continue };
-        let Ok(value) = value.trim_end_matches('=').trim().parse() else { continue };
-        match key.trim() {
-            "countHardLimit" => count = value,
-            "byteHardLimit" => bytes = value,
-            _ => {}
-        }
-    }
-    (count, bytes)
+    fields(data, ["countHardLimit", "byteHardLimit"], -1)
 }
 
 /// A stats node's text, as ZooKeeper writes it.
