@@ -20,15 +20,21 @@ use super::link::Links;
 use super::{Proposal, Response};
 use crate::error::ZkError;
 
-type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Response, String>>>>>;
-/// Followers' questions for the leader's read point, by request id.
-type ReadWaiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<u64, String>>>>>;
+/// Who waits for the leader's answer to a request, and for which kind.
+enum Waiter {
+    /// A forwarded write's outcome.
+    Outcome(oneshot::Sender<Result<Response, String>>),
+    /// A read point (`PeerRequest::ReadIndex`).
+    ReadIndex(oneshot::Sender<Result<u64, String>>),
+}
+
+/// The requests waiting for an answer, by request id.
+type Waiters = Arc<Mutex<HashMap<u64, Waiter>>>;
 
 struct Link {
     leader: u64,
     tx: mpsc::UnboundedSender<(u64, PeerRequest)>,
     waiters: Waiters,
-    reads: ReadWaiters,
     alive: Arc<AtomicBool>,
     /// The reading task, stopped with the link: a link that went silent
     /// would otherwise wait on its socket forever.
@@ -40,7 +46,6 @@ impl Drop for Link {
         self.reader.abort();
         // Dropping the senders tells every waiter the outcome is unknown.
         lock(&self.waiters).clear();
-        lock(&self.reads).clear();
     }
 }
 
@@ -75,10 +80,9 @@ impl Forwarder {
 
     /// Sends a write to the leader; the receiver yields the leader's outcome.
     pub async fn forward(&self, leader: u64, addr: &str, proposal: Proposal) -> Result<OutcomeReceiver, ZkError> {
-        match self.send(leader, addr, PeerRequest::Forward(proposal), true).await? {
-            Some(rx) => Ok(rx),
-            None => Err(ZkError::System("forwarded write without a receiver".into())),
-        }
+        let (tx, rx) = oneshot::channel();
+        self.send(leader, addr, PeerRequest::Forward(proposal), Some(Waiter::Outcome(tx))).await?;
+        Ok(rx)
     }
 
     /// Drops the link to `leader` (gone, or silent): the writes waiting on it
@@ -92,48 +96,34 @@ impl Forwarder {
 
     /// Asks the leader for its read point (see `PeerRequest::ReadIndex`).
     pub async fn read_index(&self, leader: u64, addr: &str) -> Result<oneshot::Receiver<Result<u64, String>>, ZkError> {
-        let mut link = self.link.lock().await;
-        let l = self.usable(&mut link, leader, addr).await?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = oneshot::channel();
-        lock(&l.reads).insert(id, tx);
-        if l.tx.send((id, PeerRequest::ReadIndex)).is_err() {
-            lock(&l.reads).remove(&id);
-            return Err(ZkError::ConnectionLoss("link to the leader closed".into()));
-        }
+        self.send(leader, addr, PeerRequest::ReadIndex, Some(Waiter::ReadIndex(tx))).await?;
         Ok(rx)
-    }
-
-    /// The link to `leader`, dialled anew unless the current one is to it and alive.
-    async fn usable<'a>(&self, link: &'a mut Option<Link>, leader: u64, addr: &str) -> Result<&'a Link, ZkError> {
-        let usable = link.as_ref().is_some_and(|l| l.leader == leader && l.alive.load(Ordering::Acquire));
-        if !usable {
-            *link = Some(connect(&self.links, leader, self.leader_addr(leader, addr)).await?);
-        }
-        link.as_ref().ok_or_else(|| ZkError::ConnectionLoss("no link to the leader".into()))
     }
 
     /// Reports sessions whose clients were heard from (no answer awaited).
     pub async fn touch(&self, leader: u64, addr: &str, ids: Vec<i64>) -> Result<(), ZkError> {
-        self.send(leader, addr, PeerRequest::Touch(ids), false).await.map(|_| ())
+        self.send(leader, addr, PeerRequest::Touch(ids), None).await
     }
 
-    async fn send(&self, leader: u64, addr: &str, msg: PeerRequest, wait: bool) -> Result<Option<OutcomeReceiver>, ZkError> {
+    /// Sends `msg` on the link to `leader` (dialled anew unless the current
+    /// one is to it and alive), with `waiter` told the answer.
+    async fn send(&self, leader: u64, addr: &str, msg: PeerRequest, waiter: Option<Waiter>) -> Result<(), ZkError> {
         let mut link = self.link.lock().await;
-        let l = self.usable(&mut link, leader, addr).await?;
+        let usable = link.as_ref().is_some_and(|l| l.leader == leader && l.alive.load(Ordering::Acquire));
+        if !usable {
+            *link = Some(connect(&self.links, leader, self.leader_addr(leader, addr)).await?);
+        }
+        let Some(l) = link.as_ref() else { return Err(ZkError::ConnectionLoss("no link to the leader".into())) };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let rx = if wait {
-            let (tx, rx) = oneshot::channel();
-            lock(&l.waiters).insert(id, tx);
-            Some(rx)
-        } else {
-            None
-        };
+        if let Some(waiter) = waiter {
+            lock(&l.waiters).insert(id, waiter);
+        }
         if l.tx.send((id, msg)).is_err() {
             lock(&l.waiters).remove(&id);
             return Err(ZkError::ConnectionLoss("link to the leader closed".into()));
         }
-        Ok(rx)
+        Ok(())
     }
 }
 
@@ -145,27 +135,23 @@ async fn connect(links: &Links, leader: u64, addr: &str) -> Result<Link, ZkError
     let (mut sink, mut source) = stream.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, PeerRequest)>();
     let waiters: Waiters = Arc::default();
-    let reads: ReadWaiters = Arc::default();
     let alive = Arc::new(AtomicBool::new(true));
     let (w_alive, r_alive) = (alive.clone(), alive.clone());
     tokio::spawn(async move {
         let _ = wire::pump(&mut rx, &mut sink).await;
         w_alive.store(false, Ordering::Release);
     });
-    let (r_waiters, r_reads) = (waiters.clone(), reads.clone());
+    let r_waiters = waiters.clone();
     let reader = tokio::spawn(async move {
         while let Some(Ok(frame)) = source.next().await {
             let Ok((id, resp)) = bincode::deserialize::<(u64, PeerResponse)>(&frame) else { break };
-            match resp {
-                PeerResponse::Forwarded(result) => {
-                    if let Some(tx) = lock(&r_waiters).remove(&id) {
-                        let _ = tx.send(result);
-                    }
+            let waiter = lock(&r_waiters).remove(&id);
+            match (waiter, resp) {
+                (Some(Waiter::Outcome(tx)), PeerResponse::Forwarded(result)) => {
+                    let _ = tx.send(result);
                 }
-                PeerResponse::ReadIndex(result) => {
-                    if let Some(tx) = lock(&r_reads).remove(&id) {
-                        let _ = tx.send(result);
-                    }
+                (Some(Waiter::ReadIndex(tx)), PeerResponse::ReadIndex(result)) => {
+                    let _ = tx.send(result);
                 }
                 _ => {}
             }
@@ -173,7 +159,6 @@ async fn connect(links: &Links, leader: u64, addr: &str) -> Result<Link, ZkError
         r_alive.store(false, Ordering::Release);
         // Dropping the senders tells every waiter the outcome is unknown.
         lock(&r_waiters).clear();
-        lock(&r_reads).clear();
     });
-    Ok(Link { leader, tx, waiters, reads, alive, reader: reader.abort_handle() })
+    Ok(Link { leader, tx, waiters, alive, reader: reader.abort_handle() })
 }
