@@ -59,6 +59,9 @@ pub enum StartError {
     Import(#[from] crate::import::ImportError),
 }
 
+/// A linearizable read's place in a read-point round (`Server::join_read_round`).
+pub type ReadRound = watch::Receiver<crate::raft::read_index::Point>;
+
 /// What every connection shares.
 pub struct Server {
     /// The configuration in force.
@@ -162,18 +165,23 @@ impl Server {
         self.outcome(rx).await
     }
 
-    /// Waits until this server has applied every write acknowledged before
-    /// the call, anywhere in the ensemble: the leader confirms it still
-    /// leads with a heartbeat round to a quorum and names its commit point,
-    /// and this server waits to have applied up to it. What makes a read
-    /// after it linearizable (`linearizableReads=true`). Concurrent calls
-    /// share rounds (`raft::read_index`).
-    pub async fn read_barrier(self: &Arc<Self>) -> Result<(), ZkError> {
+    /// Joins the next round for a read point, as a linearizable read
+    /// arrives (`linearizableReads=true`): the leader confirms it still
+    /// leads with a heartbeat round to a quorum and names its commit point.
+    /// Reads that arrive together share a round (`raft::read_index`).
+    pub fn join_read_round(self: &Arc<Self>) -> ReadRound {
         let (round, start) = self.read_rounds.join();
         if start {
             let server = self.clone();
             tokio::spawn(async move { server.read_rounds.drive(|| server.read_point()).await });
         }
+        round
+    }
+
+    /// Waits for `round`'s read point and until this server has applied up
+    /// to it: then it holds every write acknowledged before the read
+    /// arrived, anywhere in the ensemble, and the read is linearizable.
+    pub async fn read_barrier(&self, round: ReadRound) -> Result<(), ZkError> {
         let index = crate::raft::read_index::outcome(round).await.map_err(ZkError::ConnectionLoss)?;
         self.raft
             .wait(Some(Duration::from_secs(30)))

@@ -83,7 +83,7 @@ enum Pending {
     Write { xid: i32, reply: WriteReply, rx: WriteReceiver, started: Instant },
     /// A read, run when its turn comes (and, for a linearizable read, once
     /// its barrier is passed: see `Server::read_barrier`).
-    Read { xid: i32, op: ReadOp, started: Instant, barrier: Option<tokio::task::JoinHandle<Result<(), ZkError>>> },
+    Read { xid: i32, op: ReadOp, started: Instant, barrier: Option<crate::server::ReadRound> },
     /// Re-registration of watches.
     SetWatches { xid: i32, req: SetWatches2 },
     /// A membership change: reply once it is done and applied here.
@@ -444,10 +444,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 // The read point is taken now, as the request arrives; the
                 // reply waits for it in turn. (A read-only session asked for
                 // what a partitioned server has.)
-                let barrier = (server.config.linearizable_reads && !ctx.read_only).then(|| {
-                    let server = server.clone();
-                    tokio::spawn(async move { server.read_barrier().await })
-                });
+                let barrier = (server.config.linearizable_reads && !ctx.read_only).then(|| server.join_read_round());
                 (Pending::Read { xid: header.xid, op, started, barrier }, false)
             }
             Op::Reject(e) => {
@@ -567,7 +564,7 @@ async fn answer(
         },
         Pending::Read { xid, op, started, barrier } => {
             let passed = match barrier {
-                Some(barrier) => barrier.await.unwrap_or_else(|e| Err(ZkError::System(e.to_string()))),
+                Some(round) => server.read_barrier(round).await,
                 None => Ok(()),
             };
             match passed {
