@@ -577,7 +577,6 @@ pub enum ClientAuth {
     None,
 }
 
-/// A store named like a Java KeyStore or PKCS#12 file is not PEM.
 /// The address that binds every interface (IPv4).
 const ALL_INTERFACES: &str = "0.0.0.0";
 

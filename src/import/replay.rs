@@ -61,11 +61,9 @@ enum Skip {
     BadPath,
 }
 
-/// The path of a node's parent, and its name ("/" for children of the root).
-fn split(path: &str) -> Option<(&str, &str)> {
-    let i = path.rfind('/')?;
-    let parent = if i == 0 { "/" } else { &path[..i] };
-    (path != "/").then_some((parent, &path[i + 1..]))
+/// A node's parent and name; none for the root.
+fn split(p: &str) -> Option<(&str, &str)> {
+    (p != "/").then(|| (path::parent(p), path::basename(p)))
 }
 
 impl ZkTree {
@@ -295,8 +293,7 @@ impl ZkTree {
         let Some(node) = self.nodes.get(path) else { return (0, 0) };
         let mine = (1, node.data.as_ref().map_or(0, |d| d.len() as i64));
         node.children.iter().fold(mine, |(c, b), name| {
-            let child = if path == "/" { format!("/{name}") } else { format!("{path}/{name}") };
-            let (cc, cb) = self.usage(&child);
+            let (cc, cb) = self.usage(&path::join(path, name));
             (c + cc, b + cb)
         })
     }

@@ -14,7 +14,8 @@ use crate::config::{StoreKind, StoreSecrets};
 /// A key and its certificate chain, leaf first.
 pub type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-fn file_error(path: &Path, reason: impl std::fmt::Display) -> TlsError {
+/// A store that cannot be used, and why.
+pub(super) fn file_error(path: &Path, reason: impl std::fmt::Display) -> TlsError {
     TlsError::File { path: path.display().to_string(), reason: reason.to_string() }
 }
 

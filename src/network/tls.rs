@@ -44,7 +44,7 @@ pub enum TlsError {
 fn roots(trust_store: &Path, secrets: &StoreSecrets) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in keystore::trusted(trust_store, secrets)? {
-        roots.add(cert).map_err(|e| TlsError::File { path: trust_store.display().to_string(), reason: e.to_string() })?;
+        roots.add(cert).map_err(|e| keystore::file_error(trust_store, e))?;
     }
     Ok(Arc::new(roots))
 }

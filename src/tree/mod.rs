@@ -496,7 +496,7 @@ impl DataTree {
             return TxnOutcome::Error(ZkError::NodeExists.raw());
         }
         for (id, info) in &chunk.sessions {
-            self.sessions.insert(*id, info.clone());
+            self.insert_session(*id, info.clone());
             changes.sessions.push(*id);
         }
         for (path, node) in &chunk.nodes {
