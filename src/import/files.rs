@@ -152,22 +152,24 @@ fn check_header(r: &mut Reader<'_>, magic: i32) -> Result<(), String> {
     Ok(())
 }
 
-/// Every transaction after `zxid` in the logs of `dir`, in order.
+/// Hands `each` every transaction after `zxid` in the logs of `dir`, in
+/// order, one log file in memory at a time.
 ///
 /// The logs read are the last one that starts at or before `zxid + 1`
 /// (it holds the first transaction after the snapshot) and all later ones.
-pub fn transactions_after(dir: &Path, zxid: i64) -> Result<Vec<Logged>, ImportError> {
+pub fn transactions_after(
+    dir: &Path,
+    zxid: i64,
+    mut each: impl FnMut(&Logged) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
     let logs = listed(dir, "log")?;
     let first = logs.iter().rposition(|(start, _)| *start <= zxid + 1).unwrap_or(0);
-    let mut out = Vec::new();
     for (_, path) in &logs[first..] {
-        for t in read_log(path)? {
-            if t.header.zxid > zxid {
-                out.push(t);
-            }
+        for t in read_log(path)?.iter().filter(|t| t.header.zxid > zxid) {
+            each(t)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reads every transaction in one log file.

@@ -106,11 +106,9 @@ pub fn read(dir: &Path, log_dir: Option<&Path>) -> Result<Imported, ImportError>
     let log_dir = files::version_dir(log_dir.unwrap_or(dir));
     let snapshot = files::newest_snapshot(&snap_dir)?;
     let path = snapshot.path.clone();
-    let txns = files::transactions_after(&log_dir, snapshot.zxid)?;
+    let snapshot_zxid = snapshot.zxid;
     let mut tree = ZkTree::from_snapshot(snapshot)?;
-    for t in &txns {
-        tree.replay(t)?;
-    }
+    files::transactions_after(&log_dir, snapshot_zxid, |t| tree.replay(t))?;
     tree.finish();
     let last_zxid = tree.last_zxid();
     let replayed = tree.replayed;
