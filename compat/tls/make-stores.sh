@@ -6,11 +6,12 @@
 #   server.jks      the same as a JKS key store (keytool)
 #   ca.p12, ca.jks  the test CA as a trust store (keytool trusted entries)
 #   server-legacy.p12  3DES-encrypted, as Java 8's keytool wrote them (refused)
+#   server-encrypted.pem  server key (PKCS#8, PBES2 AES-256-CBC) + certificate
 # The checked-in files came from this script; the tests read them.
 set -euo pipefail
 cd "$(dirname "$0")"
 pass=paddock-test
-rm -f server.p12 server-java.p12 server.jks ca.p12 ca.jks server-legacy.p12
+rm -f server.p12 server-java.p12 server.jks ca.p12 ca.jks server-legacy.p12 server-encrypted.pem
 openssl pkcs12 -export -name server -inkey server.key -in server.crt -certfile ca.pem \
     -passout "pass:$pass" -out server.p12
 keytool -importkeystore -noprompt -srckeystore server.p12 -srcstoretype PKCS12 -srcstorepass "$pass" \
@@ -24,5 +25,7 @@ for type in PKCS12 JKS; do
 done
 openssl pkcs12 -export -name server -inkey server.key -in server.crt -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES \
     -macalg sha1 -passout "pass:$pass" -out server-legacy.p12
-chmod 644 ./*.p12 ./*.jks
-ls -l server-legacy.p12 server.p12 server-java.p12 server.jks ca.p12 ca.jks
+{ openssl pkcs8 -topk8 -in server.key -v2 aes-256-cbc -v2prf hmacWithSHA256 -passout "pass:$pass"; cat server.crt; } \
+    > server-encrypted.pem
+chmod 644 ./*.p12 ./*.jks server-encrypted.pem
+ls -l server-legacy.p12 server.p12 server-java.p12 server.jks ca.p12 ca.jks server-encrypted.pem

@@ -35,13 +35,42 @@ fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsErro
     Ok(certs)
 }
 
+/// The private key of a PEM key store: plain, or encrypted as PKCS#8
+/// (`ENCRYPTED PRIVATE KEY`, as `openssl pkcs8 -topk8` writes) and opened
+/// with the store's password, as ZooKeeper's PEM reader does.
+fn pem_key(path: &Path, secrets: &StoreSecrets) -> Result<PrivateKeyDer<'static>, TlsError> {
+    if let Ok(key) = PrivateKeyDer::from_pem_file(path) {
+        return Ok(key);
+    }
+    let (bytes, password) = open(path, secrets)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let Some(encrypted) = pem_section(&text, "ENCRYPTED PRIVATE KEY") else {
+        return Err(file_error(path, "no private key in it (PEM: PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY)"));
+    };
+    let encrypted = encrypted.map_err(|e| file_error(path, format!("its ENCRYPTED PRIVATE KEY: {e}")))?;
+    let Some(password) = password else {
+        return Err(file_error(path, "its private key is encrypted: give the store's password (ssl.keyStore.password or .passwordPath)"));
+    };
+    let key = pkcs12::decrypt_private_key(&encrypted, &password).map_err(|e| file_error(path, e))?;
+    Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+}
+
+/// The DER bytes of the first PEM section labelled `label`, if there is one.
+fn pem_section(text: &str, label: &str) -> Option<Result<Vec<u8>, base64::DecodeError>> {
+    use base64::Engine as _;
+    let begin = format!("-----BEGIN {label}-----");
+    let start = text.find(&begin)? + begin.len();
+    let end = text[start..].find(&format!("-----END {label}-----"))?;
+    let body: String = text[start..start + end].chars().filter(|c| !c.is_whitespace()).collect();
+    Some(base64::engine::general_purpose::STANDARD.decode(body))
+}
+
 /// The private key and certificate chain of a key store.
 pub fn identity(path: &Path, secrets: &StoreSecrets) -> Result<Identity, TlsError> {
     let (chain, key) = match StoreKind::of(path, secrets) {
         StoreKind::Pem => {
             let chain = pem_certificates(path)?;
-            let key = PrivateKeyDer::from_pem_file(path).map_err(|e| file_error(path, format!("no unencrypted private key: {e}")))?;
-            (chain, key)
+            (chain, pem_key(path, secrets)?)
         }
         StoreKind::Pkcs12 => {
             let (bytes, password) = open(path, secrets)?;
@@ -118,6 +147,20 @@ mod tests {
         }
         // JKS trust stores open without the password, as in Java.
         assert_eq!(trusted(&fixture("ca.jks"), &StoreSecrets::default()).expect("ca.jks"), ca);
+    }
+
+    #[test]
+    fn encrypted_pem_keys_open_with_the_store_password() {
+        let plain = identity(&fixture("server.pem"), &StoreSecrets::default()).expect("pem");
+        let (chain, key) = identity(&fixture("server-encrypted.pem"), &with_password("paddock-test")).expect("encrypted pem");
+        assert_eq!(chain, plain.0);
+        assert_eq!(key.secret_der(), plain.1.secret_der(), "the same key");
+        let err = identity(&fixture("server-encrypted.pem"), &StoreSecrets::default()).expect_err("no password").to_string();
+        assert!(err.contains("encrypted: give the store's password"), "{err}");
+        let err = identity(&fixture("server-encrypted.pem"), &with_password("wrong")).expect_err("wrong password").to_string();
+        assert!(err.contains("wrong password"), "{err}");
+        let err = identity(&fixture("server.crt"), &with_password("x")).expect_err("no key").to_string();
+        assert!(err.contains("no private key"), "{err}");
     }
 
     #[test]

@@ -242,6 +242,22 @@ fn decrypt(alg: &[u8], encrypted: &[u8], password: &str) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Decrypts a PKCS#8 EncryptedPrivateKeyInfo (a shrouded key bag's value,
+/// or a PEM file's `ENCRYPTED PRIVATE KEY`) to the private key inside.
+pub fn decrypt_private_key(der: &[u8], password: &str) -> Result<Vec<u8>> {
+    let info = fields(SEQUENCE, der, "encrypted private key")?;
+    let [(SEQUENCE, alg), (OCTET_STRING, encrypted)] = info.as_slice() else {
+        return Err(malformed("encrypted private key"));
+    };
+    let key = decrypt(alg, encrypted, password)?;
+    // A wrong password can still end in valid padding (1 in 256): what it
+    // gives is not one DER element.
+    match element(&key) {
+        Some((SEQUENCE, _, [])) => Ok(key),
+        _ => Err("wrong password, or a damaged key (it does not decrypt)".into()),
+    }
+}
+
 /// Collects the keys and certificates of one SafeContents.
 fn read_bags(der: &[u8], password: &str, out: &mut Contents) -> Result<()> {
     for (tag, bag) in fields(SEQUENCE, der, "SafeContents")? {
@@ -259,13 +275,7 @@ fn read_bags(der: &[u8], password: &str, out: &mut Contents) -> Result<()> {
                 let (_, _, after) = element(value).ok_or_else(|| malformed("key bag"))?;
                 out.keys.push((value[..value.len() - after.len()].to_vec(), local_id));
             }
-            SHROUDED_KEY_BAG => {
-                let info = fields(SEQUENCE, value, "shrouded key bag")?;
-                let [(SEQUENCE, alg), (OCTET_STRING, encrypted)] = info.as_slice() else {
-                    return Err(malformed("shrouded key bag"));
-                };
-                out.keys.push((decrypt(alg, encrypted, password)?, local_id));
-            }
+            SHROUDED_KEY_BAG => out.keys.push((decrypt_private_key(value, password)?, local_id)),
             CERT_BAG => {
                 let cert = fields(SEQUENCE, value, "certificate bag")?;
                 let [(t, cert_kind), (CONTEXT_0, cert)] = cert.as_slice() else { return Err(malformed("certificate bag")) };
