@@ -30,5 +30,6 @@ pub mod serving;
 pub mod session;
 pub mod state;
 pub mod storage;
+pub mod telemetry;
 pub mod tree;
 pub mod watch;

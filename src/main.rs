@@ -126,6 +126,14 @@ fn main() -> ExitCode {
         },
         None => None,
     };
+    // Traces, if the OTEL_* environment names a collector.
+    let telemetry = match paddock::telemetry::init(&format!("server.{}", config.server_id)) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("paddock: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -133,7 +141,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config, import))
+    let code = runtime.block_on(run(config, import));
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
+    code
 }
 
 async fn run(config: Config, import: Option<paddock::import::Imported>) -> ExitCode {

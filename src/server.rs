@@ -22,6 +22,7 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::{Proposal, Raft, Response};
 use crate::sasl::SaslUsers;
 use crate::state::Shared;
+use crate::telemetry::{attr, Span, SpanKind};
 use crate::tree::txn::Txn;
 use crate::{network, reaper, session, storage};
 
@@ -104,8 +105,9 @@ impl Server {
 
     /// Puts a transaction into the Raft log; the receiver yields its outcome
     /// once it is committed and applied here. Calls made in order enter the
-    /// log in that order.
-    pub async fn propose(&self, session_id: i64, txn: Txn) -> Result<WriteReceiver, ZkError> {
+    /// log in that order. `trace` is the request's span (if traced), which
+    /// the write's own spans go under.
+    pub async fn propose(&self, session_id: i64, txn: Txn, trace: &Span) -> Result<WriteReceiver, ZkError> {
         let proposal = Proposal { session_id, txn };
         let (leader, leader_addr) = {
             let m = self.raft.metrics();
@@ -115,17 +117,21 @@ impl Server {
         };
         match (leader, leader_addr) {
             (Some(l), _) if l == self.config.server_id || self.config.peers.is_empty() => {
-                let rx = self.batcher.submit(proposal).map_err(ZkError::ConnectionLoss)?;
-                Ok(WriteReceiver::Local(rx))
+                let rx = self.batcher.submit(proposal, trace.child("log write", SpanKind::Internal));
+                Ok(WriteReceiver::Local(rx.map_err(ZkError::ConnectionLoss)?))
             }
-            (Some(l), Some(addr)) => Ok(WriteReceiver::Forwarded(l, self.forwarder.forward(l, &addr, proposal).await?)),
+            (Some(l), Some(addr)) => {
+                let span = trace.child("forward to leader", SpanKind::Client);
+                span.set(attr::LEADER, l as i64);
+                Ok(WriteReceiver::Forwarded(l, self.forwarder.forward(l, &addr, proposal, span).await?))
+            }
             _ => Err(ZkError::ConnectionLoss("no leader".into())),
         }
     }
 
     /// Waits for a proposed write's outcome, applied on this server too (so
-    /// the session's next read sees it).
-    pub async fn outcome(&self, rx: WriteReceiver) -> Result<Response, ZkError> {
+    /// the session's next read sees it); `trace` as for `propose`.
+    pub async fn outcome(&self, rx: WriteReceiver, trace: &Span) -> Result<Response, ZkError> {
         let lost = |e: String| ZkError::ConnectionLoss(e);
         match rx {
             WriteReceiver::Local(rx) => rx.await.map_err(|_| lost("the proposer stopped".into()))?.map_err(lost),
@@ -145,6 +151,7 @@ impl Server {
                     self.forwarder.abandon(leader).await;
                 }
                 let resp = answer?.map_err(lost)?;
+                let apply = trace.child("apply here", SpanKind::Internal);
                 let mut applied = self.shared.applied.subscribe();
                 let caught_up = tokio::time::timeout(Duration::from_secs(30), async {
                     applied.wait_for(|z| *z >= resp.zxid).await.is_ok()
@@ -152,6 +159,7 @@ impl Server {
                 .await
                 .unwrap_or(false);
                 if !caught_up {
+                    apply.fail("not applied in time");
                     return Err(lost(format!("zxid {:#x} not applied here in time", resp.zxid)));
                 }
                 Ok(resp)
@@ -161,8 +169,8 @@ impl Server {
 
     /// Proposes and waits.
     pub async fn write(&self, session_id: i64, txn: Txn) -> Result<Response, ZkError> {
-        let rx = self.propose(session_id, txn).await?;
-        self.outcome(rx).await
+        let rx = self.propose(session_id, txn, &Span::none()).await?;
+        self.outcome(rx, &Span::none()).await
     }
 
     /// Joins the next round for a read point, as a linearizable read

@@ -33,6 +33,7 @@ use crate::metrics::Counters;
 use crate::ops::{self, auth, Op, ReadOp, WriteReply};
 use crate::sasl;
 use crate::server::{Server, WriteReceiver};
+use crate::telemetry::{Span, SpanKind};
 use crate::tree::acl::AuthId;
 use crate::tree::txn::{Txn, TxnOutcome};
 use crate::watch::ConnId;
@@ -80,16 +81,16 @@ enum Pending {
     /// Ready now; `zxid` None stands for the last applied one.
     Reply { xid: i32, zxid: Option<i64>, err: i32, body: BytesMut, close: bool },
     /// A write in the log; reply once applied.
-    Write { xid: i32, reply: WriteReply, rx: WriteReceiver, started: Instant },
+    Write { xid: i32, reply: WriteReply, rx: WriteReceiver, started: Instant, trace: Span },
     /// A read, run when its turn comes (and, for a linearizable read, once
     /// its barrier is passed: see `Server::read_barrier`).
-    Read { xid: i32, op: ReadOp, started: Instant, barrier: Option<crate::server::ReadRound> },
+    Read { xid: i32, op: ReadOp, started: Instant, barrier: Option<crate::server::ReadRound>, trace: Span },
     /// Re-registration of watches.
     SetWatches { xid: i32, req: SetWatches2 },
     /// A membership change: reply once it is done and applied here.
     Reconfig { xid: i32, req: jute::ReconfigRequest },
     /// closeSession: reply once applied, then hang up.
-    Close { xid: i32, rx: WriteReceiver },
+    Close { xid: i32, rx: WriteReceiver, trace: Span },
 }
 
 /// The session a connection serves.
@@ -307,9 +308,15 @@ async fn handshake<W: AsyncWrite + Unpin>(
     } else if req.session_id == 0 {
         let timeout_ms = server.config.negotiate_timeout(req.timeout);
         let passwd: [u8; 16] = rand::random();
-        let resp = server.write(0, Txn::CreateSession { timeout_ms, passwd: passwd.to_vec() }).await?;
+        let trace = Span::request(jute::OpCode::CreateSession.code(), 0, 0);
+        let txn = Txn::CreateSession { timeout_ms, passwd: passwd.to_vec() };
+        let resp = server.outcome(server.propose(0, txn, &trace).await?, &trace).await?;
         match resp.outcome {
-            TxnOutcome::SessionCreated { session_id, timeout_ms, passwd } => (session_id, timeout_ms, passwd),
+            TxnOutcome::SessionCreated { session_id, timeout_ms, passwd } => {
+                trace.set(crate::telemetry::attr::SESSION, format!("{session_id:#x}"));
+                trace.reply(resp.zxid, 0);
+                (session_id, timeout_ms, passwd)
+            }
             other => return Err(ZkError::System(format!("createSession gave {other:?}")).into()),
         }
     } else {
@@ -418,23 +425,28 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             Op::Reconfig(req) => (Pending::Reconfig { xid: header.xid, req }, false),
             Op::Close => {
                 closing.store(true, Ordering::Relaxed);
-                (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, Txn::CloseSession).await? }, true)
+                let trace = Span::request(header.op, ctx.id, header.xid);
+                (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, Txn::CloseSession, &trace).await?, trace }, true)
             }
             Op::Write(mut txn, reply) => {
                 let behind = *reads_done.borrow() < reads_queued;
                 if behind && reads_done.wait_for(|n| *n >= reads_queued).await.is_err() {
                     return Ok(());
                 }
+                let trace = Span::request(header.op, ctx.id, header.xid);
+                trace.path(txn.path());
                 let prepared = {
                     let state = server.shared.read_async().await;
                     ops::write::prepare(&mut txn, &state.tree, &ctx.ids(), ops::write::Policy::from_config(&server.config))
                 };
                 match prepared {
                     Ok(()) => {
-                        let rx = server.propose(ctx.id, txn).await?;
-                        (Pending::Write { xid: header.xid, reply, rx, started }, false)
+                        let rx = server.propose(ctx.id, txn, &trace).await?;
+                        (Pending::Write { xid: header.xid, reply, rx, started, trace }, false)
                     }
                     Err(e) => {
+                        // Refused before the log: the span ends here, with why.
+                        trace.reply(*server.shared.applied.borrow(), e.raw());
                         (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false)
                     }
                 }
@@ -445,7 +457,9 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 // reply waits for it in turn. (A read-only session asked for
                 // what a partitioned server has.)
                 let barrier = (server.config.linearizable_reads && !ctx.read_only).then(|| server.join_read_round());
-                (Pending::Read { xid: header.xid, op, started, barrier }, false)
+                let trace = Span::request(header.op, ctx.id, header.xid);
+                trace.path(op.path());
+                (Pending::Read { xid: header.xid, op, started, barrier, trace }, false)
             }
             Op::Reject(e) => {
                 (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false)
@@ -541,6 +555,8 @@ async fn answer(
 ) -> Result<bool, ConnError> {
     let mut body = BytesMut::new();
     let mut drained = false;
+    // The request's span (if traced) ends once its reply is queued.
+    let mut trace = Span::none();
     let (xid, zxid, err, close, started) = match item {
         Pending::Reply { xid, zxid, err, body: b, close } => {
             body = b;
@@ -550,8 +566,9 @@ async fn answer(
             };
             (xid, zxid, err, close, None)
         }
-        Pending::Write { xid, reply, rx, started } => {
-            let resp = server.outcome(rx).await?;
+        Pending::Write { xid, reply, rx, started, trace: span } => {
+            trace = span;
+            let resp = server.outcome(rx, &trace).await.inspect_err(|e| trace.fail(e.to_string()))?;
             let err = ops::write::encode_reply(&reply, &resp.outcome, &mut body);
             (xid, resp.zxid, err, false, Some(started))
         }
@@ -562,9 +579,13 @@ async fn answer(
             }
             Err(e) => (xid, server.shared.read_async().await.tree.last_zxid(), e.raw(), false, None),
         },
-        Pending::Read { xid, op, started, barrier } => {
+        Pending::Read { xid, op, started, barrier, trace: span } => {
+            trace = span;
             let passed = match barrier {
-                Some(round) => server.read_barrier(round).await,
+                Some(round) => {
+                    let _point = trace.child("read point", SpanKind::Internal);
+                    server.read_barrier(round).await
+                }
                 None => Ok(()),
             };
             match passed {
@@ -606,8 +627,9 @@ async fn answer(
             drained = true;
             (xid, state.tree.last_zxid(), 0, false, None)
         }
-        Pending::Close { xid, rx } => {
-            let resp = server.outcome(rx).await?;
+        Pending::Close { xid, rx, trace: span } => {
+            trace = span;
+            let resp = server.outcome(rx, &trace).await.inspect_err(|e| trace.fail(e.to_string()))?;
             (xid, resp.zxid, 0, true, None)
         }
     };
@@ -616,6 +638,8 @@ async fn answer(
         drain_events(server, &ctx.stats, events, buf);
     }
     frame::put_reply(buf, &ReplyHeader { xid, zxid, err }, &body);
+    trace.reply(zxid, err);
+    trace.end();
     Counters::incr(&server.shared.counters.packets_sent);
     ctx.stats.packet_sent();
     let elapsed = started.map(|s| s.elapsed());

@@ -81,6 +81,23 @@ pub enum ReadOp {
     },
 }
 
+impl ReadOp {
+    /// The znode this read names, if one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            ReadOp::Exists { path, .. }
+            | ReadOp::GetData { path, .. }
+            | ReadOp::GetAcl { path }
+            | ReadOp::GetChildren { path, .. }
+            | ReadOp::AllChildrenNumber { path }
+            | ReadOp::AddWatch { path, .. }
+            | ReadOp::RemoveWatches { path, .. }
+            | ReadOp::CheckWatches { path, .. } => Some(path),
+            ReadOp::Ephemerals { .. } | ReadOp::WhoAmI | ReadOp::MultiRead(_) => None,
+        }
+    }
+}
+
 /// Who is reading: the connection, its session and its identities.
 pub struct Reader<'a> {
     /// Applied tree.

@@ -19,10 +19,12 @@
 
 use std::sync::Arc;
 
+use opentelemetry::KeyValue;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{Proposal, Raft, Request, Response};
 use crate::server::now_ms;
+use crate::telemetry::{attr, Span};
 
 /// Where the outcome of a submitted transaction arrives (an error is why it
 /// has no known outcome).
@@ -42,6 +44,8 @@ struct Queued {
     proposal: Proposal,
     size: u64,
     reply: oneshot::Sender<Result<Response, String>>,
+    /// The transaction's `log write` span (see `telemetry`), usually none.
+    span: Span,
 }
 
 /// The highest batch number that no longer holds up the next one: its entry
@@ -103,11 +107,12 @@ impl Batcher {
     }
 
     /// Queues a transaction for the log. Not async, so calls made in order
-    /// are queued — and enter the log — in that order.
-    pub fn submit(&self, proposal: Proposal) -> Result<OutcomeReceiver, String> {
+    /// are queued — and enter the log — in that order. `span` (the
+    /// transaction's `log write` span, if traced) ends with its outcome.
+    pub fn submit(&self, proposal: Proposal, span: Span) -> Result<OutcomeReceiver, String> {
         let size = bincode::serialized_size(&proposal).map_err(|e| e.to_string())?;
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Queued { proposal, size, reply }).map_err(|_| "the proposer has stopped".to_string())?;
+        self.tx.send(Queued { proposal, size, reply, span }).map_err(|_| "the proposer has stopped".to_string())?;
         Ok(rx)
     }
 }
@@ -140,22 +145,51 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>, settled: Settl
             bytes += q.size;
             batch.push(q);
         }
-        let (proposals, replies): (Vec<Proposal>, Vec<_>) = batch.into_iter().map(|q| (q.proposal, q.reply)).unzip();
+        let txns = batch.len() as i64;
+        let traced = batch.iter().any(|q| q.span.is_on());
+        let mut proposals = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for q in batch {
+            if traced {
+                q.span.event("proposed", vec![KeyValue::new(attr::BATCH_SIZE, txns)]);
+            }
+            proposals.push(q.proposal);
+            replies.push((q.reply, q.span));
+        }
         batch_no += 1;
         let this = batch_no;
         match raft.client_write_ff(Request { time_ms: now_ms(), proposals: proposals.into(), batch: this }).await {
-            Ok(pending) => {
+            Ok(mut pending) => {
                 let settled = settled.clone();
                 tokio::spawn(async move {
-                    let result = pending.await;
+                    let result = match traced {
+                        false => pending.await,
+                        // A traced write also notes when its entry is durable
+                        // here (always before it is applied), unless the
+                        // outcome comes first: it never reached the log.
+                        true => {
+                            let mut progress = settled.subscribe();
+                            tokio::select! {
+                                biased;
+                                _ = progress.reached(this) => {
+                                    replies.iter().for_each(|(_, span)| span.event("durable", Vec::new()));
+                                    pending.await
+                                }
+                                result = &mut pending => result,
+                            }
+                        }
+                    };
                     // Usually long settled by now; not if it never reached
                     // the log (leadership lost first).
                     settled.advance(this);
                     drop(permit);
                     match result {
                         Ok(Ok(resp)) => {
+                            let index = resp.log_id.index as i64;
                             let mut outcomes = resp.data.0.into_iter();
-                            for reply in replies {
+                            for (reply, span) in replies {
+                                span.set(attr::LOG_INDEX, index);
+                                span.event("applied", Vec::new());
                                 let _ = reply.send(outcomes.next().ok_or_else(|| "no outcome for this transaction".to_string()));
                             }
                         }
@@ -172,8 +206,9 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>, settled: Settl
     }
 }
 
-fn fail(replies: Vec<oneshot::Sender<Result<Response, String>>>, why: &str) {
-    for reply in replies {
+fn fail(replies: Vec<(oneshot::Sender<Result<Response, String>>, Span)>, why: &str) {
+    for (reply, span) in replies {
+        span.fail(why);
         let _ = reply.send(Err(why.to_string()));
     }
 }

@@ -19,11 +19,13 @@ use super::batcher::OutcomeReceiver;
 use super::link::Links;
 use super::{Proposal, Response};
 use crate::error::ZkError;
+use crate::telemetry::Span;
 
 /// Who waits for the leader's answer to a request, and for which kind.
 enum Waiter {
-    /// A forwarded write's outcome.
-    Outcome(oneshot::Sender<Result<Response, String>>),
+    /// A forwarded write's outcome, and its `forward to leader` span
+    /// (`telemetry`), which ends as the answer arrives.
+    Outcome(oneshot::Sender<Result<Response, String>>, Span),
     /// A read point (`PeerRequest::ReadIndex`).
     ReadIndex(oneshot::Sender<Result<u64, String>>),
 }
@@ -78,10 +80,16 @@ impl Forwarder {
         self.configured.get(&leader).map_or(addr, String::as_str)
     }
 
-    /// Sends a write to the leader; the receiver yields the leader's outcome.
-    pub async fn forward(&self, leader: u64, addr: &str, proposal: Proposal) -> Result<OutcomeReceiver, ZkError> {
+    /// Sends a write to the leader; the receiver yields the leader's
+    /// outcome. If traced, `span` (the write's `forward to leader`) is the
+    /// parent of the leader's spans and ends when the answer arrives.
+    pub async fn forward(&self, leader: u64, addr: &str, proposal: Proposal, span: Span) -> Result<OutcomeReceiver, ZkError> {
         let (tx, rx) = oneshot::channel();
-        self.send(leader, addr, PeerRequest::Forward(proposal), Some(Waiter::Outcome(tx))).await?;
+        let msg = match span.parent() {
+            Some(trace) => PeerRequest::ForwardTraced(proposal, trace),
+            None => PeerRequest::Forward(proposal),
+        };
+        self.send(leader, addr, msg, Some(Waiter::Outcome(tx, span))).await?;
         Ok(rx)
     }
 
@@ -147,7 +155,11 @@ async fn connect(links: &Links, leader: u64, addr: &str) -> Result<Link, ZkError
             let Ok((id, resp)) = bincode::deserialize::<(u64, PeerResponse)>(&frame) else { break };
             let waiter = lock(&r_waiters).remove(&id);
             match (waiter, resp) {
-                (Some(Waiter::Outcome(tx)), PeerResponse::Forwarded(result)) => {
+                (Some(Waiter::Outcome(tx, span)), PeerResponse::Forwarded(result)) => {
+                    if let Err(e) = &result {
+                        span.fail(e.clone());
+                    }
+                    span.end();
                     let _ = tx.send(result);
                 }
                 (Some(Waiter::ReadIndex(tx)), PeerResponse::ReadIndex(result)) => {

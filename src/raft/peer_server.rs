@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::link::Links;
 use super::wire::{self, PeerRequest, PeerResponse};
 use crate::server::Server;
+use crate::telemetry::Span;
 
 /// Asks a peer whether it already belongs to a formed ensemble (false if unreachable).
 pub async fn peer_initialized(links: &Links, addr: &str) -> bool {
@@ -66,6 +67,31 @@ fn refuse_vote_while_empty(server: &Server, rpc: &VoteRequest<u64>) -> Option<Vo
     Some(VoteResponse { vote: m.vote, vote_granted: false, last_log_id: None })
 }
 
+/// Puts a forwarded write into the leader's queue; its answer is sent on
+/// `tx` once known. Returns the answer now only if it was refused.
+fn forward(
+    server: &Server,
+    tx: &mpsc::UnboundedSender<(u64, PeerResponse)>,
+    id: u64,
+    proposal: super::Proposal,
+    trace: Span,
+) -> Option<PeerResponse> {
+    // Entering the leader's queue happens here, in arrival order (the
+    // leader's clock stamps the batch); only the wait for the outcome runs
+    // concurrently.
+    match server.batcher.submit(proposal, trace) {
+        Ok(pending) => {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let result = pending.await.unwrap_or_else(|_| Err("the leader's proposer stopped".into()));
+                let _ = tx.send((id, PeerResponse::Forwarded(result)));
+            });
+            None
+        }
+        Err(e) => Some(PeerResponse::Forwarded(Err(e))),
+    }
+}
+
 async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(), wire::WireError> {
     let (mut sink, mut source) = server.links.accept(stream).await?.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, PeerResponse)>();
@@ -115,20 +141,14 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
                 });
                 continue;
             }
-            PeerRequest::Forward(proposal) => {
-                // Entering the leader's queue happens here, in arrival order
-                // (the leader's clock stamps the batch); only the wait for
-                // the outcome runs concurrently.
-                match server.batcher.submit(proposal) {
-                    Ok(pending) => {
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            let result = pending.await.unwrap_or_else(|_| Err("the leader's proposer stopped".into()));
-                            let _ = tx.send((id, PeerResponse::Forwarded(result)));
-                        });
-                        continue;
-                    }
-                    Err(e) => PeerResponse::Forwarded(Err(e)),
+            PeerRequest::Forward(proposal) => match forward(&server, &tx, id, proposal, Span::none()) {
+                Some(refused) => refused,
+                None => continue,
+            },
+            PeerRequest::ForwardTraced(proposal, parent) => {
+                match forward(&server, &tx, id, proposal, Span::remote_child("log write", Some(parent))) {
+                    Some(refused) => refused,
+                    None => continue,
                 }
             }
         };

@@ -43,6 +43,9 @@ pub enum PeerRequest {
     /// The leader's read point, for a linearizable read on a follower
     /// (`linearizableReads=true`).
     ReadIndex,
+    /// `Forward` of a traced write, with the trace to continue (a variant of
+    /// its own, so members that predate tracing still read `Forward`).
+    ForwardTraced(Proposal, crate::telemetry::TraceParent),
 }
 
 /// The answer to a [`PeerRequest`].

@@ -113,6 +113,19 @@ pub struct ImportChunk {
 }
 
 impl Txn {
+    /// The znode this transaction names, if one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Txn::Create(c) => Some(&c.path),
+            Txn::Delete { path, .. }
+            | Txn::SetData { path, .. }
+            | Txn::SetAcl { path, .. }
+            | Txn::Check { path, .. }
+            | Txn::Reap { path } => Some(path),
+            _ => None,
+        }
+    }
+
     /// Short name for logs.
     pub fn name(&self) -> &'static str {
         match self {

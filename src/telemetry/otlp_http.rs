@@ -1,0 +1,137 @@
+//! The HTTP client the OTLP exporter posts spans with: one blocking
+//! HTTP/1.1 POST per batch over a fresh connection.
+//!
+//! The SDK's batch processor exports from a thread of its own and drives
+//! the exporter's future to completion there, so blocking is what it
+//! expects; a batch goes out every few seconds at most, so a new connection
+//! per batch costs nothing worth a pool. Plain `http://` only: a collector
+//! (or agent) beside the server is the usual set-up, and TLS to a remote one
+//! would need a client trust store of its own.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+
+/// Longest wait to connect, and for each read or write after that.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest collector answer read (an OTLP answer is a few bytes).
+const MAX_ANSWER: u64 = 1 << 20;
+
+/// The blocking OTLP/HTTP client (see the module comment).
+#[derive(Debug)]
+pub struct Client;
+
+#[async_trait::async_trait]
+impl HttpClient for Client {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        post(request)
+    }
+}
+
+/// Refuses, at start-up, a collector address this client cannot post to.
+pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let uri: http::Uri = endpoint.parse().map_err(|e| format!("OTLP endpoint {endpoint:?}: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") if uri.host().is_some() => Ok(()),
+        Some("http") => Err(format!("OTLP endpoint {endpoint:?} names no host")),
+        _ => Err(format!(
+            "OTLP endpoint {endpoint:?}: paddock posts spans over plain http:// only \
+             (run a collector or agent beside it)"
+        )),
+    }
+}
+
+fn post(request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+    let uri = request.uri();
+    let host = uri.host().ok_or("OTLP endpoint without a host")?;
+    let port = uri.port_u16().unwrap_or(80);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let addr = (host, port).to_socket_addrs()?.next().ok_or("OTLP endpoint resolves to no address")?;
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    let mut head = format!("{} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n", request.method());
+    for (name, value) in request.headers() {
+        if name != http::header::CONTENT_LENGTH && name != http::header::HOST && name != http::header::CONNECTION {
+            head.push_str(&format!("{name}: {}\r\n", value.to_str()?));
+        }
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", request.body().len()));
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(request.body())?;
+    let mut answer = Vec::new();
+    stream.take(MAX_ANSWER).read_to_end(&mut answer)?;
+    parse_answer(&answer)
+}
+
+/// Reads an HTTP/1.1 answer read to its end (the request asked the
+/// collector to close the connection after it).
+fn parse_answer(answer: &[u8]) -> Result<Response<Bytes>, HttpError> {
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or("collector answer without a header end")?;
+    let head = std::str::from_utf8(&answer[..split])?;
+    let mut body = &answer[split + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("collector answer without a status")?;
+    let mut builder = Response::builder().status(status);
+    let mut chunked = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("content-length") {
+            let len: usize = value.parse()?;
+            body = body.get(..len).ok_or("collector answer shorter than its length")?;
+        }
+        if name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked") {
+            chunked = true;
+        }
+        builder = builder.header(name, value);
+    }
+    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    Ok(builder.body(Bytes::from(body))?)
+}
+
+/// Joins the chunks of a chunked body.
+fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, HttpError> {
+    let mut body = Vec::new();
+    loop {
+        let end = rest.windows(2).position(|w| w == b"\r\n").ok_or("chunk without a size line")?;
+        let size_text = std::str::from_utf8(&rest[..end])?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or_default().trim(), 16)?;
+        rest = &rest[end + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(rest.get(..size).ok_or("chunk shorter than its size")?);
+        rest = rest.get(size + 2..).ok_or("chunk without its line end")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_with_length_chunks_or_neither() {
+        let r = parse_answer(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 2\r\n\r\nabEXTRA").unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(&r.body()[..], b"ab");
+        let r = parse_answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap();
+        assert_eq!(&r.body()[..], b"abcde");
+        let r = parse_answer(b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\n\r\nbusy").unwrap();
+        assert_eq!(r.status(), 503);
+        assert_eq!(&r.body()[..], b"busy");
+        assert!(parse_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab").is_err());
+        assert!(parse_answer(b"garbage").is_err());
+    }
+
+    #[test]
+    fn only_plain_http_collectors() {
+        assert!(check_endpoint("http://127.0.0.1:4318").is_ok());
+        assert!(check_endpoint("http://collector:4318/v1/traces").is_ok());
+        assert!(check_endpoint("https://collector:4318").is_err());
+        assert!(check_endpoint("127.0.0.1:4318").is_err());
+    }
+}
