@@ -4,7 +4,8 @@
 # session still open, and starts paddock with --import-zookeeper on its data
 # directory: single node, then again (a restart must not import twice), then
 # a 3-node ensemble with two members started to import (one does, through
-# the leader; the other waits for it). compat/from_zookeeper.py checks that paddock serves the same
+# the leader; the other waits for it), and from the same data restarted
+# with compressed snapshots (gz, snappy). compat/from_zookeeper.py checks that paddock serves the same
 # tree, stat for stat, that zxids and sequence numbers go on from
 # ZooKeeper's, and that the open session resumes with its ephemeral.
 # Prints PASS/FAIL lines; exits 1 if any FAIL. Every process it starts is
@@ -100,6 +101,31 @@ if start_paddock other --port 0 --data-dir "$work/other"; then
         failed=1
     fi
 fi
+
+# Snapshots ZooKeeper compressed (zookeeper.snapshot.compression.method):
+# the same data directory, restarted once with gz, then with snappy, ends
+# with a compressed snapshot of the whole tree (ZooKeeper snapshots as it
+# starts); paddock imports from that one.
+for method in gz snappy; do
+    mkdir -p "$work/zk-$method"
+    cp -r "$work/zk/data" "$work/zk-$method/"
+    if ZK_JVMFLAGS="-Dzookeeper.snapshot.compression.method=$method" "$here/zookeeper.sh" start "$work/zk-$method" "${ports[1]}" >&2; then
+        "$here/zookeeper.sh" stop "$work/zk-$method" >&2
+        if start_paddock "import-$method" --port 0 --data-dir "$work/p-$method" --import-zookeeper "$work/zk-$method/data"; then
+            if grep -q "from .*/snapshot\.[0-9a-f]*\.$method plus" "$work/import-$method.err"; then
+                echo "PASS import.snapshot-$method"
+            else
+                echo "FAIL import.snapshot-$method: $(grep -o 'import: .*' "$work/import-$method.err" | head -1)"
+                failed=1
+            fi
+            run "$py" "$check" same "$addr" "$work/state.json"
+            stop_last
+        fi
+    else
+        echo "FAIL import.snapshot-$method: ZooKeeper did not start with it"
+        failed=1
+    fi
+done
 
 # A 3-node ensemble: members 2 and 3 started with the flag (one imports,
 # the other waits for it; neither serves before the tree is in), member 1

@@ -4,12 +4,16 @@
 //! A snapshot is a file header, the sessions (id, timeout), the ACL table,
 //! every node as (path, data, ACL key, stat) from the root (path "") down,
 //! ended by the path "/", then an Adler-32 of everything before it (and,
-//! since 3.6, a digest and the last zxid, each sealed the same way). A log
+//! since 3.6, a digest and the last zxid, each sealed the same way). With
+//! `zookeeper.snapshot.compression.method` set, the whole of that is gzip
+//! (`snapshot.<zxid>.gz`) or snappy-java's stream (`.snappy`), and the
+//! Adler-32 is of the uncompressed bytes. A log
 //! is a file header, then per transaction: its Adler-32, its length, the
 //! header and body, and the byte 'B'. Logs are preallocated with zeros, so
 //! a zero length is the end.
 
 use std::collections::HashMap;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use jute::txn::{FileHeader, SnapshotNode, TxnHeader};
@@ -72,9 +76,8 @@ fn listed(dir: &Path, prefix: &str) -> Result<Vec<(i64, PathBuf)>, ImportError> 
         let Some(hex) = name.to_str().and_then(|n| n.strip_prefix(prefix)).and_then(|n| n.strip_prefix('.')) else {
             continue;
         };
-        if hex.ends_with(".gz") || hex.ends_with(".snappy") {
-            return Err(ImportError::Compressed(entry.path()));
-        }
+        // Compressed snapshots (see `decompress`).
+        let hex = hex.strip_suffix(".gz").or_else(|| hex.strip_suffix(".snappy")).unwrap_or(hex);
         if let Ok(zxid) = i64::from_str_radix(hex, 16) {
             out.push((zxid, entry.path()));
         }
@@ -105,10 +108,50 @@ pub fn newest_snapshot(dir: &Path) -> Result<Snapshot, ImportError> {
     Err(last_error.unwrap_or_else(|| ImportError::NoSnapshot(dir.to_path_buf())))
 }
 
+/// A snapshot's bytes as ZooKeeper's SnapStream reads them: gunzipped
+/// (`.gz`), un-snappied (`.snappy`), else as stored.
+fn decompress(path: &Path, stored: Vec<u8>) -> Result<Vec<u8>, String> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("gz") => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&stored[..]).read_to_end(&mut out).map_err(|e| format!("gzip: {e}"))?;
+            Ok(out)
+        }
+        Some("snappy") => unsnappy(&stored),
+        _ => Ok(stored),
+    }
+}
+
+/// The magic that starts snappy-java's stream format.
+const SNAPPY_MAGIC: &[u8] = b"\x82SNAPPY\0";
+
+/// Reads snappy-java's stream (SnappyOutputStream): the magic and two
+/// 4-byte versions, then blocks, each a 4-byte big-endian length and a raw
+/// Snappy block. A stream may go on with another, header and all.
+fn unsnappy(mut rest: &[u8]) -> Result<Vec<u8>, String> {
+    if !rest.starts_with(SNAPPY_MAGIC) {
+        return Err("not a snappy-java stream".into());
+    }
+    let mut decoder = snap::raw::Decoder::new();
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        if rest.starts_with(SNAPPY_MAGIC) {
+            rest = rest.get(SNAPPY_MAGIC.len() + 8..).ok_or("snappy header cut short")?;
+            continue;
+        }
+        let (len, after) = rest.split_first_chunk::<4>().ok_or("snappy block length cut short")?;
+        let len = u32::from_be_bytes(*len) as usize;
+        let block = after.get(..len).ok_or("snappy block cut short")?;
+        out.extend_from_slice(&decoder.decompress_vec(block).map_err(|e| format!("snappy: {e}"))?);
+        rest = &after[len..];
+    }
+    Ok(out)
+}
+
 /// Reads the snapshot at `path`, whose name says `zxid`.
 pub fn read_snapshot(path: &Path, zxid: i64) -> Result<Snapshot, ImportError> {
-    let bytes = read_all(path)?;
     let bad = |what: String| ImportError::Corrupt { path: path.to_path_buf(), what };
+    let bytes = decompress(path, read_all(path)?).map_err(bad)?;
     let decode = |e: jute::DecodeError| bad(e.to_string());
     let mut r = Reader::new(&bytes);
     check_header(&mut r, SNAP_MAGIC).map_err(bad)?;
@@ -219,6 +262,31 @@ pub fn adler32(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressed_snapshots_of_a_real_zookeeper_read_as_plain_ones() {
+        // compat/snapshots/make-snapshots.sh: ZooKeeper 3.8 holding /a and /a/b.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/snapshots");
+        for name in ["snapshot.4.gz", "snapshot.4.snappy"] {
+            let snap = newest_snapshot_of(&dir, name);
+            let data: Vec<(&str, &[u8])> = snap.nodes.iter().map(|(p, n)| (p.as_str(), n.data.as_deref().unwrap_or_default())).collect();
+            assert!(data.contains(&("/a", &b"hello"[..])) && data.contains(&("/a/b", &b"x"[..])), "{name}: {data:?}");
+            assert_eq!(snap.zxid, 4, "{name}");
+            // Cut short: an error (the import falls back to an older one), not a panic.
+            let whole = std::fs::read(dir.join(name)).unwrap();
+            let cut = tempfile::tempdir().unwrap();
+            std::fs::write(cut.path().join(name), &whole[..whole.len() / 2]).unwrap();
+            assert!(read_snapshot(&cut.path().join(name), 4).is_err(), "{name} cut short");
+        }
+        assert!(unsnappy(b"plain bytes").is_err());
+    }
+
+    /// Reads `name` from `dir` as the import finds it there.
+    fn newest_snapshot_of(dir: &Path, name: &str) -> Snapshot {
+        let only = tempfile::tempdir().unwrap();
+        std::fs::copy(dir.join(name), only.path().join(name)).unwrap();
+        newest_snapshot(only.path()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
 
     #[test]
     fn adler32_matches_the_rfc() {

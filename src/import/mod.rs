@@ -44,9 +44,6 @@ pub enum ImportError {
     /// There is no snapshot: not a ZooKeeper data directory.
     #[error("no ZooKeeper snapshot (snapshot.<zxid>) in {} or its version-2 directory", .0.display())]
     NoSnapshot(PathBuf),
-    /// A snapshot or log is compressed (not read).
-    #[error("{}: compressed snapshots are not read; set zookeeper.snapshot.compression.method to none and restart ZooKeeper once, so it writes a plain one", .0.display())]
-    Compressed(PathBuf),
     /// A file is not what ZooKeeper writes.
     #[error("{}: {what}", path.display())]
     Corrupt {
