@@ -153,14 +153,26 @@ pub struct Span(Option<Context>);
 
 impl Span {
     /// No span.
+    #[inline]
     pub fn none() -> Span {
         Span(None)
     }
 
     /// A client request's span (`op`: its op code), the root of its trace;
     /// none if tracing is off or the sampler leaves this one out.
+    #[inline]
     pub fn request(op: i32, session_id: i64, xid: i32) -> Span {
-        let Some(tracer) = TRACER.get() else { return Span(None) };
+        match TRACER.get() {
+            None => Span(None),
+            Some(tracer) => Span::start_request(tracer, op, session_id, xid),
+        }
+    }
+
+    /// `request` with tracing on: kept out of line, so the request path
+    /// carries only the check above when it is off.
+    #[cold]
+    #[inline(never)]
+    fn start_request(tracer: &SdkTracer, op: i32, session_id: i64, xid: i32) -> Span {
         let op = jute::OpCode::from_i32(op).map_or("unknown", jute::OpCode::name);
         let attrs = vec![
             KeyValue::new("rpc.system", "zookeeper"),
@@ -202,6 +214,7 @@ impl Span {
     }
 
     /// True if this is a span (tracing on and this request sampled).
+    #[inline]
     pub fn is_on(&self) -> bool {
         self.0.is_some()
     }
@@ -228,6 +241,7 @@ impl Span {
     }
 
     /// Records the znode a request names.
+    #[inline]
     pub fn path(&self, path: Option<&str>) {
         if let (Some(path), true) = (path, self.is_on()) {
             self.set(attr::PATH, path.to_string());
@@ -236,6 +250,7 @@ impl Span {
 
     /// Records the reply: its zxid, and its error code unless 0. An error
     /// such as NoNode is an answer, not a failure of the span.
+    #[inline]
     pub fn reply(&self, zxid: i64, err: i32) {
         if self.is_on() {
             self.set(attr::ZXID, format!("{zxid:#x}"));
@@ -246,6 +261,7 @@ impl Span {
     }
 
     /// Ends the span now (other clones then record nothing more).
+    #[inline]
     pub fn end(self) {
         if let Some(cx) = self.0 {
             cx.span().end();
