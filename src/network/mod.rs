@@ -6,6 +6,7 @@ pub mod frame;
 pub mod jks;
 pub mod keystore;
 pub mod pkcs12;
+pub mod reverse_dns;
 pub mod stats;
 pub mod tls;
 pub mod x509;

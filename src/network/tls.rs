@@ -105,6 +105,41 @@ pub struct QuorumTls {
     pub connector: TlsConnector,
     /// Answers a peer.
     pub acceptor: TlsAcceptor,
+    /// With `ssl.quorum.hostnameVerification` (the default): checks that a
+    /// member that dialled in presents a certificate naming where it dialled
+    /// from (see [`QuorumTls::check_peer_name`]).
+    names: Option<Arc<WebPkiServerVerifier>>,
+}
+
+impl QuorumTls {
+    /// Whether accepted members' certificates must name their addresses.
+    pub fn checks_peer_names(&self) -> bool {
+        self.names.is_some()
+    }
+
+    /// Checks, as ZooKeeper's quorum trust manager does with hostname
+    /// verification on, that the certificate chain a member presented
+    /// (`certs`, leaf first) names the address it dialled from (`ip`) or
+    /// the name that address resolves back to (`host`, if it has one).
+    pub fn check_peer_name(&self, certs: &[CertificateDer<'_>], ip: std::net::IpAddr, host: Option<&str>) -> Result<(), String> {
+        let Some(verifier) = &self.names else { return Ok(()) };
+        let Some((leaf, intermediates)) = certs.split_first() else { return Err("it presented no certificate".into()) };
+        let names = std::iter::once(ServerName::IpAddress(ip.into()))
+            .chain(host.and_then(|h| ServerName::try_from(h.to_string()).ok()));
+        for name in names {
+            match verifier.verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now()) {
+                Ok(_) => return Ok(()),
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+                )) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err(match host {
+            Some(host) => format!("its certificate names neither {ip} nor {host}"),
+            None => format!("its certificate does not name {ip} (which resolves to no name)"),
+        })
+    }
 }
 
 /// The quorum's TLS set-up, if zoo.cfg asks for it (`sslQuorum=true`, or
@@ -128,13 +163,14 @@ pub fn quorum(config: &Config) -> Result<Option<QuorumTls>, TlsError> {
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(e.to_string()))?;
+    let names = config.ssl_quorum_hostname_verification.then(|| verifier.clone());
     let builder = match config.ssl_quorum_hostname_verification {
         true => builder.with_webpki_verifier(verifier),
         false => builder.dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly(verifier))),
     };
     let (chain, key) = keystore::identity(key_store.0, key_store.1)?;
     let client = builder.with_client_auth_cert(chain, key).map_err(|e| TlsError::Setup(e.to_string()))?;
-    Ok(Some(QuorumTls { connector: TlsConnector::from(Arc::new(client)), acceptor }))
+    Ok(Some(QuorumTls { connector: TlsConnector::from(Arc::new(client)), acceptor, names }))
 }
 
 /// Checks a peer's certificate chain but not that it names the address

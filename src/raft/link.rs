@@ -15,6 +15,7 @@ use tokio_util::either::Either;
 
 use super::wire::{self, PeerStream};
 use crate::config::Config;
+use crate::network::reverse_dns;
 use crate::network::tls::{self, QuorumTls, TlsError};
 
 /// How long a member may take over its TLS handshake.
@@ -63,7 +64,9 @@ impl Links {
     }
 
     /// Answers a member that dialled this one; over TLS it must present a
-    /// certificate that chains to the quorum trust store.
+    /// certificate that chains to the quorum trust store and (unless
+    /// `ssl.quorum.hostnameVerification=false`) names the address it dialled
+    /// from, or the name that address resolves back to.
     pub async fn accept(&self, stream: TcpStream) -> io::Result<PeerStream> {
         let _ = stream.set_nodelay(true);
         let Some(tls) = &self.tls else { return Ok(wire::framed(Either::Left(stream))) };
@@ -80,7 +83,23 @@ impl Links {
         }
         let handshake = tokio::time::timeout(HANDSHAKE_LIMIT, tls.acceptor.accept(stream)).await;
         match handshake {
-            Ok(Ok(stream)) => Ok(wire::framed(Either::Right(stream.into()))),
+            Ok(Ok(stream)) => {
+                if tls.checks_peer_names() {
+                    let ip = stream.get_ref().0.peer_addr()?.ip();
+                    let certs = stream.get_ref().1.peer_certificates().unwrap_or_default();
+                    // The name is looked up only if the address alone does not pass.
+                    let mut checked = tls.check_peer_name(certs, ip, None);
+                    if checked.is_err() {
+                        let host = tokio::task::spawn_blocking(move || reverse_dns::confirmed_name(ip)).await.ok().flatten();
+                        checked = tls.check_peer_name(certs, ip, host.as_deref());
+                    }
+                    if let Err(why) = checked {
+                        warn_rarely(&format!("refused a peer connection from {peer}: {why}"));
+                        return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("{peer}: {why}")));
+                    }
+                }
+                Ok(wire::framed(Either::Right(stream.into())))
+            }
             Ok(Err(e)) => {
                 warn_rarely(&format!("refused a peer connection from {peer}: TLS: {e}"));
                 Err(e)
@@ -110,6 +129,34 @@ fn warn_rarely(message: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn accepted_members_must_be_named_for_their_address() {
+        let fixture = |name: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/tls").join(name);
+        let links = |key: &str, verify: bool| {
+            let config = Config {
+                ssl_quorum: true,
+                ssl_quorum_key_store: Some(fixture(key)),
+                ssl_quorum_trust_store: Some(fixture("ca.pem")),
+                ssl_quorum_hostname_verification: verify,
+                ..Config::default()
+            };
+            Links::from_config(&config).expect("quorum TLS from the test stores")
+        };
+        // server.pem names 127.0.0.1; client.pem (same CA) names no host.
+        for (verify, dialler, accepted) in [(true, "server.pem", true), (true, "client.pem", false), (false, "client.pem", true)] {
+            let answering = links("server.pem", verify);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let answer = tokio::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                answering.accept(stream).await.map(|_| ())
+            });
+            let _dialled = links(dialler, false).connect(&addr).await;
+            let answered = answer.await.unwrap();
+            assert_eq!(answered.is_ok(), accepted, "hostname verification {verify}, member with {dialler}: {answered:?}");
+        }
+    }
 
     #[test]
     fn finds_the_host_to_verify() {
