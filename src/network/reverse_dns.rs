@@ -19,48 +19,46 @@ pub fn confirmed_name(ip: IpAddr) -> Option<String> {
 
 /// `getnameinfo(NI_NAMEREQD)`: the name the resolver gives `ip`.
 fn reverse(ip: IpAddr) -> Option<String> {
-    let mut host = [0 as libc::c_char; MAX_HOST];
-    // SAFETY: each sockaddr is fully initialised and passed with its own
-    // size; `host` is writable for its whole length, which is passed; no
-    // service buffer is asked for.
-    let rc = unsafe {
-        match ip {
-            IpAddr::V4(v4) => {
-                let sa = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: 0,
-                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(v4.octets()) },
-                    sin_zero: [0; 8],
-                };
-                libc::getnameinfo(
-                    (&sa as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                    host.as_mut_ptr(),
-                    MAX_HOST as libc::socklen_t,
-                    std::ptr::null_mut(),
-                    0,
-                    libc::NI_NAMEREQD,
-                )
-            }
-            IpAddr::V6(v6) => {
-                let sa = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: 0,
-                    sin6_flowinfo: 0,
-                    sin6_addr: libc::in6_addr { s6_addr: v6.octets() },
-                    sin6_scope_id: 0,
-                };
-                libc::getnameinfo(
-                    (&sa as *const libc::sockaddr_in6).cast(),
-                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                    host.as_mut_ptr(),
-                    MAX_HOST as libc::socklen_t,
-                    std::ptr::null_mut(),
-                    0,
-                    libc::NI_NAMEREQD,
-                )
-            }
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match ip {
+        IpAddr::V4(v4) => {
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: 0,
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(v4.octets()) },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than, and aligned for, every sockaddr.
+            unsafe { std::ptr::write((&mut addr as *mut libc::sockaddr_storage).cast(), sa) };
+            std::mem::size_of::<libc::sockaddr_in>()
         }
+        IpAddr::V6(v6) => {
+            let sa = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: 0,
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr { s6_addr: v6.octets() },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: as above.
+            unsafe { std::ptr::write((&mut addr as *mut libc::sockaddr_storage).cast(), sa) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    let mut host = [0 as libc::c_char; MAX_HOST];
+    // SAFETY: `addr` holds an initialised sockaddr of `len` bytes; `host` is
+    // writable for its whole length, which is passed; no service is asked for.
+    let rc = unsafe {
+        libc::getnameinfo(
+            (&addr as *const libc::sockaddr_storage).cast(),
+            len as libc::socklen_t,
+            host.as_mut_ptr(),
+            MAX_HOST as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
     };
     if rc != 0 {
         return None;
@@ -79,5 +77,9 @@ mod tests {
         // /etc/hosts names 127.0.0.1 (localhost) on every Debian machine.
         let name = confirmed_name("127.0.0.1".parse().unwrap()).expect("a name for 127.0.0.1");
         assert!(name.starts_with("localhost"), "{name}");
+        // ::1 goes through the IPv6 form; /etc/hosts may or may not name it.
+        if let Some(name) = confirmed_name("::1".parse().unwrap()) {
+            assert!(name.contains("localhost"), "{name}");
+        }
     }
 }
