@@ -24,6 +24,10 @@ struct Received {
     /// `service.instance.id` of the server that sent it.
     instance: String,
     service: String,
+    /// `deployment.environment` and `service.version`, which the test sets
+    /// through OTEL_RESOURCE_ATTRIBUTES.
+    environment: String,
+    version: String,
     trace_id: Vec<u8>,
     span_id: Vec<u8>,
     parent_span_id: Vec<u8>,
@@ -92,6 +96,8 @@ fn collector() -> (String, Arc<Mutex<Vec<Received>>>) {
                         kept.push(Received {
                             instance: resource.get("service.instance.id").cloned().unwrap_or_default(),
                             service: resource.get("service.name").cloned().unwrap_or_default(),
+                            environment: resource.get("deployment.environment").cloned().unwrap_or_default(),
+                            version: resource.get("service.version").cloned().unwrap_or_default(),
                             trace_id: span.trace_id,
                             span_id: span.span_id,
                             parent_span_id: span.parent_span_id,
@@ -136,6 +142,7 @@ fn a_write_through_a_follower_is_one_trace_across_the_ensemble() {
     // This test binary starts only these servers: its environment is theirs.
     std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"));
     std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100");
+    std::env::set_var("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=paddock-test,service.version=from-env");
     let dir = tempfile::tempdir().unwrap();
     let e = Ensemble::start(dir.path(), 3);
     let leader = e.leader().expect("a leader");
@@ -158,6 +165,8 @@ fn a_write_through_a_follower_is_one_trace_across_the_ensemble() {
     });
     assert_eq!(create.kind, KIND_SERVER);
     assert_eq!(create.service, "paddock");
+    assert_eq!(create.environment, "paddock-test", "OTEL_RESOURCE_ATTRIBUTES is kept beside paddock's own");
+    assert_eq!(create.version, "from-env", "what OTEL_RESOURCE_ATTRIBUTES sets, paddock does not override");
     assert!(create.parent_span_id.is_empty(), "the request starts its trace");
     assert_eq!(create.attributes["zookeeper.zxid"], format!("{czxid:#x}"), "the span names the write's zxid");
     assert_eq!(create.attributes["rpc.system"], "zookeeper");

@@ -118,15 +118,23 @@ pub fn init(instance: &str) -> Result<Option<Telemetry>, TelemetryError> {
         .with_http_client(otlp_http::Client)
         .build()
         .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-    // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, when set, win.
+    // The builder reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES;
+    // paddock's own values only fill in what they leave out.
+    let given = env("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default();
+    let given: Vec<&str> = given.split(',').filter_map(|kv| kv.split_once('=')).map(|(k, _)| k.trim()).collect();
+    let ours = [
+        ("service.name", "paddock".to_string()),
+        ("service.instance.id", instance.to_string()),
+        ("service.version", env!("CARGO_PKG_VERSION").to_string()),
+    ];
     let mut resource = opentelemetry_sdk::Resource::builder();
-    if env("OTEL_SERVICE_NAME").is_none() {
-        resource = resource.with_service_name("paddock");
+    for (key, value) in ours {
+        let named_by_env = key == "service.name" && env("OTEL_SERVICE_NAME").is_some();
+        if !named_by_env && !given.contains(&key) {
+            resource = resource.with_attribute(KeyValue::new(key, value));
+        }
     }
-    let resource = resource
-        .with_attribute(KeyValue::new("service.instance.id", instance.to_string()))
-        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
-        .build();
+    let resource = resource.build();
     let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
     let _ = TRACER.set(provider.tracer("paddock"));
     tracing::info!(%endpoint, "exporting OpenTelemetry traces (OTLP/HTTP)");

@@ -17,7 +17,7 @@ use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 /// Longest wait to connect, and for each read or write after that.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest collector answer read (an OTLP answer is a few bytes).
-const MAX_ANSWER: u64 = 1 << 20;
+const MAX_ANSWER: usize = 1 << 20;
 
 /// The blocking OTLP/HTTP client (see the module comment).
 #[derive(Debug)]
@@ -61,9 +61,35 @@ fn post(request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
     head.push_str(&format!("Content-Length: {}\r\n\r\n", request.body().len()));
     stream.write_all(head.as_bytes())?;
     stream.write_all(request.body())?;
+    // Read until the answer is whole (a collector that keeps the connection
+    // open despite `Connection: close` must not hold the export up) or the
+    // collector closes.
     let mut answer = Vec::new();
-    stream.take(MAX_ANSWER).read_to_end(&mut answer)?;
+    let mut buf = [0u8; 4096];
+    while !is_whole(&answer) {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if answer.len() > MAX_ANSWER {
+            return Err("collector answer too large".into());
+        }
+    }
     parse_answer(&answer)
+}
+
+/// True once `answer` holds its head and the whole body its head announces
+/// (a length, or the last chunk); an answer with neither ends when the
+/// connection does.
+fn is_whole(answer: &[u8]) -> bool {
+    let Some(split) = answer.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+    let body = &answer[split + 4..];
+    if let Some(len) = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()) {
+        return body.len() >= len;
+    }
+    head.contains("transfer-encoding: chunked") && body.ends_with(b"0\r\n\r\n")
 }
 
 /// Reads an HTTP/1.1 answer read to its end (the request asked the
@@ -125,6 +151,18 @@ mod tests {
         assert_eq!(&r.body()[..], b"busy");
         assert!(parse_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab").is_err());
         assert!(parse_answer(b"garbage").is_err());
+    }
+
+    #[test]
+    fn an_answer_is_whole_once_its_body_is_in() {
+        assert!(!is_whole(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"));
+        assert!(!is_whole(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\na"));
+        assert!(is_whole(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab"));
+        assert!(is_whole(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+        assert!(!is_whole(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n"));
+        assert!(is_whole(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"));
+        // Neither: read until the collector closes.
+        assert!(!is_whole(b"HTTP/1.0 200 OK\r\n\r\nbody"));
     }
 
     #[test]
