@@ -79,43 +79,52 @@ fn post(request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
     parse_answer(&answer)
 }
 
+/// The head of an HTTP answer (before its blank line) and what follows it.
+fn split_head(answer: &[u8]) -> Option<(&[u8], &[u8])> {
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
+    Some((&answer[..split], &answer[split + 4..]))
+}
+
+/// The header lines of a head (after its status line), as (name, value).
+fn headers(head: &str) -> impl Iterator<Item = (&str, &str)> {
+    head.split("\r\n").skip(1).filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim(), v.trim()))
+}
+
+/// The value of header `name` in `head` (names compare case-insensitively).
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    headers(head).find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+}
+
+/// Whether `head` announces a chunked body.
+fn is_chunked(head: &str) -> bool {
+    header(head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+}
+
 /// True once `answer` holds its head and the whole body its head announces
 /// (a length, or the last chunk); an answer with neither ends when the
 /// connection does.
 fn is_whole(answer: &[u8]) -> bool {
-    let Some(split) = answer.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
-    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
-    let body = &answer[split + 4..];
-    if let Some(len) = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()) {
-        return body.len() >= len;
+    let Some((head, body)) = split_head(answer) else { return false };
+    let head = String::from_utf8_lossy(head);
+    match header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()) {
+        Some(len) => body.len() >= len,
+        None => is_chunked(&head) && body.ends_with(b"0\r\n\r\n"),
     }
-    head.contains("transfer-encoding: chunked") && body.ends_with(b"0\r\n\r\n")
 }
 
 /// Reads an HTTP/1.1 answer read to its end (the request asked the
 /// collector to close the connection after it).
 fn parse_answer(answer: &[u8]) -> Result<Response<Bytes>, HttpError> {
-    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or("collector answer without a header end")?;
-    let head = std::str::from_utf8(&answer[..split])?;
-    let mut body = &answer[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
+    let (head, mut body) = split_head(answer).ok_or("collector answer without a header end")?;
+    let head = std::str::from_utf8(head)?;
+    let status_line = head.split("\r\n").next().unwrap_or_default();
     let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("collector answer without a status")?;
-    let mut builder = Response::builder().status(status);
-    let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
-        let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("content-length") {
-            let len: usize = value.parse()?;
-            body = body.get(..len).ok_or("collector answer shorter than its length")?;
-        }
-        if name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked") {
-            chunked = true;
-        }
-        builder = builder.header(name, value);
+    if let Some(len) = header(head, "content-length") {
+        let len: usize = len.parse()?;
+        body = body.get(..len).ok_or("collector answer shorter than its length")?;
     }
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    let body = if is_chunked(head) { dechunk(body)? } else { body.to_vec() };
+    let builder = headers(head).fold(Response::builder().status(status), |b, (name, value)| b.header(name, value));
     Ok(builder.body(Bytes::from(body))?)
 }
 
