@@ -169,8 +169,13 @@ impl Server {
 
     /// Proposes and waits.
     pub async fn write(&self, session_id: i64, txn: Txn) -> Result<Response, ZkError> {
-        let rx = self.propose(session_id, txn, &Span::none()).await?;
-        self.outcome(rx, &Span::none()).await
+        self.write_traced(session_id, txn, &Span::none()).await
+    }
+
+    /// Proposes and waits, with the write's spans under `trace`.
+    pub async fn write_traced(&self, session_id: i64, txn: Txn, trace: &Span) -> Result<Response, ZkError> {
+        let rx = self.propose(session_id, txn, trace).await?;
+        self.outcome(rx, trace).await
     }
 
     /// Joins the next round for a read point, as a linearizable read

@@ -310,7 +310,7 @@ async fn handshake<W: AsyncWrite + Unpin>(
         let passwd: [u8; 16] = rand::random();
         let trace = Span::request(jute::OpCode::CreateSession.code(), 0, 0);
         let txn = Txn::CreateSession { timeout_ms, passwd: passwd.to_vec() };
-        let resp = server.outcome(server.propose(0, txn, &trace).await?, &trace).await?;
+        let resp = server.write_traced(0, txn, &trace).await?;
         match resp.outcome {
             TxnOutcome::SessionCreated { session_id, timeout_ms, passwd } => {
                 trace.set(crate::telemetry::attr::SESSION, format!("{session_id:#x}"));

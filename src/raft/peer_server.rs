@@ -146,7 +146,7 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
                 None => continue,
             },
             PeerRequest::ForwardTraced(proposal, parent) => {
-                match forward(&server, &tx, id, proposal, Span::remote_child("log write", Some(parent))) {
+                match forward(&server, &tx, id, proposal, Span::remote_child("log write", parent)) {
                     Some(refused) => refused,
                     None => continue,
                 }

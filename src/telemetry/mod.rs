@@ -200,9 +200,9 @@ impl Span {
     }
 
     /// A span whose parent is on another member (`parent`, sent with a
-    /// forwarded write); none without a parent or with tracing off here.
-    pub fn remote_child(name: &'static str, parent: Option<TraceParent>) -> Span {
-        let (Some(tracer), Some(parent)) = (TRACER.get(), parent) else { return Span(None) };
+    /// forwarded write); none with tracing off here.
+    pub fn remote_child(name: &'static str, parent: TraceParent) -> Span {
+        let Some(tracer) = TRACER.get() else { return Span(None) };
         let remote = SpanContext::new(
             TraceId::from_bytes(parent.trace_id.to_be_bytes()),
             SpanId::from_bytes(parent.span_id.to_be_bytes()),
@@ -301,6 +301,6 @@ mod tests {
         assert!(span.parent().is_none());
         assert!(!span.child("forward to leader", SpanKind::Client).is_on());
         let parent = TraceParent { trace_id: 1, span_id: 2, flags: 1 };
-        assert!(!Span::remote_child("log write", Some(parent)).is_on());
+        assert!(!Span::remote_child("log write", parent).is_on());
     }
 }
