@@ -1,4 +1,5 @@
-"""Moving a real ZooKeeper's data to paddock (paddock --import-zookeeper).
+"""Moving a real ZooKeeper's data to paddock (paddock --import-zookeeper)
+and back (paddock --export-zookeeper).
 
 compat/from-zookeeper.sh drives it:
   populate ZK_ADDR STATE.json   writes a varied tree on the real ZooKeeper,
@@ -9,6 +10,13 @@ compat/from-zookeeper.sh drives it:
                                 stat, then resumes the open session
   same     ADDR STATE.json      checks the tree only (after a restart, and
                                 through another ensemble member)
+  resume   ZK_ADDR STATE.json   checks the open session resumes (on ZooKeeper,
+                                from an export of the imported ensemble: the
+                                password the import kept is ZooKeeper's)
+  back     ZK_ADDR STATE.json   checks a real ZooKeeper started from paddock's
+                                export serves paddock's tree (populated and
+                                recorded on paddock) and goes on from it
+A fourth argument names the checks (import by default).
 Prints PASS/FAIL lines; exits 1 if any FAIL.
 """
 
@@ -23,15 +31,16 @@ from kazoo.security import make_digest_acl
 AUTH = [("digest", "importer:secret")]
 SKIP = {"/zookeeper/config"}
 failures = 0
+prefix = "import"
 
 
 def check(name, ok, why=""):
     global failures
     if ok:
-        print(f"PASS import.{name}")
+        print(f"PASS {prefix}.{name}")
     else:
         failures += 1
-        print(f"FAIL import.{name}: {why}")
+        print(f"FAIL {prefix}.{name}: {why}")
 
 
 def connect(addr, timeout=15):
@@ -118,8 +127,10 @@ def populate(addr, state_path):
 
 
 def record(addr, state_path):
-    with open(state_path) as f:
-        state = json.load(f)
+    state = {}
+    if os.path.exists(state_path):
+        with open(state_path) as f:
+            state = json.load(f)
     c = connect(addr)
     state["tree"] = walk(c)
     c.stop()
@@ -142,14 +153,11 @@ def compare(addr, state):
     return c
 
 
-def verify(addr, state_path):
-    with open(state_path) as f:
-        state = json.load(f)
-    want = state["tree"]
-    c = compare(addr, state)
+def goes_on(c, want):
+    """Writes continue from the tree: zxids, sequence numbers, versions."""
     last = max(max(n["stat"]["czxid"], n["stat"]["mzxid"], n["stat"]["pzxid"]) for n in want.values())
     after = c.create("/after", b"x", include_data=True)[1]
-    check("zxid-goes-on", after.czxid > last, f"new czxid {after.czxid:#x}, ZooKeeper's last {last:#x}")
+    check("zxid-goes-on", after.czxid > last, f"new czxid {after.czxid:#x}, the tree's last {last:#x}")
     app = want["/app"]["stat"]
     next_seq = (app["cversion"] + app["numChildren"]) // 2
     made = c.create("/app/lock-", b"", sequence=True)
@@ -160,20 +168,61 @@ def verify(addr, state_path):
     except BadVersionError:
         c.set("/app", b"v", version=want["/app"]["stat"]["version"])
         check("versions-kept", True)
-    sid, passwd = state["session"]
-    kept = KazooClient(hosts=addr, timeout=40, client_id=(sid, bytes.fromhex(passwd)))
-    kept.start(timeout=20)
-    check("session-resumed", kept.client_id[0] == sid, f"got session {kept.client_id[0]:#x}, had {sid:#x}")
-    stat = c.exists("/app/kept")
-    check("ephemeral-kept", stat is not None and stat.ephemeralOwner == sid, f"stat {stat}")
-    kept.stop()
-    kept.close()
-    check("ephemeral-ends-with-session", c.exists("/app/kept") is None, "still there after the session closed")
+
+
+def gone_is_gone(c):
     try:
         c.get("/app/gone")
         check("closed-session-ephemeral-gone", False, "/app/gone is there")
     except NoNodeError:
         check("closed-session-ephemeral-gone", True)
+
+
+def resume_kept(addr, sid, passwd):
+    """Resumes the session left open by populate; its ephemeral is there."""
+    kept = KazooClient(hosts=addr, timeout=40, client_id=(sid, bytes.fromhex(passwd)))
+    kept.start(timeout=20)
+    check("session-resumed", kept.client_id[0] == sid, f"got session {kept.client_id[0]:#x}, had {sid:#x}")
+    stat = kept.exists("/app/kept")
+    check("ephemeral-kept", stat is not None and stat.ephemeralOwner == sid, f"stat {stat}")
+    kept.stop()
+    kept.close()
+
+
+def verify(addr, state_path):
+    with open(state_path) as f:
+        state = json.load(f)
+    c = compare(addr, state)
+    goes_on(c, state["tree"])
+    resume_kept(addr, *state["session"])
+    check("ephemeral-ends-with-session", c.exists("/app/kept") is None, "still there after the session closed")
+    gone_is_gone(c)
+    c.stop()
+    c.close()
+
+
+def resume(addr, state_path):
+    with open(state_path) as f:
+        resume_kept(addr, *json.load(f)["session"])
+
+
+def back(addr, state_path):
+    with open(state_path) as f:
+        state = json.load(f)
+    c = compare(addr, state)
+    goes_on(c, state["tree"])
+    # ZooKeeper derives a session's password from its id, paddock draws it
+    # at random: the client gets a new session, and the old one's ephemeral
+    # stays until ZooKeeper expires it.
+    sid, passwd = state["session"]
+    kept = KazooClient(hosts=addr, timeout=40, client_id=(sid, bytes.fromhex(passwd)))
+    kept.start(timeout=20)
+    check("new-session", kept.client_id[0] != sid, f"session {sid:#x} resumed")
+    kept.stop()
+    kept.close()
+    stat = c.exists("/app/kept")
+    check("ephemeral-kept-until-expiry", stat is not None and stat.ephemeralOwner == sid, f"stat {stat}")
+    gone_is_gone(c)
     c.stop()
     c.close()
 
@@ -186,5 +235,6 @@ def same(addr, state_path):
 
 if __name__ == "__main__":
     cmd, addr, state_path = sys.argv[1:4]
-    {"populate": populate, "record": record, "verify": verify, "same": same}[cmd](addr, state_path)
+    prefix = sys.argv[4] if len(sys.argv) > 4 else prefix
+    {"populate": populate, "record": record, "verify": verify, "same": same, "resume": resume, "back": back}[cmd](addr, state_path)
     sys.exit(1 if failures else 0)

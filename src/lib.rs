@@ -17,6 +17,7 @@ pub mod config;
 pub mod demo;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod fault;
 pub mod import;
 pub mod metrics;

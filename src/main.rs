@@ -42,6 +42,10 @@ struct Cli {
     /// ZooKeeper's dataLogDir, if it kept its logs apart from its dataDir.
     #[arg(long, value_name = "DIR", requires = "import_zookeeper")]
     import_zookeeper_logs: Option<PathBuf>,
+    /// Instead of serving, write this (stopped) server's data as a
+    /// ZooKeeper snapshot into DIR/version-2, for ZooKeeper to start from.
+    #[arg(long, value_name = "DIR", conflicts_with = "import_zookeeper")]
+    export_zookeeper: Option<PathBuf>,
 }
 
 /// Subcommands besides serving.
@@ -104,6 +108,9 @@ fn main() -> ExitCode {
         config.admin_port = port;
         config.admin_enabled = true;
     }
+    if let Some(dir) = &cli.export_zookeeper {
+        return export(&config, dir);
+    }
     // Read before anything starts: a directory that cannot be imported
     // stops the start with why, with nothing bound and nothing written.
     let import = match &cli.import_zookeeper {
@@ -146,6 +153,57 @@ fn main() -> ExitCode {
         telemetry.shutdown();
     }
     code
+}
+
+/// `--export-zookeeper DIR`: writes the snapshot and says what ZooKeeper
+/// needs to know to start from it.
+fn export(config: &Config, dir: &std::path::Path) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("paddock: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let done = match runtime.block_on(paddock::export::run(config, dir)) {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("paddock: cannot export: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let w = &done.written;
+    println!(
+        "exported {} znodes and {} sessions at zxid {:#x} (ZooKeeper digest {}) to {} ({} bytes)",
+        w.nodes,
+        w.sessions,
+        w.zxid,
+        w.digest,
+        done.path.display(),
+        w.bytes
+    );
+    if done.unsure > 0 {
+        println!(
+            "note: this server's log has {} entries after the last commit it knew of, not exported; \
+             if it was not the leader when it stopped, export the member that was (the highest zxid)",
+            done.unsure
+        );
+    }
+    if w.ttl_nodes > 0 {
+        println!(
+            "note: {} TTL nodes: set extendedTypesEnabled=true in ZooKeeper's zoo.cfg, \
+             or it takes them for ephemerals of a closed session and deletes them",
+            w.ttl_nodes
+        );
+    }
+    if w.sessions > 0 {
+        println!(
+            "note: a client whose session paddock opened gets a new one from ZooKeeper (ZooKeeper derives \
+             a session's password from its id, paddock draws it at random); the old session's ephemerals \
+             go when its timeout passes"
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 async fn run(config: Config, import: Option<paddock::import::Imported>) -> ExitCode {

@@ -23,11 +23,11 @@ use super::ImportError;
 use crate::tree::AclEntry;
 
 /// "ZKSN": the magic of a snapshot file.
-const SNAP_MAGIC: i32 = i32::from_be_bytes(*b"ZKSN");
+pub const SNAP_MAGIC: i32 = i32::from_be_bytes(*b"ZKSN");
 /// "ZKLG": the magic of a transaction log file.
 const LOG_MAGIC: i32 = i32::from_be_bytes(*b"ZKLG");
 /// The only file format ZooKeeper has written since 3.0.
-const FORMAT_VERSION: i32 = 2;
+pub const FORMAT_VERSION: i32 = 2;
 /// The ACL key ZooKeeper keeps out of the table: open to everyone.
 pub const OPEN_ACL_KEY: i64 = -1;
 
@@ -245,18 +245,45 @@ pub fn read_log(path: &Path) -> Result<Vec<Logged>, ImportError> {
 
 /// Adler-32 (RFC 1950), the checksum ZooKeeper's files use.
 pub fn adler32(data: &[u8]) -> u32 {
-    const MOD: u32 = 65521;
-    // 5552 bytes is the most that cannot overflow `b` before the modulo.
-    let (mut a, mut b) = (1u32, 0u32);
-    for chunk in data.chunks(5552) {
-        for &x in chunk {
-            a += u32::from(x);
-            b += a;
-        }
-        a %= MOD;
-        b %= MOD;
+    let mut sum = Adler32::default();
+    sum.update(data);
+    sum.value()
+}
+
+/// Adler-32 fed in pieces, as Java's `CheckedOutputStream` keeps it over
+/// everything written so far.
+#[derive(Debug, Clone, Copy)]
+pub struct Adler32 {
+    a: u32,
+    b: u32,
+}
+
+impl Default for Adler32 {
+    fn default() -> Self {
+        Adler32 { a: 1, b: 0 }
     }
-    (b << 16) | a
+}
+
+impl Adler32 {
+    const MOD: u32 = 65521;
+
+    /// Adds `data` to the sum.
+    pub fn update(&mut self, data: &[u8]) {
+        // 5552 bytes is the most that cannot overflow `b` before the modulo.
+        for chunk in data.chunks(5552) {
+            for &x in chunk {
+                self.a += u32::from(x);
+                self.b += self.a;
+            }
+            self.a %= Self::MOD;
+            self.b %= Self::MOD;
+        }
+    }
+
+    /// The checksum of everything added.
+    pub fn value(&self) -> u32 {
+        (self.b << 16) | self.a
+    }
 }
 
 #[cfg(test)]
@@ -295,6 +322,12 @@ mod tests {
         let long = vec![0xFFu8; 100_000];
         // Reference value from zlib.adler32.
         assert_eq!(adler32(&long), 0x149A_302C);
+        // Fed in uneven pieces, the same sum.
+        let mut sum = Adler32::default();
+        for piece in long.chunks(7001) {
+            sum.update(piece);
+        }
+        assert_eq!(sum.value(), 0x149A_302C);
     }
 
     #[test]

@@ -19,8 +19,8 @@
 //! zxids go on in the epoch after ZooKeeper's last, as ZooKeeper's would
 //! after an election (and [`IMPORTED_ZXID`] tells an imported tree).
 
-mod files;
-mod replay;
+pub(crate) mod files;
+pub(crate) mod replay;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

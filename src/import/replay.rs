@@ -27,7 +27,7 @@ const EXTENDED_MASK: u64 = 0xFF00_0000_0000_0000;
 /// The bits between the marker and the value, zero for a TTL.
 const RESERVED_MASK: u64 = 0x00FF_FF00_0000_0000;
 /// ZooKeeper's own node, rewritten by every ensemble: paddock keeps its own.
-const CONFIG_NODE: &str = "/zookeeper/config";
+pub const CONFIG_NODE: &str = "/zookeeper/config";
 
 /// A node as ZooKeeper stores it.
 #[derive(Debug, Clone)]
@@ -352,6 +352,17 @@ fn kind_of(owner: i64) -> NodeKind {
     }
 }
 
+/// The `ephemeralOwner` ZooKeeper stores for a node of `kind` (the
+/// inverse of [`kind_of`]).
+pub fn owner_of(kind: NodeKind) -> i64 {
+    match kind {
+        NodeKind::Persistent => 0,
+        NodeKind::Ephemeral(owner) => owner,
+        NodeKind::Container => CONTAINER_OWNER,
+        NodeKind::Ttl(ms) => (EXTENDED_MASK | (ms as u64 & MAX_TTL_MS as u64)) as i64,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,6 +471,16 @@ mod tests {
         let mut t = fresh();
         t.replay(&logged(1, OpCode::Create, 0, &create("/x/", 1, false))).expect("replay");
         assert_eq!(t.into_nodes().len(), 1, "nothing created");
+    }
+
+    #[test]
+    fn owners_say_the_kind_both_ways() {
+        for kind in [NodeKind::Persistent, NodeKind::Ephemeral(0x1234_5678), NodeKind::Container, NodeKind::Ttl(600_000)] {
+            assert_eq!(kind_of(owner_of(kind)), kind);
+        }
+        // As ZooKeeper's EphemeralType encodes them.
+        assert_eq!(owner_of(NodeKind::Container), i64::MIN);
+        assert_eq!(owner_of(NodeKind::Ttl(600_000)) as u64, 0xFF00_0000_0009_27C0);
     }
 
     #[test]

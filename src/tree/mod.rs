@@ -356,6 +356,12 @@ impl DataTree {
         node.stored(self.acl(node))
     }
 
+    /// Every interned ACL list with its id (lists no node uses any more
+    /// included: the table only grows).
+    pub fn acl_table(&self) -> impl Iterator<Item = (AclId, &[AclEntry])> {
+        self.acls.iter().enumerate().map(|(id, acl)| (id as AclId, &acl[..]))
+    }
+
     /// A node's ACL list (empty, which only `super` passes, if the id is unknown).
     pub fn acl(&self, node: &Node) -> &[AclEntry] {
         self.acls.get(node.acl() as usize).map_or(&[], |a| a)
