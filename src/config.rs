@@ -253,13 +253,16 @@ impl Config {
         // zoo.cfg of a real deployment serves its remote clients unchanged.
         let mut cfg = Config { client_address: ALL_INTERFACES.into(), ..Config::default() };
         cfg.apply_zoo_cfg(&text, &path.display().to_string())?;
+        if let Some(dynamic) = zoo_cfg_value(&text, "dynamicConfigFile") {
+            cfg.apply_dynamic_cfg(path, dynamic)?;
+        }
         if !cfg.peers.is_empty() {
             cfg.server_id = read_myid(&cfg.data_dir)?;
             // ZooKeeper 3.5+ configs give each member's client port (and
             // address) on its server.N line, in place of clientPort and
             // clientPortAddress: those, when present, win.
             if let Some(me) = cfg.peers.get(&cfg.server_id) {
-                let given = |key: &str| text.lines().any(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == key));
+                let given = |key: &str| zoo_cfg_value(&text, key).is_some();
                 if let (Some(port), false) = (me.client_port, given("clientPort")) {
                     cfg.client_port = port;
                 }
@@ -281,6 +284,42 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+
+    /// Reads the members from `dynamicConfigFile` (ZooKeeper 3.5+, which
+    /// moves the `server.N` lines of a reconfigurable ensemble there and
+    /// names the file in zoo.cfg). As on ZooKeeper, zoo.cfg must then have
+    /// no `server.N` lines and the file no `version` (its name carries it);
+    /// other keys in it are ignored. A relative path is tried from the
+    /// working directory, as ZooKeeper does, then beside zoo.cfg.
+    fn apply_dynamic_cfg(&mut self, zoo_cfg: &Path, dynamic: &str) -> Result<(), ConfigError> {
+        if !self.peers.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "{} names a dynamicConfigFile, so its server.N lines must be in that file ({dynamic}), as ZooKeeper requires",
+                zoo_cfg.display()
+            )));
+        }
+        let mut file = PathBuf::from(dynamic);
+        if file.is_relative() && !file.exists() {
+            if let Some(beside) = zoo_cfg.parent().map(|dir| dir.join(dynamic)).filter(|p| p.exists()) {
+                file = beside;
+            }
+        }
+        let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+        if zoo_cfg_value(&text, "version").is_some() {
+            return Err(ConfigError::Invalid(format!(
+                "{}: a dynamic config file has no version line (ZooKeeper takes the version from the file name)",
+                file.display()
+            )));
+        }
+        // Only the members; blank lines keep the line numbers of errors.
+        let member = |key: &str| ["server.", "group.", "weight."].iter().any(|p| key.starts_with(p));
+        let members: String = text
+            .lines()
+            .map(|l| if l.split_once('=').is_some_and(|(k, _)| member(k.trim())) { l } else { "" })
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.apply_zoo_cfg(&members, &file.display().to_string())
     }
 
     /// Applies zoo.cfg `key=value` lines; unknown keys are ignored as ZooKeeper does.
@@ -332,6 +371,9 @@ impl Config {
                 "reconfigEnabled" => self.reconfig_enabled = value.eq_ignore_ascii_case("true"),
                 "4lw.commands.whitelist" => {
                     self.four_letter_whitelist = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+                }
+                key if key.starts_with("group.") || key.starts_with("weight.") => {
+                    tracing::warn!("{file}:{}: {key}: hierarchical quorums are not supported; a majority of the participants decides", i + 1)
                 }
                 key if key.starts_with("server.") => {
                     let id = key["server.".len()..].parse::<u64>().map_err(|e| err(e.to_string()))?;
@@ -688,6 +730,11 @@ pub fn parse_server_line(value: &str) -> Result<Peer, String> {
 }
 
 /// Reads ZooKeeper's `myid` file from the data directory.
+/// The value of `key` in zoo.cfg-style `text`, if a line sets it.
+fn zoo_cfg_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines().filter_map(|l| l.split_once('=')).find(|(k, _)| k.trim() == key).map(|(_, v)| v.trim())
+}
+
 fn read_myid(data_dir: &Path) -> Result<u64, ConfigError> {
     let path = data_dir.join("myid");
     let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
@@ -868,5 +915,38 @@ mod tests {
         let mut only_observers = Config::default();
         only_observers.apply_zoo_cfg("server.1=a:1:2:observer\n", "zoo.cfg").unwrap();
         assert!(only_observers.validate().is_err());
+    }
+
+    #[test]
+    fn reads_members_from_a_dynamic_config_file() {
+        // As ZooKeeper 3.8 rewrites the zoo.cfg of a reconfigurable
+        // ensemble: the members moved to zoo.cfg.dynamic.<version>.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("myid"), "2\n").unwrap();
+        let dynamic = "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+                       server.2=127.0.0.1:2889:3889:participant;127.0.0.1:2182\n\
+                       server.3=127.0.0.1:2890:3890:observer;2183\n";
+        std::fs::write(dir.path().join("zoo.cfg.dynamic.100000000"), dynamic).unwrap();
+        let zoo_cfg = dir.path().join("zoo.cfg");
+        let write_cfg = |extra: &str, dynamic_file: &str| {
+            let text = format!("tickTime=2000\ndataDir={}\nreconfigEnabled=true\ndynamicConfigFile={dynamic_file}\n{extra}", dir.path().display());
+            std::fs::write(&zoo_cfg, text).unwrap();
+        };
+        // A relative name is found beside zoo.cfg.
+        write_cfg("", "zoo.cfg.dynamic.100000000");
+        let c = Config::from_zoo_cfg(&zoo_cfg).unwrap();
+        assert_eq!(c.peers.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(c.peers[&3].observer);
+        assert_eq!((c.server_id, c.client_port, c.client_address.as_str()), (2, 2182, "127.0.0.1"));
+        // server.N lines in zoo.cfg as well: refused, as by ZooKeeper.
+        write_cfg("server.4=127.0.0.1:2891:3891\n", "zoo.cfg.dynamic.100000000");
+        assert!(matches!(Config::from_zoo_cfg(&zoo_cfg), Err(ConfigError::Invalid(m)) if m.contains("must be in that file")));
+        // A missing file stops the start rather than making a standalone server.
+        write_cfg("", "zoo.cfg.dynamic.200000000");
+        assert!(matches!(Config::from_zoo_cfg(&zoo_cfg), Err(ConfigError::Read { .. })));
+        // A version inside the file: refused, as by ZooKeeper.
+        std::fs::write(dir.path().join("zoo.cfg.dynamic.100000000"), format!("{dynamic}version=100000000\n")).unwrap();
+        write_cfg("", &dir.path().join("zoo.cfg.dynamic.100000000").display().to_string());
+        assert!(matches!(Config::from_zoo_cfg(&zoo_cfg), Err(ConfigError::Invalid(m)) if m.contains("no version line")));
     }
 }

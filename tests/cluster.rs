@@ -78,6 +78,26 @@ fn three_nodes_replicate_fail_over_and_keep_acknowledged_writes() {
 }
 
 #[test]
+fn members_listed_in_a_dynamic_config_file_form_one_ensemble() {
+    // ZooKeeper 3.5+ moves a reconfigurable ensemble's server.N lines into
+    // the file zoo.cfg names as dynamicConfigFile: read as standalone
+    // servers, the three would each take writes of their own.
+    let dir = tempfile::tempdir().unwrap();
+    let ens = Ensemble::start_dynamic(dir.path(), 3);
+    let leader = ens.leader().expect("a leader");
+    let modes: Vec<String> = (1..=3).map(|i| ens.nodes[i - 1].as_ref().unwrap().four_letter("srvr")).collect();
+    assert_eq!(modes.iter().filter(|m| m.contains("Mode: follower")).count(), 2, "{modes:?}");
+    let other = if leader == 1 { 2 } else { 1 };
+    rt().block_on(async {
+        let a = Client::connect(&ens.addr(leader), 10_000).await.unwrap();
+        a.create("/shared", b"one", CreateMode::Persistent).await.unwrap();
+        let b = Client::connect(&ens.addr(other), 10_000).await.unwrap();
+        b.call(OpCode::Sync, Some(&SyncRequest { path: "/shared".into() })).await.unwrap();
+        assert_eq!(b.get_data("/shared", false).await.unwrap().0, b"one");
+    });
+}
+
+#[test]
 fn a_session_moves_to_another_server_with_its_ephemerals() {
     let dir = tempfile::tempdir().unwrap();
     let mut ens = Ensemble::start(dir.path(), 3);

@@ -223,6 +223,9 @@ pub struct Ensemble {
     pub nodes: Vec<Option<Paddock>>,
     dir: PathBuf,
     cfg: String,
+    /// The `server.N` lines go in a `dynamicConfigFile`, as ZooKeeper 3.5+
+    /// writes the config of a reconfigurable ensemble.
+    dynamic: bool,
 }
 
 impl Ensemble {
@@ -239,12 +242,22 @@ impl Ensemble {
     /// Starts one member per role (ids from 1): "" or ":observer", the
     /// suffix of its `server.N` line's ports.
     pub fn start_roles(dir: &Path, roles: &[&str], extra: &str) -> Ensemble {
+        Self::start_members(dir, roles, extra, false)
+    }
+
+    /// As `start`, with the members in a dynamic config file that each
+    /// zoo.cfg names (`dynamicConfigFile`), not in zoo.cfg itself.
+    pub fn start_dynamic(dir: &Path, n: usize) -> Ensemble {
+        Self::start_members(dir, &vec![""; n], "reconfigEnabled=true\n", true)
+    }
+
+    fn start_members(dir: &Path, roles: &[&str], extra: &str, dynamic: bool) -> Ensemble {
         let n = roles.len();
         let mut cfg = format!("tickTime=200\ninitLimit=10\nsyncLimit=5\n{extra}");
         for (i, role) in roles.iter().enumerate() {
             cfg.push_str(&format!("server.{}=127.0.0.1:{}:{}{role}\n", i + 1, free_port(), free_port()));
         }
-        let mut e = Ensemble { nodes: Vec::new(), dir: dir.to_path_buf(), cfg };
+        let mut e = Ensemble { nodes: Vec::new(), dir: dir.to_path_buf(), cfg, dynamic };
         for id in 1..=n {
             let node = e.spawn(id);
             e.nodes.push(Some(node));
@@ -260,7 +273,14 @@ impl Ensemble {
         std::fs::create_dir_all(&data).expect("data dir");
         std::fs::write(data.join("myid"), format!("{id}\n")).expect("myid");
         let cfg_path = self.dir.join(format!("zoo{id}.cfg"));
-        std::fs::write(&cfg_path, format!("{}dataDir={}\n", self.cfg, data.display())).expect("zoo.cfg");
+        let mut cfg = format!("{}dataDir={}\n", self.cfg, data.display());
+        if self.dynamic {
+            let (members, rest): (Vec<&str>, Vec<&str>) = cfg.lines().partition(|l| l.starts_with("server."));
+            let dynamic = self.dir.join(format!("zoo{id}.cfg.dynamic.100000000"));
+            std::fs::write(&dynamic, members.join("\n") + "\n").expect("dynamic config file");
+            cfg = format!("{}\ndynamicConfigFile={}\n", rest.join("\n"), dynamic.display());
+        }
+        std::fs::write(&cfg_path, cfg).expect("zoo.cfg");
         Paddock::spawn(&data, &["--config", cfg_path.to_str().expect("utf-8 path")])
     }
 
