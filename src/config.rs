@@ -141,6 +141,12 @@ pub struct Config {
     pub ssl_client_auth: ClientAuth,
     /// TLS between ensemble members (`sslQuorum`).
     pub ssl_quorum: bool,
+    /// Read the quorum's stores again when their files change
+    /// (`sslQuorumReloadCertFiles`, ZooKeeper 3.8; default off).
+    pub ssl_quorum_reload: bool,
+    /// Read the client port's stores again when their files change
+    /// (`client.certReload`, ZooKeeper 3.9; default off).
+    pub client_cert_reload: bool,
     /// Key store (key and certificate chain) members present to each
     /// other (`ssl.quorum.keyStore.location`).
     pub ssl_quorum_key_store: Option<PathBuf>,
@@ -224,6 +230,8 @@ impl Default for Config {
             ssl_quorum_trust_store_secrets: StoreSecrets::default(),
             ssl_client_auth: ClientAuth::Need,
             ssl_quorum: false,
+            ssl_quorum_reload: false,
+            client_cert_reload: false,
             ssl_quorum_key_store: None,
             ssl_quorum_trust_store: None,
             ssl_quorum_hostname_verification: true,
@@ -406,6 +414,10 @@ impl Config {
                     self.ssl_trust_store = Some(value.into())
                 }
                 "sslQuorum" => self.ssl_quorum = value.eq_ignore_ascii_case("true"),
+                "sslQuorumReloadCertFiles" => self.ssl_quorum_reload = value.eq_ignore_ascii_case("true"),
+                "client.certReload" | "zookeeper.client.certReload" => {
+                    self.client_cert_reload = value.eq_ignore_ascii_case("true")
+                }
                 "linearizableReads" => self.linearizable_reads = value.eq_ignore_ascii_case("true"),
                 // ZooKeeper compares with "yes" exactly.
                 "skipACL" | "zookeeper.skipACL" => self.skip_acl = value == "yes",

@@ -37,9 +37,16 @@ fn start_with(dir: &Path, extra_cfg: &str) -> Paddock {
 
 /// A TLS client trusting the test CA, with the test client certificate or without one.
 fn connector(with_certificate: bool) -> TlsConnector {
+    connector_trusting(&["ca.pem"], with_certificate)
+}
+
+/// A TLS client trusting the CAs in these fixtures.
+fn connector_trusting(cas: &[&str], with_certificate: bool) -> TlsConnector {
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(fixture("ca.pem")).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
+    for ca in cas {
+        for cert in CertificateDer::pem_file_iter(fixture(ca)).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
     }
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -90,6 +97,55 @@ fn sessions_and_four_letter_words_over_tls() {
     // The session lives on the server like any other (until it times out).
     let dump = server.four_letter("dump");
     assert!(dump.contains(&format!("\t0x{session:x}\n")), "{dump}");
+}
+
+/// The certificate the server at `addr` presents to a client that trusts
+/// both test CAs.
+async fn presented_certificate(addr: &str) -> std::io::Result<Vec<u8>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector_trusting(&["ca.pem", "rotated/ca.pem"], true).connect(name, tcp).await?;
+    let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()).unwrap_or_default();
+    // A request over the new handshake is answered.
+    tls.write_all(b"ruok").await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), tls.read_to_end(&mut answer)).await??;
+    assert_eq!(answer, b"imok");
+    Ok(leaf)
+}
+
+#[test]
+fn a_replaced_key_store_is_presented_from_the_next_handshake_with_cert_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_store = dir.path().join("server.pem");
+    std::fs::copy(fixture("server.pem"), &key_store).unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    let text = format!(
+        "ssl.keyStore.location={}\nssl.trustStore.location={}\nclient.certReload=true\n",
+        key_store.display(),
+        fixture("ca.pem").display()
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap(), "--secure-port", "0"]);
+    let secure = server.secure.clone().expect("a secure port");
+    let der = |name: &str| CertificateDer::pem_file_iter(fixture(name)).unwrap().next().unwrap().unwrap().to_vec();
+    let (old, new) = (der("server.crt"), CertificateDer::pem_file_iter(fixture("rotated/server.pem")).unwrap().next().unwrap().unwrap().to_vec());
+    rt().block_on(async {
+        assert_eq!(presented_certificate(&secure).await.unwrap(), old);
+        // A store that does not read yet (copied half way) changes nothing.
+        std::fs::write(&key_store, &std::fs::read(fixture("rotated/server.pem")).unwrap()[..100]).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        assert_eq!(presented_certificate(&secure).await.unwrap(), old, "a broken store replaced the good one");
+        std::fs::copy(fixture("rotated/server.pem"), &key_store).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if presented_certificate(&secure).await.unwrap() == new {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the new key store was not taken up");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
 }
 
 #[test]

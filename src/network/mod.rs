@@ -6,6 +6,7 @@ pub mod frame;
 pub mod jks;
 pub mod keystore;
 pub mod pkcs12;
+pub mod reload;
 pub mod reverse_dns;
 pub mod stats;
 pub mod tls;
@@ -17,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::server::Server;
+use reload::Reloading;
 
 /// How long a client may take over its TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -27,9 +29,9 @@ pub enum Listening {
     /// The plain protocol (`clientPort`).
     Plain,
     /// TLS only (`secureClientPort`).
-    Tls(TlsAcceptor),
+    Tls(Reloading<TlsAcceptor>),
     /// Either, told apart by the first byte (`client.portUnification`).
-    Unified(TlsAcceptor),
+    Unified(Reloading<TlsAcceptor>),
 }
 
 /// The first byte of a TLS handshake record; a plain connection starts
@@ -80,7 +82,7 @@ async fn serve(server: Arc<Server>, stream: TcpStream, peer: std::net::SocketAdd
     };
     let Some(tls) = tls else { return connection::serve(server, stream, peer).await };
     let _ = stream.set_nodelay(true);
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.current().accept(stream)).await {
         Ok(Ok(stream)) => connection::serve_tls(server, stream, peer).await,
         Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
         Err(_) => tracing::info!(%peer, "TLS handshake timed out"),

@@ -22,6 +22,7 @@ use tokio_rustls::rustls::{
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::keystore;
+use super::reload::Reloading;
 use crate::config::{ClientAuth, Config, StoreSecrets};
 
 /// Why the secure port could not be set up.
@@ -82,18 +83,43 @@ fn server_config(key_store: Store<'_>, trust_store: Option<Store<'_>>, auth: Cli
 }
 
 /// The TLS acceptor for the secure client port (or the unified plain one),
-/// if zoo.cfg asks for TLS.
-pub fn acceptor(config: &Config) -> Result<Option<TlsAcceptor>, TlsError> {
+/// if zoo.cfg asks for TLS; with `client.certReload=true` it follows
+/// changes to the store files.
+pub fn acceptor(config: &Config) -> Result<Option<Reloading<TlsAcceptor>>, TlsError> {
     if !config.tls_wanted() {
         return Ok(None);
     }
+    let stores = [&config.ssl_key_store, &config.ssl_trust_store];
+    reloading(config, "client TLS", config.client_cert_reload, stores, client_acceptor).map(Some)
+}
+
+/// A set-up built by `build` from `config`; with `reload`, built again
+/// whenever one of the store files changes.
+fn reloading<T: Clone + Send + Sync + 'static>(
+    config: &Config,
+    what: &'static str,
+    reload: bool,
+    stores: [&Option<std::path::PathBuf>; 2],
+    build: fn(&Config) -> Result<T, TlsError>,
+) -> Result<Reloading<T>, TlsError> {
+    let tls = Reloading::new(build(config)?);
+    if reload {
+        let files = stores.into_iter().flatten().cloned().collect();
+        let config = config.clone();
+        tls.watch(what, files, move || build(&config));
+    }
+    Ok(tls)
+}
+
+/// The client port's acceptor, from the stores as they are now.
+fn client_acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
     let Some(key_store) = &config.ssl_key_store else {
         return Err(TlsError::Setup("TLS needs ssl.keyStore.location".into()));
     };
     let key_store = (key_store.as_path(), &config.ssl_key_store_secrets);
     let trust_store = config.ssl_trust_store.as_deref().map(|p| (p, &config.ssl_trust_store_secrets));
     let tls = server_config(key_store, trust_store, config.ssl_client_auth)?;
-    Ok(Some(TlsAcceptor::from(Arc::new(tls))))
+    Ok(TlsAcceptor::from(Arc::new(tls)))
 }
 
 /// Both ends of TLS between ensemble members (`sslQuorum=true`): every
@@ -143,11 +169,18 @@ impl QuorumTls {
 }
 
 /// The quorum's TLS set-up, if zoo.cfg asks for it (`sslQuorum=true`, or
-/// `portUnification=true`, which answers TLS while dialling plain).
-pub fn quorum(config: &Config) -> Result<Option<QuorumTls>, TlsError> {
+/// `portUnification=true`, which answers TLS while dialling plain); with
+/// `sslQuorumReloadCertFiles=true` it follows changes to the store files.
+pub fn quorum(config: &Config) -> Result<Option<Reloading<QuorumTls>>, TlsError> {
     if !config.ssl_quorum && !config.quorum_port_unification {
         return Ok(None);
     }
+    let stores = [&config.ssl_quorum_key_store, &config.ssl_quorum_trust_store];
+    reloading(config, "quorum TLS", config.ssl_quorum_reload, stores, quorum_now).map(Some)
+}
+
+/// The quorum's set-up, from the stores as they are now.
+fn quorum_now(config: &Config) -> Result<QuorumTls, TlsError> {
     let (Some(key_store), Some(trust_store)) = (&config.ssl_quorum_key_store, &config.ssl_quorum_trust_store) else {
         return Err(TlsError::Setup(
             "sslQuorum and portUnification need ssl.quorum.keyStore.location and ssl.quorum.trustStore.location".into(),
@@ -170,7 +203,7 @@ pub fn quorum(config: &Config) -> Result<Option<QuorumTls>, TlsError> {
     };
     let (chain, key) = keystore::identity(key_store.0, key_store.1)?;
     let client = builder.with_client_auth_cert(chain, key).map_err(|e| TlsError::Setup(e.to_string()))?;
-    Ok(Some(QuorumTls { connector: TlsConnector::from(Arc::new(client)), acceptor, names }))
+    Ok(QuorumTls { connector: TlsConnector::from(Arc::new(client)), acceptor, names })
 }
 
 /// Checks a peer's certificate chain but not that it names the address

@@ -16,6 +16,7 @@ use tokio_util::either::Either;
 use super::wire::{self, PeerStream};
 use crate::config::Config;
 use crate::network::reverse_dns;
+use crate::network::reload::Reloading;
 use crate::network::tls::{self, QuorumTls, TlsError};
 
 /// How long a member may take over its TLS handshake.
@@ -30,7 +31,7 @@ const TLS_HANDSHAKE: u8 = 0x16;
 #[derive(Clone, Default)]
 pub struct Links {
     /// The quorum's certificates, if TLS is dialled or answered.
-    tls: Option<QuorumTls>,
+    tls: Option<Reloading<QuorumTls>>,
     /// Dial over TLS (`sslQuorum=true`).
     dial_tls: bool,
     /// Answer both plain and TLS, told apart by the first byte
@@ -53,7 +54,9 @@ impl Links {
     pub async fn connect(&self, addr: &str) -> io::Result<PeerStream> {
         let stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
-        let Some(tls) = self.tls.as_ref().filter(|_| self.dial_tls) else { return Ok(wire::framed(Either::Left(stream))) };
+        let Some(tls) = self.tls.as_ref().filter(|_| self.dial_tls).map(Reloading::current) else {
+            return Ok(wire::framed(Either::Left(stream)));
+        };
         let host = host_of(addr);
         let name = ServerName::try_from(host.to_string())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
@@ -69,7 +72,7 @@ impl Links {
     /// from, or the name that address resolves back to.
     pub async fn accept(&self, stream: TcpStream) -> io::Result<PeerStream> {
         let _ = stream.set_nodelay(true);
-        let Some(tls) = &self.tls else { return Ok(wire::framed(Either::Left(stream))) };
+        let Some(tls) = self.tls.as_ref().map(Reloading::current) else { return Ok(wire::framed(Either::Left(stream))) };
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         if self.unified {
             let mut first = [0u8; 1];
@@ -156,6 +159,63 @@ mod tests {
             let answered = answer.await.unwrap();
             assert_eq!(answered.is_ok(), accepted, "hostname verification {verify}, member with {dialler}: {answered:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_replaced_quorum_trust_store_is_used_with_reload_on() {
+        // Rotating to a new CA, ZooKeeper's way: every member trusts it
+        // first (sslQuorumReloadCertFiles=true: no restart), then members
+        // present certificates from it.
+        let fixture = |name: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/tls").join(name);
+        let dir = tempfile::tempdir().unwrap();
+        let old_ca = std::fs::read_to_string(fixture("ca.pem")).unwrap();
+        let both = old_ca.clone() + &std::fs::read_to_string(fixture("rotated/ca.pem")).unwrap();
+        let (trust, trust_both) = (dir.path().join("trust.pem"), dir.path().join("both.pem"));
+        std::fs::write(&trust, &old_ca).unwrap();
+        std::fs::write(&trust_both, &both).unwrap();
+        let answering = Links::from_config(&Config {
+            ssl_quorum: true,
+            ssl_quorum_reload: true,
+            ssl_quorum_key_store: Some(fixture("server.pem")),
+            ssl_quorum_trust_store: Some(trust.clone()),
+            ..Config::default()
+        })
+        .unwrap();
+        let rotated = Links::from_config(&Config {
+            ssl_quorum: true,
+            ssl_quorum_key_store: Some(fixture("rotated/server.pem")),
+            ssl_quorum_trust_store: Some(trust_both.clone()),
+            ..Config::default()
+        })
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let answer = tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let ok = answering.accept(stream).await.is_ok();
+                outcomes.push(ok);
+                if ok {
+                    return outcomes;
+                }
+            }
+        });
+        let _refused = rotated.connect(&addr).await;
+        // Written elsewhere and moved in, as a store should be replaced.
+        let staged = dir.path().join("staged.pem");
+        std::fs::write(&staged, &both).unwrap();
+        std::fs::rename(&staged, &trust).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !answer.is_finished() {
+            assert!(std::time::Instant::now() < deadline, "the new trust store was not taken up");
+            // Held open while the answering side looks at who dialled.
+            let _dialled = rotated.connect(&addr).await;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let outcomes = answer.await.unwrap();
+        assert!(!outcomes[0], "a member from the new CA was let in before its CA was trusted");
+        assert_eq!(outcomes.last(), Some(&true));
     }
 
     #[test]
