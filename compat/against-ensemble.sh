@@ -15,8 +15,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
-bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
-[[ -x "$bin" ]] || { echo "no paddock binary at $bin (run: cargo build --release)" >&2; exit 2; }
+bin="$(compat_paddock_bin)" || exit 2
 bin="$(realpath "$bin")"   # restarts run from kazoo's scratch directory
 
 work="$(mktemp -d)"

@@ -10,8 +10,8 @@
 # compat/tls/'s test certificates, for the tls suite.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
-[[ -x "$bin" ]] || { echo "no paddock binary at $bin (run: cargo build --release)" >&2; exit 2; }
+. "$here/lib.sh"
+bin="$(compat_paddock_bin)" || exit 2
 
 work="$(mktemp -d)"
 pid=""

@@ -17,8 +17,7 @@
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
-bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
-[[ -x "$bin" ]] || { echo "no paddock binary at $bin (run: cargo build --release)" >&2; exit 2; }
+bin="$(compat_paddock_bin)" || exit 2
 compat_ensure_debs >&2 || { echo "FAIL import.setup: Debian packages"; exit 1; }
 compat_ensure_venv >&2 || { echo "FAIL import.setup: kazoo venv"; exit 1; }
 py="$COMPAT_VENV/bin/python"

@@ -14,8 +14,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
 out="${1:-$here/results}"
-bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
-[[ -x "$bin" ]] || { echo "no paddock binary at $bin (run: cargo build --release)" >&2; exit 2; }
+bin="$(compat_paddock_bin)" || exit 2
 mkdir -p "$out"
 
 work="$(mktemp -d)"

@@ -163,3 +163,11 @@ compat_4lw() {
 # Per-check output helpers; each suite prints PASS/FAIL lines only.
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }
+
+# compat_paddock_bin: prints the release paddock binary to test
+# (PADDOCK_BIN overrides); fails, saying how to build it, if there is none.
+compat_paddock_bin() {
+    local bin="${PADDOCK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/paddock/target}/release/paddock}"
+    [[ -x "$bin" ]] || { echo "no paddock binary at $bin (run: cargo build --release)" >&2; return 2; }
+    echo "$bin"
+}
