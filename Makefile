@@ -23,6 +23,7 @@ test: deps-test
 	compat/against-paddock.sh
 	compat/against-ensemble.sh
 	compat/from-zookeeper.sh
+	compat/audit.sh
 
 unit: deps-build
 	$(CARGO) test --release --workspace
@@ -32,6 +33,7 @@ compat: deps-test
 	compat/against-paddock.sh
 	compat/against-ensemble.sh
 	compat/from-zookeeper.sh
+	compat/audit.sh
 
 deps-build:
 	@scripts/deps.sh build

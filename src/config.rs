@@ -166,6 +166,8 @@ pub struct Config {
     /// write acknowledged before it anywhere (`linearizableReads`, paddock's
     /// own key; ZooKeeper's reads are only sequentially consistent).
     pub linearizable_reads: bool,
+    /// Write the audit log (`audit.enable`, ZooKeeper 3.6+; see `audit`).
+    pub audit_enabled: bool,
     /// Whether the peer port also takes TLS when members dial plain, or
     /// plain when they dial TLS (ZooKeeper's `portUnification`): the middle
     /// steps of moving a running ensemble to (or from) `sslQuorum`.
@@ -237,6 +239,7 @@ impl Default for Config {
             ssl_quorum_hostname_verification: true,
             quorum_port_unification: false,
             linearizable_reads: false,
+            audit_enabled: false,
             skip_acl: false,
             enforce_quota: false,
             x509_super_user: None,
@@ -419,6 +422,7 @@ impl Config {
                     self.client_cert_reload = value.eq_ignore_ascii_case("true")
                 }
                 "linearizableReads" => self.linearizable_reads = value.eq_ignore_ascii_case("true"),
+                "audit.enable" | "zookeeper.audit.enable" => self.audit_enabled = value.eq_ignore_ascii_case("true"),
                 // ZooKeeper compares with "yes" exactly.
                 "skipACL" | "zookeeper.skipACL" => self.skip_acl = value == "yes",
                 "enforceQuota" | "zookeeper.enforceQuota" => self.enforce_quota = value.eq_ignore_ascii_case("true"),

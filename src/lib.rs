@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod audit;
 pub mod bench;
 pub mod check;
 pub mod client;

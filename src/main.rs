@@ -66,12 +66,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into());
+    // The audit log is asked for in zoo.cfg (audit.enable): a quieter
+    // RUST_LOG keeps it, unless it names the `audit` target itself.
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("audit")) {
+        if let Ok(audit) = "audit=info".parse() {
+            filter = filter.add_directive(audit);
+        }
+    }
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     allocator::fixed_mmap_threshold();
     match cli.command {
@@ -233,6 +236,7 @@ async fn run(config: Config, import: Option<paddock::import::Imported>) -> ExitC
     let _ = std::io::stdout().flush();
     tracing::info!(addr = %running.client_addr, "listening");
     wait_for_signal().await;
+    paddock::audit::server_stop();
     tracing::info!("shutting down");
     running.shutdown().await;
     ExitCode::SUCCESS

@@ -367,6 +367,11 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
     let raft = Raft::new(id, Arc::new(raft_config(&config)?), network, log, sm)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
+    // After the log's committed entries were applied again above: what
+    // they did was written to the audit log when it was done.
+    if config.audit_enabled {
+        crate::audit::enable();
+    }
 
     let listener = TcpListener::bind(config.client_addr()?).await?;
     let client_addr = listener.local_addr()?;

@@ -28,6 +28,7 @@ use tracing::Instrument;
 use super::frame::{self, FrameError};
 use super::stats::ConnStats;
 use crate::admin;
+use crate::audit::Audited;
 use crate::error::ZkError;
 use crate::metrics::Counters;
 use crate::ops::{self, auth, Op, ReadOp, WriteReply};
@@ -81,7 +82,7 @@ enum Pending {
     /// Ready now; `zxid` None stands for the last applied one.
     Reply { xid: i32, zxid: Option<i64>, err: i32, body: BytesMut, close: bool },
     /// A write in the log; reply once applied.
-    Write { xid: i32, reply: WriteReply, rx: WriteReceiver, started: Instant, trace: Span },
+    Write { xid: i32, reply: WriteReply, rx: WriteReceiver, started: Instant, trace: Span, audited: Option<Box<Audited>> },
     /// A read, run when its turn comes (and, for a linearizable read, once
     /// its barrier is passed: see `Server::read_barrier`).
     Read { xid: i32, op: ReadOp, started: Instant, barrier: Option<crate::server::ReadRound>, trace: Span },
@@ -104,11 +105,24 @@ struct SessionCtx {
     stats: Arc<ConnStats>,
     /// Served in read-only mode: reads only, until a leader is back.
     read_only: bool,
+    /// The client's address.
+    peer: std::net::IpAddr,
 }
 
 impl SessionCtx {
     fn ids(&self) -> Vec<AuthId> {
         self.ids.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Writes `audited`'s lines for `outcome` (None: refused before the log).
+    fn audit(&self, audited: Option<&Audited>, outcome: Option<&TxnOutcome>) {
+        let Some(audited) = audited else { return };
+        let ids = self.ids();
+        let client = crate::audit::Client { session: self.id, ids: &ids, ip: self.peer };
+        match outcome {
+            Some(outcome) => audited.write(client, outcome),
+            None => audited.refused(client),
+        }
     }
 
     /// Adds authenticated identities (addAuthInfo, SASL), each once.
@@ -231,6 +245,7 @@ where
         ids: Arc::new(RwLock::new(cert_ids.into_iter().chain([AuthId { scheme: "ip".into(), id: peer.ip().to_string() }]).collect())),
         stats,
         read_only,
+        peer: peer.ip(),
     };
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     server.shared.watches.connect(conn, events_tx);
@@ -435,6 +450,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 }
                 let trace = Span::request(header.op, ctx.id, header.xid);
                 trace.path(txn.path());
+                let audited = crate::audit::enabled().then(|| Audited::of(&txn).map(Box::new)).flatten();
                 let prepared = {
                     let state = server.shared.read_async().await;
                     ops::write::prepare(&mut txn, &state.tree, &ctx.ids(), ops::write::Policy::from_config(&server.config))
@@ -442,11 +458,12 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 match prepared {
                     Ok(()) => {
                         let rx = server.propose(ctx.id, txn, &trace).await?;
-                        (Pending::Write { xid: header.xid, reply, rx, started, trace }, false)
+                        (Pending::Write { xid: header.xid, reply, rx, started, trace, audited }, false)
                     }
                     Err(e) => {
                         // Refused before the log: the span ends here, with why.
                         trace.reply(*server.shared.applied.borrow(), e.raw());
+                        ctx.audit(audited.as_deref(), None);
                         (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false)
                     }
                 }
@@ -566,19 +583,27 @@ async fn answer(
             };
             (xid, zxid, err, close, None)
         }
-        Pending::Write { xid, reply, rx, started, trace: span } => {
+        Pending::Write { xid, reply, rx, started, trace: span, audited } => {
             trace = span;
             let resp = server.outcome(rx, &trace).await.inspect_err(|e| trace.fail(e.to_string()))?;
+            ctx.audit(audited.as_deref(), Some(&resp.outcome));
             let err = ops::write::encode_reply(&reply, &resp.outcome, &mut body);
             (xid, resp.zxid, err, false, Some(started))
         }
-        Pending::Reconfig { xid, req } => match crate::raft::membership::reconfig(server, &req, &ctx.ids()).await {
-            Ok((zxid, b)) => {
-                body = b;
-                (xid, zxid, 0, false, None)
+        Pending::Reconfig { xid, req } => {
+            let audited = crate::audit::enabled().then(Audited::reconfig);
+            match crate::raft::membership::reconfig(server, &req, &ctx.ids()).await {
+                Ok((zxid, b)) => {
+                    body = b;
+                    ctx.audit(audited.as_ref(), Some(&TxnOutcome::Nothing));
+                    (xid, zxid, 0, false, None)
+                }
+                Err(e) => {
+                    ctx.audit(audited.as_ref(), Some(&TxnOutcome::Error(e.raw())));
+                    (xid, server.shared.read_async().await.tree.last_zxid(), e.raw(), false, None)
+                }
             }
-            Err(e) => (xid, server.shared.read_async().await.tree.last_zxid(), e.raw(), false, None),
-        },
+        }
         Pending::Read { xid, op, started, barrier, trace: span } => {
             trace = span;
             let passed = match barrier {

@@ -346,6 +346,9 @@ impl StateMachine {
         for id in changes.closed_sessions.drain(..) {
             self.shared.sessions.ended(id);
         }
+        for (session, path) in changes.ended_ephemerals.drain(..) {
+            crate::audit::ephemeral_deleted(session, &path);
+        }
     }
 
     /// The checkpoint being encoded, if one is.

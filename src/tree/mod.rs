@@ -84,6 +84,9 @@ pub struct Changes {
     pub triggers: Vec<Trigger>,
     /// Sessions that ended (their connections must be closed).
     pub closed_sessions: Vec<i64>,
+    /// Ephemerals deleted because their session ended: (session, path),
+    /// for the audit log.
+    pub ended_ephemerals: Vec<(i64, String)>,
 }
 
 /// How to reverse one mutation of a failed multi.
@@ -536,7 +539,9 @@ impl DataTree {
         let mut undo = Vec::new();
         for path in info.ephemerals.iter().rev() {
             // Ephemerals have no children, so these deletes cannot fail.
-            let _ = self.delete(ctx, path, -1, changes, &mut undo);
+            if self.delete(ctx, path, -1, changes, &mut undo).is_ok() {
+                changes.ended_ephemerals.push((id, path.clone()));
+            }
         }
     }
 

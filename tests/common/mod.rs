@@ -42,7 +42,12 @@ impl Paddock {
 
     /// As `start`, with the server's stderr (its logs, and any panic) going to `log`.
     pub fn start_logging_to(data_dir: &Path, log: &Path) -> Paddock {
-        let server = Self::spawn_logging(data_dir, &[], Some(log));
+        Self::start_with_log(data_dir, &[], log)
+    }
+
+    /// As `start_with`, with the server's stderr going to `log`.
+    pub fn start_with_log(data_dir: &Path, extra: &[&str], log: &Path) -> Paddock {
+        let server = Self::spawn_logging(data_dir, extra, Some(log));
         server.wait_serving();
         server
     }
