@@ -5,7 +5,7 @@
 mod common;
 
 use common::{rt, Paddock};
-use jute::CreateMode;
+use jute::{Acl, CreateMode, CreateRequest, Id, OpCode};
 use paddock::client::Client;
 
 /// The audit lines in a server log, each from its first field on, with
@@ -52,6 +52,13 @@ fn changes_are_written_with_who_asked_and_how_it_ended() {
         assert!(c.delete("/nope", -1).await.is_err());
         // Reads are not written.
         c.get_data("/a", false).await.unwrap();
+        // Pipelined: a write that goes through the log, then one refused
+        // before it (no WRITE permission): written in request order.
+        let read_only = vec![Acl { perms: jute::perms::READ, id: Id { scheme: "world".into(), id: "anyone".into() } }];
+        let locked = CreateRequest { path: "/locked".into(), data: None, acl: read_only, flags: 0 };
+        c.call(OpCode::Create, Some(&locked)).await.unwrap();
+        let (made, refused) = tokio::join!(c.create("/p", b"", CreateMode::Persistent), c.set_data("/locked", b"x", -1));
+        assert!(made.is_ok() && refused.is_err());
         let session = c.session_id;
         c.close().await.unwrap();
         session
@@ -68,6 +75,9 @@ fn changes_are_written_with_who_asked_and_how_it_ended() {
         format!("{client}\toperation=setData\tznode=/a\tresult=success"),
         format!("{client}\toperation=create\tznode=/a/e-0000000000\tznode_type=ephemeral_sequential\tresult=success"),
         format!("{client}\toperation=delete\tznode=/nope\tresult=failure"),
+        format!("{client}\toperation=create\tznode=/locked\tznode_type=persistent\tresult=success"),
+        format!("{client}\toperation=create\tznode=/p\tznode_type=persistent\tresult=success"),
+        format!("{client}\toperation=setData\tznode=/locked\tresult=failure"),
         format!("session={session:#x}\tuser={user}\toperation=ephemeralZNodeDeletionOnSessionCloseOrExpire\tznode=/a/e-0000000000\tresult=success"),
         format!("user={user}\toperation=serverStop\tresult=invoked"),
     ];

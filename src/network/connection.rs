@@ -90,6 +90,9 @@ enum Pending {
     SetWatches { xid: i32, req: SetWatches2 },
     /// A membership change: reply once it is done and applied here.
     Reconfig { xid: i32, req: jute::ReconfigRequest },
+    /// A write refused before the log, whose audit line is written in its
+    /// turn (after the lines of the session's earlier writes).
+    Refused { xid: i32, err: i32, audited: Box<Audited> },
     /// closeSession: reply once applied, then hang up.
     Close { xid: i32, rx: WriteReceiver, trace: Span },
 }
@@ -463,8 +466,10 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                     Err(e) => {
                         // Refused before the log: the span ends here, with why.
                         trace.reply(*server.shared.applied.borrow(), e.raw());
-                        ctx.audit(audited.as_deref(), None);
-                        (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false)
+                        match audited {
+                            Some(audited) => (Pending::Refused { xid: header.xid, err: e.raw(), audited }, false),
+                            None => (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false),
+                        }
                     }
                 }
             }
@@ -582,6 +587,10 @@ async fn answer(
                 None => server.shared.read_async().await.tree.last_zxid(),
             };
             (xid, zxid, err, close, None)
+        }
+        Pending::Refused { xid, err, audited } => {
+            ctx.audit(Some(&audited), None);
+            (xid, server.shared.read_async().await.tree.last_zxid(), err, false, None)
         }
         Pending::Write { xid, reply, rx, started, trace: span, audited } => {
             trace = span;
