@@ -94,6 +94,18 @@ fn members_listed_in_a_dynamic_config_file_form_one_ensemble() {
         let b = Client::connect(&ens.addr(other), 10_000).await.unwrap();
         b.call(OpCode::Sync, Some(&SyncRequest { path: "/shared".into() })).await.unwrap();
         assert_eq!(b.get_data("/shared", false).await.unwrap().0, b"one");
+        // As on ZooKeeper, /zookeeper/config shows the members from the
+        // start (zkCli's `config`, Curator's EnsembleTracker read it).
+        let (config, stat) = b.get_data("/zookeeper/config", false).await.unwrap();
+        let config = String::from_utf8(config).unwrap();
+        let lines: Vec<&str> = config.lines().collect();
+        assert_eq!(lines.len(), 4, "{config}");
+        for (i, line) in lines[..3].iter().enumerate() {
+            let peer = ens.peer_addr(i + 1);
+            assert!(line.starts_with(&format!("server.{}={peer}:", i + 1)) && line.ends_with(":participant"), "{config}");
+        }
+        assert_eq!(lines[3], "version=0");
+        assert_eq!(stat.data_length as usize, config.len());
     });
 }
 

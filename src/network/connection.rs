@@ -564,6 +564,7 @@ fn reader<'a>(server: &'a Server, ctx: &SessionCtx, tree: &'a crate::tree::DataT
         session_id: ctx.id,
         ids,
         skip_acl: server.config.skip_acl,
+        members: &server.config.peers,
     }
 }
 

@@ -112,6 +112,9 @@ pub struct Reader<'a> {
     pub ids: &'a [AuthId],
     /// No ACL is checked (`skipACL=yes`).
     pub skip_acl: bool,
+    /// The ensemble of zoo.cfg, which `/zookeeper/config` shows until a
+    /// reconfig writes it (see [`Reader::config_data`]).
+    pub members: &'a std::collections::BTreeMap<u64, crate::config::Peer>,
 }
 
 impl Reader<'_> {
@@ -126,6 +129,30 @@ impl Reader<'_> {
             return Err(ZkError::NoAuth);
         }
         Ok(node)
+    }
+
+    /// What `/zookeeper/config` holds on an ensemble that no reconfig has
+    /// written yet: as on ZooKeeper, where every member sets it from its
+    /// zoo.cfg as it starts, its `server.N` lines (the role always given)
+    /// and `version=0`. None for other nodes, a single server, or once a
+    /// reconfig has written the node (the log's then).
+    fn config_data(&self, path: &str, node: &Node) -> Option<Vec<u8>> {
+        if path != crate::raft::membership::CONFIG_PATH || self.members.is_empty() || node.data_len() > 0 {
+            return None;
+        }
+        let mut text = String::new();
+        for (id, peer) in self.members {
+            let (ports, client) = peer.spec.split_once(';').map_or((peer.spec.as_str(), None), |(p, c)| (p, Some(c)));
+            let role = if ports.ends_with(":participant") || ports.ends_with(":observer") { "" } else { ":participant" };
+            text.push_str(&format!("server.{id}={ports}{role}"));
+            if let Some(client) = client {
+                text.push(';');
+                text.push_str(client);
+            }
+            text.push('\n');
+        }
+        text.push_str("version=0");
+        Some(text.into_bytes())
     }
 
     fn sorted_children(&self, node: &Node) -> Vec<String> {
@@ -148,7 +175,12 @@ impl Reader<'_> {
                 if *watch {
                     self.watches.add(self.conn, WatchKind::Data, path);
                 }
-                GetDataResponse { data: node.data().map(<[u8]>::to_vec), stat: node.wire_stat() }.write(buf);
+                if let Some(data) = self.config_data(path, node) {
+                    let stat = jute::Stat { data_length: data.len() as i32, ..node.wire_stat() };
+                    GetDataResponse { data: Some(data), stat }.write(buf);
+                } else {
+                    GetDataResponse { data: node.data().map(<[u8]>::to_vec), stat: node.wire_stat() }.write(buf);
+                }
             }
             ReadOp::GetAcl { path } => {
                 let node = self.readable(path)?;
