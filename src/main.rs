@@ -144,12 +144,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("paddock: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let code = runtime.block_on(run(config, import));
     if let Some(telemetry) = telemetry {
@@ -158,15 +155,20 @@ fn main() -> ExitCode {
     code
 }
 
+/// The runtime serving (or exporting) runs on; says why if it cannot start.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("paddock: cannot start the runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
 /// `--export-zookeeper DIR`: writes the snapshot and says what ZooKeeper
 /// needs to know to start from it.
 fn export(config: &Config, dir: &std::path::Path) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("paddock: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let done = match runtime.block_on(paddock::export::run(config, dir)) {
         Ok(done) => done,

@@ -140,19 +140,16 @@ impl Reader<'_> {
         if path != crate::raft::membership::CONFIG_PATH || self.members.is_empty() || node.data_len() > 0 {
             return None;
         }
-        let mut text = String::new();
-        for (id, peer) in self.members {
-            let (ports, client) = peer.spec.split_once(';').map_or((peer.spec.as_str(), None), |(p, c)| (p, Some(c)));
-            let role = if ports.ends_with(":participant") || ports.ends_with(":observer") { "" } else { ":participant" };
-            text.push_str(&format!("server.{id}={ports}{role}"));
-            if let Some(client) = client {
-                text.push(';');
-                text.push_str(client);
-            }
-            text.push('\n');
-        }
-        text.push_str("version=0");
-        Some(text.into_bytes())
+        let servers = self
+            .members
+            .iter()
+            .map(|(id, peer)| {
+                let (ports, client) = peer.spec.split_once(';').map_or((peer.spec.as_str(), None), |(p, c)| (p, Some(c)));
+                let role = if ports.ends_with(":participant") || ports.ends_with(":observer") { "" } else { ":participant" };
+                (*id, format!("{ports}{role}{}", client.map(|c| format!(";{c}")).unwrap_or_default()))
+            })
+            .collect();
+        Some(crate::raft::membership::render(&servers, 0).into_bytes())
     }
 
     fn sorted_children(&self, node: &Node) -> Vec<String> {

@@ -539,7 +539,7 @@ impl DataTree {
         let mut undo = Vec::new();
         for path in info.ephemerals.iter().rev() {
             // Ephemerals have no children, so these deletes cannot fail.
-            if self.delete(ctx, path, -1, changes, &mut undo).is_ok() {
+            if self.delete(ctx, path, -1, changes, &mut undo).is_ok() && crate::audit::enabled() {
                 changes.ended_ephemerals.push((id, path.clone()));
             }
         }
