@@ -21,9 +21,14 @@ Server {
 
 /// Starts paddock with the JAAS file above configured through zoo.cfg.
 fn start_with_jaas(dir: &Path) -> Paddock {
+    start_with_jaas_and(dir, "")
+}
+
+/// As `start_with_jaas`, with more zoo.cfg lines.
+fn start_with_jaas_and(dir: &Path, more: &str) -> Paddock {
     std::fs::write(dir.join("jaas.conf"), JAAS).unwrap();
     let cfg = dir.join("zoo.cfg");
-    std::fs::write(&cfg, format!("jaasLoginConfig={}\n", dir.join("jaas.conf").display())).unwrap();
+    std::fs::write(&cfg, format!("jaasLoginConfig={}\n{more}", dir.join("jaas.conf").display())).unwrap();
     Paddock::start_with(&dir.join("data"), &["--config", cfg.to_str().unwrap()])
 }
 
@@ -38,7 +43,7 @@ async fn sasl(c: &Client, token: &[u8]) -> Result<(i32, i64, Vec<u8>), ClientErr
         .await
         .map_err(|_| ClientError::Timeout)?
         .map_err(|_| ClientError::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "closed")))??;
-    let token = if header.err == 0 { SetSaslResponse::from_bytes(&body)?.token } else { Vec::new() };
+    let token = if header.err == 0 { SetSaslResponse::from_bytes(&body)?.token.unwrap_or_default() } else { Vec::new() };
     Ok((header.err, header.zxid, token))
 }
 
@@ -113,6 +118,21 @@ fn digest_md5_gives_the_sasl_identity_and_acl() {
         anon.close().await.unwrap();
         sup.close().await.unwrap();
         bob.close().await.unwrap();
+    });
+}
+
+#[test]
+fn a_super_user_s_whoami_lists_super() {
+    // ZooKeeper's whoAmI lists every identity, `super` with an empty name.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_jaas_and(dir.path(), "superUser=jaasuser\n");
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&c, "jaasuser", "jaas_password").await, 0);
+        let ids = who_am_i(&c).await;
+        assert!(ids.contains(&("super".to_string(), String::new())), "{ids:?}");
+        assert!(ids.contains(&("sasl".to_string(), "jaasuser".to_string())), "{ids:?}");
+        c.close().await.unwrap();
     });
 }
 

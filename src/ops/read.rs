@@ -213,11 +213,12 @@ impl Reader<'_> {
                 let client_info = self
                     .ids
                     .iter()
-                    .filter(|id| id.scheme != "super")
                     .map(|id| {
-                        // As ZooKeeper's whoAmI: a digest identity shows only its user name.
+                        // As ZooKeeper's whoAmI: a digest identity shows only its
+                        // user name; `super` (which has no provider) an empty one.
                         let user = match id.scheme.as_str() {
                             "digest" => id.id.split(':').next().unwrap_or_default().to_string(),
+                            "super" => String::new(),
                             _ => id.id.clone(),
                         };
                         ClientInfo { auth_scheme: id.scheme.clone(), user }
