@@ -24,6 +24,7 @@ test: deps-test
 	compat/against-ensemble.sh
 	compat/from-zookeeper.sh
 	compat/audit.sh
+	compat/kerberos.sh
 
 unit: deps-build
 	$(CARGO) test --release --workspace
@@ -34,6 +35,7 @@ compat: deps-test
 	compat/against-ensemble.sh
 	compat/from-zookeeper.sh
 	compat/audit.sh
+	compat/kerberos.sh
 
 deps-build:
 	@scripts/deps.sh build

@@ -8,7 +8,7 @@ COMPAT_TMP="$COMPAT_DIR/tmp"
 
 KAZOO_VERSION="${KAZOO_VERSION:-2.11.0}"
 
-COMPAT_DEBS="zookeeper zookeeper-bin libcurator-recipes-java libcurator-framework-java libcurator-client-java"
+COMPAT_DEBS="zookeeper zookeeper-bin libcurator-recipes-java libcurator-framework-java libcurator-client-java krb5-kdc krb5-admin-server"
 
 ZK_JAVA_DIR=/usr/share/java
 ZK_CLI=/usr/share/zookeeper/bin/zkCli.sh

@@ -6,7 +6,9 @@ set -euo pipefail
 
 want=(libclang-dev clang)
 if [[ "${1:-build}" == "test" ]]; then
-  want+=(zookeeper zookeeper-bin libcurator-recipes-java libcurator-framework-java libcurator-client-java python3-venv)
+  # krb5-kdc, krb5-admin-server: the throwaway realm of compat/kerberos.sh.
+  want+=(zookeeper zookeeper-bin libcurator-recipes-java libcurator-framework-java libcurator-client-java python3-venv
+         krb5-kdc krb5-admin-server)
 fi
 
 missing=()

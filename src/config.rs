@@ -112,6 +112,14 @@ pub struct Config {
     /// The JAAS section read for SASL users (ZooKeeper's
     /// `zookeeper.sasl.serverconfig`, default `Server`).
     pub sasl_server_section: String,
+    /// How Kerberos client principals become `sasl` identities
+    /// (`zookeeper.security.auth_to_local`,
+    /// `zookeeper.kerberos.removeHostFromPrincipal`, `...RealmFromPrincipal`);
+    /// its default realm is filled in from `krb5_conf` at start.
+    pub kerberos_naming: crate::sasl::KerberosNaming,
+    /// The krb5.conf whose default realm the `DEFAULT` rule compares with
+    /// (`java.security.krb5.conf`; else KRB5_CONFIG, else /etc/krb5.conf).
+    pub krb5_conf: Option<PathBuf>,
     /// Whether the `reconfig` op may change membership (ZooKeeper's
     /// `reconfigEnabled`, default false).
     pub reconfig_enabled: bool,
@@ -215,6 +223,8 @@ impl Default for Config {
             reconfig_enabled: false,
             jaas_login_config: None,
             sasl_server_section: "Server".into(),
+            kerberos_naming: Default::default(),
+            krb5_conf: None,
             sasl_super_users: Vec::new(),
             peers: std::collections::BTreeMap::new(),
             peer_type_observer: None,
@@ -378,6 +388,16 @@ impl Config {
                     self.jaas_login_config = Some(PathBuf::from(value))
                 }
                 "sasl.serverconfig" | "zookeeper.sasl.serverconfig" => self.sasl_server_section = value.to_string(),
+                "security.auth_to_local" | "zookeeper.security.auth_to_local" => {
+                    self.kerberos_naming.auth_to_local = Some(value.to_string())
+                }
+                "kerberos.removeHostFromPrincipal" | "zookeeper.kerberos.removeHostFromPrincipal" => {
+                    self.kerberos_naming.remove_host = value == "true"
+                }
+                "kerberos.removeRealmFromPrincipal" | "zookeeper.kerberos.removeRealmFromPrincipal" => {
+                    self.kerberos_naming.remove_realm = value == "true"
+                }
+                "java.security.krb5.conf" => self.krb5_conf = Some(PathBuf::from(value)),
                 key if is_super_user_key(key) => self.sasl_super_users.push(value.to_string()),
                 "reconfigEnabled" => self.reconfig_enabled = value.eq_ignore_ascii_case("true"),
                 "4lw.commands.whitelist" => {
@@ -873,6 +893,13 @@ mod tests {
         c.apply_zoo_cfg("java.security.auth.login.config=j.conf\nsuperUserX=no\n", "zoo.cfg").unwrap();
         assert_eq!(c.jaas_login_config, Some(PathBuf::from("j.conf")));
         assert_eq!(c.sasl_super_users.len(), 2);
+        assert!(!c.kerberos_naming.remove_host && !c.kerberos_naming.remove_realm);
+        let text = "zookeeper.kerberos.removeHostFromPrincipal=true\nkerberos.removeRealmFromPrincipal=true\n\
+                    security.auth_to_local=RULE:[1:$1] DEFAULT\njava.security.krb5.conf=/k/krb5.conf\n";
+        c.apply_zoo_cfg(text, "zoo.cfg").unwrap();
+        assert!(c.kerberos_naming.remove_host && c.kerberos_naming.remove_realm);
+        assert_eq!(c.kerberos_naming.auth_to_local.as_deref(), Some("RULE:[1:$1] DEFAULT"));
+        assert_eq!(c.krb5_conf, Some(PathBuf::from("/k/krb5.conf")));
     }
 
     #[test]

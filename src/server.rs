@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,7 +21,7 @@ use crate::raft::log_store::LogStore;
 use crate::raft::network::PeerNetwork;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{Proposal, Raft, Response};
-use crate::sasl::SaslUsers;
+use crate::sasl::Sasl;
 use crate::state::Shared;
 use crate::telemetry::{attr, Span, SpanKind};
 use crate::tree::txn::Txn;
@@ -49,9 +50,9 @@ pub enum StartError {
     /// Raft could not start.
     #[error("raft: {0}")]
     Raft(String),
-    /// The JAAS file for SASL users could not be read.
+    /// The JAAS file could not be read, or its Kerberos login failed.
     #[error(transparent)]
-    Jaas(#[from] crate::sasl::JaasError),
+    Sasl(#[from] crate::sasl::LoadError),
     /// The secure client port's certificates could not be loaded.
     #[error(transparent)]
     Tls(#[from] crate::network::tls::TlsError),
@@ -85,8 +86,8 @@ pub struct Server {
     pub batcher: Batcher,
     /// Read points for linearizable reads, one round for all waiting.
     pub read_rounds: crate::raft::read_index::ReadRounds,
-    /// SASL users, when a JAAS file configures them.
-    pub sasl: Option<SaslUsers>,
+    /// SASL mechanisms and users, when a JAAS file configures them.
+    pub sasl: Option<Sasl>,
     /// Every open client connection's statistics (`cons`, `stat`, `crst`).
     pub connections: crate::network::stats::Connections,
     next_conn: AtomicU64,
@@ -330,17 +331,35 @@ async fn any_peer_initialized(config: &Config, links: &Links) -> bool {
     false
 }
 
-/// Reads the SASL users from the configured JAAS file. As on ZooKeeper, a
-/// file without the section means no SASL; an unreadable one stops the start.
-fn load_sasl_users(config: &Config) -> Result<Option<SaslUsers>, StartError> {
+/// Reads the SASL set-up from the configured JAAS file. As on ZooKeeper, a
+/// file without the section means no SASL; an unreadable one, or a Kerberos
+/// login that fails (a keytab without the principal), stops the start.
+fn load_sasl(config: &Config) -> Result<Option<Sasl>, StartError> {
     let Some(path) = &config.jaas_login_config else { return Ok(None) };
     let section = &config.sasl_server_section;
-    let users = SaslUsers::load(path, section, &config.sasl_super_users)?;
-    match &users {
-        Some(u) => tracing::info!("SASL DIGEST-MD5: {} user(s) from section {section} of {}", u.len(), path.display()),
-        None => tracing::warn!("no JAAS section named {section} in {}: SASL authentication is off", path.display()),
+    let mut naming = config.kerberos_naming.clone();
+    let krb5_conf = config.krb5_conf.clone().unwrap_or_else(|| {
+        let env = std::env::var("KRB5_CONFIG").ok();
+        PathBuf::from(env.as_deref().and_then(|v| v.split(':').next()).unwrap_or("/etc/krb5.conf"))
+    });
+    naming.default_realm = crate::sasl::default_realm(&krb5_conf);
+    let sasl = Sasl::load(path, section, &config.sasl_super_users, &naming)?;
+    let Some(s) = &sasl else {
+        tracing::warn!("no JAAS section named {section} in {}: SASL authentication is off", path.display());
+        return Ok(None);
+    };
+    if let Some(users) = &s.users {
+        tracing::info!("SASL DIGEST-MD5: {} user(s) from section {section} of {}", users.len(), path.display());
     }
-    Ok(users)
+    if let Some(k) = &s.kerberos {
+        tracing::info!(
+            "SASL GSSAPI (Kerberos) as {} from section {section} of {}; default realm {:?}",
+            k.principal,
+            path.display(),
+            naming.default_realm
+        );
+    }
+    Ok(sasl)
 }
 
 /// Opens storage, starts Raft and the client listener.
@@ -352,7 +371,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 /// ZooKeeper data directory, read) if given: clients are served once it is in.
 pub async fn start_importing(mut config: Config, import: Option<crate::import::Imported>) -> Result<Running, StartError> {
     config.validate()?;
-    let sasl = load_sasl_users(&config)?;
+    let sasl = load_sasl(&config)?;
     std::fs::create_dir_all(&config.data_dir)?;
     std::fs::create_dir_all(config.log_dir())?;
     let stores = storage::open_stores(&config.data_dir, config.log_dir())?;

@@ -221,28 +221,7 @@ fn the_log_lives_in_data_log_dir_and_a_moved_log_is_refused() {
     server.stop();
 
     // Started without dataLogDir, the state's log is missing: it refuses.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
-        .args(["--port", "0", "--admin-port", "0", "--data-dir"])
-        .arg(&data)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("paddock started on a state whose log is elsewhere");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success());
+    let stderr = Paddock::refused(&["--data-dir", data.to_str().unwrap()]);
     assert!(stderr.contains("no Raft log"), "{stderr}");
 
     // With it again, everything is there.

@@ -1,5 +1,7 @@
 //! SASL DIGEST-MD5 over the sasl request (op 102), users from a JAAS file,
-//! and the `sasl` ACL scheme, as ZooKeeper 3.8's server does them.
+//! and the `sasl` ACL scheme, as ZooKeeper 3.8's server does them; and the
+//! Kerberos login's start-up checks (compat/kerberos.sh runs GSSAPI itself
+//! against a real KDC with the Java client).
 
 mod common;
 
@@ -171,4 +173,29 @@ fn without_a_jaas_file_sasl_is_refused() {
         let c = Client::connect(&server.addr, 10_000).await.unwrap();
         assert_eq!(sasl(&c, b"").await.unwrap().0, ErrorCode::AuthFailed.code());
     });
+}
+
+#[test]
+fn a_kerberos_login_without_its_key_stops_the_start() {
+    // A Krb5LoginModule whose keytab lacks the principal: ZooKeeper fails
+    // its login at start; so does paddock, naming the principal and why.
+    let dir = tempfile::tempdir().unwrap();
+    let jaas = dir.path().join("jaas.conf");
+    let keytab = dir.path().join("missing.keytab");
+    let text = format!(
+        "Server {{ com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true \
+         keyTab=\"{}\" principal=\"zookeeper/localhost@PADDOCK.TEST\"; }};",
+        keytab.display()
+    );
+    std::fs::write(&jaas, text).unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(&cfg, format!("jaasLoginConfig={}\n", jaas.display())).unwrap();
+    let data = dir.path().join("data");
+    let stderr = Paddock::refused(&["--config", cfg.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    assert!(stderr.contains("Kerberos login as zookeeper/localhost@PADDOCK.TEST"), "{stderr}");
+
+    // Without a principal the section cannot be used either.
+    std::fs::write(&jaas, "Server { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true; };").unwrap();
+    let stderr = Paddock::refused(&["--config", cfg.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    assert!(stderr.contains("has no principal"), "{stderr}");
 }

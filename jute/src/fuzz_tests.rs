@@ -327,7 +327,7 @@ fn targets() -> Vec<Target> {
         target("SyncResponse", vec![SyncResponse { path: "/".into() }]),
         target("GetAllChildrenNumberResponse", vec![GetAllChildrenNumberResponse { total_number: 42 }]),
         target("GetEphemeralsResponse", vec![GetEphemeralsResponse { ephemerals: strings(4) }]),
-        target("SetSaslResponse", vec![SetSaslResponse { token: vec![1, 2, 3] }]),
+        target("SetSaslResponse", vec![SetSaslResponse { token: Some(vec![1, 2, 3]) }, SetSaslResponse { token: None }]),
         target("ClientInfo", vec![ClientInfo { auth_scheme: "ip".into(), user: "127.0.0.1".into() }]),
         target(
             "WhoAmIResponse",

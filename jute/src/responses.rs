@@ -125,8 +125,9 @@ record! {
     /// Reply to sasl (102): the server's SASL token.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct SetSaslResponse {
-        /// The SASL token.
-        pub token: Vec<u8>,
+        /// The SASL token; null where the server has none (GSSAPI's last
+        /// reply, which the Java client waits for before other requests).
+        pub token: Option<Vec<u8>>,
     }
 }
 
@@ -197,7 +198,8 @@ mod tests {
         check(SyncResponse { path: "/a".into() });
         check(GetAllChildrenNumberResponse { total_number: 6 });
         check(GetEphemeralsResponse { ephemerals: vec!["/d/e".into()] });
-        check(SetSaslResponse { token: vec![1, 2, 3] });
+        check(SetSaslResponse { token: Some(vec![1, 2, 3]) });
+        check(SetSaslResponse { token: None });
         check(WhoAmIResponse {
             client_info: vec![
                 ClientInfo { auth_scheme: "digest".into(), user: "alice".into() },

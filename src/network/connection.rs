@@ -420,8 +420,8 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                     }
                     Err(e) => {
                         tracing::info!(session = %format!("{:#x}", ctx.id), "SASL authentication failed: {e}");
-                        // SetSASLResponse with a null token.
-                        let body = BytesMut::from(&(-1i32).to_be_bytes()[..]);
+                        let mut body = BytesMut::new();
+                        SetSaslResponse { token: None }.write(&mut body);
                         let err = ZkError::AuthFailed.raw();
                         (Pending::Reply { xid: header.xid, zxid: Some(0), err, body, close: true }, true)
                     }

@@ -40,6 +40,34 @@ impl Paddock {
         Self::spawn_logging(data_dir, extra, None)
     }
 
+    /// Runs paddock with `args` expecting it to refuse to start: waits (at
+    /// most 30 s) for it to exit unsuccessfully and returns its stderr.
+    pub fn refused(args: &[&str]) -> String {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
+            .args(["--port", "0", "--admin-port", "0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run paddock");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for paddock") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("paddock started with {args:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        child.stderr.take().expect("piped stderr").read_to_string(&mut stderr).expect("read stderr");
+        assert!(!status.success(), "paddock exited 0 with {args:?}: {stderr}");
+        stderr
+    }
+
     /// As `start`, with the server's stderr (its logs, and any panic) going to `log`.
     pub fn start_logging_to(data_dir: &Path, log: &Path) -> Paddock {
         Self::start_with_log(data_dir, &[], log)
