@@ -14,6 +14,8 @@
 #                     AuthFailed
 #   mapped            with auth_to_local rules and removeRealmFromPrincipal
 #                     (both servers restarted so)
+#   required          with sessionRequireClientSASLAuth=true (restarted so):
+#                     a Kerberos client is served, one without is not
 # Prints PASS/FAIL lines; exits 1 if any FAIL. Every process it starts is
 # stopped by PID on exit.
 set -uo pipefail
@@ -89,6 +91,12 @@ run_mapped() {
         printf 'mapped-whoami-host\t%s\n' "$(cli svc-localhost "$2" -- whoami | ids)"
     } >"$work/$1.out"
 }
+run_required() {
+    {
+        printf 'required-kerberos\t%s\n' "$(cli client "$2" -- whoami | ids)"
+        printf 'required-no-kerberos\t%s\n' "$(cli none "$2" -- ls / | last)"
+    } >"$work/$1.out"
+}
 
 start_zk() { # start_zk EXTRA_ZOO_CFG_LINES
     rm -rf "$work/zk"
@@ -129,6 +137,14 @@ start_paddock "$MAPPED" ||
 run_mapped paddock-mapped "$paddock_addr"
 stop_paddock
 
+REQUIRED=$'sessionRequireClientSASLAuth=true\n'
+start_zk "$REQUIRED" || { echo "FAIL kerberos.setup: ZooKeeper did not start (required)"; exit 1; }
+run_required zk-required "127.0.0.1:${ports[1]}"
+"$here/zookeeper.sh" stop "$work/zk" >&2
+start_paddock "$REQUIRED" || { echo "FAIL kerberos.setup: paddock did not start (required)"; exit 1; }
+run_required paddock-required "$paddock_addr"
+stop_paddock
+
 # What a user expects of each check, whichever server answers.
 declare -A expect=(
     [whoami]="ip: 127.0.0.1 sasl: client@$REALM "
@@ -141,10 +157,12 @@ declare -A expect=(
     [wrong-principal]="state:AuthFailed "
     [mapped-whoami]="ip: 127.0.0.1 sasl: client "
     [mapped-whoami-host]="ip: 127.0.0.1 sasl: mapped/localhost "
+    [required-kerberos]="ip: 127.0.0.1 sasl: client@$REALM "
+    [required-no-kerberos]="KeeperErrorCode = Session closed because client failed to authenticate for /"
 )
 failed=0
-cat "$work/zk.out" "$work/zk-mapped.out" >"$work/zk.all"
-cat "$work/paddock.out" "$work/paddock-mapped.out" >"$work/paddock.all"
+cat "$work/zk.out" "$work/zk-mapped.out" "$work/zk-required.out" >"$work/zk.all"
+cat "$work/paddock.out" "$work/paddock-mapped.out" "$work/paddock-required.out" >"$work/paddock.all"
 while IFS=$'\t' read -r check zk_says; do
     paddock_says="$(awk -F'\t' -v c="$check" '$1 == c { print $2 }' "$work/paddock.all")"
     if [[ "$zk_says" == "${expect[$check]}" && "$paddock_says" == "$zk_says" ]]; then

@@ -120,6 +120,18 @@ pub struct Config {
     /// The krb5.conf whose default realm the `DEFAULT` rule compares with
     /// (`java.security.krb5.conf`; else KRB5_CONFIG, else /etc/krb5.conf).
     pub krb5_conf: Option<PathBuf>,
+    /// `enforce.auth.enabled`: only connections holding an identity of one
+    /// of `enforce_auth_schemes` may send requests other than auth and sasl.
+    pub enforce_auth: bool,
+    /// `enforce.auth.schemes` (comma-separated); `sasl` alone with
+    /// `sessionRequireClientSASLAuth=true`, which also turns enforcement on.
+    pub enforce_auth_schemes: Vec<String>,
+    /// `sessionRequireClientSASLAuth`: as `enforce.auth` with `sasl`, and
+    /// a failed SASL exchange is answered SessionClosedRequireSasl.
+    pub require_sasl: bool,
+    /// `allowSaslFailedClients`: a failed SASL exchange keeps the connection
+    /// (unless SASL is required).
+    pub allow_sasl_failed: bool,
     /// Whether the `reconfig` op may change membership (ZooKeeper's
     /// `reconfigEnabled`, default false).
     pub reconfig_enabled: bool,
@@ -224,6 +236,10 @@ impl Default for Config {
             jaas_login_config: None,
             sasl_server_section: "Server".into(),
             kerberos_naming: Default::default(),
+            enforce_auth: false,
+            enforce_auth_schemes: Vec::new(),
+            require_sasl: false,
+            allow_sasl_failed: false,
             krb5_conf: None,
             sasl_super_users: Vec::new(),
             peers: std::collections::BTreeMap::new(),
@@ -398,6 +414,16 @@ impl Config {
                     self.kerberos_naming.remove_realm = value == "true"
                 }
                 "java.security.krb5.conf" => self.krb5_conf = Some(PathBuf::from(value)),
+                "enforce.auth.enabled" | "zookeeper.enforce.auth.enabled" => self.enforce_auth = value == "true",
+                "enforce.auth.schemes" | "zookeeper.enforce.auth.schemes" => {
+                    self.enforce_auth_schemes = value.split(',').map(|s| s.trim().to_string()).collect()
+                }
+                "sessionRequireClientSASLAuth" | "zookeeper.sessionRequireClientSASLAuth" => {
+                    self.require_sasl = value.eq_ignore_ascii_case("true")
+                }
+                "allowSaslFailedClients" | "zookeeper.allowSaslFailedClients" => {
+                    self.allow_sasl_failed = value.eq_ignore_ascii_case("true")
+                }
                 key if is_super_user_key(key) => self.sasl_super_users.push(value.to_string()),
                 "reconfigEnabled" => self.reconfig_enabled = value.eq_ignore_ascii_case("true"),
                 "4lw.commands.whitelist" => {
@@ -507,6 +533,18 @@ impl Config {
         Some((secrets, field))
     }
 
+    /// The schemes a connection must hold an identity of before it may send
+    /// requests other than auth and sasl; `None` when that is not enforced.
+    pub fn enforced_auth_schemes(&self) -> Option<Vec<String>> {
+        if self.require_sasl {
+            Some(vec!["sasl".to_string()])
+        } else if self.enforce_auth {
+            Some(self.enforce_auth_schemes.clone())
+        } else {
+            None
+        }
+    }
+
     /// Checks the settings hang together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_times()?;
@@ -527,6 +565,15 @@ impl Config {
                 if store.is_none() {
                     return Err(ConfigError::Invalid(format!("{what} needs ssl.quorum.{name}.location")));
                 }
+            }
+        }
+        if let Some(schemes) = self.enforced_auth_schemes() {
+            // As ZooKeeper's AuthenticationHelper: the schemes must be named and known.
+            if schemes.is_empty() || schemes.iter().all(|s| s.is_empty()) {
+                return Err(ConfigError::Invalid("enforce.auth.enabled is true: enforce.auth.schemes must be configured".into()));
+            }
+            if let Some(unknown) = schemes.iter().find(|s| !AUTH_SCHEMES.contains(&s.as_str())) {
+                return Err(ConfigError::Invalid(format!("authentication scheme {unknown} is not available")));
             }
         }
         if !self.peers.is_empty() && !self.peers.contains_key(&self.server_id) {
@@ -729,6 +776,9 @@ fn socket_addr(what: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigEr
 
 /// `superUser`, `superUser.N` and their `zookeeper.`-prefixed forms: zoo.cfg
 /// keys ZooKeeper turns into the `zookeeper.superUser*` properties it reads.
+/// The authentication schemes a connection can gain an identity of here.
+const AUTH_SCHEMES: &[&str] = &["ip", "digest", "sasl", "x509"];
+
 fn is_super_user_key(key: &str) -> bool {
     let key = key.strip_prefix("zookeeper.").unwrap_or(key);
     key == "superUser" || key.strip_prefix("superUser.").is_some_and(|rest| !rest.is_empty())

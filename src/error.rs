@@ -32,6 +32,10 @@ pub enum ZkError {
     /// Authentication failed.
     #[error("authentication failed")]
     AuthFailed,
+    /// The server requires authentication (`enforce.auth.enabled`) the
+    /// connection has not done: it is closed, the session lives on.
+    #[error("session closed because client failed to authenticate")]
+    AuthRequired,
     /// A write on a read-only connection (a server without a quorum).
     #[error("not a read-only call")]
     NotReadOnly,
@@ -81,6 +85,7 @@ impl ZkError {
             ZkError::NoAuth => ErrorCode::NoAuth,
             ZkError::NotReadOnly => ErrorCode::NotReadOnly,
             ZkError::AuthFailed => ErrorCode::AuthFailed,
+            ZkError::AuthRequired => ErrorCode::SessionClosedRequireSasl,
             ZkError::SessionExpired => ErrorCode::SessionExpired,
             ZkError::Unimplemented => ErrorCode::Unimplemented,
             ZkError::ReconfigDisabled => ErrorCode::ReconfigDisabled,

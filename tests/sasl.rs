@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{rt, Paddock};
-use jute::{perms, Acl, CreateRequest, ErrorCode, GetDataRequest, GetSaslRequest, Id, OpCode, Record, SetSaslResponse, WhoAmIResponse};
+use jute::{perms, Acl, AuthPacket, CreateRequest, ErrorCode, GetDataRequest, GetSaslRequest, Id, OpCode, Record, SetSaslResponse, WhoAmIResponse};
 use md5::{Digest, Md5};
 use paddock::client::{Client, ClientError};
 
@@ -50,8 +50,18 @@ async fn sasl(c: &Client, token: &[u8]) -> Result<(i32, i64, Vec<u8>), ClientErr
 }
 
 /// Runs the client side of DIGEST-MD5 (RFC 2831) as pure-sasl does; returns
-/// the final reply's error code.
+/// the final reply's error code, having checked a success's `rspauth`.
 async fn authenticate(c: &Client, user: &str, password: &str) -> i32 {
+    let (err, token, rspauth) = digest_exchange(c, user, password).await;
+    if err == 0 {
+        assert_eq!(String::from_utf8(token).unwrap(), rspauth);
+    }
+    err
+}
+
+/// The DIGEST-MD5 exchange: the final reply's error code and token, and the
+/// `rspauth` a server that knows the password answers.
+async fn digest_exchange(c: &Client, user: &str, password: &str) -> (i32, Vec<u8>, String) {
     let (err, zxid, challenge) = sasl(c, b"").await.unwrap();
     assert_eq!((err, zxid), (0, 0), "the challenge comes with zxid 0, as on ZooKeeper");
     let challenge = String::from_utf8(challenge).unwrap();
@@ -69,11 +79,8 @@ async fn authenticate(c: &Client, user: &str, password: &str) -> i32 {
         kd(&format!("AUTHENTICATE:{uri}"))
     );
     let (err, zxid, token) = sasl(c, response.as_bytes()).await.unwrap();
-    if err == 0 {
-        assert_eq!(zxid, 0);
-        assert_eq!(String::from_utf8(token).unwrap(), format!("rspauth={}", kd(&format!(":{uri}"))));
-    }
-    err
+    assert_eq!(zxid, 0);
+    (err, token, format!("rspauth={}", kd(&format!(":{uri}"))))
 }
 
 fn sasl_acl(user: &str) -> Vec<Acl> {
@@ -198,4 +205,68 @@ fn a_kerberos_login_without_its_key_stops_the_start() {
     std::fs::write(&jaas, "Server { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true; };").unwrap();
     let stderr = Paddock::refused(&["--config", cfg.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
     assert!(stderr.contains("has no principal"), "{stderr}");
+}
+
+#[test]
+fn enforce_auth_answers_unauthenticated_requests_and_closes_the_connection() {
+    // ZooKeeper 3.8's enforce.auth: before the connection holds an identity
+    // of a listed scheme, every request but auth and sasl is answered
+    // SessionClosedRequireSasl and the connection is closed.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_jaas_and(dir.path(), "enforce.auth.enabled=true\nenforce.auth.schemes=sasl,digest\n");
+    rt().block_on(async {
+        let anon = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert!(matches!(get(&anon, "/").await, Err(ClientError::Server(ErrorCode::SessionClosedRequireSasl))));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(anon.exists("/", false).await.is_err(), "the connection is closed");
+
+        let sasl_user = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&sasl_user, "jaasuser", "jaas_password").await, 0);
+        assert!(get(&sasl_user, "/").await.is_ok());
+        // A listed scheme other than sasl does as well.
+        let digest_user = Client::connect(&server.addr, 10_000).await.unwrap();
+        let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"alice:secret".to_vec() };
+        digest_user.call(OpCode::Auth, Some(&auth)).await.unwrap();
+        assert!(get(&digest_user, "/").await.is_ok());
+        // A failed SASL exchange, with sasl required, is answered so too.
+        let wrong = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&wrong, "jaasuser", "wrong").await, ErrorCode::SessionClosedRequireSasl.code());
+        sasl_user.close().await.unwrap();
+        digest_user.close().await.unwrap();
+    });
+}
+
+#[test]
+fn allow_sasl_failed_clients_keeps_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_jaas_and(dir.path(), "allowSaslFailedClients=true\n");
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        // Answered OK with a null token (ZooKeeper's reply when it lets the failure pass).
+        assert_eq!(digest_exchange(&c, "jaasuser", "wrong").await.0, 0);
+        assert!(get(&c, "/").await.is_ok(), "the connection goes on");
+        assert!(!who_am_i(&c).await.iter().any(|(scheme, _)| scheme == "sasl"));
+        c.close().await.unwrap();
+    });
+    // With SASL required the failure still closes the connection.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_jaas_and(dir.path(), "allowSaslFailedClients=true\nsessionRequireClientSASLAuth=true\n");
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&c, "jaasuser", "wrong").await, ErrorCode::SessionClosedRequireSasl.code());
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert!(matches!(get(&c, "/").await, Err(ClientError::Server(ErrorCode::SessionClosedRequireSasl))));
+    });
+}
+
+#[test]
+fn enforce_auth_without_known_schemes_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    let data = dir.path().join("data");
+    let args = ["--config", cfg.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
+    std::fs::write(&cfg, "enforce.auth.enabled=true\n").unwrap();
+    assert!(Paddock::refused(&args).contains("enforce.auth.schemes must be configured"));
+    std::fs::write(&cfg, "enforce.auth.enabled=true\nenforce.auth.schemes=sasl,kerberos\n").unwrap();
+    assert!(Paddock::refused(&args).contains("authentication scheme kerberos is not available"));
 }

@@ -128,6 +128,11 @@ impl SessionCtx {
         }
     }
 
+    /// True if the connection holds an identity of one of `schemes`.
+    fn has_scheme(&self, schemes: &[String]) -> bool {
+        self.ids.read().unwrap_or_else(|e| e.into_inner()).iter().any(|id| schemes.contains(&id.scheme))
+    }
+
     /// Adds authenticated identities (addAuthInfo, SASL), each once.
     fn add_ids(&self, new_ids: Vec<AuthId>) {
         let mut ids = self.ids.write().unwrap_or_else(|e| e.into_inner());
@@ -379,6 +384,9 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     let mut reads_queued = 0u64;
     // The connection's SASL exchange, from its first sasl request on.
     let mut sasl_exchange = None;
+    // enforce.auth: the schemes one of which the connection must hold.
+    let enforced = server.config.enforced_auth_schemes();
+    let sasl_required = enforced.as_ref().is_some_and(|s| s.iter().any(|s| s == "sasl"));
     loop {
         let body = match frame::read_frame(rd, server.config.max_buffer).await {
             Ok(body) => body,
@@ -392,7 +400,18 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
         let header = RequestHeader::read(&mut r)?;
         let started = Instant::now();
         ctx.stats.request(header.op);
-        let (pending, last) = match ops::decode(header.op, &mut r)? {
+        let op = ops::decode(header.op, &mut r)?;
+        if let (Some(schemes), false) = (&enforced, matches!(op, Op::Auth(_) | Op::Sasl(_))) {
+            if !ctx.has_scheme(schemes) {
+                // As ZooKeeper's AuthenticationHelper: answered, then the
+                // connection (not the session) is closed.
+                tracing::info!(session = %format!("{:#x}", ctx.id), ?schemes, "request before the required authentication");
+                let err = ZkError::AuthRequired.raw();
+                let _ = queue.send(Pending::Reply { xid: header.xid, zxid: Some(0), err, body: BytesMut::new(), close: true }).await;
+                return Ok(());
+            }
+        }
+        let (pending, last) = match op {
             Op::Ping => (Pending::Reply { xid: header.xid, zxid: None, err: 0, body: BytesMut::new(), close: false }, false),
             Op::Auth(packet) => match auth::authenticate(&packet.scheme, &packet.auth, server.config.super_digest.as_deref()) {
                 Ok(new_ids) => {
@@ -406,8 +425,9 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             },
             Op::Sasl(token) => {
                 // As ZooKeeper's processSasl: the reply has the request's xid and
-                // zxid 0; a failure answers AuthFailed with a null token and
-                // closes the connection (the session lives on).
+                // zxid 0; a failure answers AuthFailed (SessionClosedRequireSasl
+                // where SASL is required) with a null token and closes the
+                // connection (the session lives on), unless allowSaslFailedClients.
                 match sasl::step(server.sasl.as_ref(), &mut sasl_exchange, &token) {
                     Ok(reply) => {
                         if !reply.ids.is_empty() {
@@ -422,8 +442,13 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                         tracing::info!(session = %format!("{:#x}", ctx.id), "SASL authentication failed: {e}");
                         let mut body = BytesMut::new();
                         SetSaslResponse { token: None }.write(&mut body);
-                        let err = ZkError::AuthFailed.raw();
-                        (Pending::Reply { xid: header.xid, zxid: Some(0), err, body, close: true }, true)
+                        if server.config.allow_sasl_failed && !sasl_required {
+                            // allowSaslFailedClients: the connection goes on unauthenticated.
+                            (Pending::Reply { xid: header.xid, zxid: Some(0), err: 0, body, close: false }, false)
+                        } else {
+                            let err = if sasl_required { ZkError::AuthRequired } else { ZkError::AuthFailed }.raw();
+                            (Pending::Reply { xid: header.xid, zxid: Some(0), err, body, close: true }, true)
+                        }
                     }
                 }
             }
