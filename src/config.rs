@@ -120,6 +120,8 @@ pub struct Config {
     /// The krb5.conf whose default realm the `DEFAULT` rule compares with
     /// (`java.security.krb5.conf`; else KRB5_CONFIG, else /etc/krb5.conf).
     pub krb5_conf: Option<PathBuf>,
+    /// Quorum SASL between members (`quorum.auth.*`).
+    pub quorum_auth: QuorumAuthConfig,
     /// `enforce.auth.enabled`: only connections holding an identity of one
     /// of `enforce_auth_schemes` may send requests other than auth and sasl.
     pub enforce_auth: bool,
@@ -236,6 +238,7 @@ impl Default for Config {
             jaas_login_config: None,
             sasl_server_section: "Server".into(),
             kerberos_naming: Default::default(),
+            quorum_auth: QuorumAuthConfig::default(),
             enforce_auth: false,
             enforce_auth_schemes: Vec::new(),
             require_sasl: false,
@@ -414,6 +417,11 @@ impl Config {
                     self.kerberos_naming.remove_realm = value == "true"
                 }
                 "java.security.krb5.conf" => self.krb5_conf = Some(PathBuf::from(value)),
+                "quorum.auth.enableSasl" => self.quorum_auth.enable_sasl = value == "true",
+                "quorum.auth.learnerRequireSasl" => self.quorum_auth.learner_require_sasl = value == "true",
+                "quorum.auth.serverRequireSasl" => self.quorum_auth.server_require_sasl = value == "true",
+                "quorum.auth.learner.saslLoginContext" => self.quorum_auth.learner_context = value.to_string(),
+                "quorum.auth.server.saslLoginContext" => self.quorum_auth.server_context = value.to_string(),
                 "enforce.auth.enabled" | "zookeeper.enforce.auth.enabled" => self.enforce_auth = value == "true",
                 "enforce.auth.schemes" | "zookeeper.enforce.auth.schemes" => {
                     self.enforce_auth_schemes = value.split(',').map(|s| s.trim().to_string()).collect()
@@ -565,6 +573,15 @@ impl Config {
                 if store.is_none() {
                     return Err(ConfigError::Invalid(format!("{what} needs ssl.quorum.{name}.location")));
                 }
+            }
+        }
+        let q = &self.quorum_auth;
+        for (set, key) in [(q.learner_require_sasl, "learnerRequireSasl"), (q.server_require_sasl, "serverRequireSasl")] {
+            if set && !q.enable_sasl {
+                // As ZooKeeper's QuorumPeerConfig.
+                return Err(ConfigError::Invalid(format!(
+                    "quorum.auth.enableSasl is disabled, so cannot enable quorum.auth.{key}"
+                )));
             }
         }
         if let Some(schemes) = self.enforced_auth_schemes() {
@@ -776,6 +793,33 @@ fn socket_addr(what: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigEr
 
 /// `superUser`, `superUser.N` and their `zookeeper.`-prefixed forms: zoo.cfg
 /// keys ZooKeeper turns into the `zookeeper.superUser*` properties it reads.
+/// Quorum SASL settings (ZooKeeper's `quorum.auth.*`).
+#[derive(Debug, Clone)]
+pub struct QuorumAuthConfig {
+    /// `quorum.auth.enableSasl`: members authenticate as they dial.
+    pub enable_sasl: bool,
+    /// `quorum.auth.learnerRequireSasl`: never talk to a member that does not.
+    pub learner_require_sasl: bool,
+    /// `quorum.auth.serverRequireSasl`: refuse members that dial without it.
+    pub server_require_sasl: bool,
+    /// `quorum.auth.learner.saslLoginContext`: the JAAS section logged in with.
+    pub learner_context: String,
+    /// `quorum.auth.server.saslLoginContext`: the JAAS section of accepted members.
+    pub server_context: String,
+}
+
+impl Default for QuorumAuthConfig {
+    fn default() -> Self {
+        QuorumAuthConfig {
+            enable_sasl: false,
+            learner_require_sasl: false,
+            server_require_sasl: false,
+            learner_context: "QuorumLearner".into(),
+            server_context: "QuorumServer".into(),
+        }
+    }
+}
+
 /// The authentication schemes a connection can gain an identity of here.
 const AUTH_SCHEMES: &[&str] = &["ip", "digest", "sasl", "x509"];
 

@@ -56,6 +56,9 @@ pub enum StartError {
     /// The secure client port's certificates could not be loaded.
     #[error(transparent)]
     Tls(#[from] crate::network::tls::TlsError),
+    /// The quorum's links (TLS stores, quorum SASL) could not be set up.
+    #[error(transparent)]
+    Links(#[from] crate::raft::link::LinkError),
     /// A ZooKeeper data directory could not be imported.
     #[error("import from ZooKeeper: {0}")]
     Import(#[from] crate::import::ImportError),
@@ -345,7 +348,12 @@ fn load_sasl(config: &Config) -> Result<Option<Sasl>, StartError> {
     naming.default_realm = crate::sasl::default_realm(&krb5_conf);
     let sasl = Sasl::load(path, section, &config.sasl_super_users, &naming)?;
     let Some(s) = &sasl else {
-        tracing::warn!("no JAAS section named {section} in {}: SASL authentication is off", path.display());
+        // A file for quorum SASL alone is no mistake.
+        if config.quorum_auth.enable_sasl {
+            tracing::info!("no JAAS section named {section} in {}: client SASL authentication is off", path.display());
+        } else {
+            tracing::warn!("no JAAS section named {section} in {}: SASL authentication is off", path.display());
+        }
         return Ok(None);
     };
     if let Some(users) = &s.users {

@@ -523,3 +523,91 @@ fn read_only_mode_serves_reads_while_out_of_a_quorum() {
     });
     assert_eq!(word(&ens, "isro"), "rw");
 }
+
+/// A JAAS file with the quorum SASL sections of ZooKeeper's documentation:
+/// members accept user `member` and log in as `member` with `password`.
+fn quorum_jaas(dir: &std::path::Path, password: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("quorum-jaas-{password}.conf"));
+    let text = format!(
+        "QuorumServer {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  user_member=\"secret\";\n}};\n\
+         QuorumLearner {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  username=\"member\"\n  password=\"{password}\";\n}};\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Peer links as a member with these zoo.cfg lines would dial.
+fn links_with(cfg: &str) -> paddock::raft::link::Links {
+    let mut config = paddock::config::Config::default();
+    config.apply_zoo_cfg(cfg, "zoo.cfg").unwrap();
+    config.validate().unwrap();
+    paddock::raft::link::Links::from_config(&config).unwrap()
+}
+
+fn answers(links: &paddock::raft::link::Links, ens: &Ensemble, id: usize) -> bool {
+    rt().block_on(paddock::raft::peer_server::peer_initialized(links, &ens.peer_addr(id)))
+}
+
+#[test]
+fn members_authenticate_each_other_with_quorum_sasl() {
+    // ZooKeeper's quorum.auth.* with DIGEST-MD5: every peer connection
+    // (replication, forwarded writes, votes) starts with the dialler's login.
+    let dir = tempfile::tempdir().unwrap();
+    let jaas = quorum_jaas(dir.path(), "secret");
+    let auth = format!("jaasLoginConfig={}\nquorum.auth.enableSasl=true\n", jaas.display());
+    let required = format!("{auth}quorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true\n");
+    let ens = Ensemble::start_cfg(dir.path(), 3, &required);
+    let leader = ens.leader().expect("a leader");
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    rt().block_on(async {
+        let f = Client::connect(&ens.addr(follower), 10_000).await.unwrap();
+        f.create("/authenticated", b"x", CreateMode::Persistent).await.unwrap();
+        let l = Client::connect(&ens.addr(leader), 10_000).await.unwrap();
+        assert_eq!(l.get_data("/authenticated", false).await.unwrap().0, b"x");
+    });
+    // A dialler with the members' login is answered; one with a wrong
+    // password, or none, is not.
+    assert!(answers(&links_with(&required), &ens, leader));
+    let wrong = quorum_jaas(dir.path(), "guess");
+    assert!(!answers(&links_with(&required.replace(&jaas.display().to_string(), &wrong.display().to_string())), &ens, leader));
+    assert!(!answers(&paddock::raft::link::Links::default(), &ens, leader));
+}
+
+#[test]
+fn quorum_sasl_can_be_turned_on_one_member_at_a_time() {
+    // ZooKeeper's steps: enableSasl everywhere (nothing required yet), then
+    // learnerRequireSasl, then serverRequireSasl. A member in the first step
+    // serves members that do not log in yet, and a member that does not run
+    // quorum SASL tells a dialler so.
+    let dir = tempfile::tempdir().unwrap();
+    let jaas = quorum_jaas(dir.path(), "secret");
+    let auth = format!("jaasLoginConfig={}\nquorum.auth.enableSasl=true\n", jaas.display());
+    let ens = Ensemble::start_cfg(dir.path(), 3, &auth);
+    assert!(answers(&paddock::raft::link::Links::default(), &ens, 1), "a member not logging in yet is served");
+    assert!(answers(&links_with(&auth), &ens, 1));
+    let wrong = quorum_jaas(dir.path(), "guess");
+    assert!(!answers(&links_with(&auth.replace(&jaas.display().to_string(), &wrong.display().to_string())), &ens, 1));
+    drop(ens);
+
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = Ensemble::start(plain_dir.path(), 3);
+    assert!(answers(&links_with(&auth), &plain, 1), "without learnerRequireSasl, talks to a member without quorum SASL");
+    let learner_requires = format!("{auth}quorum.auth.learnerRequireSasl=true\n");
+    assert!(!answers(&links_with(&learner_requires), &plain, 1), "with it, does not");
+}
+
+#[test]
+fn quorum_sasl_settings_that_cannot_work_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    let data = dir.path().join("data");
+    let args = ["--config", cfg.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
+    std::fs::write(&cfg, "quorum.auth.serverRequireSasl=true\n").unwrap();
+    assert!(common::Paddock::refused(&args).contains("quorum.auth.enableSasl is disabled"));
+    std::fs::write(&cfg, "quorum.auth.enableSasl=true\n").unwrap();
+    assert!(common::Paddock::refused(&args).contains("needs jaasLoginConfig"));
+    let jaas = dir.path().join("jaas.conf");
+    std::fs::write(&jaas, "QuorumServer { org.apache.zookeeper.server.auth.DigestLoginModule required user_a=\"b\"; };").unwrap();
+    std::fs::write(&cfg, format!("quorum.auth.enableSasl=true\njaasLoginConfig={}\n", jaas.display())).unwrap();
+    assert!(common::Paddock::refused(&args).contains("no section QuorumLearner"));
+}

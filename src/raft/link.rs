@@ -3,7 +3,8 @@
 //! answered, with `portUnification=true`). Every peer
 //! connection (Raft's RPCs, forwarded writes and session liveness, reconfig,
 //! the start-up question whether an ensemble exists) is dialled and answered
-//! here, so none of them can go around the quorum's TLS.
+//! here, so none of them can go around the quorum's TLS, or its SASL
+//! authentication (`quorum.auth.enableSasl`, see [`super::quorum_auth`]).
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +14,10 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_util::either::Either;
 
-use super::wire::{self, PeerStream};
+use bytes::BytesMut;
+
+use super::quorum_auth::{QuorumAuth, QuorumAuthError};
+use super::wire::{self, PeerIo, PeerStream};
 use crate::config::Config;
 use crate::network::reverse_dns;
 use crate::network::reload::Reloading;
@@ -27,6 +31,17 @@ const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 /// and more, over [`wire::MAX_FRAME`].
 const TLS_HANDSHAKE: u8 = 0x16;
 
+/// Why the quorum links could not be set up; the server does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The quorum's TLS stores.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Quorum SASL's settings or JAAS sections.
+    #[error(transparent)]
+    Auth(#[from] QuorumAuthError),
+}
+
 /// Dials and answers member-to-member connections.
 #[derive(Clone, Default)]
 pub struct Links {
@@ -37,25 +52,40 @@ pub struct Links {
     /// Answer both plain and TLS, told apart by the first byte
     /// (`portUnification=true`); else only what is dialled.
     unified: bool,
+    /// Quorum SASL (`quorum.auth.*`): members authenticating each other.
+    auth: QuorumAuth,
 }
 
 impl Links {
     /// Plain links, or TLS ones if zoo.cfg sets `sslQuorum=true`; with
     /// `portUnification=true` both are answered, for moving a running
     /// ensemble to TLS one member at a time.
-    pub fn from_config(config: &Config) -> Result<Links, TlsError> {
+    pub fn from_config(config: &Config) -> Result<Links, LinkError> {
         let tls = tls::quorum(config)?;
-        Ok(Links { dial_tls: config.ssl_quorum && tls.is_some(), unified: config.quorum_port_unification, tls })
+        let auth = QuorumAuth::from_config(config)?;
+        Ok(Links { dial_tls: config.ssl_quorum && tls.is_some(), unified: config.quorum_port_unification, tls, auth })
     }
 
     /// Dials the member at `addr` (`host:port`); over TLS its certificate
     /// must chain to the quorum trust store and (unless
     /// `ssl.quorum.hostnameVerification=false`) name `host`.
     pub async fn connect(&self, addr: &str) -> io::Result<PeerStream> {
+        let mut conn = wire::framed(self.connect_io(addr).await?);
+        if let Err(e) = self.auth.dial(&mut conn, addr).await {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                warn_rarely(&format!("could not talk to member {e}"));
+            }
+            return Err(e);
+        }
+        Ok(conn)
+    }
+
+    /// The byte stream of [`connect`](Self::connect): TCP, TLS over it when dialled so.
+    async fn connect_io(&self, addr: &str) -> io::Result<PeerIo> {
         let stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
         let Some(tls) = self.tls.as_ref().filter(|_| self.dial_tls).map(Reloading::current) else {
-            return Ok(wire::framed(Either::Left(stream)));
+            return Ok(Either::Left(stream));
         };
         let host = host_of(addr);
         let name = ServerName::try_from(host.to_string())
@@ -63,22 +93,40 @@ impl Links {
         let stream = tokio::time::timeout(HANDSHAKE_LIMIT, tls.connector.connect(name, stream))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{addr}: TLS handshake timed out")))??;
-        Ok(wire::framed(Either::Right(stream.into())))
+        Ok(Either::Right(stream.into()))
     }
 
     /// Answers a member that dialled this one; over TLS it must present a
     /// certificate that chains to the quorum trust store and (unless
     /// `ssl.quorum.hostnameVerification=false`) names the address it dialled
     /// from, or the name that address resolves back to.
-    pub async fn accept(&self, stream: TcpStream) -> io::Result<PeerStream> {
+    ///
+    /// With quorum SASL the dialler then authenticates; a dialler that did
+    /// not (where that is allowed) has its first request returned with the stream.
+    pub async fn accept(&self, stream: TcpStream) -> io::Result<(PeerStream, Option<BytesMut>)> {
+        let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let mut conn = wire::framed(self.accept_io(stream).await?);
+        match self.auth.answer(&mut conn, &peer).await {
+            Ok(first) => Ok((conn, first)),
+            Err(e) => {
+                if e.kind() == io::ErrorKind::PermissionDenied {
+                    warn_rarely(&format!("refused a peer connection from {e}"));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The byte stream of [`accept`](Self::accept): TCP, or TLS over it.
+    async fn accept_io(&self, stream: TcpStream) -> io::Result<PeerIo> {
         let _ = stream.set_nodelay(true);
-        let Some(tls) = self.tls.as_ref().map(Reloading::current) else { return Ok(wire::framed(Either::Left(stream))) };
+        let Some(tls) = self.tls.as_ref().map(Reloading::current) else { return Ok(Either::Left(stream)) };
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         if self.unified {
             let mut first = [0u8; 1];
             match tokio::time::timeout(HANDSHAKE_LIMIT, stream.peek(&mut first)).await {
                 Ok(Ok(1..)) if first[0] == TLS_HANDSHAKE => {}
-                Ok(Ok(1..)) => return Ok(wire::framed(Either::Left(stream))),
+                Ok(Ok(1..)) => return Ok(Either::Left(stream)),
                 Ok(Ok(_)) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{peer}: closed before a byte"))),
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, format!("{peer}: sent nothing"))),
@@ -101,7 +149,7 @@ impl Links {
                         return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("{peer}: {why}")));
                     }
                 }
-                Ok(wire::framed(Either::Right(stream.into())))
+                Ok(Either::Right(stream.into()))
             }
             Ok(Err(e)) => {
                 warn_rarely(&format!("refused a peer connection from {peer}: TLS: {e}"));
@@ -133,6 +181,14 @@ fn warn_rarely(message: &str) {
 mod tests {
     use super::*;
 
+    /// Dials `addr` and sends a first request, as every member does (the
+    /// answering side reads it before it hands the connection on).
+    async fn dial(links: &Links, addr: &str) -> Option<PeerStream> {
+        let mut conn = links.connect(addr).await.ok()?;
+        wire::send(&mut conn, 1, &super::super::wire::PeerRequest::Status).await.ok()?;
+        Some(conn)
+    }
+
     #[tokio::test]
     async fn accepted_members_must_be_named_for_their_address() {
         let fixture = |name: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/tls").join(name);
@@ -155,7 +211,7 @@ mod tests {
                 let (stream, _) = listener.accept().await.unwrap();
                 answering.accept(stream).await.map(|_| ())
             });
-            let _dialled = links(dialler, false).connect(&addr).await;
+            let _dialled = dial(&links(dialler, false), &addr).await;
             let answered = answer.await.unwrap();
             assert_eq!(answered.is_ok(), accepted, "hostname verification {verify}, member with {dialler}: {answered:?}");
         }
@@ -201,7 +257,7 @@ mod tests {
                 }
             }
         });
-        let _refused = rotated.connect(&addr).await;
+        let _refused = dial(&rotated, &addr).await;
         // Written elsewhere and moved in, as a store should be replaced.
         let staged = dir.path().join("staged.pem");
         std::fs::write(&staged, &both).unwrap();
@@ -210,7 +266,7 @@ mod tests {
         while !answer.is_finished() {
             assert!(std::time::Instant::now() < deadline, "the new trust store was not taken up");
             // Held open while the answering side looks at who dialled.
-            let _dialled = rotated.connect(&addr).await;
+            let _dialled = dial(&rotated, &addr).await;
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         let outcomes = answer.await.unwrap();

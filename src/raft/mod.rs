@@ -13,6 +13,7 @@ pub mod log_store;
 pub mod membership;
 pub mod network;
 pub mod peer_server;
+pub mod quorum_auth;
 pub mod read_index;
 pub mod snapshots;
 pub mod state_machine;

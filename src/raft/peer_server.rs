@@ -93,7 +93,10 @@ fn forward(
 }
 
 async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(), wire::WireError> {
-    let (mut sink, mut source) = server.links.accept(stream).await?.split();
+    let (conn, first) = server.links.accept(stream).await?;
+    let (mut sink, source) = conn.split();
+    // The first request, when the member did not open with quorum SASL, was read already.
+    let mut source = futures::stream::iter(first.map(Ok)).chain(source);
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, PeerResponse)>();
     let writer = tokio::spawn(async move {
         if let Err(e) = wire::pump(&mut rx, &mut sink).await {

@@ -1,6 +1,8 @@
 //! The server side of SASL DIGEST-MD5 (RFC 2831), as the JDK's `DigestMD5Server`
 //! runs it for ZooKeeper: authentication only (`qop=auth`, no integrity or
-//! confidentiality layer), one realm, and a digest-uri of `zookeeper/zk-sasl-md5`.
+//! confidentiality layer), one realm, and a digest-uri of `zookeeper/zk-sasl-md5`
+//! (`zookeeper-quorum/zk-quorum-sasl-md5` between members); and the client
+//! side, which members use to authenticate to each other.
 //!
 //! The exchange is two round trips:
 //!
@@ -23,6 +25,11 @@ use rand::RngCore;
 pub const ZK_SERVICE: &str = "zookeeper";
 /// The server name (and realm) ZooKeeper's DIGEST-MD5 server uses whatever its host.
 pub const ZK_SERVER_NAME: &str = "zk-sasl-md5";
+
+/// The service of quorum SASL (member to member), as ZooKeeper names it.
+pub const QUORUM_SERVICE: &str = "zookeeper-quorum";
+/// The server name (and realm) of quorum SASL's DIGEST-MD5 server.
+pub const QUORUM_SERVER_NAME: &str = "zk-quorum-sasl-md5";
 
 /// Longest client token accepted; real digest-responses are a few hundred bytes.
 const MAX_RESPONSE: usize = 4096;
@@ -87,12 +94,13 @@ impl DigestMd5Server {
     /// A server as ZooKeeper's: service `zookeeper`, server name and realm
     /// `zk-sasl-md5`, a fresh random nonce.
     pub fn for_zookeeper() -> Self {
-        // 30 random bytes: a 40-character nonce, like the JDK's.
-        let mut raw = [0u8; 30];
-        rand::thread_rng().fill_bytes(&mut raw);
-        use base64::Engine;
-        let nonce = base64::engine::general_purpose::STANDARD.encode(raw);
-        Self::new(ZK_SERVICE, ZK_SERVER_NAME, ZK_SERVER_NAME, &nonce)
+        Self::new(ZK_SERVICE, ZK_SERVER_NAME, ZK_SERVER_NAME, &random_nonce())
+    }
+
+    /// A server for members authenticating to each other (quorum SASL),
+    /// named as ZooKeeper's quorum DIGEST-MD5 server.
+    pub fn for_quorum() -> Self {
+        Self::new(QUORUM_SERVICE, QUORUM_SERVER_NAME, QUORUM_SERVER_NAME, &random_nonce())
     }
 
     /// A server with explicit parameters (tests use RFC 2831's example).
@@ -192,38 +200,11 @@ impl DigestMd5Server {
         let authzid = d.get("authzid")?;
 
         let pass = password(&user).ok_or_else(|| DigestError::UnknownUser(user.clone()))?;
-        let mut secret = Md5::new();
-        secret.update(latin1_or_utf8(&user));
-        secret.update(b":");
-        secret.update(latin1_or_utf8(&realm));
-        secret.update(b":");
-        secret.update(latin1_or_utf8(&pass));
-        let mut a1 = secret.finalize().to_vec();
-        a1.extend_from_slice(b":");
-        a1.extend_from_slice(nonce);
-        a1.extend_from_slice(b":");
-        a1.extend_from_slice(cnonce);
-        if let Some(z) = authzid {
-            a1.extend_from_slice(b":");
-            a1.extend_from_slice(z);
-        }
-        let ha1 = hex_md5(&a1);
-        let kd = |a2: &[u8]| {
-            let mut s = ha1.clone().into_bytes();
-            for part in [nonce, nc, cnonce, b"auth".as_slice()] {
-                s.extend_from_slice(b":");
-                s.extend_from_slice(part);
-            }
-            s.extend_from_slice(b":");
-            s.extend_from_slice(hex_md5(a2).as_bytes());
-            hex_md5(&s)
-        };
-        let expected = kd(&[b"AUTHENTICATE:".as_slice(), uri].concat());
-        if !constant_time_eq(expected.as_bytes(), &response.to_ascii_lowercase()) {
+        let digests = Digests::of(&Exchanged { user: &user, realm: &realm, password: &pass, nonce, cnonce, nc, authzid, uri });
+        if !constant_time_eq(digests.response.as_bytes(), &response.to_ascii_lowercase()) {
             return Err(DigestError::WrongDigest(user));
         }
-        let rspauth = kd(&[b":".as_slice(), uri].concat());
-        Ok((user, format!("rspauth={rspauth}").into_bytes()))
+        Ok((user, format!("rspauth={}", digests.rspauth).into_bytes()))
     }
 
     /// `service/host[/serv-name]` with this server's service and name (host
@@ -235,6 +216,145 @@ impl DigestMd5Server {
         let host = parts.next().unwrap_or_default();
         service == self.service && host.eq_ignore_ascii_case(&self.server_name)
     }
+}
+
+/// What both sides of an exchange hash (RFC 2831 2.1.2.1, md5-sess, qop=auth).
+struct Exchanged<'a> {
+    user: &'a str,
+    realm: &'a str,
+    password: &'a str,
+    nonce: &'a [u8],
+    cnonce: &'a [u8],
+    nc: &'a [u8],
+    authzid: Option<&'a [u8]>,
+    uri: &'a [u8],
+}
+
+/// The client's `response` and the server's `rspauth`, lower-case hex.
+struct Digests {
+    response: String,
+    rspauth: String,
+}
+
+impl Digests {
+    fn of(e: &Exchanged) -> Digests {
+        let mut secret = Md5::new();
+        secret.update(latin1_or_utf8(e.user));
+        secret.update(b":");
+        secret.update(latin1_or_utf8(e.realm));
+        secret.update(b":");
+        secret.update(latin1_or_utf8(e.password));
+        let mut a1 = secret.finalize().to_vec();
+        a1.extend_from_slice(b":");
+        a1.extend_from_slice(e.nonce);
+        a1.extend_from_slice(b":");
+        a1.extend_from_slice(e.cnonce);
+        if let Some(z) = e.authzid {
+            a1.extend_from_slice(b":");
+            a1.extend_from_slice(z);
+        }
+        let ha1 = hex_md5(&a1);
+        let kd = |a2: &[u8]| {
+            let mut s = ha1.clone().into_bytes();
+            for part in [e.nonce, e.nc, e.cnonce, b"auth".as_slice()] {
+                s.extend_from_slice(b":");
+                s.extend_from_slice(part);
+            }
+            s.extend_from_slice(b":");
+            s.extend_from_slice(hex_md5(a2).as_bytes());
+            hex_md5(&s)
+        };
+        Digests {
+            response: kd(&[b"AUTHENTICATE:".as_slice(), e.uri].concat()),
+            rspauth: kd(&[b":".as_slice(), e.uri].concat()),
+        }
+    }
+}
+
+/// The client side of the same exchange, as the JDK's `DigestMD5Client`
+/// runs it with `qop=auth`: used by a member authenticating to another
+/// (quorum SASL), where both ends are paddock.
+#[derive(Debug, Clone)]
+pub struct DigestMd5Client {
+    user: String,
+    password: String,
+    uri: String,
+    cnonce: String,
+    /// The `rspauth` the server must answer, once a response was sent.
+    rspauth: Option<String>,
+}
+
+impl DigestMd5Client {
+    /// A client logging in as `user` to `service/server_name`.
+    pub fn new(user: &str, password: &str, service: &str, server_name: &str) -> Self {
+        DigestMd5Client {
+            user: user.into(),
+            password: password.into(),
+            uri: format!("{service}/{server_name}"),
+            cnonce: random_nonce(),
+            rspauth: None,
+        }
+    }
+
+    /// The digest-response to the server's challenge.
+    pub fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, DigestError> {
+        if self.rspauth.is_some() {
+            return Err(DigestError::AlreadyComplete);
+        }
+        let d = Directives::parse(challenge)?;
+        let realm = String::from_utf8_lossy(d.get("realm")?.unwrap_or_default()).into_owned();
+        let nonce = d.require("nonce")?;
+        match d.get("algorithm")? {
+            Some(a) if a.eq_ignore_ascii_case(b"md5-sess") => {}
+            other => return Err(unacceptable("algorithm", other.unwrap_or_default())),
+        }
+        if let Some(q) = d.get("qop")? {
+            if !q.split(|b| *b == b',').any(|q| q.trim_ascii().eq_ignore_ascii_case(b"auth")) {
+                return Err(unacceptable("qop", q));
+            }
+        }
+        let nc = b"00000001";
+        let digests = Digests::of(&Exchanged {
+            user: &self.user,
+            realm: &realm,
+            password: &self.password,
+            nonce,
+            cnonce: self.cnonce.as_bytes(),
+            nc,
+            authzid: None,
+            uri: self.uri.as_bytes(),
+        });
+        self.rspauth = Some(digests.rspauth);
+        let token = format!(
+            "charset=utf-8,username=\"{}\",realm=\"{}\",nonce=\"{}\",nc=00000001,cnonce=\"{}\",digest-uri=\"{}\",maxbuf=65536,response={},qop=auth",
+            quote(&self.user),
+            quote(&realm),
+            quote(&String::from_utf8_lossy(nonce)),
+            self.cnonce,
+            quote(&self.uri),
+            digests.response
+        );
+        Ok(token.into_bytes())
+    }
+
+    /// Checks the server's final token proves it knows the password too.
+    pub fn verify(&self, token: &[u8]) -> Result<(), DigestError> {
+        let expected = self.rspauth.as_deref().ok_or_else(|| DigestError::Malformed("rspauth before a response".into()))?;
+        let got = Directives::parse(token)?.require("rspauth")?.to_ascii_lowercase();
+        if constant_time_eq(expected.as_bytes(), &got) {
+            Ok(())
+        } else {
+            Err(DigestError::WrongDigest(self.user.clone()))
+        }
+    }
+}
+
+/// A fresh 40-character nonce (30 random bytes, base64), like the JDK's.
+fn random_nonce() -> String {
+    let mut raw = [0u8; 30];
+    rand::thread_rng().fill_bytes(&mut raw);
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
 fn unacceptable(directive: &'static str, value: &[u8]) -> DigestError {
@@ -480,5 +600,32 @@ mod tests {
             s.step(b"", users).unwrap();
             let _ = s.step(&mutated, users);
         }
+    }
+
+    #[test]
+    fn our_client_authenticates_to_our_server_both_ways() {
+        let users = |u: &str| (u == "member").then(|| "quorum-secret".to_string());
+        let mut server = DigestMd5Server::for_quorum();
+        let mut client = DigestMd5Client::new("member", "quorum-secret", QUORUM_SERVICE, QUORUM_SERVER_NAME);
+        let Step::Challenge(challenge) = server.step(b"", users).unwrap() else { panic!("no challenge") };
+        let response = client.respond(&challenge).unwrap();
+        let Step::Complete { token, user } = server.step(&response, users).unwrap() else { panic!("not complete") };
+        assert_eq!(user, "member");
+        client.verify(&token).unwrap();
+        // A server that does not know the password cannot prove it does.
+        assert!(client.verify(b"rspauth=00000000000000000000000000000000").is_err());
+
+        // A wrong password is refused by the server.
+        let mut server = DigestMd5Server::for_quorum();
+        let mut wrong = DigestMd5Client::new("member", "guess", QUORUM_SERVICE, QUORUM_SERVER_NAME);
+        let Step::Challenge(challenge) = server.step(b"", users).unwrap() else { panic!("no challenge") };
+        let response = wrong.respond(&challenge).unwrap();
+        assert!(matches!(server.step(&response, users), Err(DigestError::WrongDigest(_))));
+        // Another service's digest-uri is refused as well.
+        let mut server = DigestMd5Server::for_zookeeper();
+        let mut other = DigestMd5Client::new("member", "quorum-secret", QUORUM_SERVICE, QUORUM_SERVER_NAME);
+        let Step::Challenge(challenge) = server.step(b"", users).unwrap() else { panic!("no challenge") };
+        let response = other.respond(&challenge).unwrap();
+        assert!(server.step(&response, users).is_err());
     }
 }
