@@ -16,6 +16,11 @@
 #                     (both servers restarted so)
 #   required          with sessionRequireClientSASLAuth=true (restarted so):
 #                     a Kerberos client is served, one without is not
+# and, paddock only (a ZooKeeper server cannot join a paddock ensemble),
+#   quorum            a 3-member ensemble whose members log in to each other
+#                     with Kerberos (quorum.auth.*, QuorumServer/QuorumLearner
+#                     sections) replicates; a member with a stale service
+#                     key refuses the others, saying why
 # Prints PASS/FAIL lines; exits 1 if any FAIL. Every process it starts is
 # stopped by PID on exit.
 set -uo pipefail
@@ -28,9 +33,11 @@ REALM=PADDOCK.TEST
 work="$(mktemp -d)"
 kdc="$work/kdc"
 pid=""
+members=()
 cleanup() {
     "$here/zookeeper.sh" stop "$work/zk" >/dev/null 2>&1 || true
     [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    for m in "${members[@]}"; do kill "$m" 2>/dev/null && wait "$m" 2>/dev/null; done
     "$here/kerberos/kdc.sh" stop "$kdc" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -145,6 +152,63 @@ start_paddock "$REQUIRED" || { echo "FAIL kerberos.setup: paddock did not start 
 run_required paddock-required "$paddock_addr"
 stop_paddock
 
+# Members logging in to each other with Kerberos: three paddocks, the third
+# with a stale copy of the service key in its QuorumServer keytab.
+mapfile -t qp < <(compat_free_ports 9)
+servers=""
+for id in 1 2 3; do
+    i=$(( (id - 1) * 3 ))
+    servers+="server.$id=127.0.0.1:${qp[$((i + 1))]}:${qp[$((i + 2))]};${qp[$i]}"$'\n'
+done
+start_member() { # start_member ID SERVICE_KEYTAB
+    local id="$1" q="$work/q$1"
+    mkdir -p "$q/data"
+    echo "$id" >"$q/data/myid"
+    { jaas QuorumServer zkquorum/localhost "$2"; jaas QuorumLearner member "$kdc/member.keytab"; } >"$q/jaas.conf"
+    {
+        echo "dataDir=$q/data"
+        echo "clientPort=${qp[$(( (id - 1) * 3 ))]}"
+        echo "clientPortAddress=127.0.0.1"
+        echo "admin.enableServer=false"
+        echo "jaasLoginConfig=$q/jaas.conf"
+        echo "java.security.krb5.conf=$kdc/krb5.conf"
+        echo "quorum.auth.enableSasl=true"
+        echo "quorum.auth.learnerRequireSasl=true"
+        echo "quorum.auth.serverRequireSasl=true"
+        echo "quorum.auth.kerberos.servicePrincipal=zkquorum/localhost@$REALM"
+        printf %s "$servers"
+    } >"$q/zoo.cfg"
+    # The KDC's address comes from java.security.krb5.conf in zoo.cfg.
+    env -u KRB5_CONFIG setsid "$bin" --config "$q/zoo.cfg" >"$q/stdout" 2>"$q/stderr" </dev/null &
+    members+=($!)
+}
+serving() { compat_4lw "127.0.0.1:${qp[$(( ($1 - 1) * 3 ))]}" srvr | grep -cE '^Mode: (leader|follower)'; }
+# The third starts once the first two have a leader: it could otherwise win
+# the first election (its own dials succeed) and lead members that cannot
+# reach it.
+start_member 1 "$kdc/zkquorum-localhost.keytab"
+start_member 2 "$kdc/zkquorum-localhost.keytab"
+quorum_says=""
+for _ in $(seq 1 300); do
+    [[ "$(serving 1)$(serving 2)" == 11 ]] && break
+    sleep 0.1
+done
+start_member 3 "$kdc/zkquorum-localhost-stale.keytab"
+if [[ "$(serving 1)$(serving 2)" == 11 ]]; then
+    cli none "127.0.0.1:${qp[0]}" -- create /quorum over-kerberos >/dev/null
+    quorum_says="$(cli none "127.0.0.1:${qp[3]}" -- get /quorum | last)"
+fi
+sleep 1
+refusal="$(sed 's/\x1b\[[0-9;]*m//g' "$work/q3/stderr" | grep -o 'refused a peer connection from .*quorum SASL.*' | head -1)"
+printf 'quorum\t%s\n' "$quorum_says" >"$work/paddock-quorum.out"
+if [[ "$quorum_says" == over-kerberos && "$refusal" == *"zkquorum/localhost"* ]]; then
+    echo "PASS kerberos.quorum (member 3 logged: ${refusal:0:200})"
+    quorum_failed=0
+else
+    echo "FAIL kerberos.quorum: members 1 and 2 gave [$quorum_says]; member 3 with the stale key logged [$refusal]"
+    quorum_failed=1
+fi
+
 # What a user expects of each check, whichever server answers.
 declare -A expect=(
     [whoami]="ip: 127.0.0.1 sasl: client@$REALM "
@@ -172,4 +236,4 @@ while IFS=$'\t' read -r check zk_says; do
         failed=1
     fi
 done <"$work/zk.all"
-[ "$failed" = 0 ]
+[ "$failed" = 0 ] && [ "$quorum_failed" = 0 ]

@@ -118,7 +118,8 @@ pub struct Config {
     /// its default realm is filled in from `krb5_conf` at start.
     pub kerberos_naming: crate::sasl::KerberosNaming,
     /// The krb5.conf whose default realm the `DEFAULT` rule compares with
-    /// (`java.security.krb5.conf`; else KRB5_CONFIG, else /etc/krb5.conf).
+    /// (`java.security.krb5.conf`; else KRB5_CONFIG, else /etc/krb5.conf),
+    /// also given to the Kerberos library as KRB5_CONFIG when that is unset.
     pub krb5_conf: Option<PathBuf>,
     /// Quorum SASL between members (`quorum.auth.*`).
     pub quorum_auth: QuorumAuthConfig,
@@ -422,6 +423,7 @@ impl Config {
                 "quorum.auth.serverRequireSasl" => self.quorum_auth.server_require_sasl = value == "true",
                 "quorum.auth.learner.saslLoginContext" => self.quorum_auth.learner_context = value.to_string(),
                 "quorum.auth.server.saslLoginContext" => self.quorum_auth.server_context = value.to_string(),
+                "quorum.auth.kerberos.servicePrincipal" => self.quorum_auth.kerberos_service_principal = value.to_string(),
                 "enforce.auth.enabled" | "zookeeper.enforce.auth.enabled" => self.enforce_auth = value == "true",
                 "enforce.auth.schemes" | "zookeeper.enforce.auth.schemes" => {
                     self.enforce_auth_schemes = value.split(',').map(|s| s.trim().to_string()).collect()
@@ -806,6 +808,9 @@ pub struct QuorumAuthConfig {
     pub learner_context: String,
     /// `quorum.auth.server.saslLoginContext`: the JAAS section of accepted members.
     pub server_context: String,
+    /// `quorum.auth.kerberos.servicePrincipal`: whom a member dialling
+    /// with Kerberos asks a ticket for (`_HOST`: the dialled member's host).
+    pub kerberos_service_principal: String,
 }
 
 impl Default for QuorumAuthConfig {
@@ -816,6 +821,7 @@ impl Default for QuorumAuthConfig {
             server_require_sasl: false,
             learner_context: "QuorumLearner".into(),
             server_context: "QuorumServer".into(),
+            kerberos_service_principal: "zkquorum/localhost".into(),
         }
     }
 }

@@ -114,6 +114,12 @@ fn main() -> ExitCode {
     if let Some(dir) = &cli.export_zookeeper {
         return export(&config, dir);
     }
+    // ZooKeeper's JVM reads java.security.krb5.conf; the Kerberos library
+    // paddock loads reads KRB5_CONFIG (set here, while no other thread runs,
+    // unless the environment already names one).
+    if let (Some(krb5), None) = (&config.krb5_conf, std::env::var_os("KRB5_CONFIG")) {
+        std::env::set_var("KRB5_CONFIG", krb5);
+    }
     // Read before anything starts: a directory that cannot be imported
     // stops the start with why, with nothing bound and nothing written.
     let import = match &cli.import_zookeeper {

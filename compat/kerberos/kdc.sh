@@ -8,7 +8,9 @@
 #                           principal below: DIR/<name>.keytab
 #   kdc.sh stop DIR         stop that KDC (by the PID it wrote)
 # Principals: zookeeper/localhost (the server; zookeeper/otherhost, which
-# no server holds), client, other, admin and svc/localhost (clients).
+# no server holds), client, other, admin and svc/localhost (clients);
+# zkquorum/localhost and member for members authenticating each other
+# (and DIR/zkquorum-localhost-stale.keytab, a key since replaced).
 set -euo pipefail
 REALM=PADDOCK.TEST
 cmd="${1:?start|stop}"
@@ -45,10 +47,13 @@ CONF
     : >"$dir/kadm5.acl"
     export KRB5_CONFIG="$dir/krb5.conf" KRB5_KDC_PROFILE="$dir/kdc.conf"
     kdb5_util create -s -r "$REALM" -P kdc-master-password >"$dir/setup.log" 2>&1
-    for p in zookeeper/localhost zookeeper/otherhost client other admin svc/localhost; do
+    for p in zookeeper/localhost zookeeper/otherhost client other admin svc/localhost zkquorum/localhost member; do
         kadmin.local -q "addprinc -randkey $p@$REALM" >>"$dir/setup.log" 2>&1
         kadmin.local -q "ktadd -k $dir/${p//\//-}.keytab $p@$REALM" >>"$dir/setup.log" 2>&1
     done
+    # A stale copy of the quorum service's key: kept, then the key changed.
+    cp "$dir/zkquorum-localhost.keytab" "$dir/zkquorum-localhost-stale.keytab"
+    kadmin.local -q "ktadd -k $dir/zkquorum-localhost.keytab zkquorum/localhost@$REALM" >>"$dir/setup.log" 2>&1
     krb5kdc -n -P "$dir/kdc.pid" >>"$dir/kdc.out" 2>&1 &
     echo $! >"$dir/kdc.pid.shell"
     for _ in $(seq 1 100); do

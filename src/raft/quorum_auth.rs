@@ -1,7 +1,16 @@
 //! Quorum SASL: members authenticating each other before they talk, as
-//! ZooKeeper's `quorum.auth.*` settings ask (DIGEST-MD5 with the JAAS
-//! sections `QuorumServer`, whose `user_<name>` entries a member accepts, and
-//! `QuorumLearner`, whose `username`/`password` it logs in with).
+//! ZooKeeper's `quorum.auth.*` settings ask, with the JAAS sections
+//! `QuorumServer` (how a member checks those that dial it) and
+//! `QuorumLearner` (how it logs in as it dials):
+//!
+//! - DIGEST-MD5: `user_<name>` entries in QuorumServer, `username` and
+//!   `password` in QuorumLearner;
+//! - Kerberos (GSSAPI): a Krb5LoginModule in each, QuorumServer's with the
+//!   member's service principal (`quorum.auth.kerberos.servicePrincipal`,
+//!   default `zkquorum/localhost`, `_HOST` standing for the member's host),
+//!   QuorumLearner's with the principal it logs in as. As ZooKeeper's
+//!   SaslQuorumServerCallbackHandler, a dialling `name/host@REALM` must name
+//!   the host of one of the `server.N` lines.
 //!
 //! The dialling member runs the client side first, on the framed peer
 //! stream: each of its frames is [`MAGIC`] and a SASL token, each answer a
@@ -16,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -24,6 +34,9 @@ use futures::{SinkExt, StreamExt};
 use super::wire::PeerStream;
 use crate::config::Config;
 use crate::sasl::digest_md5::{DigestMd5Client, DigestMd5Server, Step, QUORUM_SERVER_NAME, QUORUM_SERVICE};
+use crate::sasl::gss::Cred;
+use crate::sasl::gssapi::{self, GssapiClient, GssapiServer};
+use crate::sasl::jaas::LoginModule;
 use crate::sasl::JaasConfig;
 
 /// Starts every frame of the dialler's side of the exchange.
@@ -57,10 +70,30 @@ pub struct QuorumAuth {
     learner_requires: bool,
     /// `quorum.auth.serverRequireSasl`: refuse members that dial without authenticating.
     server_requires: bool,
-    /// The QuorumLearner login: user name and password.
-    login: Option<(String, String)>,
-    /// The QuorumServer section's users and passwords.
-    users: HashMap<String, String>,
+    /// How this member logs in (QuorumLearner).
+    login: Option<Login>,
+    /// How it checks members that dial it (QuorumServer).
+    check: Option<Check>,
+}
+
+/// A member's login as it dials.
+#[derive(Clone)]
+enum Login {
+    /// DIGEST-MD5 user name and password.
+    Digest(String, String),
+    /// Kerberos: its initiating credential, and the service principal
+    /// pattern of the members it dials (`_HOST` for their host).
+    Kerberos(Arc<Cred>, String),
+}
+
+/// How dialling members are checked.
+#[derive(Clone)]
+enum Check {
+    /// DIGEST-MD5 users and passwords.
+    Digest(HashMap<String, String>),
+    /// Kerberos: this member's accepting credential, and the hosts a
+    /// dialling host principal may name.
+    Kerberos(Arc<Cred>, Vec<String>),
 }
 
 impl std::fmt::Debug for QuorumAuth {
@@ -86,32 +119,48 @@ impl QuorumAuth {
             .as_ref()
             .ok_or_else(|| QuorumAuthError::Config("quorum.auth.enableSasl=true needs jaasLoginConfig".into()))?;
         let jaas = JaasConfig::load(path)?;
-        let section = |name: &str| {
-            jaas.section(name).ok_or_else(|| QuorumAuthError::Config(format!("no section {name} in {}", path.display())))
+        let module = |name: &str| -> Result<&LoginModule, QuorumAuthError> {
+            let s = jaas
+                .section(name)
+                .ok_or_else(|| QuorumAuthError::Config(format!("no section {name} in {}", path.display())))?;
+            s.modules.first().ok_or_else(|| QuorumAuthError::Config(format!("section {name} has no login module")))
         };
-        let options = |name: &str| -> Result<Vec<(String, String)>, QuorumAuthError> {
-            let s = section(name)?;
-            if s.modules.iter().any(|m| m.class.ends_with("Krb5LoginModule")) {
-                return Err(QuorumAuthError::Config(format!(
-                    "section {name}: Kerberos between members is not supported (DIGEST-MD5 is)"
-                )));
+        let option = |m: &LoginModule, key: &str| m.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let kerberos = |m: &LoginModule| m.class.ends_with("Krb5LoginModule");
+        // A Krb5LoginModule's principal, and its credential from its keytab.
+        type Acquire = fn(&str, Option<&str>) -> Result<Cred, crate::sasl::gss::GssError>;
+        let kerberos_login = |m: &LoginModule, section: &str, acquire: Acquire| -> Result<Arc<Cred>, QuorumAuthError> {
+            let principal =
+                option(m, "principal").ok_or_else(|| QuorumAuthError::Config(format!("section {section} needs a principal")))?;
+            let cred = acquire(&principal, option(m, "keyTab").as_deref())
+                .map_err(|e| QuorumAuthError::Config(format!("Kerberos login as {principal}: {e}")))?;
+            Ok(Arc::new(cred))
+        };
+
+        let server = module(&q.server_context)?;
+        let check = if kerberos(server) {
+            let hosts = config.peers.values().map(|p| p.host.to_ascii_lowercase()).collect();
+            Check::Kerberos(kerberos_login(server, &q.server_context, Cred::acquire)?, hosts)
+        } else {
+            let users = server.options.iter().filter_map(|(k, v)| k.strip_prefix("user_").map(|u| (u.to_string(), v.clone())));
+            Check::Digest(users.collect())
+        };
+        let learner = module(&q.learner_context)?;
+        let login = if kerberos(learner) {
+            let cred = kerberos_login(learner, &q.learner_context, Cred::initiator)?;
+            Login::Kerberos(cred, q.kerberos_service_principal.clone())
+        } else {
+            match (option(learner, "username"), option(learner, "password")) {
+                (Some(u), Some(p)) => Login::Digest(u, p),
+                _ => return Err(QuorumAuthError::Config(format!("section {} needs username and password", q.learner_context))),
             }
-            Ok(s.modules.iter().flat_map(|m| m.options.iter().cloned()).collect())
-        };
-        let server = options(&q.server_context)?;
-        let users = server.iter().filter_map(|(k, v)| k.strip_prefix("user_").map(|u| (u.to_string(), v.clone()))).collect();
-        let learner = options(&q.learner_context)?;
-        let get = |key: &str| learner.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-        let login = match (get("username"), get("password")) {
-            (Some(u), Some(p)) => (u, p),
-            _ => return Err(QuorumAuthError::Config(format!("section {} needs username and password", q.learner_context))),
         };
         Ok(QuorumAuth {
             enabled: true,
             learner_requires: q.learner_require_sasl,
             server_requires: q.server_require_sasl,
             login: Some(login),
-            users,
+            check: Some(check),
         })
     }
 
@@ -120,26 +169,64 @@ impl QuorumAuth {
         self.enabled
     }
 
-    /// The dialling side, on a new connection to `peer`: authenticates, or
-    /// learns that `peer` runs no quorum SASL (an error if this member
-    /// requires it). Nothing is sent when quorum SASL is off here.
+    /// The dialling side, on a new connection to `peer` (`host:port`):
+    /// authenticates, or learns that `peer` runs no quorum SASL (an error if
+    /// this member requires it). Nothing is sent when quorum SASL is off here.
     pub async fn dial(&self, conn: &mut PeerStream, peer: &str) -> io::Result<()> {
-        let Some((user, password)) = self.login.as_ref().filter(|_| self.enabled) else { return Ok(()) };
-        let mut client = DigestMd5Client::new(user, password, QUORUM_SERVICE, QUORUM_SERVER_NAME);
-        let mut token = Vec::new();
-        loop {
-            conn.send(Bytes::from([MAGIC, &token].concat())).await?;
-            let answer = next_frame(conn, peer).await?;
-            let (status, body) = answer.split_first().ok_or_else(|| denied(peer, "empty SASL answer"))?;
-            match *status {
-                CONTINUE => token = client.respond(body).map_err(|e| denied(peer, &e.to_string()))?,
-                DONE => return client.verify(body).map_err(|e| denied(peer, &format!("the member's proof: {e}"))),
-                OFF if self.learner_requires => {
-                    return Err(denied(peer, "it does not run quorum SASL (quorum.auth.learnerRequireSasl=true here)"))
+        let Some(login) = self.login.as_ref().filter(|_| self.enabled) else { return Ok(()) };
+        let fail = |e: &dyn std::fmt::Display| denied(peer, &e.to_string());
+        match login {
+            Login::Digest(user, password) => {
+                let mut client = DigestMd5Client::new(user, password, QUORUM_SERVICE, QUORUM_SERVER_NAME);
+                let mut token = Vec::new();
+                loop {
+                    match self.exchange(conn, peer, &token).await? {
+                        Answered::Continue(body) => token = client.respond(&body).map_err(|e| fail(&e))?,
+                        Answered::Done(body) => return client.verify(&body).map_err(|e| fail(&format!("the member's proof: {e}"))),
+                        Answered::Off => return Ok(()),
+                    }
                 }
-                OFF => return Ok(()),
-                _ => return Err(denied(peer, "it refused this member's QuorumLearner credentials")),
             }
+            Login::Kerberos(cred, service) => {
+                // Ticket requests go to the KDC: off the async workers.
+                let mut client = GssapiClient::new(&service_principal(service, peer));
+                let mut input: Option<Vec<u8>> = None;
+                loop {
+                    let cred = cred.clone();
+                    let (back, token) = tokio::task::spawn_blocking(move || {
+                        let token = match &input {
+                            None => client.start(&cred),
+                            Some(body) => client.respond(&cred, body),
+                        };
+                        (client, token)
+                    })
+                    .await
+                    .map_err(|e| fail(&e))?;
+                    client = back;
+                    match self.exchange(conn, peer, &token.map_err(|e| fail(&e))?).await? {
+                        Answered::Continue(body) => input = Some(body),
+                        Answered::Done(_) if client.is_done() => return Ok(()),
+                        Answered::Done(_) => return Err(fail(&"done before the security layer was chosen")),
+                        Answered::Off => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the dialler's next token and reads the answer.
+    async fn exchange(&self, conn: &mut PeerStream, peer: &str, token: &[u8]) -> io::Result<Answered> {
+        conn.send(Bytes::from([MAGIC, token].concat())).await?;
+        let answer = next_frame(conn, peer).await?;
+        let (status, body) = answer.split_first().ok_or_else(|| denied(peer, "empty SASL answer"))?;
+        match *status {
+            CONTINUE => Ok(Answered::Continue(body.to_vec())),
+            DONE => Ok(Answered::Done(body.to_vec())),
+            OFF if self.learner_requires => {
+                Err(denied(peer, "it does not run quorum SASL (quorum.auth.learnerRequireSasl=true here)"))
+            }
+            OFF => Ok(Answered::Off),
+            _ => Err(denied(peer, "it refused this member's QuorumLearner login")),
         }
     }
 
@@ -163,28 +250,85 @@ impl QuorumAuth {
             }
             return Ok(Some(first));
         };
-        if !self.enabled {
+        let Some(check) = self.check.as_ref().filter(|_| self.enabled) else {
             conn.send(Bytes::from_static(&[OFF])).await?;
             return Ok(None);
-        }
-        let mut server = DigestMd5Server::for_quorum();
+        };
+        let mut digest = DigestMd5Server::for_quorum();
+        let mut gss = GssapiServer::new();
         loop {
-            match server.step(&token, |u| self.users.get(u).cloned()) {
-                Ok(Step::Challenge(challenge)) => conn.send(Bytes::from([&[CONTINUE], challenge.as_slice()].concat())).await?,
-                Ok(Step::Complete { token, user }) => {
-                    conn.send(Bytes::from([&[DONE], token.as_slice()].concat())).await?;
+            let step = match check {
+                Check::Digest(users) => match digest.step(&token, |u| users.get(u).cloned()) {
+                    Ok(Step::Challenge(challenge)) => Ok(Answer::Continue(challenge)),
+                    Ok(Step::Complete { token, user }) => Ok(Answer::Done(token, user)),
+                    Err(e) => Err(e.to_string()),
+                },
+                Check::Kerberos(cred, hosts) => match gss.step(cred, &token) {
+                    Ok(gssapi::Step::Continue(t)) => Ok(Answer::Continue(t)),
+                    Ok(gssapi::Step::Complete(principal)) => match authorized_host(&principal, hosts) {
+                        Ok(()) => Ok(Answer::Done(Vec::new(), principal)),
+                        Err(why) => Err(why),
+                    },
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            match step {
+                Ok(Answer::Continue(t)) => conn.send(Bytes::from([&[CONTINUE], t.as_slice()].concat())).await?,
+                Ok(Answer::Done(t, user)) => {
+                    conn.send(Bytes::from([&[DONE], t.as_slice()].concat())).await?;
                     tracing::debug!(%peer, %user, "member authenticated (quorum SASL)");
                     return Ok(None);
                 }
-                Err(e) => {
+                Err(why) => {
                     let _ = conn.send(Bytes::from_static(&[FAILED])).await;
-                    return Err(denied(peer, &e.to_string()));
+                    return Err(denied(peer, &why));
                 }
             }
             let frame = next_frame(conn, peer).await?;
             token = frame.strip_prefix(MAGIC).ok_or_else(|| denied(peer, "a request in the middle of SASL"))?.to_vec();
         }
     }
+}
+
+/// What the answering member said to a token.
+enum Answered {
+    /// Its next token.
+    Continue(Vec<u8>),
+    /// Authenticated; its last token.
+    Done(Vec<u8>),
+    /// It runs no quorum SASL (and this member does not require it).
+    Off,
+}
+
+/// One step of the answering side.
+enum Answer {
+    /// A token for the dialler; more follow.
+    Continue(Vec<u8>),
+    /// Authenticated: the last token, and who.
+    Done(Vec<u8>, String),
+}
+
+/// The service principal a member at `peer` (`host:port`) runs as: the
+/// pattern with `_HOST` standing for that host, lower-cased (ZooKeeper's
+/// SecurityUtils.getServerPrincipal).
+fn service_principal(pattern: &str, peer: &str) -> String {
+    let host = peer.rsplit_once(':').map_or(peer, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+    match pattern.split_once('/') {
+        Some((service, rest)) if rest == "_HOST" || rest.starts_with("_HOST@") => {
+            format!("{service}/{}{}", host.to_ascii_lowercase(), &rest["_HOST".len()..])
+        }
+        _ => pattern.to_string(),
+    }
+}
+
+/// As ZooKeeper's quorum authorization: a `name/host@REALM` principal must
+/// name the host of one of the members.
+fn authorized_host(principal: &str, hosts: &[String]) -> Result<(), String> {
+    let parts: Vec<&str> = principal.split(['/', '@']).collect();
+    if parts.len() == 3 && !hosts.iter().any(|h| h.eq_ignore_ascii_case(parts[1])) {
+        return Err(format!("{principal} names host {} of no server.N line", parts[1]));
+    }
+    Ok(())
 }
 
 /// The next frame, within [`STEP_LIMIT`].
@@ -198,4 +342,24 @@ async fn next_frame(conn: &mut PeerStream, peer: &str) -> io::Result<BytesMut> {
 
 fn denied(peer: &str, why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::PermissionDenied, format!("{peer}: quorum SASL: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_principal_names_the_dialled_host() {
+        assert_eq!(service_principal("zkquorum/_HOST@EXAMPLE.COM", "ZK1.example.com:2888"), "zkquorum/zk1.example.com@EXAMPLE.COM");
+        assert_eq!(service_principal("zkquorum/_HOST", "10.0.0.1:2888"), "zkquorum/10.0.0.1");
+        assert_eq!(service_principal("zkquorum/localhost", "zk1:2888"), "zkquorum/localhost");
+    }
+
+    #[test]
+    fn host_principals_must_name_a_member_s_host() {
+        let hosts = vec!["127.0.0.1".to_string(), "zk2.example.com".to_string()];
+        assert!(authorized_host("zkquorum/zk2.example.com@EXAMPLE.COM", &hosts).is_ok());
+        assert!(authorized_host("zkquorum/evil.example.com@EXAMPLE.COM", &hosts).is_err());
+        assert!(authorized_host("learner@EXAMPLE.COM", &hosts).is_ok());
+    }
 }

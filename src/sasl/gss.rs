@@ -68,7 +68,10 @@ const KRB5_MECH: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02";
 /// GSS_KRB5_NT_PRINCIPAL_NAME, 1.2.840.113554.1.2.2.1: a name that is a
 /// whole principal, `service/host@REALM`.
 const KRB5_PRINCIPAL_NAME: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x01";
+const GSS_C_INITIATE: c_int = 1;
 const GSS_C_ACCEPT: c_int = 2;
+/// GSS_C_MUTUAL_FLAG: the acceptor proves itself too.
+const GSS_C_MUTUAL_FLAG: u32 = 2;
 const GSS_C_INDEFINITE: u32 = 0xffff_ffff;
 const GSS_S_CONTINUE_NEEDED: u32 = 1;
 const GSS_C_GSS_CODE: c_int = 1;
@@ -114,6 +117,21 @@ type ReleaseBuffer = unsafe extern "C" fn(*mut Minor, *mut Buffer) -> Major;
 type ReleaseHandle = unsafe extern "C" fn(*mut Minor, *mut *mut c_void) -> Major;
 type DeleteSecContext = unsafe extern "C" fn(*mut Minor, *mut *mut c_void, *mut Buffer) -> Major;
 type DisplayStatus = unsafe extern "C" fn(*mut Minor, u32, c_int, *mut Oid, *mut u32, *mut Buffer) -> Major;
+type InitSecContext = unsafe extern "C" fn(
+    *mut Minor,
+    *mut c_void,
+    *mut *mut c_void,
+    *mut c_void,
+    *mut Oid,
+    u32,
+    u32,
+    *mut c_void,
+    *mut Buffer,
+    *mut *mut Oid,
+    *mut Buffer,
+    *mut u32,
+    *mut u32,
+) -> Major;
 
 /// The library's entry points.
 struct Api {
@@ -128,6 +146,7 @@ struct Api {
     release_cred: ReleaseHandle,
     delete_sec_context: DeleteSecContext,
     display_status: DisplayStatus,
+    init_sec_context: InitSecContext,
 }
 
 /// What failed in a GSS-API call.
@@ -187,6 +206,7 @@ fn load() -> Result<Api, GssError> {
             release_cred: std::mem::transmute::<*mut c_void, ReleaseHandle>(symbol("gss_release_cred")?),
             delete_sec_context: std::mem::transmute::<*mut c_void, DeleteSecContext>(symbol("gss_delete_sec_context")?),
             display_status: std::mem::transmute::<*mut c_void, DisplayStatus>(symbol("gss_display_status")?),
+            init_sec_context: std::mem::transmute::<*mut c_void, InitSecContext>(symbol("gss_init_sec_context")?),
         })
     }
 }
@@ -283,17 +303,28 @@ impl Cred {
     /// /etc/krb5.keytab) when `None`. Fails when the keytab lacks the
     /// principal: a misconfiguration is found at start, not at the first client.
     pub fn acquire(principal: &str, keytab: Option<&str>) -> Result<Cred, GssError> {
+        let keytab = keytab.map(CString::new).transpose().map_err(|_| GssError::Nul("keytab path"))?;
+        let store: Vec<(&CStr, &CStr)> = keytab.iter().map(|k| (c"keytab", k.as_c_str())).collect();
+        Self::acquire_from(principal, GSS_C_ACCEPT, &store)
+    }
+
+    /// An initiating credential of `principal`, whose tickets come from its
+    /// key in `keytab` (or the default client keytab) into a ccache of this
+    /// process's memory: nothing is written to the user's ticket cache.
+    pub fn initiator(principal: &str, keytab: Option<&str>) -> Result<Cred, GssError> {
+        let keytab = keytab.map(CString::new).transpose().map_err(|_| GssError::Nul("keytab path"))?;
+        let ccache = CString::new(format!("MEMORY:paddock-{}-{}", std::process::id(), rand::random::<u32>()))
+            .map_err(|_| GssError::Nul("ccache name"))?;
+        let mut store: Vec<(&CStr, &CStr)> = vec![(c"ccache", ccache.as_c_str())];
+        store.extend(keytab.iter().map(|k| (c"client_keytab", k.as_c_str())));
+        Self::acquire_from(principal, GSS_C_INITIATE, &store)
+    }
+
+    fn acquire_from(principal: &str, usage: c_int, store: &[(&CStr, &CStr)]) -> Result<Cred, GssError> {
         let api = api()?;
         let mut minor = 0;
-        let mut name: *mut c_void = ptr::null_mut();
-        let mut buffer = Buffer::borrowing(principal.as_bytes());
-        let mut name_type = oid(KRB5_PRINCIPAL_NAME);
-        // SAFETY: valid in-buffers for the call, out-pointer to a local.
-        let major = unsafe { (api.import_name)(&mut minor, &mut buffer, &mut name_type, &mut name) };
-        api.check("gss_import_name", major, minor)?;
-        let keytab = keytab.map(CString::new).transpose().map_err(|_| GssError::Nul("keytab path"))?;
-        let key = c"keytab";
-        let mut elements: Vec<KeyValue> = keytab.iter().map(|k| KeyValue { key: key.as_ptr(), value: k.as_ptr() }).collect();
+        let name = Name::import(principal)?;
+        let mut elements: Vec<KeyValue> = store.iter().map(|(k, v)| KeyValue { key: k.as_ptr(), value: v.as_ptr() }).collect();
         let store = KeyValueSet { count: elements.len() as u32, elements: elements.as_mut_ptr() };
         let mut mech = oid(KRB5_MECH);
         let mut mechs = OidSet { count: 1, elements: &mut mech };
@@ -303,21 +334,52 @@ impl Cred {
         let major = unsafe {
             (api.acquire_cred_from)(
                 &mut minor,
-                name,
+                name.handle,
                 GSS_C_INDEFINITE,
                 &mut mechs,
-                GSS_C_ACCEPT,
+                usage,
                 &store,
                 &mut handle,
                 ptr::null_mut(),
                 ptr::null_mut(),
             )
         };
-        let mut m = 0;
-        // SAFETY: the name imported above, released once.
-        unsafe { (api.release_name)(&mut m, &mut name) };
+        drop(name);
         api.check("gss_acquire_cred_from", major, minor)?;
         Ok(Cred { handle })
+    }
+}
+
+/// An imported principal name, released on drop.
+struct Name {
+    handle: *mut c_void,
+}
+
+impl Name {
+    /// `service/host@REALM` (the default realm when none is given).
+    fn import(principal: &str) -> Result<Name, GssError> {
+        let api = api()?;
+        let mut minor = 0;
+        let mut name = Name { handle: ptr::null_mut() };
+        let mut buffer = Buffer::borrowing(principal.as_bytes());
+        let mut name_type = oid(KRB5_PRINCIPAL_NAME);
+        // SAFETY: valid in-buffers for the call, out-pointer to our handle.
+        let major = unsafe { (api.import_name)(&mut minor, &mut buffer, &mut name_type, &mut name.handle) };
+        api.check("gss_import_name", major, minor)?;
+        Ok(name)
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        if self.handle.is_null() {
+            return;
+        }
+        if let Ok(api) = api() {
+            let mut minor = 0;
+            // SAFETY: our name, released once.
+            unsafe { (api.release_name)(&mut minor, &mut self.handle) };
+        }
     }
 }
 
@@ -348,7 +410,7 @@ impl std::fmt::Debug for Context {
     }
 }
 
-/// What one accepted token gave.
+/// What one context step (accepting or initiating) gave.
 #[derive(Debug)]
 pub struct Accepted {
     /// The token for the client (empty when the mechanism has none).
@@ -409,6 +471,40 @@ impl Context {
             return Err(GssError::Call { call: "gss_display_name", message: "no client name".into() });
         }
         Ok(Accepted { token, established })
+    }
+
+    /// Runs gss_init_sec_context towards `target` (`service/host@REALM`)
+    /// with `cred`, feeding the acceptor's last token (empty at first),
+    /// asking for mutual authentication.
+    pub fn initiate(&mut self, cred: &Cred, target: &str, token: &[u8]) -> Result<Accepted, GssError> {
+        let api = api()?;
+        let name = Name::import(target)?;
+        let mut minor = 0;
+        let mut input = Buffer::borrowing(token);
+        let mut output = Buffer::empty();
+        let mut mech = oid(KRB5_MECH);
+        // SAFETY: our context handle (null at first), the credential's and
+        // the name's handles, a borrowed input and out-pointers to locals.
+        let major = unsafe {
+            (api.init_sec_context)(
+                &mut minor,
+                cred.handle,
+                &mut self.handle,
+                name.handle,
+                &mut mech,
+                GSS_C_MUTUAL_FLAG,
+                0,
+                ptr::null_mut(),
+                &mut input,
+                ptr::null_mut(),
+                &mut output,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        let token = api.take(output);
+        api.check("gss_init_sec_context", major, minor)?;
+        Ok(Accepted { token, established: major & GSS_S_CONTINUE_NEEDED == 0 })
     }
 
     /// The authenticated client principal, once established.

@@ -114,6 +114,57 @@ impl GssapiServer {
     }
 }
 
+/// One member's GSSAPI exchange towards another, client side (the JDK's
+/// `GssKrb5Client` with `auth` only): context tokens until established,
+/// then the server's wrapped offer is answered with a wrapped choice of no
+/// security layer and no authorization id.
+#[derive(Debug)]
+pub struct GssapiClient {
+    context: Context,
+    target: String,
+    established: bool,
+    chosen: bool,
+}
+
+impl GssapiClient {
+    /// An exchange towards the service principal `target`.
+    pub fn new(target: &str) -> Self {
+        GssapiClient { context: Context::new(), target: target.to_string(), established: false, chosen: false }
+    }
+
+    /// The first token (GSSAPI has an initial response: the AP-REQ).
+    pub fn start(&mut self, cred: &Cred) -> Result<Vec<u8>, GssapiError> {
+        self.respond(cred, &[])
+    }
+
+    /// The answer to the server's next token.
+    pub fn respond(&mut self, cred: &Cred, token: &[u8]) -> Result<Vec<u8>, GssapiError> {
+        if !self.established {
+            let step = self.context.initiate(cred, &self.target, token)?;
+            self.established = step.established;
+            // Established with nothing to send: an empty token asks for the offer.
+            return Ok(step.token);
+        }
+        if self.chosen {
+            return Err(GssapiError::Complete);
+        }
+        let offer = self.context.unwrap(token)?;
+        let Some(&layers) = offer.first().filter(|_| offer.len() >= 4) else {
+            return Err(GssapiError::ShortChoice(offer.len()));
+        };
+        if layers & NO_SECURITY_LAYER == 0 {
+            return Err(GssapiError::Layer(layers));
+        }
+        self.chosen = true;
+        Ok(self.context.wrap(&[NO_SECURITY_LAYER, 0, 0, 0])?)
+    }
+
+    /// True once the choice was sent: the server's last answer completes it.
+    pub fn is_done(&self) -> bool {
+        self.chosen
+    }
+}
+
 /// The server's security-layer offer before wrapping: the layer mask, then
 /// the largest buffer in three bytes, big-endian.
 fn layer_offer() -> [u8; 4] {
