@@ -135,6 +135,11 @@ pub struct Config {
     /// `allowSaslFailedClients`: a failed SASL exchange keeps the connection
     /// (unless SASL is required).
     pub allow_sasl_failed: bool,
+    /// `letAnySaslUserDoX`: the `sasl` ACL id every SASL user holds.
+    pub any_sasl_user_id: Option<String>,
+    /// `SASLAuthenticationProvider.superPassword`: DIGEST-MD5 password of
+    /// the SASL user `super` (which matches every `sasl` entry).
+    pub sasl_super_password: Option<String>,
     /// Whether the `reconfig` op may change membership (ZooKeeper's
     /// `reconfigEnabled`, default false).
     pub reconfig_enabled: bool,
@@ -244,6 +249,8 @@ impl Default for Config {
             enforce_auth_schemes: Vec::new(),
             require_sasl: false,
             allow_sasl_failed: false,
+            any_sasl_user_id: None,
+            sasl_super_password: None,
             krb5_conf: None,
             sasl_super_users: Vec::new(),
             peers: std::collections::BTreeMap::new(),
@@ -430,6 +437,10 @@ impl Config {
                 }
                 "sessionRequireClientSASLAuth" | "zookeeper.sessionRequireClientSASLAuth" => {
                     self.require_sasl = value.eq_ignore_ascii_case("true")
+                }
+                "letAnySaslUserDoX" | "zookeeper.letAnySaslUserDoX" => self.any_sasl_user_id = Some(value.to_string()),
+                "SASLAuthenticationProvider.superPassword" | "zookeeper.SASLAuthenticationProvider.superPassword" => {
+                    self.sasl_super_password = Some(value.to_string())
                 }
                 "allowSaslFailedClients" | "zookeeper.allowSaslFailedClients" => {
                     self.allow_sasl_failed = value.eq_ignore_ascii_case("true")

@@ -346,7 +346,10 @@ fn load_sasl(config: &Config) -> Result<Option<Sasl>, StartError> {
         PathBuf::from(env.as_deref().and_then(|v| v.split(':').next()).unwrap_or("/etc/krb5.conf"))
     });
     naming.default_realm = crate::sasl::default_realm(&krb5_conf);
-    let sasl = Sasl::load(path, section, &config.sasl_super_users, &naming)?;
+    let mut sasl = Sasl::load(path, section, &config.sasl_super_users, &naming)?;
+    if let Some(users) = sasl.as_mut().and_then(|s| s.users.as_mut()) {
+        users.set_super_password(config.sasl_super_password.clone());
+    }
     let Some(s) = &sasl else {
         // A file for quorum SASL alone is no mistake.
         if config.quorum_auth.enable_sasl {
@@ -380,6 +383,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 pub async fn start_importing(mut config: Config, import: Option<crate::import::Imported>) -> Result<Running, StartError> {
     config.validate()?;
     let sasl = load_sasl(&config)?;
+    if let Some(id) = &config.any_sasl_user_id {
+        crate::tree::acl::let_any_sasl_user_do(id);
+    }
     std::fs::create_dir_all(&config.data_dir)?;
     std::fs::create_dir_all(config.log_dir())?;
     let stores = storage::open_stores(&config.data_dir, config.log_dir())?;

@@ -270,3 +270,30 @@ fn enforce_auth_without_known_schemes_stops_the_start() {
     std::fs::write(&cfg, "enforce.auth.enabled=true\nenforce.auth.schemes=sasl,kerberos\n").unwrap();
     assert!(Paddock::refused(&args).contains("authentication scheme kerberos is not available"));
 }
+
+#[test]
+fn let_any_sasl_user_do_x_and_the_super_password() {
+    // zookeeper.letAnySaslUserDoX: a sasl entry with that id is held by
+    // every SASL user; SASLAuthenticationProvider.superPassword replaces
+    // the password of the listed user `super`.
+    let dir = tempfile::tempdir().unwrap();
+    let more = "letAnySaslUserDoX=any-sasl-user\nzookeeper.SASLAuthenticationProvider.superPassword=from-cfg\n";
+    let server = start_with_jaas_and(dir.path(), more);
+    rt().block_on(async {
+        let user = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&user, "jaasuser", "jaas_password").await, 0);
+        let create = CreateRequest { path: "/any".into(), data: Some(b"x".to_vec()), acl: sasl_acl("any-sasl-user"), flags: 0 };
+        user.call(OpCode::Create, Some(&create)).await.unwrap();
+        assert!(get(&user, "/any").await.is_ok());
+        let anon = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert!(matches!(get(&anon, "/any").await, Err(ClientError::Server(ErrorCode::NoAuth))));
+
+        let old = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&old, "super", "super_secret").await, ErrorCode::AuthFailed.code());
+        let sup = Client::connect(&server.addr, 10_000).await.unwrap();
+        assert_eq!(authenticate(&sup, "super", "from-cfg").await, 0);
+        assert!(get(&sup, "/any").await.is_ok());
+        user.close().await.unwrap();
+        sup.close().await.unwrap();
+    });
+}

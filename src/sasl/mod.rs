@@ -42,6 +42,9 @@ const USER_PREFIX: &str = "user_";
 #[derive(Debug, Clone, Default)]
 pub struct SaslUsers {
     passwords: HashMap<String, String>,
+    /// `SASLAuthenticationProvider.superPassword`: replaces the password of
+    /// a listed user `super`.
+    super_password: Option<String>,
 }
 
 /// The server's Kerberos login: its acceptor credential and how client
@@ -147,7 +150,24 @@ impl SaslUsers {
             .flat_map(|m| m.options.iter())
             .filter_map(|(k, v)| k.strip_prefix(USER_PREFIX).map(|user| (user.to_string(), v.clone())))
             .collect();
-        Some(SaslUsers { passwords })
+        Some(SaslUsers { passwords, super_password: None })
+    }
+
+    /// Sets ZooKeeper's `SASLAuthenticationProvider.superPassword`. As its
+    /// callback handler, it is the password of `super` only when the
+    /// section lists a `user_super` (an unlisted name is unknown whatever
+    /// its password).
+    pub fn set_super_password(&mut self, password: Option<String>) {
+        self.super_password = password;
+    }
+
+    /// The password `user` must prove.
+    fn password(&self, user: &str) -> Option<String> {
+        let listed = self.passwords.get(user)?;
+        match (&self.super_password, user) {
+            (Some(p), "super") => Some(p.clone()),
+            _ => Some(listed.clone()),
+        }
     }
 
     /// How many users are known.
@@ -240,7 +260,7 @@ pub fn step(sasl: Option<&Sasl>, state: &mut Option<Exchange>, token: &[u8]) -> 
     match state {
         Some(Exchange::Digest(exchange)) => {
             let users = sasl.users.as_ref().ok_or(SaslError::Mechanism("DIGEST-MD5"))?;
-            match exchange.step(token, |user| users.passwords.get(user).cloned())? {
+            match exchange.step(token, |user| users.password(user))? {
                 digest_md5::Step::Challenge(token) => Ok(SaslReply { token: Some(token), ids: Vec::new() }),
                 digest_md5::Step::Complete { token, user } => Ok(SaslReply { token: Some(token), ids: sasl.ids_for(&user) }),
             }
@@ -325,6 +345,19 @@ mod tests {
         assert_eq!(default_realm(&path), "EXAMPLE.COM");
         assert_eq!(default_realm(&dir.join("missing")), "");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_super_password_replaces_a_listed_super_s_only() {
+        let text = "Server { a.DigestLoginModule required user_super=\"in-file\" user_bob=\"b\"; };";
+        let mut users = SaslUsers::from_config(&JaasConfig::parse(text, "t").unwrap(), "Server").unwrap();
+        users.set_super_password(Some("from-cfg".into()));
+        assert_eq!(users.password("super").as_deref(), Some("from-cfg"));
+        assert_eq!(users.password("bob").as_deref(), Some("b"));
+        let text = "Server { a.DigestLoginModule required user_bob=\"b\"; };";
+        let mut users = SaslUsers::from_config(&JaasConfig::parse(text, "t").unwrap(), "Server").unwrap();
+        users.set_super_password(Some("from-cfg".into()));
+        assert_eq!(users.password("super"), None);
     }
 
     #[test]

@@ -1,6 +1,19 @@
 //! ACL evaluation: does a set of authenticated identities hold a permission on a node?
 
+use std::sync::OnceLock;
+
 use super::node::AclEntry;
+
+/// ZooKeeper's `zookeeper.letAnySaslUserDoX`: a `sasl` ACL entry with this
+/// id is held by every SASL-authenticated client. A process-wide setting,
+/// as the system property is; set once at start from zoo.cfg.
+static ANY_SASL_USER: OnceLock<String> = OnceLock::new();
+
+/// Makes `sasl:<id>` entries match every SASL-authenticated client
+/// (`letAnySaslUserDoX`). The first call wins.
+pub fn let_any_sasl_user_do(id: &str) {
+    let _ = ANY_SASL_USER.set(id.to_string());
+}
 
 /// One identity a connection has proven (`digest:user:hash`, `ip:127.0.0.1`, `super:`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -20,8 +33,10 @@ pub fn allowed(acl: &[AclEntry], perm: i32, ids: &[AuthId]) -> bool {
         "world" => e.id == "anyone",
         "ip" => ids.iter().any(|id| id.scheme == "ip" && ip_matches(&e.id, &id.id)),
         // ZooKeeper's SASLAuthenticationProvider: a SASL user named "super"
-        // matches every sasl entry.
-        "sasl" => ids.iter().any(|id| id.scheme == "sasl" && (id.id == e.id || id.id == "super")),
+        // matches every sasl entry, and any SASL user the letAnySaslUserDoX one.
+        "sasl" => ids.iter().any(|id| {
+            id.scheme == "sasl" && (id.id == e.id || id.id == "super" || ANY_SASL_USER.get() == Some(&e.id))
+        }),
         scheme => ids.iter().any(|id| id.scheme == scheme && id.id == e.id),
     })
 }
