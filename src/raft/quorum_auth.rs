@@ -164,11 +164,6 @@ impl QuorumAuth {
         })
     }
 
-    /// True when this member authenticates as it dials.
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// The dialling side, on a new connection to `peer` (`host:port`):
     /// authenticates, or learns that `peer` runs no quorum SASL (an error if
     /// this member requires it). Nothing is sent when quorum SASL is off here.
