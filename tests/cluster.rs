@@ -106,6 +106,9 @@ fn members_listed_in_a_dynamic_config_file_form_one_ensemble() {
         }
         assert_eq!(lines[3], "version=0");
         assert_eq!(stat.data_length as usize, config.len());
+        // exists reports the same length.
+        let exists = b.exists("/zookeeper/config", false).await.unwrap().expect("the node exists");
+        assert_eq!(exists.data_length as usize, config.len());
     });
 }
 

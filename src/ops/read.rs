@@ -152,6 +152,16 @@ impl Reader<'_> {
         Some(crate::raft::membership::render(&servers, 0).into_bytes())
     }
 
+    /// A node's stat as answered: `/zookeeper/config`'s data length is that
+    /// of the text [`Reader::config_data`] answers, as ZooKeeper's stat of it.
+    fn stat(&self, path: &str, node: &Node) -> jute::Stat {
+        let stat = node.wire_stat();
+        match self.config_data(path, node) {
+            Some(data) => jute::Stat { data_length: data.len() as i32, ..stat },
+            None => stat,
+        }
+    }
+
     fn sorted_children(&self, node: &Node) -> Vec<String> {
         self.tree.child_names(node)
     }
@@ -165,7 +175,7 @@ impl Reader<'_> {
                     self.watches.add(self.conn, WatchKind::Data, path);
                 }
                 let node = self.tree.get(path).ok_or(ZkError::NoNode)?;
-                ExistsResponse { stat: node.wire_stat() }.write(buf);
+                ExistsResponse { stat: self.stat(path, node) }.write(buf);
             }
             ReadOp::GetData { path, watch } => {
                 let node = self.readable(path)?;
@@ -173,7 +183,7 @@ impl Reader<'_> {
                     self.watches.add(self.conn, WatchKind::Data, path);
                 }
                 if let Some(data) = self.config_data(path, node) {
-                    let stat = jute::Stat { data_length: data.len() as i32, ..node.wire_stat() };
+                    let stat = self.stat(path, node);
                     GetDataResponse { data: Some(data), stat }.write(buf);
                 } else {
                     GetDataResponse { data: node.data().map(<[u8]>::to_vec), stat: node.wire_stat() }.write(buf);
@@ -182,7 +192,7 @@ impl Reader<'_> {
             ReadOp::GetAcl { path } => {
                 let node = self.readable(path)?;
                 let acl = self.tree.acl(node).iter().map(|a| a.to_wire()).collect();
-                GetAclResponse { acl, stat: node.wire_stat() }.write(buf);
+                GetAclResponse { acl, stat: self.stat(path, node) }.write(buf);
             }
             ReadOp::GetChildren { path, watch, with_stat } => {
                 let node = self.readable(path)?;
@@ -191,7 +201,7 @@ impl Reader<'_> {
                 }
                 let children = self.sorted_children(node);
                 if *with_stat {
-                    GetChildren2Response { children, stat: node.wire_stat() }.write(buf);
+                    GetChildren2Response { children, stat: self.stat(path, node) }.write(buf);
                 } else {
                     GetChildrenResponse { children }.write(buf);
                 }
@@ -234,7 +244,8 @@ impl Reader<'_> {
                             if g.watch {
                                 self.watches.add(self.conn, WatchKind::Data, &g.path);
                             }
-                            MultiResult::GetData { data: n.data().map(<[u8]>::to_vec), stat: n.wire_stat() }
+                            let data = self.config_data(&g.path, n).or_else(|| n.data().map(<[u8]>::to_vec));
+                            MultiResult::GetData { data, stat: self.stat(&g.path, n) }
                         }),
                         MultiOp::GetChildren(g) => self.readable(&g.path).map(|n| {
                             if g.watch {
