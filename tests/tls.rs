@@ -366,12 +366,35 @@ fn a_running_ensemble_moves_to_quorum_tls_one_member_at_a_time() {
             let path = format!("/{step}-{written}");
             rt().block_on(async {
                 // Just after a restart a member may still be finding its
-                // leader and close new connections: clients try again.
-                let c = common::connect_retrying(&ens.addr(other), 10_000).await;
-                c.create(&path, b"x", jute::CreateMode::Persistent).await.unwrap();
-                let r = common::connect_retrying(&ens.addr(id), 10_000).await;
-                r.sync(&path).await.unwrap();
-                assert!(r.exists(&path, false).await.unwrap().is_some(), "{path} on member {id}");
+                // leader, or call an election that moves the leadership:
+                // connections close and clients try again, as here.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                let mut created = false;
+                loop {
+                    let attempt = async {
+                        if !created {
+                            let c = common::connect_retrying(&ens.addr(other), 10_000).await;
+                            match c.create(&path, b"x", jute::CreateMode::Persistent).await {
+                                Ok(_) | Err(paddock::client::ClientError::Server(jute::ErrorCode::NodeExists)) => created = true,
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        let r = common::connect_retrying(&ens.addr(id), 10_000).await;
+                        r.sync(&path).await?;
+                        r.exists(&path, false).await
+                    };
+                    match attempt.await {
+                        Ok(found) => {
+                            assert!(found.is_some(), "{path} on member {id}");
+                            break;
+                        }
+                        Err(e) if std::time::Instant::now() < deadline => {
+                            eprintln!("{path} through member {id}: {e}; trying again");
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                        Err(e) => panic!("{path} through member {id}: {e}"),
+                    }
+                }
             });
         }
     };
