@@ -105,7 +105,7 @@ impl Links {
     /// not (where that is allowed) has its first request returned with the stream.
     pub async fn accept(&self, stream: TcpStream) -> io::Result<(PeerStream, Option<BytesMut>)> {
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-        let mut conn = wire::framed(self.accept_io(stream).await?);
+        let mut conn = wire::framed(self.accept_io(stream, &peer).await?);
         match self.auth.answer(&mut conn, &peer).await {
             Ok(first) => Ok((conn, first)),
             Err(e) => {
@@ -118,10 +118,9 @@ impl Links {
     }
 
     /// The byte stream of [`accept`](Self::accept): TCP, or TLS over it.
-    async fn accept_io(&self, stream: TcpStream) -> io::Result<PeerIo> {
+    async fn accept_io(&self, stream: TcpStream, peer: &str) -> io::Result<PeerIo> {
         let _ = stream.set_nodelay(true);
         let Some(tls) = self.tls.as_ref().map(Reloading::current) else { return Ok(Either::Left(stream)) };
-        let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         if self.unified {
             let mut first = [0u8; 1];
             match tokio::time::timeout(HANDSHAKE_LIMIT, stream.peek(&mut first)).await {
