@@ -92,26 +92,30 @@ enum CallError {
 impl PeerClient {
     async fn call(&mut self, req: PeerRequest, ttl: Duration) -> Result<PeerResponse, CallError> {
         let result = tokio::time::timeout(ttl, self.exchange(req)).await.unwrap_or(Err(CallError::TimedOut));
-        match result {
-            Ok(_) => self.health.answered(self.target),
-            // Whatever went wrong, the stream may hold a stale answer: start afresh.
-            Err(_) => self.conn = None,
+        if result.is_ok() {
+            self.health.answered(self.target);
         }
         result
     }
 
+    /// One request and its answer. The stream is taken out for the exchange
+    /// and put back only after a whole answer: whatever goes wrong, and
+    /// also when openraft's own timeout (one heartbeat interval for an
+    /// append) drops the call half-way, the next call dials afresh instead
+    /// of finding half a request sent or a stale answer waiting.
     async fn exchange(&mut self, req: PeerRequest) -> Result<PeerResponse, CallError> {
-        if self.conn.is_none() {
-            self.conn = Some(self.links.connect(&self.addr).await.map_err(CallError::Unreachable)?);
-        }
-        let Some(conn) = self.conn.as_mut() else { return Err(CallError::Mismatch) };
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.links.connect(&self.addr).await.map_err(CallError::Unreachable)?,
+        };
         self.next_id += 1;
         let id = self.next_id;
-        wire::send(conn, id, &req).await.map_err(CallError::Broken)?;
-        let (got, resp): (u64, PeerResponse) = wire::recv(conn).await.map_err(CallError::Broken)?;
+        wire::send(&mut conn, id, &req).await.map_err(CallError::Broken)?;
+        let (got, resp): (u64, PeerResponse) = wire::recv(&mut conn).await.map_err(CallError::Broken)?;
         if got != id {
             return Err(CallError::Mismatch);
         }
+        self.conn = Some(conn);
         Ok(resp)
     }
 
@@ -172,6 +176,62 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             Ok(PeerResponse::Vote(Err(e))) => Err(self.remote(e)),
             Ok(_) => Err(self.unexpected()),
             Err(e) => Err(self.error(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tokio::net::TcpListener;
+    use tokio_util::either::Either;
+
+    use super::*;
+
+    /// A peer that answers `Status`, the very first request late.
+    async fn slow_once_peer() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        let first = Arc::new(AtomicBool::new(true));
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let first = first.clone();
+                tokio::spawn(async move {
+                    let mut conn = wire::framed(Either::Left(stream));
+                    while let Ok((id, PeerRequest::Status)) = wire::recv::<PeerRequest>(&mut conn).await {
+                        if first.swap(false, Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        if wire::send(&mut conn, id, &PeerResponse::Status { initialized: true }).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_half_way_leaves_nothing_for_the_next() {
+        let addr = slow_once_peer().await;
+        let mut client = PeerClient {
+            health: Arc::default(),
+            links: Links::default(),
+            target: 2,
+            addr,
+            conn: None,
+            next_id: 0,
+        };
+        // As openraft's own timeout drops an append that outlives a heartbeat.
+        let dropped = tokio::time::timeout(Duration::from_millis(50), client.call(PeerRequest::Status, Duration::from_secs(5))).await;
+        assert!(dropped.is_err(), "the first call was to be cut short");
+        // The next call gets its own answer, not the late one to the first.
+        match client.call(PeerRequest::Status, Duration::from_secs(5)).await {
+            Ok(PeerResponse::Status { initialized: true }) => {}
+            Ok(other) => panic!("unexpected answer {other:?}"),
+            Err(_) => panic!("the call after a dropped one failed"),
         }
     }
 }
