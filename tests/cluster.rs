@@ -338,6 +338,43 @@ fn the_log_stays_bounded_under_writes() {
 /// dead leader and the wiped disk held, so the two elect nobody; once the
 /// old leader is back the ensemble serves again and the wiped member
 /// catches up.
+/// A rolling restart moves no leadership: a member that comes back hears
+/// the leader before its own election timer runs out, as ZooKeeper's
+/// followers rejoin, so the leader's clients never wait out an election.
+#[test]
+fn restarted_followers_rejoin_without_an_election() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ens = Ensemble::start(dir.path(), 3);
+    let leader = ens.leader().expect("a leader");
+    let term = |ens: &Ensemble| ens.nodes[leader - 1].as_ref().unwrap().mntr("zk_raft_term").expect("zk_raft_term in mntr");
+    let before = term(&ens);
+    let rt = rt();
+    let c = rt.block_on(Client::connect(&ens.addr(leader), 10_000)).unwrap();
+    for round in 0..3 {
+        for follower in (1..=3).filter(|i| *i != leader) {
+            rt.block_on(c.create(&format!("/r{round}-{follower}"), b"", CreateMode::Persistent)).unwrap();
+            if round % 2 == 0 {
+                ens.kill9(follower);
+            } else if let Some(n) = ens.nodes[follower - 1].take() {
+                n.stop();
+            }
+            ens.restart(follower);
+            // Longer than any election timeout (80-160 ms at tickTime=200)
+            // plus the leader lease a restarted member first waits out.
+            std::thread::sleep(Duration::from_millis(800));
+            assert_eq!(term(&ens), before, "round {round}: restarting server {follower} called an election");
+            assert_eq!(ens.leader(), Some(leader));
+        }
+    }
+    rt.block_on(async {
+        for id in 1..=3 {
+            let d = Client::connect(&ens.addr(id), 10_000).await.unwrap();
+            d.call(OpCode::Sync, Some(&SyncRequest { path: "/".into() })).await.unwrap();
+            assert_eq!(d.get_children("/", false).await.unwrap().len(), 1 + 6, "server {id}: /zookeeper and six nodes");
+        }
+    });
+}
+
 #[test]
 fn a_wiped_member_does_not_vote_until_caught_up() {
     let dir = tempfile::tempdir().unwrap();

@@ -200,6 +200,9 @@ fn monitor(server: &Server) -> Vec<(&'static str, Figure)> {
         ("log_entries", int(log_entries)),
         ("last_snapshot_index", int(raft.snapshot.map(|l| l.index).unwrap_or(0))),
         ("last_purged_index", int(raft.purged.map(|l| l.index).unwrap_or(0))),
+        // The Raft term (ZooKeeper's epoch): it grows by one per election,
+        // so a monitor sees elections that moved no leadership too.
+        ("raft_term", int(raft.current_term)),
     ];
     if let Some(open) = open_fds {
         rows.push(("open_file_descriptor_count", int(open)));

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
@@ -45,12 +45,14 @@ impl PeerHealth {
 /// peers are is then its own: the fault harness relies on this to route each
 /// directed link through a proxy it can cut, and an operator can move a
 /// member behind a new address by editing the other members' configs.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PeerNetwork {
     health: Arc<PeerHealth>,
     links: Links,
     /// Peer addresses from the local config, by server id.
     configured: Arc<std::collections::BTreeMap<u64, String>>,
+    /// How long to wait before dialling an unreachable peer again.
+    redial: Duration,
 }
 
 impl PeerNetwork {
@@ -58,13 +60,21 @@ impl PeerNetwork {
     /// addresses through `links` and records their answers in `health`.
     pub fn new(config: &crate::config::Config, links: Links, health: Arc<PeerHealth>) -> Self {
         let configured = config.peers.iter().map(|(id, p)| (*id, p.peer_addr())).collect();
-        PeerNetwork { health, links, configured: Arc::new(configured) }
+        // A member coming back waits out the leader lease and an election
+        // timeout (at least 1.5 x election_timeout_max) before it calls an
+        // election; the leader, redialling it every half of
+        // election_timeout_max, reaches it first, so a restart moves no
+        // leadership. openraft's default, 500 ms whatever the timing, lost
+        // that race at small tickTimes.
+        let redial = Duration::from_millis(config.raft_timing().2 / 2);
+        PeerNetwork { health, links, configured: Arc::new(configured), redial }
     }
 }
 
 /// A connection to one peer, re-dialled after any failure.
 pub struct PeerClient {
     health: Arc<PeerHealth>,
+    redial: Duration,
     links: Links,
     target: u64,
     addr: String,
@@ -77,7 +87,15 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
         let addr = self.configured.get(&target).cloned().unwrap_or_else(|| node.addr.clone());
-        PeerClient { health: self.health.clone(), links: self.links.clone(), target, addr, conn: None, next_id: 0 }
+        PeerClient {
+            health: self.health.clone(),
+            redial: self.redial,
+            links: self.links.clone(),
+            target,
+            addr,
+            conn: None,
+            next_id: 0,
+        }
     }
 }
 
@@ -140,6 +158,10 @@ impl PeerClient {
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(self.redial))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
@@ -218,6 +240,7 @@ mod tests {
         let addr = slow_once_peer().await;
         let mut client = PeerClient {
             health: Arc::default(),
+            redial: Duration::from_millis(10),
             links: Links::default(),
             target: 2,
             addr,
