@@ -375,6 +375,28 @@ fn restarted_followers_rejoin_without_an_election() {
     });
 }
 
+/// A connection to the peer port that never sends a request is closed
+/// after syncLimit x tickTime (1 s here), as ZooKeeper's quorum port does:
+/// port scans and half-open connections hold nothing for long.
+#[test]
+fn a_silent_peer_connection_is_closed() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let ens = Ensemble::start(dir.path(), 1);
+    let mut silent = std::net::TcpStream::connect(ens.peer_addr(1)).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let opened = Instant::now();
+    let mut buf = [0u8; 16];
+    match silent.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("the member sent {n} bytes to a silent dialler"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("still open after {:?}: {e}", opened.elapsed()),
+    }
+    // The member still answers its peers.
+    assert!(answers(&paddock::raft::link::Links::default(), &ens, 1));
+}
+
 #[test]
 fn a_wiped_member_does_not_vote_until_caught_up() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_util::either::Either;
 
 use bytes::BytesMut;
+use futures::StreamExt;
 
 use super::quorum_auth::{QuorumAuth, QuorumAuthError};
 use super::wire::{self, PeerIo, PeerStream};
@@ -43,8 +44,11 @@ pub enum LinkError {
 }
 
 /// Dials and answers member-to-member connections.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Links {
+    /// How long an answered connection may stay silent before its first
+    /// request: syncLimit x tickTime, ZooKeeper's default quorumCnxnTimeoutMs.
+    first_frame: Duration,
     /// The quorum's certificates, if TLS is dialled or answered.
     tls: Option<Reloading<QuorumTls>>,
     /// Dial over TLS (`sslQuorum=true`).
@@ -56,6 +60,13 @@ pub struct Links {
     auth: QuorumAuth,
 }
 
+impl Default for Links {
+    /// Plain links with ZooKeeper's default timing (tickTime=2000, syncLimit=5).
+    fn default() -> Self {
+        Links { first_frame: Duration::from_secs(10), tls: None, dial_tls: false, unified: false, auth: QuorumAuth::default() }
+    }
+}
+
 impl Links {
     /// Plain links, or TLS ones if zoo.cfg sets `sslQuorum=true`; with
     /// `portUnification=true` both are answered, for moving a running
@@ -63,7 +74,13 @@ impl Links {
     pub fn from_config(config: &Config) -> Result<Links, LinkError> {
         let tls = tls::quorum(config)?;
         let auth = QuorumAuth::from_config(config)?;
-        Ok(Links { dial_tls: config.ssl_quorum && tls.is_some(), unified: config.quorum_port_unification, tls, auth })
+        Ok(Links {
+            first_frame: Duration::from_millis(config.tick_time_ms.saturating_mul(config.sync_limit)),
+            dial_tls: config.ssl_quorum && tls.is_some(),
+            unified: config.quorum_port_unification,
+            tls,
+            auth,
+        })
     }
 
     /// Dials the member at `addr` (`host:port`); over TLS its certificate
@@ -106,7 +123,14 @@ impl Links {
     pub async fn accept(&self, stream: TcpStream) -> io::Result<(PeerStream, Option<BytesMut>)> {
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let mut conn = wire::framed(self.accept_io(stream, &peer).await?);
-        match self.auth.answer(&mut conn, &peer).await {
+        // Every dialler sends at once; one that sends nothing is not a
+        // member and is not kept (ZooKeeper's quorumCnxnTimeoutMs).
+        let first = match tokio::time::timeout(self.first_frame, conn.next()).await {
+            Ok(Some(frame)) => frame?,
+            Ok(None) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{peer}: closed before a request"))),
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, format!("{peer}: sent no request in {:?}", self.first_frame))),
+        };
+        match self.auth.answer(&mut conn, &peer, first).await {
             Ok(first) => Ok((conn, first)),
             Err(e) => {
                 if e.kind() == io::ErrorKind::PermissionDenied {

@@ -225,20 +225,11 @@ impl QuorumAuth {
         }
     }
 
-    /// The answering side, on a connection a member dialled: runs the
-    /// exchange if the dialler starts one, and returns the dialler's first
-    /// request when it did not (refused if this member requires SASL).
-    pub async fn answer(&self, conn: &mut PeerStream, peer: &str) -> io::Result<Option<BytesMut>> {
-        let first = if self.enabled && self.server_requires {
-            next_frame(conn, peer).await?
-        } else {
-            // Without a requirement an idle dialler is waited for, as any
-            // peer connection is.
-            match conn.next().await {
-                Some(frame) => frame?,
-                None => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{peer}: closed"))),
-            }
-        };
+    /// The answering side, on a connection a member dialled whose `first`
+    /// frame has arrived: runs the exchange if the dialler starts one, and
+    /// returns that first request when it did not (refused if this member
+    /// requires SASL).
+    pub async fn answer(&self, conn: &mut PeerStream, peer: &str, first: BytesMut) -> io::Result<Option<BytesMut>> {
         let Some(mut token) = first.strip_prefix(MAGIC).map(<[u8]>::to_vec) else {
             if self.enabled && self.server_requires {
                 return Err(denied(peer, "it did not authenticate (quorum.auth.serverRequireSasl=true here)"));
