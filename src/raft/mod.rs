@@ -8,6 +8,7 @@
 mod conformance;
 pub mod batcher;
 pub mod forward;
+pub mod leader_gone;
 pub mod link;
 pub mod log_store;
 pub mod membership;

@@ -10,6 +10,7 @@ use openraft::raft::{VoteRequest, VoteResponse};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use super::leader_gone::LeaderWatch;
 use super::link::Links;
 use super::wire::{self, PeerRequest, PeerResponse};
 use crate::server::Server;
@@ -94,6 +95,8 @@ fn forward(
 
 async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(), wire::WireError> {
     let (conn, first) = server.links.accept(stream).await?;
+    // However this connection ends, a leader that replicated over it may be gone.
+    let mut leader_watch = LeaderWatch::new(server.clone());
     let (mut sink, source) = conn.split();
     // The first request, when the member did not open with quorum SASL, was read already.
     let mut source = futures::stream::iter(first.map(Ok)).chain(source);
@@ -106,7 +109,12 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
     while let Some(frame) = source.next().await {
         let (id, req): (u64, PeerRequest) = bincode::deserialize(&frame?)?;
         let answer = match req {
-            PeerRequest::Append(rpc) => PeerResponse::Append(server.raft.append_entries(rpc).await),
+            PeerRequest::Append(rpc) => {
+                if let Some(leader) = rpc.vote.leader_id().voted_for().filter(|_| rpc.vote.is_committed()) {
+                    leader_watch.appended(leader);
+                }
+                PeerResponse::Append(server.raft.append_entries(rpc).await)
+            }
             PeerRequest::Vote(rpc) => match refuse_vote_while_empty(&server, &rpc) {
                 Some(refused) => PeerResponse::Vote(Ok(refused)),
                 None => PeerResponse::Vote(server.raft.vote(rpc).await),
