@@ -1,9 +1,9 @@
 """Leader failover, side by side: paddock and ZooKeeper 3.8 as 3-node ensembles.
 
-Each round kill -9s the current leader while a kazoo client, connected to a
-surviving member, writes; the figure is the time from the kill to the first
-write that succeeds after it (the client's reconnects included, as a user
-sees it). The killed member is restarted before the next round. Run by
+Each round stops the current leader (SIGKILL, a crash, or SIGTERM, a clean
+stop) while a kazoo client, connected to a surviving member, writes; the
+figure is the time from the signal to the first write that succeeds after it (the client's reconnects included, as a user
+sees it). The stopped member is restarted before the next round. Run by
 bench/failover.sh, which provides kazoo and the servers; writes a Markdown
 report.
 """
@@ -12,6 +12,7 @@ import argparse
 import datetime
 import logging
 import os
+import signal as signal_module
 import socket
 import statistics
 import subprocess
@@ -76,14 +77,14 @@ class Ensemble:
             self.pids[i] = subprocess.Popen([self.paddock_bin, "--config", cfg], stdout=subprocess.DEVNULL,
                                             stderr=err).pid
 
-    def kill(self, i):
+    def kill(self, i, sig=9):
         pid = self.pids.pop(i)
         try:
-            os.kill(pid, 9)
+            os.kill(pid, sig)
         except ProcessLookupError:
             return
         # Reap our own child (paddock); ZooKeeper's JVM is not ours to wait for.
-        for _ in range(500):
+        for _ in range(3000):
             try:
                 if os.waitpid(pid, os.WNOHANG)[0]:
                     return
@@ -117,8 +118,8 @@ class Ensemble:
         raise RuntimeError(f"{self.kind}: members not serving within {within} s")
 
 
-def failover_round(ens, path):
-    """Kills the leader; returns seconds from the kill to the next successful write."""
+def failover_round(ens, path, sig):
+    """Stops the leader with `sig`; returns seconds from the signal to the next successful write."""
     leader = ens.leader()
     survivor = next(i for i in (1, 2, 3) if i != leader)
     # Reconnect every 20 ms, not with kazoo's default exponential back-off
@@ -129,14 +130,14 @@ def failover_round(ens, path):
     try:
         zk.ensure_path(path)
         zk.create(f"{path}/n", b"", sequence=True)
-        killed = time.monotonic()
-        ens.kill(leader)
+        stopped = time.monotonic()
+        ens.kill(leader, sig)
         while True:
             try:
                 zk.create(f"{path}/n", b"", sequence=True)
-                return time.monotonic() - killed
+                return time.monotonic() - stopped
             except Exception:  # connection loss, not serving: retry as an application would
-                if time.monotonic() - killed > 60:
+                if time.monotonic() - stopped > 60:
                     raise RuntimeError(f"{ens.kind}: no write within 60 s of the leader's death")
                 time.sleep(0.01)
     finally:
@@ -146,9 +147,9 @@ def failover_round(ens, path):
         ens.all_serving()
 
 
-def measure(kinds, work, paddock_bin, tick_ms, rounds):
-    """Failover times in seconds, by server, from fresh ensembles at `tick_ms`."""
-    times = {kind: [] for kind in kinds}
+def measure(kinds, work, paddock_bin, tick_ms, rounds, signals):
+    """Failover times in seconds, by (signal, server), from fresh ensembles at `tick_ms`."""
+    times = {(name, kind): [] for name in signals for kind in kinds}
     ensembles = {kind: Ensemble(kind, os.path.join(work, f"tick{tick_ms}"), paddock_bin, tick_ms) for kind in kinds}
     try:
         for ens in ensembles.values():
@@ -158,10 +159,12 @@ def measure(kinds, work, paddock_bin, tick_ms, rounds):
             ens.all_serving()
         for r in range(rounds):
             # Alternate, so that machine noise hits both alike.
-            for kind, ens in ensembles.items():
-                t = failover_round(ens, "/failover")
-                times[kind].append(t)
-                print(f"tickTime={tick_ms} round {r + 1}: {kind:9} {t * 1000:6.0f} ms", file=sys.stderr, flush=True)
+            for name, sig in signals.items():
+                for kind, ens in ensembles.items():
+                    t = failover_round(ens, "/failover", sig)
+                    times[(name, kind)].append(t)
+                    print(f"tickTime={tick_ms} {name} round {r + 1}: {kind:9} {t * 1000:6.0f} ms", file=sys.stderr,
+                          flush=True)
     finally:
         for ens in ensembles.values():
             ens.stop()
@@ -172,42 +175,47 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--tick-times", default="2000 1000", help="tickTimes to measure at, ms (space-separated)")
+    ap.add_argument("--signals", default="KILL TERM",
+                    help="how the leader is stopped: KILL (a crash), TERM (a clean stop, as in a rolling restart)")
     ap.add_argument("--out", default=os.path.join(REPO, "docs", "failover.md"))
     ap.add_argument("--paddock-bin", required=True)
     args = ap.parse_args()
     ticks = [int(t) for t in args.tick_times.split()]
+    signals = {name: getattr(signal_module, f"SIG{name}") for name in args.signals.split()}
 
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="paddock-failover-") as work:
-        results = {tick: measure(("paddock", "zookeeper"), work, args.paddock_bin, tick, args.rounds) for tick in ticks}
+        results = {tick: measure(("paddock", "zookeeper"), work, args.paddock_bin, tick, args.rounds, signals) for tick in ticks}
 
     commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     ms = lambda t: f"{t * 1000:,.0f}"
     rows = []
     for tick, times in results.items():
-        for kind, ts in times.items():
-            rows.append(f"| {tick} | {kind} | {ms(min(ts))} | {ms(statistics.median(ts))} | {ms(max(ts))} | "
-                        f"{', '.join(ms(t) for t in ts)} |")
-        ratio = statistics.median(times["paddock"]) / statistics.median(times["zookeeper"])
-        rows.append(f"| {tick} | paddock/ZooKeeper | | {ratio:.2f}x | | |")
+        for name in signals:
+            for kind in ("paddock", "zookeeper"):
+                ts = times[(name, kind)]
+                rows.append(f"| {tick} | SIG{name} | {kind} | {ms(min(ts))} | {ms(statistics.median(ts))} | "
+                            f"{ms(max(ts))} | {', '.join(ms(t) for t in ts)} |")
+            ratio = statistics.median(times[(name, "paddock")]) / statistics.median(times[(name, "zookeeper")])
+            rows.append(f"| {tick} | SIG{name} | paddock/ZooKeeper | | {ratio:.2f}x | | |")
     report = f"""# Leader failover: paddock against ZooKeeper 3.8
 
 Generated by `bench/failover.sh`; do not edit by hand, run it again.
 
-- command: `bench/failover.sh --rounds {args.rounds} --tick-times "{args.tick_times}"`
+- command: `bench/failover.sh --rounds {args.rounds} --tick-times "{args.tick_times}" --signals "{args.signals}"`
 - date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M:%S} UTC (took {time.time() - started:.0f} s); paddock `{commit}`
 - 3-node ensembles on 127.0.0.1 (zoo.cfg: the tickTime shown, initLimit=10, syncLimit=5), fresh for each tickTime; ZooKeeper set up as for the benchmarks (compat/zookeeper.sh)
-- each round: a kazoo client on a surviving member (reconnecting every 20 ms) writes, the leader gets `kill -9`, and the client retries its write until one succeeds; the figure is the time from the kill to that write's success, the client's reconnects included. The killed member is restarted before the next round; rounds alternate between the servers.
+- each round: a kazoo client on a surviving member (reconnecting every 20 ms) writes, the leader gets SIGKILL (a crash) or SIGTERM (a clean stop, as in a rolling restart), and the client retries its write until one succeeds; the figure is the time from the signal to that write's success, the client's reconnects included. The stopped member is restarted before the next round; rounds alternate between the servers.
 
-| tickTime (ms) | server | best (ms) | median (ms) | worst (ms) | every round (ms) |
-|---:|---|---:|---:|---:|---|
+| tickTime (ms) | leader stopped by | server | best (ms) | median (ms) | worst (ms) | every round (ms) |
+|---:|---|---|---:|---:|---:|---|
 {chr(10).join(rows)}
 
 Below 1, the ratio of the medians says paddock was faster.
 
-A killed leader's peer port refuses connections, so paddock's lowest-id
+A stopped leader's peer port refuses connections, so paddock's lowest-id
 survivor calls an election as soon as the leader lease (the longest
 election timeout, 8 heartbeats of tickTime/20) is out after the leader's
 last append, plus a heartbeat: about 0.9 s at tickTime=2000

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Leader failover side by side: paddock and the real ZooKeeper 3.8 (Debian
-# package), each a 3-node ensemble at zoo.cfg defaults; kill -9 the leader,
+# package), each a 3-node ensemble at zoo.cfg defaults; kill -9 (or SIGTERM) the leader,
 # time the next successful write through a survivor (kazoo). Writes
 # docs/failover.md.
 #
-#   bench/failover.sh [--rounds N] [--tick-times "2000 1000"] [--out FILE]
-#                       # a few seconds per round and tickTime (about a minute)
+#   bench/failover.sh [--rounds N] [--tick-times "2000 1000"] [--signals "KILL TERM"] [--out FILE]
+#                       # a few seconds per round, tickTime and signal (about two minutes)
 #
 # Environment: PADDOCK_BIN (default $CARGO_TARGET_DIR/release/paddock, built
 # with cargo build --release). Traffic stays on 127.0.0.1; every process
