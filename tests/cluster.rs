@@ -375,13 +375,14 @@ fn restarted_followers_rejoin_without_an_election() {
     });
 }
 
-/// When the leader's process dies, its peer port refuses connections: the
-/// lowest-id survivor then calls an election as soon as the others' lease on
-/// the old leader is out, and wins it, rather than all waiting out random
-/// election timeouts on top (src/raft/leader_gone.rs). At tickTime=2000 it
-/// calls at ~0.9 s after the last append, the others' timers run out at
-/// 1.2-1.6 s at the earliest: without it the lowest id would win about half
-/// of the time.
+/// When the leader's process dies, its peer port refuses connections: as
+/// soon as the others' lease on the old leader is out, the survivor with
+/// the longest log, and the lowest id among equals, calls an election and
+/// wins it, rather than all waiting out random election timeouts on top
+/// (src/raft/leader_gone.rs). Here the logs are equal, so the lowest id
+/// calls, at ~0.9 s after the last append at tickTime=2000, while the
+/// others' timers run out at 1.2-1.6 s at the earliest: without it the
+/// lowest id would win about half of the time.
 #[test]
 fn the_lowest_survivor_takes_over_from_a_dead_leader() {
     let dir = tempfile::tempdir().unwrap();

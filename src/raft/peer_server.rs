@@ -18,15 +18,21 @@ use crate::telemetry::Span;
 
 /// Asks a peer whether it already belongs to a formed ensemble (false if unreachable).
 pub async fn peer_initialized(links: &Links, addr: &str) -> bool {
-    let ask = async {
+    match ask(links, addr, &PeerRequest::Status, Duration::from_secs(2)).await {
+        Some(PeerResponse::Status { initialized }) => initialized,
+        _ => false,
+    }
+}
+
+/// One question to the peer at `addr` on a connection of its own, and its
+/// answer; None if it could not be had within `within`.
+pub async fn ask(links: &Links, addr: &str, req: &PeerRequest, within: Duration) -> Option<PeerResponse> {
+    let exchange = async {
         let mut conn = links.connect(addr).await.ok()?;
-        wire::send(&mut conn, 1, &PeerRequest::Status).await.ok()?;
-        match wire::recv::<PeerResponse>(&mut conn).await.ok()? {
-            (_, PeerResponse::Status { initialized }) => Some(initialized),
-            _ => None,
-        }
+        wire::send(&mut conn, 1, req).await.ok()?;
+        wire::recv::<PeerResponse>(&mut conn).await.ok().map(|(_, resp)| resp)
     };
-    tokio::time::timeout(Duration::from_secs(2), ask).await.ok().flatten().unwrap_or(false)
+    tokio::time::timeout(within, exchange).await.ok().flatten()
 }
 
 /// Accepts peer connections until the process ends.
@@ -130,6 +136,7 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
                 });
                 continue;
             }
+            PeerRequest::LastLog => PeerResponse::LastLog(server.raft.data_metrics().borrow().last_log),
             PeerRequest::Status => {
                 PeerResponse::Status { initialized: server.raft.is_initialized().await.unwrap_or(false) }
             }

@@ -46,6 +46,10 @@ pub enum PeerRequest {
     /// `Forward` of a traced write, with the trace to continue (a variant of
     /// its own, so members that predate tracing still read `Forward`).
     ForwardTraced(Proposal, crate::telemetry::TraceParent),
+    /// The id of this member's last log entry: the survivors of a leader
+    /// that is gone compare theirs to pick who calls the election
+    /// (`leader_gone`). Last, so older members' variants keep their tags.
+    LastLog,
 }
 
 /// The answer to a [`PeerRequest`].
@@ -71,6 +75,8 @@ pub enum PeerResponse {
     /// Answer to `ReadIndex`: the log index every write acknowledged before
     /// the question is at or below, confirmed by a quorum (or why not).
     ReadIndex(Result<u64, String>),
+    /// Answer to `LastLog`.
+    LastLog(Option<openraft::LogId<u64>>),
 }
 
 /// A connection between members: plain, or TLS in either direction (`link`).
