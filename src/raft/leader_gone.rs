@@ -45,7 +45,9 @@ impl LeaderWatch {
 
     /// An append from `leader` (a committed vote's leader) arrived now.
     pub fn appended(&mut self, leader: u64) {
-        self.heard = Some((leader, Instant::now()));
+        let now = Instant::now();
+        self.heard = Some((leader, now));
+        self.server.shared.peers.appended(leader, now);
     }
 }
 
@@ -101,8 +103,11 @@ async fn elect_if_gone(server: Arc<Server>, leader: u64, last: Instant) {
     if !first_in_line((me, mine), &others) {
         return;
     }
+    // A leader that appended since, over another connection, is not gone
+    // (this member may know it under an address it does not listen on).
+    let heard_since = server.shared.peers.last_append(leader).is_some_and(|t| t > last);
     let now = server.raft.metrics().borrow().clone();
-    if now.current_leader == Some(leader) && now.vote == m.vote {
+    if !heard_since && now.current_leader == Some(leader) && now.vote == m.vote {
         tracing::info!(leader, "the leader's peer port refuses connections: calling an election now");
         let _ = server.raft.trigger().elect().await;
     }

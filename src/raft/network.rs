@@ -18,13 +18,25 @@ use super::TypeConfig;
 
 /// When each peer last answered a Raft RPC: openraft's metrics tell how far
 /// a follower's log matches, not whether it is still there, which `mntr`'s
-/// zk_followers needs.
+/// zk_followers needs. Also when each leader last appended to this server,
+/// over any connection (`leader_gone` asks whether it still does).
 #[derive(Debug, Default)]
 pub struct PeerHealth {
     last_answer: Mutex<HashMap<u64, Instant>>,
+    last_append: Mutex<HashMap<u64, Instant>>,
 }
 
 impl PeerHealth {
+    /// Notes an append from `leader` received `at`.
+    pub fn appended(&self, leader: u64, at: Instant) {
+        self.last_append.lock().unwrap_or_else(|e| e.into_inner()).insert(leader, at);
+    }
+
+    /// When `leader` last appended to this server, if ever.
+    pub fn last_append(&self, leader: u64) -> Option<Instant> {
+        self.last_append.lock().unwrap_or_else(|e| e.into_inner()).get(&leader).copied()
+    }
+
     fn answered(&self, peer: u64) {
         self.last_answer.lock().unwrap_or_else(|e| e.into_inner()).insert(peer, Instant::now());
     }
