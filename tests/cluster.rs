@@ -408,7 +408,7 @@ fn the_lowest_survivor_takes_over_from_a_dead_leader() {
 }
 
 /// A connection to the peer port that never sends a request is closed
-/// after syncLimit x tickTime (1 s here), as ZooKeeper's quorum port does:
+/// after syncLimit x tickTime, at least 1 s (1 s here), as ZooKeeper's quorum port does:
 /// port scans and half-open connections hold nothing for long.
 #[test]
 fn a_silent_peer_connection_is_closed() {

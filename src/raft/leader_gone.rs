@@ -68,7 +68,7 @@ impl Drop for LeaderWatch {
 /// member is the survivor the others would elect.
 async fn elect_if_gone(server: Arc<Server>, leader: u64, last: Instant) {
     let me = server.config.server_id;
-    let (heartbeat, _, election_max) = server.config.raft_timing();
+    let (heartbeat, election_min, election_max) = server.config.raft_timing();
     let m = server.raft.metrics().borrow().clone();
     let membership = m.membership_config.membership().clone();
     if m.current_leader != Some(leader) || leader == me || !membership.voter_ids().any(|id| id == me) {
@@ -94,7 +94,9 @@ async fn elect_if_gone(server: Arc<Server>, leader: u64, last: Instant) {
     let mut others = Vec::new();
     for id in membership.voter_ids().filter(|id| *id != me && *id != leader) {
         let Some(addr) = addr_of(id) else { return };
-        let within = Duration::from_millis(2 * heartbeat);
+        // Until about when the others' own timers run out; a dial with
+        // quorum SASL may first reach a KDC.
+        let within = Duration::from_millis(election_min);
         match super::peer_server::ask(&server.links, &addr, &PeerRequest::LastLog, within).await {
             Some(PeerResponse::LastLog(theirs)) => others.push((id, theirs)),
             _ => return,

@@ -47,7 +47,8 @@ pub enum LinkError {
 #[derive(Clone)]
 pub struct Links {
     /// How long an answered connection may stay silent before its first
-    /// request: syncLimit x tickTime, ZooKeeper's default quorumCnxnTimeoutMs.
+    /// request: syncLimit x tickTime, ZooKeeper's default quorumCnxnTimeoutMs
+    /// (at least a second: a Kerberos dialler first asks its KDC).
     first_frame: Duration,
     /// The quorum's certificates, if TLS is dialled or answered.
     tls: Option<Reloading<QuorumTls>>,
@@ -75,7 +76,7 @@ impl Links {
         let tls = tls::quorum(config)?;
         let auth = QuorumAuth::from_config(config)?;
         Ok(Links {
-            first_frame: Duration::from_millis(config.tick_time_ms.saturating_mul(config.sync_limit)),
+            first_frame: Duration::from_millis(config.tick_time_ms.saturating_mul(config.sync_limit).max(1_000)),
             dial_tls: config.ssl_quorum && tls.is_some(),
             unified: config.quorum_port_unification,
             tls,
