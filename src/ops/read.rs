@@ -162,6 +162,18 @@ impl Reader<'_> {
         }
     }
 
+    /// A node's data and stat as answered, `/zookeeper/config`'s text
+    /// rendered once for both.
+    fn data_and_stat(&self, path: &str, node: &Node) -> (Option<Vec<u8>>, jute::Stat) {
+        match self.config_data(path, node) {
+            Some(data) => {
+                let stat = jute::Stat { data_length: data.len() as i32, ..node.wire_stat() };
+                (Some(data), stat)
+            }
+            None => (node.data().map(<[u8]>::to_vec), node.wire_stat()),
+        }
+    }
+
     fn sorted_children(&self, node: &Node) -> Vec<String> {
         self.tree.child_names(node)
     }
@@ -182,12 +194,8 @@ impl Reader<'_> {
                 if *watch {
                     self.watches.add(self.conn, WatchKind::Data, path);
                 }
-                if let Some(data) = self.config_data(path, node) {
-                    let stat = self.stat(path, node);
-                    GetDataResponse { data: Some(data), stat }.write(buf);
-                } else {
-                    GetDataResponse { data: node.data().map(<[u8]>::to_vec), stat: node.wire_stat() }.write(buf);
-                }
+                let (data, stat) = self.data_and_stat(path, node);
+                GetDataResponse { data, stat }.write(buf);
             }
             ReadOp::GetAcl { path } => {
                 let node = self.readable(path)?;
@@ -244,8 +252,8 @@ impl Reader<'_> {
                             if g.watch {
                                 self.watches.add(self.conn, WatchKind::Data, &g.path);
                             }
-                            let data = self.config_data(&g.path, n).or_else(|| n.data().map(<[u8]>::to_vec));
-                            MultiResult::GetData { data, stat: self.stat(&g.path, n) }
+                            let (data, stat) = self.data_and_stat(&g.path, n);
+                            MultiResult::GetData { data, stat }
                         }),
                         MultiOp::GetChildren(g) => self.readable(&g.path).map(|n| {
                             if g.watch {
