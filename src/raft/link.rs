@@ -185,7 +185,7 @@ impl Links {
 }
 
 /// The host of `host:port` (without an IPv6 address's brackets).
-fn host_of(addr: &str) -> &str {
+pub(super) fn host_of(addr: &str) -> &str {
     let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
     host.trim_start_matches('[').trim_end_matches(']')
 }

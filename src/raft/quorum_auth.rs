@@ -251,10 +251,9 @@ impl QuorumAuth {
                 },
                 Check::Kerberos(cred, hosts) => match gss.step(cred, &token) {
                     Ok(gssapi::Step::Continue(t)) => Ok(Answer::Continue(t)),
-                    Ok(gssapi::Step::Complete(principal)) => match authorized_host(&principal, hosts) {
-                        Ok(()) => Ok(Answer::Done(Vec::new(), principal)),
-                        Err(why) => Err(why),
-                    },
+                    Ok(gssapi::Step::Complete(principal)) => {
+                        authorized_host(&principal, hosts).map(|()| Answer::Done(Vec::new(), principal))
+                    }
                     Err(e) => Err(e.to_string()),
                 },
             };
@@ -298,7 +297,7 @@ enum Answer {
 /// pattern with `_HOST` standing for that host, lower-cased (ZooKeeper's
 /// SecurityUtils.getServerPrincipal).
 fn service_principal(pattern: &str, peer: &str) -> String {
-    let host = peer.rsplit_once(':').map_or(peer, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+    let host = super::link::host_of(peer);
     match pattern.split_once('/') {
         Some((service, rest)) if rest == "_HOST" || rest.starts_with("_HOST@") => {
             format!("{service}/{}{}", host.to_ascii_lowercase(), &rest["_HOST".len()..])
