@@ -29,40 +29,39 @@ use super::wire::{PeerRequest, PeerResponse};
 
 use crate::server::Server;
 
-/// Notes, on a connection peers replicate over, which leader appended last
-/// and when; when the connection ends, for whatever reason, checks whether
-/// that leader is gone.
+/// Notes which leader appended last on a connection peers replicate over
+/// (when, across connections, `PeerHealth` keeps); when the connection
+/// ends, for whatever reason, checks whether that leader is gone.
 pub struct LeaderWatch {
     server: Arc<Server>,
-    heard: Option<(u64, Instant)>,
+    leader: Option<u64>,
 }
 
 impl LeaderWatch {
     /// A watch for one peer connection.
     pub fn new(server: Arc<Server>) -> Self {
-        LeaderWatch { server, heard: None }
+        LeaderWatch { server, leader: None }
     }
 
     /// An append from `leader` (a committed vote's leader) arrived now.
     pub fn appended(&mut self, leader: u64) {
-        let now = Instant::now();
-        self.heard = Some((leader, now));
-        self.server.shared.peers.appended(leader, now);
+        self.leader = Some(leader);
+        self.server.shared.peers.appended(leader, Instant::now());
     }
 }
 
 impl Drop for LeaderWatch {
     fn drop(&mut self) {
-        if let Some((leader, last)) = self.heard.take() {
-            let server = self.server.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(elect_if_gone(server, leader, last));
-            }
+        let Some(leader) = self.leader.take() else { return };
+        let Some(last) = self.server.shared.peers.last_append(leader) else { return };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(elect_if_gone(self.server.clone(), leader, last));
         }
     }
 }
 
-/// After the connection `leader` appended over (last at `last`) closed:
+/// After a connection `leader` appended over closed, its last append to
+/// this member having come at `last`:
 /// probes its peer port until the others' lease runs out and, if it
 /// refused and no new leader is known by then, calls an election if this
 /// member is the survivor the others would elect.
