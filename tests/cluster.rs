@@ -333,11 +333,6 @@ fn the_log_stays_bounded_under_writes() {
     assert!(most > 0);
 }
 
-/// A wiped member votes for nobody until a leader has brought it up to date:
-/// with the leader also down, the survivor might lack writes that only the
-/// dead leader and the wiped disk held, so the two elect nobody; once the
-/// old leader is back the ensemble serves again and the wiped member
-/// catches up.
 /// A rolling restart moves no leadership: a member that comes back hears
 /// the leader before its own election timer runs out, as ZooKeeper's
 /// followers rejoin, so the leader's clients never wait out an election.
@@ -429,6 +424,11 @@ fn a_silent_peer_connection_is_closed() {
     assert!(answers(&paddock::raft::link::Links::default(), &ens, 1));
 }
 
+/// A wiped member votes for nobody until a leader has brought it up to date:
+/// with the leader also down, the survivor might lack writes that only the
+/// dead leader and the wiped disk held, so the two elect nobody; once the
+/// old leader is back the ensemble serves again and the wiped member
+/// catches up.
 #[test]
 fn a_wiped_member_does_not_vote_until_caught_up() {
     let dir = tempfile::tempdir().unwrap();
