@@ -171,7 +171,8 @@ fn an_observer_joins_changes_role_and_leaves_through_reconfig() {
 
     // Joins as an observer: it serves, takes writes, and the leader counts it apart.
     let config = reconfig_as_super(as_role("observer"), String::new());
-    assert!(config.contains(&format!("server.{id}={ports}:observer;{client}\n")), "{config:?}");
+    // Written as ZooKeeper writes it: a bare client port gets its address.
+    assert!(config.contains(&format!("server.{id}={ports}:observer;0.0.0.0:{client}\n")), "{config:?}");
     ens.wait_serving(id, Duration::from_secs(30)).expect("the observer serves");
     mode_becomes(&ens, &["observer"]);
     rt.block_on(async {
@@ -187,7 +188,7 @@ fn an_observer_joins_changes_role_and_leaves_through_reconfig() {
 
     // Re-added with another role, it becomes a voter, then an observer again.
     let config = reconfig_as_super(as_role("participant"), String::new());
-    assert!(config.contains(&format!("server.{id}={ports}:participant;{client}\n")), "{config:?}");
+    assert!(config.contains(&format!("server.{id}={ports}:participant;0.0.0.0:{client}\n")), "{config:?}");
     mode_becomes(&ens, &["follower", "leader"]);
     reconfig_as_super(as_role("observer"), String::new());
     mode_becomes(&ens, &["observer"]);

@@ -140,15 +140,7 @@ impl Reader<'_> {
         if path != crate::raft::membership::CONFIG_PATH || self.members.is_empty() || node.data_len() > 0 {
             return None;
         }
-        let servers = self
-            .members
-            .iter()
-            .map(|(id, peer)| {
-                let (ports, client) = peer.spec.split_once(';').map_or((peer.spec.as_str(), None), |(p, c)| (p, Some(c)));
-                let role = if ports.ends_with(":participant") || ports.ends_with(":observer") { "" } else { ":participant" };
-                (*id, format!("{ports}{role}{}", client.map(|c| format!(";{c}")).unwrap_or_default()))
-            })
-            .collect();
+        let servers = self.members.iter().map(|(id, peer)| (*id, peer.spec.clone())).collect();
         Some(crate::raft::membership::render(&servers, 0).into_bytes())
     }
 

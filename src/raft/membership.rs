@@ -99,11 +99,32 @@ impl Change {
     }
 }
 
-/// `/zookeeper/config`'s text: one `server.N=` line per member and the version.
+/// `/zookeeper/config`'s text: one `server.N=` line per member, written as
+/// ZooKeeper writes it (see [`canonical`]), and the version.
 pub fn render(servers: &BTreeMap<u64, String>, version: u64) -> String {
-    let mut text: String = servers.iter().map(|(id, spec)| format!("server.{id}={spec}\n")).collect();
+    let mut text: String = servers.iter().map(|(id, spec)| format!("server.{id}={}\n", canonical(spec))).collect();
     text.push_str(&format!("version={version:x}"));
     text
+}
+
+/// A `server.N=` value as ZooKeeper shows it in `/zookeeper/config`: the role
+/// always named and a client part always with its address
+/// (`a:1:2;2181` is `a:1:2:participant;0.0.0.0:2181`), so that clients that
+/// compare or parse those lines find what a ZooKeeper ensemble writes. A value
+/// that does not read as `host:peerPort:electionPort...` is left as it is.
+pub fn canonical(spec: &str) -> String {
+    let Ok(peer) = parse_server_line(spec) else { return spec.to_string() };
+    let ports = spec.split(';').next().unwrap_or(spec);
+    let parts: Vec<&str> = ports.split(':').map(str::trim).collect();
+    let [host, peer_port, election, ..] = parts[..] else { return spec.to_string() };
+    let role = if peer.observer { "observer" } else { "participant" };
+    let mut out = format!("{host}:{peer_port}:{election}:{role}");
+    if let Some(port) = peer.client_port {
+        let host = peer.client_host.as_deref().unwrap_or("0.0.0.0");
+        let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+        out.push_str(&format!(";{host}:{port}"));
+    }
+    out
 }
 
 /// The `server.N=` lines of a `/zookeeper/config` text.
@@ -349,8 +370,24 @@ mod tests {
         assert_eq!(current.len(), 3);
         let c = Change::parse(&req("server.4=d:1:2;2184", "3", "")).unwrap();
         let next = c.apply_to(&current).unwrap();
-        assert_eq!(render(&next, 0x1f), "server.1=a:1:2\nserver.2=b:1:2\nserver.4=d:1:2;2184\nversion=1f");
+        assert_eq!(
+            render(&next, 0x1f),
+            "server.1=a:1:2:participant\nserver.2=b:1:2:participant\nserver.4=d:1:2:participant;0.0.0.0:2184\nversion=1f"
+        );
         let all_gone = Change::parse(&req("", "1,2,3", "")).unwrap();
         assert_eq!(all_gone.apply_to(&current), None);
+    }
+
+    #[test]
+    fn writes_server_lines_as_zookeeper_does() {
+        for (given, shown) in [
+            ("a:1:2", "a:1:2:participant"),
+            ("a:1:2:observer;2181", "a:1:2:observer;0.0.0.0:2181"),
+            ("a:1:2:PARTICIPANT;10.0.0.1:2181", "a:1:2:participant;10.0.0.1:2181"),
+            ("a:1:2;[::1]:2181", "a:1:2:participant;[::1]:2181"),
+            ("a:1", "a:1"),
+        ] {
+            assert_eq!(canonical(given), shown, "{given}");
+        }
     }
 }
