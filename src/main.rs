@@ -243,11 +243,23 @@ async fn run(config: Config, import: Option<paddock::import::Imported>) -> ExitC
     println!("paddock listening on {}", running.client_addr);
     let _ = std::io::stdout().flush();
     tracing::info!(addr = %running.client_addr, "listening");
-    wait_for_signal().await;
+    // As ZooKeeper, whose critical threads end the process: a server whose
+    // Raft core stopped (its disk refused a write) would otherwise stay up
+    // serving nothing, and a supervisor would not know to restart it.
+    let code = tokio::select! {
+        _ = wait_for_signal() => {
+            tracing::info!("shutting down");
+            ExitCode::SUCCESS
+        }
+        why = running.fatal() => {
+            tracing::error!(error = %why, "cannot go on: exiting; what was acknowledged is on disk, restart once the cause is fixed");
+            eprintln!("paddock: cannot go on: {why}");
+            ExitCode::FAILURE
+        }
+    };
     paddock::audit::server_stop();
-    tracing::info!("shutting down");
     running.shutdown().await;
-    ExitCode::SUCCESS
+    code
 }
 
 async fn wait_for_signal() {

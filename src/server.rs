@@ -517,6 +517,21 @@ async fn bind_http(addr: Option<SocketAddr>, what: &str, setting: &str) -> Optio
 }
 
 impl Running {
+    /// Resolves, with the reason, once the Raft core has stopped on an error
+    /// it cannot go on from (a log write the disk refused, say). The server
+    /// then serves nothing and never will: the caller should exit.
+    pub async fn fatal(&self) -> String {
+        let mut metrics = self.server.raft.metrics();
+        loop {
+            if let Err(e) = &metrics.borrow_and_update().running_state {
+                return e.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "the Raft core stopped".into();
+            }
+        }
+    }
+
     /// Stops Raft cleanly.
     pub async fn shutdown(self) {
         if let Err(e) = self.server.raft.shutdown().await {

@@ -3,6 +3,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{rt, Paddock};
 use jute::CreateMode;
@@ -57,6 +58,48 @@ fn acknowledged_writes_survive_kill_9() {
         let before = c.exists(&acked[acked.len() - 1], false).await.unwrap().unwrap().czxid;
         let path = c.create("/d/after", b"", CreateMode::Persistent).await.unwrap();
         assert!(c.exists(&path, false).await.unwrap().unwrap().czxid > before);
+    });
+}
+
+/// A disk that refuses the log's writes ends the process with an error, as
+/// ZooKeeper's critical threads do, instead of leaving a server up that
+/// serves nothing and that a supervisor would not restart; started again
+/// with room, it has every write it acknowledged.
+#[test]
+fn a_write_the_disk_refuses_ends_the_process_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("stderr.log");
+    let mut server = Paddock::start_with_file_size_limit(&data, 1 << 20, &log);
+    let (acked, refused) = rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        let value = vec![b'v'; 64 * 1024];
+        let mut acked = Vec::new();
+        // 64 MiB in all: far past the limit of any one file.
+        for i in 0..1_024 {
+            match c.create(&format!("/n{i}"), &value, CreateMode::Persistent).await {
+                Ok(path) => acked.push(path),
+                Err(e) => return (acked, Some(e.to_string())),
+            }
+        }
+        (acked, None)
+    });
+    assert!(refused.is_some(), "{} writes of 64 KiB were all taken past a 1 MiB file-size limit", acked.len());
+    assert!(!acked.is_empty(), "no write was taken before the limit: {refused:?}");
+    let status = server.exited_within(Duration::from_secs(30)).expect("the server exits once its disk refuses a write");
+    assert!(!status.success(), "it exits with a failure status: {status}");
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(stderr.contains("paddock: cannot go on:"), "it says why:\n{stderr}");
+    drop(server);
+
+    let server = Paddock::start(&data);
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        for path in &acked {
+            let (data, _) = c.get_data(path, false).await.unwrap_or_else(|e| panic!("{path} lost: {e}"));
+            assert_eq!(data.len(), 64 * 1024, "{path}");
+        }
+        c.create("/after", b"", CreateMode::Persistent).await.expect("a write once there is room");
     });
 }
 

@@ -80,7 +80,36 @@ impl Paddock {
         server
     }
 
+    /// As `start_with_log`, with the process's file-size limit
+    /// (RLIMIT_FSIZE) set to `bytes`: a write past it fails as on a full
+    /// disk (root cannot bypass it, as it can a read-only directory).
+    pub fn start_with_file_size_limit(data_dir: &Path, bytes: u64, log: &Path) -> Paddock {
+        let server = Self::spawn_prepared(data_dir, &[], Some(log), |cmd| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: the hook makes only async-signal-safe calls (setrlimit,
+            // signal), as required between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // A write past the limit then fails (EFBIG) instead of
+                    // killing the process.
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    Ok(())
+                });
+            }
+        });
+        server.wait_serving();
+        server
+    }
+
     fn spawn_logging(data_dir: &Path, extra: &[&str], log: Option<&Path>) -> Paddock {
+        Self::spawn_prepared(data_dir, extra, log, |_| {})
+    }
+
+    fn spawn_prepared(data_dir: &Path, extra: &[&str], log: Option<&Path>, prepare: impl FnOnce(&mut Command)) -> Paddock {
         let stderr = match log {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("create the stderr log")),
             None => Stdio::inherit(),
@@ -88,15 +117,15 @@ impl Paddock {
         // Loopback only, whatever a test's zoo.cfg leaves out (without
         // clientPortAddress a zoo.cfg binds every interface); a test's own
         // --bind comes later and wins.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
-            .args(["--bind", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paddock"));
+        cmd.args(["--bind", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", std::env::var("PADDOCK_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start paddock");
+            .stderr(stderr);
+        prepare(&mut cmd);
+        let mut child = cmd.spawn().expect("start paddock");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -186,6 +215,19 @@ impl Paddock {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Waits at most `limit` for the process to exit by itself; how it
+    /// exited, if it did.
+    pub fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// True while the process runs.
