@@ -50,6 +50,9 @@ pub enum StorageError {
     /// The Raft log is not where the configuration says it is.
     #[error("{0}")]
     LogMisplaced(String),
+    /// Another process holds the database open.
+    #[error("{0} is in use: is another paddock running with this data directory? ({1})")]
+    InUse(String, rocksdb::Error),
 }
 
 /// Bytes of memtable across a database's column families before RocksDB flushes.
@@ -204,7 +207,12 @@ fn open_with(dir: &Path, names: &[&'static str], flush_together: bool) -> Result
         }
         ColumnFamilyDescriptor::new(name, cf_opts)
     });
-    Ok(Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?))
+    match DB::open_cf_descriptors(&opts, dir, cfs) {
+        Ok(db) => Ok(Arc::new(db)),
+        // RocksDB's lock on the directory (flock of its LOCK file).
+        Err(e) if e.as_ref().contains("While lock file") => Err(StorageError::InUse(dir.display().to_string(), e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Looks up a column family handle.

@@ -273,5 +273,9 @@ fn the_log_lives_in_data_log_dir_and_a_moved_log_is_refused() {
         let c = Client::connect(&server.addr, 10_000).await.unwrap();
         assert_eq!(c.get_data("/kept", false).await.unwrap().0, b"v");
     });
+
+    // A second server on the same directories is refused, and told why.
+    let stderr = Paddock::refused(&["--data-dir", data.to_str().unwrap(), "--config", cfg.to_str().unwrap()]);
+    assert!(stderr.contains("is another paddock running with this data directory?"), "{stderr}");
     server.stop();
 }
