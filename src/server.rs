@@ -392,7 +392,7 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
     let state = StateMachine::load(&stores.state)?;
     let shared = Arc::new(Shared::new(state));
     let settled = Settled::default();
-    let log = LogStore::new(stores.log, settled.clone());
+    let log = LogStore::open(stores.log, &stores.log_dir, settled.clone())?;
     let sm = StateMachine::new(stores.state, shared.clone(), config.snap_count);
     let id = config.server_id;
     let links = Links::from_config(&config)?;

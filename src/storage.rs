@@ -50,6 +50,12 @@ pub enum StorageError {
     /// The Raft log is not where the configuration says it is.
     #[error("{0}")]
     LogMisplaced(String),
+    /// The Raft log lost entries it had made durable (see `raft::durable_mark`).
+    #[error("{0}")]
+    LogLost(String),
+    /// A file beside the databases could not be read or written.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
     /// Another process holds the database open.
     #[error("{0} is in use: is another paddock running with this data directory? ({1})")]
     InUse(String, rocksdb::Error),
@@ -85,6 +91,8 @@ pub struct Stores {
     pub log: Arc<DB>,
     /// Holds the state machine's checkpoints ([`CF_TREE`], [`CF_SESSIONS`], [`CF_META`]).
     pub state: Arc<DB>,
+    /// The directory of the log's database.
+    pub log_dir: std::path::PathBuf,
 }
 
 /// Opens (creating if needed) a server's databases: `rocksdb` for the state
@@ -99,10 +107,11 @@ pub fn open_stores(data_dir: &Path, log_dir: &Path) -> Result<Stores, StorageErr
     let existing = if state_dir.join("CURRENT").exists() { DB::list_cf(&Options::default(), &state_dir)? } else { Vec::new() };
     if existing.iter().any(|name| name == CF_LOGS) {
         let db = open(&state_dir)?;
-        return Ok(Stores { log: db.clone(), state: db });
+        return Ok(Stores { log: db.clone(), state: db, log_dir: state_dir });
     }
     check_log_location(data_dir, log_dir)?;
-    Ok(Stores { log: open_with(&log_dir.join("raftlog"), &LOG_CFS, true)?, state: open_with(&state_dir, &STATE_CFS, false)? })
+    let log_dir = log_dir.join("raftlog");
+    Ok(Stores { log: open_with(&log_dir, &LOG_CFS, true)?, state: open_with(&state_dir, &STATE_CFS, false)?, log_dir })
 }
 
 /// Refuses a state whose log is not where the configuration says: a log

@@ -103,6 +103,49 @@ fn a_write_the_disk_refuses_ends_the_process_and_loses_nothing() {
     });
 }
 
+/// A damaged record in the middle of the log's write-ahead file makes
+/// RocksDB recover only the part before it, without an error. The server
+/// notices that its log ends before the index it had made durable and
+/// refuses to start, rather than serve without writes it acknowledged.
+#[test]
+fn a_log_cut_short_by_a_damaged_record_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        c.create("/c", b"", CreateMode::Persistent).await.unwrap();
+        for i in 0..3_000 {
+            c.create(&format!("/c/n{i}"), &[b'x'; 200], CreateMode::Persistent).await.unwrap();
+        }
+    });
+    // The mark is rewritten once a second.
+    std::thread::sleep(Duration::from_millis(2_500));
+    server.kill9();
+    let raftlog = dir.path().join("raftlog");
+    assert!(raftlog.join("PADDOCK-DURABLE").is_file(), "no durable mark beside the log");
+
+    // Eight bytes flipped halfway through the newest write-ahead file.
+    let newest = std::fs::read_dir(&raftlog)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .max()
+        .expect("a write-ahead file");
+    let mut bytes = std::fs::read(&newest).unwrap();
+    assert!(bytes.len() > 256 * 1024, "{} holds only {} bytes", newest.display(), bytes.len());
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 8] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&newest, bytes).unwrap();
+
+    let stderr = Paddock::refused(&["--data-dir", dir.path().to_str().unwrap()]);
+    assert!(stderr.contains("acknowledged writes after it are gone"), "{stderr}");
+    // And it goes on refusing: RocksDB's recovery has since dropped the damage.
+    let stderr = Paddock::refused(&["--data-dir", dir.path().to_str().unwrap()]);
+    assert!(stderr.contains("acknowledged writes after it are gone"), "{stderr}");
+}
+
 #[test]
 fn state_and_sessions_survive_a_clean_restart() {
     let dir = tempfile::tempdir().unwrap();

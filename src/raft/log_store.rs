@@ -25,6 +25,7 @@ use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageI
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 
 use super::batcher::Settled;
+use super::durable_mark::DurableMark;
 use super::TypeConfig;
 use crate::storage::{self, cf, CF_LOGS, CF_RAFT};
 
@@ -42,6 +43,8 @@ pub struct LogStore {
     settled: Settled,
     /// The newest appended entries, consecutive, oldest first.
     recent: Arc<Mutex<VecDeque<Entry<TypeConfig>>>>,
+    /// How far the log is known durable, kept outside RocksDB.
+    mark: DurableMark,
 }
 
 /// Entries kept in memory: enough to cover what is appended but not yet
@@ -90,10 +93,26 @@ fn synced() -> WriteOptions {
 }
 
 impl LogStore {
-    /// Wraps the log's database (see `storage::open_stores`); `settled`
-    /// learns when the batcher's entries are durable.
-    pub fn new(db: Arc<DB>, settled: Settled) -> Self {
-        LogStore { db, settled, recent: Arc::default() }
+    /// Wraps the log's database, kept in `dir` (see `storage::open_stores`);
+    /// `settled` learns when the batcher's entries are durable. Refuses a
+    /// log that ends before the index its durable mark says it had made
+    /// durable: RocksDB recovered only the part before a damaged record
+    /// (see `durable_mark`).
+    pub fn open(db: Arc<DB>, dir: &std::path::Path, settled: Settled) -> Result<Self, storage::StorageError> {
+        let (mark, held) = DurableMark::open(dir).map_err(storage::StorageError::Io)?;
+        let store = LogStore { db, settled, recent: Arc::default(), mark };
+        let purged: Option<LogId<u64>> = store.get_meta(KEY_LAST_PURGED)?;
+        let last = store.last_entry()?.map(|e| e.log_id).or(purged).map_or(0, |id| id.index);
+        match held {
+            Some(durable) if durable > last => Err(storage::StorageError::LogLost(format!(
+                "the Raft log in {} ends at index {last}, but it had made index {durable} durable: a damaged record \
+                 in its write-ahead log cut it short, and the acknowledged writes after it are gone. Not starting on \
+                 it: restore this directory from a backup or, on an ensemble member, empty it so that the member \
+                 copies the log from the leader",
+                dir.display()
+            ))),
+            _ => Ok(store),
+        }
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, storage::StorageError> {
@@ -219,6 +238,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
             return Err(write_err(e));
         }
+        let last_index = entries.last().map(|e| e.log_id.index);
         for entry in entries {
             if recent.back().is_some_and(|b| b.log_id.index.checked_add(1) != Some(entry.log_id.index)) {
                 recent.clear();
@@ -234,6 +254,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         drop(recent);
         // Outside the cache's lock: readers need not wait for the disk.
         let result = self.db.flush_wal(true).map_err(|e| std::io::Error::other(e.to_string()));
+        if let (Ok(()), Some(last)) = (&result, last_index) {
+            self.mark.advance(last);
+        }
         callback.log_io_completed(result);
         self.settled.advance(batch_no);
         Ok(())
@@ -243,6 +266,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = cf(&self.db, CF_LOGS).map_err(write_err)?;
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(cf, storage::u64_key(log_id.index), storage::u64_key(u64::MAX));
+        // The mark first: it must never claim entries the log no longer has.
+        self.mark.lower(log_id.index).map_err(write_err)?;
         let mut recent = lock_recent(&self.recent);
         while recent.back().is_some_and(|b| b.log_id.index >= log_id.index) {
             recent.pop_back();

@@ -7,6 +7,7 @@
 #[cfg(test)]
 mod conformance;
 pub mod batcher;
+pub mod durable_mark;
 pub mod forward;
 pub mod leader_gone;
 pub mod link;
