@@ -55,7 +55,7 @@ pub enum StorageError {
     LogLost(String),
     /// A file beside the databases could not be read or written.
     #[error("{0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// Another process holds the database open.
     #[error("{0} is in use: is another paddock running with this data directory? ({1})")]
     InUse(String, rocksdb::Error),

@@ -84,8 +84,7 @@ impl DurableMark {
         let mut written = self.inner.lock();
         self.inner.durable.fetch_min(below, Ordering::Relaxed);
         if written.index > below {
-            write(&written.file, below)?;
-            written.index = below;
+            written.store(below)?;
         }
         Ok(())
     }
@@ -103,8 +102,7 @@ impl Inner {
         let mut written = self.lock();
         let durable = self.durable.load(Ordering::Relaxed);
         if durable > written.index {
-            write(&written.file, durable)?;
-            written.index = durable;
+            written.store(durable)?;
         }
         Ok(())
     }
@@ -121,9 +119,14 @@ fn keep_up(inner: Weak<Inner>) {
     }
 }
 
-fn write(file: &File, index: u64) -> std::io::Result<()> {
-    file.write_all_at(&encode(index), 0)?;
-    file.sync_data()
+impl Written {
+    /// Puts `index` in the file, synced.
+    fn store(&mut self, index: u64) -> std::io::Result<()> {
+        self.file.write_all_at(&encode(index), 0)?;
+        self.file.sync_data()?;
+        self.index = index;
+        Ok(())
+    }
 }
 
 fn encode(index: u64) -> [u8; 16] {

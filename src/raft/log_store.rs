@@ -101,8 +101,7 @@ impl LogStore {
     pub fn open(db: Arc<DB>, dir: &std::path::Path, settled: Settled) -> Result<Self, storage::StorageError> {
         let (mark, held) = DurableMark::open(dir).map_err(storage::StorageError::Io)?;
         let store = LogStore { db, settled, recent: Arc::default(), mark };
-        let purged: Option<LogId<u64>> = store.get_meta(KEY_LAST_PURGED)?;
-        let last = store.last_entry()?.map(|e| e.log_id).or(purged).map_or(0, |id| id.index);
+        let last = store.log_state()?.last_log_id.map_or(0, |id| id.index);
         match held {
             Some(durable) if durable > last => Err(storage::StorageError::LogLost(format!(
                 "the Raft log in {} ends at index {last}, but it had made index {durable} durable: a damaged record \
@@ -128,6 +127,14 @@ impl LogStore {
         let bytes = storage::encode(CF_RAFT, value)?;
         self.db.put_cf_opt(cf, key, bytes, &synced())?;
         Ok(())
+    }
+
+    /// The last purged entry's id, and the last entry's (else the last
+    /// purged one's).
+    fn log_state(&self) -> Result<LogState<TypeConfig>, storage::StorageError> {
+        let last_purged_log_id: Option<LogId<u64>> = self.get_meta(KEY_LAST_PURGED)?;
+        let last_log_id = self.last_entry()?.map(|e| e.log_id).or(last_purged_log_id);
+        Ok(LogState { last_purged_log_id, last_log_id })
     }
 
     fn last_entry(&self) -> Result<Option<Entry<TypeConfig>>, storage::StorageError> {
@@ -181,9 +188,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
-        let last_purged: Option<LogId<u64>> = self.get_meta(KEY_LAST_PURGED).map_err(read_err)?;
-        let last = self.last_entry().map_err(read_err)?.map(|e| e.log_id);
-        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last.or(last_purged) })
+        self.log_state().map_err(read_err)
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {

@@ -207,11 +207,8 @@ impl Paddock {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(mut self) {
         unsafe_free_sigterm(self.child.id());
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if self.exited_within(Duration::from_secs(5)).is_some() {
+            return;
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
