@@ -132,12 +132,6 @@ impl Audited {
         }
     }
 
-    /// Writes the failure of an action refused before it reached the log.
-    pub fn refused(&self, client: Client<'_>) {
-        let done = if self.operation == "multiOperation" { self.without_ops() } else { self.clone() };
-        emit(&done.line(client, None, Outcome::Failure), Outcome::Failure);
-    }
-
     /// The lines for `outcome`: each audited action, the path it made (for
     /// creates), and its result.
     fn lines<'a>(&'a self, outcome: &'a TxnOutcome) -> Vec<(Audited, Option<&'a str>, Outcome)> {

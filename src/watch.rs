@@ -6,18 +6,29 @@
 //! see the new state — the ordering ZooKeeper promises.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use jute::{event_type, keeper_state, WatcherEvent};
 use tokio::sync::mpsc;
 
-use crate::tree::{path, Trigger};
+use crate::tree::acl::{allowed, AuthId};
+use crate::tree::{path, Event, Trigger};
 
 /// Identifies one client connection.
 pub type ConnId = u64;
 
 /// Where a connection's events go.
 pub type EventSink = mpsc::UnboundedSender<WatcherEvent>;
+
+/// A connection's identities, as it proves more of them (addAuth, SASL).
+pub type Identities = Arc<RwLock<Vec<AuthId>>>;
+
+/// Where one connection's events go, and who it is (None: it hears every
+/// event, as with skipACL).
+struct Listener {
+    sink: EventSink,
+    ids: Option<Identities>,
+}
 
 /// The kinds of watch a client can set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,37 +79,107 @@ impl Table {
     }
 }
 
+/// Which watches a removeWatches or checkWatches request names
+/// (ZooKeeper's `WatcherType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatcherType {
+    /// 1: child watches, and the child half of persistent ones.
+    Children,
+    /// 2: data watches, and the data half of persistent ones.
+    Data,
+    /// 3: every watch on the path.
+    Any,
+    /// 4: the persistent watch, both halves (ZooKeeper 3.9).
+    Persistent,
+    /// 5: the persistent recursive watch, both halves (ZooKeeper 3.9).
+    PersistentRecursive,
+}
+
+impl WatcherType {
+    /// The type a request's number names, if any.
+    pub fn from_wire(t: i32) -> Option<WatcherType> {
+        Some(match t {
+            1 => WatcherType::Children,
+            2 => WatcherType::Data,
+            3 => WatcherType::Any,
+            4 => WatcherType::Persistent,
+            5 => WatcherType::PersistentRecursive,
+            _ => return None,
+        })
+    }
+}
+
+/// The watch tables. As on ZooKeeper 3.8, a persistent (or recursive) watch
+/// sits in both the data and the child table, as two halves: removing
+/// watches of one type takes only that half, and the other keeps firing.
 #[derive(Default)]
 struct Watches {
     data: Table,
     child: Table,
     persistent: Table,
+    persistent_child: Table,
     recursive: Table,
-    sinks: HashMap<ConnId, EventSink>,
+    recursive_child: Table,
+    listeners: HashMap<ConnId, Listener>,
 }
 
 impl Watches {
-    fn table(&mut self, kind: WatchKind) -> &mut Table {
+    /// The tables a watch of `kind` is added to.
+    fn tables(&mut self, kind: WatchKind) -> Vec<&mut Table> {
         match kind {
-            WatchKind::Data => &mut self.data,
-            WatchKind::Child => &mut self.child,
-            WatchKind::Persistent => &mut self.persistent,
-            WatchKind::PersistentRecursive => &mut self.recursive,
+            WatchKind::Data => vec![&mut self.data],
+            WatchKind::Child => vec![&mut self.child],
+            WatchKind::Persistent => vec![&mut self.persistent, &mut self.persistent_child],
+            WatchKind::PersistentRecursive => vec![&mut self.recursive, &mut self.recursive_child],
         }
     }
 
-    fn send(&self, conn: ConnId, kind: i32, path: &str) {
-        if let Some(sink) = self.sinks.get(&conn) {
-            // A closed receiver means the connection is going away; nothing to do.
-            let _ = sink.send(WatcherEvent { event_type: kind, state: keeper_state::SYNC_CONNECTED, path: path.to_string() });
+    /// The tables a removeWatches or checkWatches of `t` looks in.
+    fn tables_of(&mut self, t: WatcherType) -> Vec<&mut Table> {
+        match t {
+            WatcherType::Children => vec![&mut self.child, &mut self.persistent_child, &mut self.recursive_child],
+            WatcherType::Data => vec![&mut self.data, &mut self.persistent, &mut self.recursive],
+            WatcherType::Any => self.all_mut().into(),
+            WatcherType::Persistent => vec![&mut self.persistent, &mut self.persistent_child],
+            WatcherType::PersistentRecursive => vec![&mut self.recursive, &mut self.recursive_child],
         }
     }
 
-    /// Connections with a recursive watch on `path` or any ancestor.
-    fn recursive_watchers(&self, path: &str, out: &mut HashSet<ConnId>) {
+    fn all(&self) -> [&Table; 6] {
+        [&self.data, &self.child, &self.persistent, &self.persistent_child, &self.recursive, &self.recursive_child]
+    }
+
+    fn all_mut(&mut self) -> [&mut Table; 6] {
+        [
+            &mut self.data,
+            &mut self.child,
+            &mut self.persistent,
+            &mut self.persistent_child,
+            &mut self.recursive,
+            &mut self.recursive_child,
+        ]
+    }
+
+    /// Sends an event to `conn` if it may read a node with `readers`
+    /// (None: anyone may).
+    fn send(&self, conn: ConnId, kind: i32, path: &str, readers: Option<&[crate::tree::AclEntry]>) {
+        let Some(listener) = self.listeners.get(&conn) else { return };
+        if let (Some(acl), Some(ids)) = (readers, &listener.ids) {
+            let ids = ids.read().unwrap_or_else(|e| e.into_inner());
+            if !allowed(acl, jute::perms::READ, &ids) {
+                return;
+            }
+        }
+        // A closed receiver means the connection is going away; nothing to do.
+        let _ = listener.sink.send(WatcherEvent { event_type: kind, state: keeper_state::SYNC_CONNECTED, path: path.to_string() });
+    }
+
+    /// Connections with a recursive watch (in `table`: one of its halves)
+    /// on `path` or any ancestor.
+    fn recursive_watchers(table: &Table, path: &str, out: &mut HashSet<ConnId>) {
         let mut p = path;
         loop {
-            out.extend(self.recursive.peek(p));
+            out.extend(table.peek(p));
             if p == "/" {
                 break;
             }
@@ -107,26 +188,33 @@ impl Watches {
     }
 
     fn fire(&mut self, trigger: &Trigger) {
-        let (path, kind) = match trigger {
-            Trigger::Created(p) => (p, event_type::NODE_CREATED),
-            Trigger::Deleted(p) => (p, event_type::NODE_DELETED),
-            Trigger::DataChanged(p) => (p, event_type::NODE_DATA_CHANGED),
-            Trigger::ChildrenChanged(p) => (p, event_type::NODE_CHILDREN_CHANGED),
+        let path = &trigger.path;
+        let kind = match trigger.event {
+            Event::Created => event_type::NODE_CREATED,
+            Event::Deleted => event_type::NODE_DELETED,
+            Event::DataChanged => event_type::NODE_DATA_CHANGED,
+            Event::ChildrenChanged => event_type::NODE_CHILDREN_CHANGED,
         };
+        // As ZooKeeper: a child event goes to the child table (recursive
+        // watches never see one); a deletion to both tables, once.
         let mut targets: HashSet<ConnId> = HashSet::new();
         if kind == event_type::NODE_CHILDREN_CHANGED {
             targets.extend(self.child.take(path));
-            targets.extend(self.persistent.peek(path));
+            targets.extend(self.persistent_child.peek(path));
         } else {
             targets.extend(self.data.take(path));
             targets.extend(self.persistent.peek(path));
-            self.recursive_watchers(path, &mut targets);
+            Self::recursive_watchers(&self.recursive, path, &mut targets);
             if kind == event_type::NODE_DELETED {
                 targets.extend(self.child.take(path));
+                targets.extend(self.persistent_child.peek(path));
+                Self::recursive_watchers(&self.recursive_child, path, &mut targets);
             }
         }
+        // A one-shot watch that may not hear the event is used up all the
+        // same, as on ZooKeeper.
         for conn in targets {
-            self.send(conn, kind, path);
+            self.send(conn, kind, path, trigger.readers.as_deref());
         }
     }
 }
@@ -143,17 +231,18 @@ impl WatchManager {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a connection's event sink.
-    pub fn connect(&self, conn: ConnId, sink: EventSink) {
-        self.lock().sinks.insert(conn, sink);
+    /// Registers a connection's event sink and identities (None: it hears
+    /// events about every node).
+    pub fn connect(&self, conn: ConnId, sink: EventSink, ids: Option<Identities>) {
+        self.lock().listeners.insert(conn, Listener { sink, ids });
     }
 
     /// Drops every watch of a connection that went away.
     pub fn disconnect(&self, conn: ConnId) {
         let mut guard = self.lock();
         let w = &mut *guard;
-        w.sinks.remove(&conn);
-        for table in [&mut w.data, &mut w.child, &mut w.persistent, &mut w.recursive] {
+        w.listeners.remove(&conn);
+        for table in w.all_mut() {
             table.by_path.retain(|_, set| {
                 set.remove(&conn);
                 !set.is_empty()
@@ -163,22 +252,29 @@ impl WatchManager {
 
     /// Adds a watch.
     pub fn add(&self, conn: ConnId, kind: WatchKind, path: &str) {
-        self.lock().table(kind).add(path, conn);
+        for table in self.lock().tables(kind) {
+            table.add(path, conn);
+        }
     }
 
-    /// Removes a watch; true if it was there.
-    pub fn remove(&self, conn: ConnId, kind: WatchKind, path: &str) -> bool {
-        self.lock().table(kind).remove(path, conn)
+    /// Removes the connection's watches of type `t` on `path`; true if there were any.
+    pub fn remove(&self, conn: ConnId, t: WatcherType, path: &str) -> bool {
+        let mut removed = false;
+        for table in self.lock().tables_of(t) {
+            removed |= table.remove(path, conn);
+        }
+        removed
     }
 
-    /// True if the connection has this watch.
-    pub fn has(&self, conn: ConnId, kind: WatchKind, path: &str) -> bool {
-        self.lock().table(kind).contains(path, conn)
+    /// True if the connection has a watch of type `t` on `path`.
+    pub fn has(&self, conn: ConnId, t: WatcherType, path: &str) -> bool {
+        self.lock().tables_of(t).iter().any(|table| table.contains(path, conn))
     }
 
     /// Sends one event straight to a connection (used by setWatches catch-up).
     pub fn notify(&self, conn: ConnId, event_kind: i32, path: &str) {
-        self.lock().send(conn, event_kind, path);
+        // ZooKeeper checks no ACL on these either.
+        self.lock().send(conn, event_kind, path, None);
     }
 
     /// Fires the triggers of an applied batch, in order.
@@ -192,22 +288,26 @@ impl WatchManager {
         }
     }
 
-    /// Total number of watches (for `mntr`/`wchs`).
+    /// Total number of watches (for `mntr`/`wchs`): as ZooKeeper counts
+    /// them, a persistent watch's two halves count twice.
     pub fn count(&self) -> usize {
-        let w = self.lock();
-        w.data.count() + w.child.count() + w.persistent.count() + w.recursive.count()
+        self.lock().all().iter().map(|t| t.count()).sum()
     }
 
     /// Watched paths per connection (for `wchc`).
     pub fn by_connection(&self) -> Vec<(ConnId, Vec<String>)> {
         let w = self.lock();
         let mut map: HashMap<ConnId, Vec<String>> = HashMap::new();
-        for table in [&w.data, &w.child, &w.persistent, &w.recursive] {
+        for table in w.all() {
             for (p, set) in &table.by_path {
                 for c in set {
                     map.entry(*c).or_default().push(p.clone());
                 }
             }
+        }
+        for paths in map.values_mut() {
+            paths.sort();
+            paths.dedup();
         }
         let mut v: Vec<_> = map.into_iter().collect();
         v.sort();
@@ -218,7 +318,7 @@ impl WatchManager {
     pub fn by_path(&self) -> Vec<(String, Vec<ConnId>)> {
         let w = self.lock();
         let mut map: HashMap<String, HashSet<ConnId>> = HashMap::new();
-        for table in [&w.data, &w.child, &w.persistent, &w.recursive] {
+        for table in w.all() {
             for (p, set) in &table.by_path {
                 map.entry(p.clone()).or_default().extend(set.iter().copied());
             }
@@ -236,7 +336,7 @@ mod tests {
     fn setup() -> (WatchManager, mpsc::UnboundedReceiver<WatcherEvent>) {
         let wm = WatchManager::default();
         let (tx, rx) = mpsc::unbounded_channel();
-        wm.connect(1, tx);
+        wm.connect(1, tx, None);
         (wm, rx)
     }
 
@@ -252,7 +352,7 @@ mod tests {
     fn one_shot_fires_once() {
         let (wm, mut rx) = setup();
         wm.add(1, WatchKind::Data, "/a");
-        wm.fire(&[Trigger::DataChanged("/a".into()), Trigger::DataChanged("/a".into())]);
+        wm.fire(&[Trigger::open(Event::DataChanged, "/a"), Trigger::open(Event::DataChanged, "/a")]);
         assert_eq!(drain(&mut rx), vec![(event_type::NODE_DATA_CHANGED, "/a".to_string())]);
     }
 
@@ -261,7 +361,7 @@ mod tests {
         let (wm, mut rx) = setup();
         wm.add(1, WatchKind::Data, "/a");
         wm.add(1, WatchKind::Child, "/a");
-        wm.fire(&[Trigger::Deleted("/a".into())]);
+        wm.fire(&[Trigger::open(Event::Deleted, "/a")]);
         assert_eq!(drain(&mut rx), vec![(event_type::NODE_DELETED, "/a".to_string())]);
         assert_eq!(wm.count(), 0);
     }
@@ -272,11 +372,11 @@ mod tests {
         wm.add(1, WatchKind::Persistent, "/p");
         wm.add(1, WatchKind::PersistentRecursive, "/r");
         wm.fire(&[
-            Trigger::DataChanged("/p".into()),
-            Trigger::ChildrenChanged("/p".into()),
-            Trigger::Created("/r/x/y".into()),
-            Trigger::ChildrenChanged("/r".into()),
-            Trigger::DataChanged("/p".into()),
+            Trigger::open(Event::DataChanged, "/p"),
+            Trigger::open(Event::ChildrenChanged, "/p"),
+            Trigger::open(Event::Created, "/r/x/y"),
+            Trigger::open(Event::ChildrenChanged, "/r"),
+            Trigger::open(Event::DataChanged, "/p"),
         ]);
         assert_eq!(
             drain(&mut rx),
@@ -287,8 +387,26 @@ mod tests {
                 (event_type::NODE_DATA_CHANGED, "/p".to_string()),
             ]
         );
-        assert_eq!(wm.count(), 2);
+        assert_eq!(wm.count(), 4, "each persistent watch counts in both tables");
         wm.disconnect(1);
         assert_eq!(wm.count(), 0);
+    }
+
+    #[test]
+    fn removing_one_type_takes_one_half_of_a_persistent_watch() {
+        let (wm, mut rx) = setup();
+        wm.add(1, WatchKind::Persistent, "/p");
+        assert!(wm.remove(1, WatcherType::Data, "/p"));
+        assert!(!wm.has(1, WatcherType::Data, "/p"));
+        assert!(wm.has(1, WatcherType::Children, "/p"));
+        wm.fire(&[Trigger::open(Event::DataChanged, "/p"), Trigger::open(Event::ChildrenChanged, "/p")]);
+        assert_eq!(drain(&mut rx), vec![(event_type::NODE_CHILDREN_CHANGED, "/p".to_string())]);
+        assert!(wm.remove(1, WatcherType::Any, "/p"));
+        assert!(!wm.remove(1, WatcherType::Any, "/p"));
+        // A recursive watch's child half still hears deletions below it.
+        wm.add(1, WatchKind::PersistentRecursive, "/r");
+        assert!(wm.remove(1, WatcherType::Data, "/r"));
+        wm.fire(&[Trigger::open(Event::Created, "/r/x"), Trigger::open(Event::Deleted, "/r/x"), Trigger::open(Event::ChildrenChanged, "/r")]);
+        assert_eq!(drain(&mut rx), vec![(event_type::NODE_DELETED, "/r/x".to_string())]);
     }
 }

@@ -161,3 +161,49 @@ fn an_event_never_overtakes_the_reply_that_set_its_watch() {
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
 }
+
+#[test]
+fn events_go_only_to_watchers_who_may_read_the_node() {
+    use jute::{perms, Acl, AuthPacket, CreateRequest, Id};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let owner = Client::connect(&server.addr, 10_000).await.unwrap();
+        let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"alice:pw".to_vec() };
+        owner.call(OpCode::Auth, Some(&auth)).await.unwrap();
+        let stranger = Client::connect(&server.addr, 10_000).await.unwrap();
+        let friend = Client::connect(&server.addr, 10_000).await.unwrap();
+        friend.call(OpCode::Auth, Some(&auth)).await.unwrap();
+        // Both watch everything below / and the node to come.
+        for w in [&stranger, &friend] {
+            let add = jute::AddWatchRequest { path: "/".into(), mode: 1 };
+            w.call(OpCode::AddWatch, Some(&add)).await.unwrap();
+            assert!(w.exists("/secret", true).await.unwrap().is_none());
+        }
+        // Only alice may read /secret (CVE-2024-23944: ZooKeeper 3.8.4 and
+        // later tell a watcher nothing about a node it cannot read).
+        let private = vec![Acl::new(perms::ALL, Id::new("auth", ""))];
+        let req = CreateRequest { path: "/secret".into(), data: Some(b"s".to_vec()), acl: private, flags: 0 };
+        owner.call(OpCode::Create, Some(&req)).await.unwrap();
+        owner.set_data("/secret", b"t", -1).await.unwrap();
+        owner.create("/open", b"", CreateMode::Persistent).await.unwrap();
+        let mut heard = Vec::new();
+        while let Some(e) = friend.next_event(Duration::from_millis(300)).await {
+            heard.push((e.event_type, e.path));
+        }
+        assert_eq!(
+            heard,
+            [
+                (event_type::NODE_CREATED, "/secret".to_string()),
+                (event_type::NODE_DATA_CHANGED, "/secret".to_string()),
+                (event_type::NODE_CREATED, "/open".to_string()),
+            ],
+            "one event per watch: the one-shot exists watch and the recursive one coincide"
+        );
+        let mut heard = Vec::new();
+        while let Some(e) = stranger.next_event(Duration::from_millis(300)).await {
+            heard.push((e.event_type, e.path));
+        }
+        assert_eq!(heard, [(event_type::NODE_CREATED, "/open".to_string())]);
+    });
+}

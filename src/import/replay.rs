@@ -73,7 +73,7 @@ impl ZkTree {
         tree.sessions.extend(snap.sessions);
         let bad = |what: String| ImportError::Corrupt { path: snap.path.clone(), what };
         for (path, node) in snap.nodes {
-            if path::validate(&path, false).is_err() {
+            if path::validate(&path).is_err() {
                 return Err(bad(format!("{path:?} is not a znode path")));
             }
             let acl = match node.acl {
@@ -202,7 +202,7 @@ impl ZkTree {
         parent_c_version: i32,
         h: &TxnHeader,
     ) -> Result<(), Skip> {
-        path::validate(path, false).map_err(|_| Skip::BadPath)?;
+        path::validate(path).map_err(|_| Skip::BadPath)?;
         let (parent, name) = split(path).ok_or(Skip::NodeExists)?;
         let acl: Vec<AclEntry> = acl.iter().map(AclEntry::from_wire).collect();
         if let Some(existing) = self.nodes.get_mut(path) {

@@ -90,9 +90,6 @@ enum Pending {
     SetWatches { xid: i32, req: SetWatches2 },
     /// A membership change: reply once it is done and applied here.
     Reconfig { xid: i32, req: jute::ReconfigRequest },
-    /// A write refused before the log, whose audit line is written in its
-    /// turn (after the lines of the session's earlier writes).
-    Refused { xid: i32, err: i32, audited: Box<Audited> },
     /// closeSession: reply once applied, then hang up.
     Close { xid: i32, rx: WriteReceiver, trace: Span },
 }
@@ -117,15 +114,11 @@ impl SessionCtx {
         self.ids.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Writes `audited`'s lines for `outcome` (None: refused before the log).
-    fn audit(&self, audited: Option<&Audited>, outcome: Option<&TxnOutcome>) {
+    /// Writes `audited`'s lines for `outcome`.
+    fn audit(&self, audited: Option<&Audited>, outcome: &TxnOutcome) {
         let Some(audited) = audited else { return };
         let ids = self.ids();
-        let client = crate::audit::Client { session: self.id, ids: &ids, ip: self.peer };
-        match outcome {
-            Some(outcome) => audited.write(client, outcome),
-            None => audited.refused(client),
-        }
+        audited.write(crate::audit::Client { session: self.id, ids: &ids, ip: self.peer }, outcome);
     }
 
     /// True if the connection holds an identity of one of `schemes`.
@@ -256,7 +249,10 @@ where
         peer: peer.ip(),
     };
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    server.shared.watches.connect(conn, events_tx);
+    // Events about nodes this connection may not read are not sent to it
+    // (unless skipACL), so the watch manager reads its identities.
+    let readers = (!server.config.skip_acl).then(|| ctx.ids.clone());
+    server.shared.watches.connect(conn, events_tx, readers);
     let closer = CancellationToken::new();
     server.shared.sessions.attach(id, conn, closer.clone());
     server.shared.sessions.touch(id, timeout);
@@ -471,7 +467,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 let trace = Span::request(header.op, ctx.id, header.xid);
                 (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, Txn::CloseSession, &trace).await?, trace }, true)
             }
-            Op::Write(mut txn, reply) => {
+            Op::Write(txn, reply) => {
                 let behind = *reads_done.borrow() < reads_queued;
                 if behind && reads_done.wait_for(|n| *n >= reads_queued).await.is_err() {
                     return Ok(());
@@ -479,24 +475,9 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 let trace = Span::request(header.op, ctx.id, header.xid);
                 trace.path(txn.path());
                 let audited = crate::audit::enabled().then(|| Audited::of(&txn).map(Box::new)).flatten();
-                let prepared = {
-                    let state = server.shared.read_async().await;
-                    ops::write::prepare(&mut txn, &state.tree, &ctx.ids(), ops::write::Policy::from_config(&server.config))
-                };
-                match prepared {
-                    Ok(()) => {
-                        let rx = server.propose(ctx.id, txn, &trace).await?;
-                        (Pending::Write { xid: header.xid, reply, rx, started, trace, audited }, false)
-                    }
-                    Err(e) => {
-                        // Refused before the log: the span ends here, with why.
-                        trace.reply(*server.shared.applied.borrow(), e.raw());
-                        match audited {
-                            Some(audited) => (Pending::Refused { xid: header.xid, err: e.raw(), audited }, false),
-                            None => (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false),
-                        }
-                    }
-                }
+                let txn = ops::write::as_caller(txn, ctx.ids(), &ops::write::Policy::from_config(&server.config));
+                let rx = server.propose(ctx.id, txn, &trace).await?;
+                (Pending::Write { xid: header.xid, reply, rx, started, trace, audited }, false)
             }
             Op::Read(op) => {
                 reads_queued += 1;
@@ -614,14 +595,10 @@ async fn answer(
             };
             (xid, zxid, err, close, None)
         }
-        Pending::Refused { xid, err, audited } => {
-            ctx.audit(Some(&audited), None);
-            (xid, server.shared.read_async().await.tree.last_zxid(), err, false, None)
-        }
         Pending::Write { xid, reply, rx, started, trace: span, audited } => {
             trace = span;
             let resp = server.outcome(rx, &trace).await.inspect_err(|e| trace.fail(e.to_string()))?;
-            ctx.audit(audited.as_deref(), Some(&resp.outcome));
+            ctx.audit(audited.as_deref(), &resp.outcome);
             let err = ops::write::encode_reply(&reply, &resp.outcome, &mut body);
             (xid, resp.zxid, err, false, Some(started))
         }
@@ -630,11 +607,11 @@ async fn answer(
             match crate::raft::membership::reconfig(server, &req, &ctx.ids()).await {
                 Ok((zxid, b)) => {
                     body = b;
-                    ctx.audit(audited.as_ref(), Some(&TxnOutcome::Nothing));
+                    ctx.audit(audited.as_ref(), &TxnOutcome::Nothing);
                     (xid, zxid, 0, false, None)
                 }
                 Err(e) => {
-                    ctx.audit(audited.as_ref(), Some(&TxnOutcome::Error(e.raw())));
+                    ctx.audit(audited.as_ref(), &TxnOutcome::Error(e.raw()));
                     (xid, server.shared.read_async().await.tree.last_zxid(), e.raw(), false, None)
                 }
             }

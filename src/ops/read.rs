@@ -10,8 +10,8 @@ use jute::{
 
 use crate::error::ZkError;
 use crate::tree::acl::{allowed, AuthId};
-use crate::tree::{path, DataTree, Node};
-use crate::watch::{ConnId, WatchKind, WatchManager};
+use crate::tree::{DataTree, Node};
+use crate::watch::{ConnId, WatchKind, WatchManager, WatcherType};
 
 /// A read request.
 #[derive(Debug)]
@@ -118,17 +118,29 @@ pub struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn node(&self, p: &str) -> Result<&Node, ZkError> {
-        path::validate(p, false)?;
-        self.tree.get(p).ok_or(ZkError::NoNode)
-    }
-
-    fn readable(&self, p: &str) -> Result<&Node, ZkError> {
-        let node = self.node(p)?;
-        if !self.skip_acl && !allowed(self.tree.acl(node), jute::perms::READ, self.ids) {
+    /// The node at `p`, if this connection may read it with one of `perms`.
+    /// As on ZooKeeper, reads do not check a path's form: a malformed path
+    /// names no node.
+    fn permitted(&self, p: &str, perms: i32) -> Result<&Node, ZkError> {
+        let node = self.lookup(p).ok_or(ZkError::NoNode)?;
+        if !self.may(node, perms) {
             return Err(ZkError::NoAuth);
         }
         Ok(node)
+    }
+
+    /// The node a read names. ZooKeeper's tree also holds the root under
+    /// "" (a path no client library sends), and its reads answer for it.
+    fn lookup(&self, p: &str) -> Option<&Node> {
+        self.tree.get(if p.is_empty() { "/" } else { p })
+    }
+
+    fn may(&self, node: &Node, perms: i32) -> bool {
+        self.skip_acl || allowed(self.tree.acl(node), perms, self.ids)
+    }
+
+    fn readable(&self, p: &str) -> Result<&Node, ZkError> {
+        self.permitted(p, jute::perms::READ)
     }
 
     /// What `/zookeeper/config` holds on an ensemble that no reconfig has
@@ -174,11 +186,14 @@ impl Reader<'_> {
     pub fn execute(&self, op: &ReadOp, buf: &mut BytesMut) -> Result<(), ZkError> {
         match op {
             ReadOp::Exists { path, watch } => {
-                path::validate(path, false)?;
+                // ZooKeeper's exists refuses only a NUL in the path.
+                if path.contains('\0') {
+                    return Err(ZkError::BadArguments(format!("invalid path {path:?}")));
+                }
                 if *watch {
                     self.watches.add(self.conn, WatchKind::Data, path);
                 }
-                let node = self.tree.get(path).ok_or(ZkError::NoNode)?;
+                let node = self.lookup(path).ok_or(ZkError::NoNode)?;
                 ExistsResponse { stat: self.stat(path, node) }.write(buf);
             }
             ReadOp::GetData { path, watch } => {
@@ -190,8 +205,23 @@ impl Reader<'_> {
                 GetDataResponse { data, stat }.write(buf);
             }
             ReadOp::GetAcl { path } => {
-                let node = self.readable(path)?;
-                let acl = self.tree.acl(node).iter().map(|a| a.to_wire()).collect();
+                // As ZooKeeper: READ or ADMIN lets one see the ACL, but
+                // digest hashes only with ADMIN (`user:x` otherwise).
+                let node = self.permitted(path, jute::perms::READ | jute::perms::ADMIN)?;
+                let admin = self.may(node, jute::perms::ADMIN);
+                let acl = self
+                    .tree
+                    .acl(node)
+                    .iter()
+                    .map(|a| {
+                        let mut wire = a.to_wire();
+                        if !admin && wire.id.scheme == "digest" {
+                            let user = wire.id.id.split(':').next().unwrap_or_default();
+                            wire.id.id = format!("{user}:x");
+                        }
+                        wire
+                    })
+                    .collect();
                 GetAclResponse { acl, stat: self.stat(path, node) }.write(buf);
             }
             ReadOp::GetChildren { path, watch, with_stat } => {
@@ -212,10 +242,12 @@ impl Reader<'_> {
                 GetAllChildrenNumberResponse { total_number: total }.write(buf);
             }
             ReadOp::Ephemerals { prefix } => {
+                // As ZooKeeper: a blank prefix (or "/") means all.
+                let all = prefix.trim().is_empty() || prefix.trim() == "/";
                 let ephemerals = self
                     .tree
                     .session(self.session_id)
-                    .map(|s| s.ephemerals.iter().filter(|p| p.starts_with(prefix.as_str())).cloned().collect())
+                    .map(|s| s.ephemerals.iter().filter(|p| all || p.starts_with(prefix.as_str())).cloned().collect())
                     .unwrap_or_default();
                 GetEphemeralsResponse { ephemerals }.write(buf);
             }
@@ -260,7 +292,6 @@ impl Reader<'_> {
                 MultiResponse { results }.write(buf);
             }
             ReadOp::AddWatch { path, mode } => {
-                path::validate(path, false)?;
                 let kind = match mode {
                     0 => WatchKind::Persistent,
                     1 => WatchKind::PersistentRecursive,
@@ -271,18 +302,12 @@ impl Reader<'_> {
                 jute::ErrorResponse { err: 0 }.write(buf);
             }
             ReadOp::RemoveWatches { path, watch_type } => {
-                path::validate(path, false)?;
-                let mut removed = false;
-                for kind in kinds_of(*watch_type)? {
-                    removed |= self.watches.remove(self.conn, kind, path);
-                }
-                if !removed {
+                if !self.watches.remove(self.conn, watcher_type(*watch_type)?, path) {
                     return Err(ZkError::NoWatcher);
                 }
             }
             ReadOp::CheckWatches { path, watch_type } => {
-                path::validate(path, false)?;
-                if !kinds_of(*watch_type)?.into_iter().any(|k| self.watches.has(self.conn, k, path)) {
+                if !self.watches.has(self.conn, watcher_type(*watch_type)?, path) {
                     return Err(ZkError::NoWatcher);
                 }
             }
@@ -323,14 +348,7 @@ impl Reader<'_> {
     }
 }
 
-/// The watch tables a removeWatches/checkWatches type covers.
-fn kinds_of(watch_type: i32) -> Result<Vec<WatchKind>, ZkError> {
-    Ok(match watch_type {
-        1 => vec![WatchKind::Child],
-        2 => vec![WatchKind::Data],
-        3 => vec![WatchKind::Child, WatchKind::Data, WatchKind::Persistent, WatchKind::PersistentRecursive],
-        4 => vec![WatchKind::Persistent],
-        5 => vec![WatchKind::PersistentRecursive],
-        _ => return Err(ZkError::BadArguments(format!("watch type {watch_type}"))),
-    })
+/// The watches a removeWatches/checkWatches type names.
+fn watcher_type(watch_type: i32) -> Result<WatcherType, ZkError> {
+    WatcherType::from_wire(watch_type).ok_or_else(|| ZkError::BadArguments(format!("watch type {watch_type}")))
 }

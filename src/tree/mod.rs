@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ZkError;
 pub use node::{Acl, AclEntry, AclId, Children, Node, NodeKind, NodeStat, StoredNode};
 use slab::Slab;
-use txn::{CreateKind, CreateOp, Txn, TxnOutcome};
+use txn::{Caller, CreateKind, CreateOp, Txn, TxnOutcome};
 
 /// The nodes every tree has: `/`, `/zookeeper` and its `quota` and `config`.
 pub const BUILT_IN_NODES: usize = 4;
@@ -54,17 +54,37 @@ pub struct SessionInfo {
     pub ephemerals: BTreeSet<String>,
 }
 
+/// What a watch trigger says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A node was created.
+    Created,
+    /// A node was deleted.
+    Deleted,
+    /// A node's data changed.
+    DataChanged,
+    /// A node's children list changed.
+    ChildrenChanged,
+}
+
 /// A watch trigger produced by applying a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trigger {
-    /// A node was created.
-    Created(String),
-    /// A node was deleted.
-    Deleted(String),
-    /// A node's data changed.
-    DataChanged(String),
-    /// A node's children list changed.
-    ChildrenChanged(String),
+pub struct Trigger {
+    /// What happened.
+    pub event: Event,
+    /// The node it happened to (for a children change, the parent).
+    pub path: String,
+    /// That node's ACL when it does not let everyone read (None when it
+    /// does): as ZooKeeper since 3.8.4 (CVE-2024-23944), only watchers who
+    /// may read the node hear of it.
+    pub readers: Option<Acl>,
+}
+
+impl Trigger {
+    /// A trigger any watcher may hear.
+    pub fn open(event: Event, path: impl Into<String>) -> Trigger {
+        Trigger { event, path: path.into(), readers: None }
+    }
 }
 
 /// What one batch of applied transactions changed.
@@ -188,9 +208,10 @@ impl DataTree {
         // (DataNode.copyStat). Built-in children were never "created", so a
         // fresh `/` reports -1 and `/zookeeper` -2; starting them there makes
         // our creations-plus-deletions count report the same from then on.
+        // Their data is empty, not null, as ZooKeeper's (`new byte[0]`).
         for (path, acl, cversion) in [("/", open, -1), ("/zookeeper", open, -2), ("/zookeeper/quota", open, 0), ("/zookeeper/config", read_only, 0)] {
             let stat = NodeStat { cversion, ..NodeStat::default() };
-            tree.link(path, |parent, name| Node::from_parts(parent, name, None, acl, NodeKind::Persistent, stat));
+            tree.link(path, |parent, name| Node::from_parts(parent, name, Some(&[]), acl, NodeKind::Persistent, stat));
         }
         tree.quota_root = tree.id_of(quota::QUOTA_ROOT);
         tree
@@ -478,22 +499,58 @@ impl DataTree {
             Txn::Reap { path } => {
                 if self.is_reapable(path, ctx.time_ms) {
                     let mut undo = Vec::new();
-                    if let Err(e) = self.delete(ctx, path, -1, changes, &mut undo) {
+                    if let Err(e) = self.delete(ctx, path, -1, None, changes, &mut undo) {
                         return TxnOutcome::Error(e.raw());
                     }
                     return TxnOutcome::Deleted;
                 }
                 TxnOutcome::Nothing
             }
-            Txn::Multi(ops) => self.apply_multi(ctx, ops, changes),
+            Txn::Multi(ops) => self.apply_multi(ctx, ops, None, changes),
             Txn::Import(chunk) => self.import(ctx, chunk, changes),
-            single => {
-                let mut undo = Vec::new();
-                match self.apply_op(ctx, single, changes, &mut undo) {
-                    Ok(outcome) => outcome,
-                    Err(e) => TxnOutcome::Error(e.raw()),
-                }
+            Txn::Checked { caller, txn } => match &**txn {
+                Txn::Multi(ops) => self.apply_multi(ctx, ops, Some(caller), changes),
+                single => self.apply_single(ctx, single, Some(caller), changes),
+            },
+            single => self.apply_single(ctx, single, None, changes),
+        }
+    }
+
+    fn apply_single(&mut self, ctx: TxnContext, op: &Txn, caller: Option<&Caller>, changes: &mut Changes) -> TxnOutcome {
+        let mut undo = Vec::new();
+        match self.apply_op(ctx, op, caller, changes, &mut undo) {
+            Ok(outcome) => outcome,
+            Err(e) => TxnOutcome::Error(e.raw()),
+        }
+    }
+
+    /// A trigger about `path`, whose node has the ACL `acl`.
+    fn trigger(&self, event: Event, path: String, acl: AclId) -> Trigger {
+        let list = self.acls.get(acl as usize);
+        let everyone = list.is_some_and(|l| l.iter().any(|e| e.perms & jute::perms::READ != 0 && e.scheme == "world" && e.id == "anyone"));
+        // An unknown id reads as an empty ACL, as `acl` does: only super passes it.
+        let readers = (!everyone).then(|| list.cloned().unwrap_or_else(|| Arc::from(Vec::new())));
+        Trigger { event, path, readers }
+    }
+
+    /// Fails with NoAuth unless `caller` holds `perm` on `node`. Writes
+    /// without a caller (the server's own, or logged before writes carried
+    /// one and checked when proposed) pass.
+    fn permit(&self, caller: Option<&Caller>, node: &Node, perm: i32) -> Result<(), ZkError> {
+        match caller {
+            Some(c) if !c.skip_acl && !acl::allowed_as(self.acl(node), perm, &c.ids, c.any_sasl_user.as_deref()) => {
+                Err(ZkError::NoAuth)
             }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails with QuotaExceeded if `caller`'s server enforces quotas and
+    /// `path` growing by `count` nodes and `bytes` would pass a hard limit.
+    fn within_quota(&self, caller: Option<&Caller>, path: &str, count: i64, bytes: i64) -> Result<(), ZkError> {
+        match caller {
+            Some(c) if c.enforce_quota => self.hard_quota_exceeded(path, count, bytes).map_or(Ok(()), |owner| Err(ZkError::QuotaExceeded(owner))),
+            _ => Ok(()),
         }
     }
 
@@ -539,18 +596,18 @@ impl DataTree {
         let mut undo = Vec::new();
         for path in info.ephemerals.iter().rev() {
             // Ephemerals have no children, so these deletes cannot fail.
-            if self.delete(ctx, path, -1, changes, &mut undo).is_ok() && crate::audit::enabled() {
+            if self.delete(ctx, path, -1, None, changes, &mut undo).is_ok() && crate::audit::enabled() {
                 changes.ended_ephemerals.push((id, path.clone()));
             }
         }
     }
 
-    fn apply_multi(&mut self, ctx: TxnContext, ops: &[Txn], changes: &mut Changes) -> TxnOutcome {
+    fn apply_multi(&mut self, ctx: TxnContext, ops: &[Txn], caller: Option<&Caller>, changes: &mut Changes) -> TxnOutcome {
         let mut undo = Vec::new();
         let mut results = Vec::with_capacity(ops.len());
         let trigger_mark = changes.triggers.len();
         for (i, op) in ops.iter().enumerate() {
-            match self.apply_op(ctx, op, changes, &mut undo) {
+            match self.apply_op(ctx, op, caller, changes, &mut undo) {
                 Ok(outcome) => results.push(outcome),
                 Err(e) => {
                     self.rollback(undo, changes);
@@ -565,14 +622,18 @@ impl DataTree {
         TxnOutcome::Multi(results)
     }
 
-    fn apply_op(&mut self, ctx: TxnContext, op: &Txn, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
+    /// Applies one op. Each checks in the order ZooKeeper's
+    /// PrepRequestProcessor does, so the first failure is the same error.
+    fn apply_op(&mut self, ctx: TxnContext, op: &Txn, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
         match op {
-            Txn::Create(c) => self.create(ctx, c, changes, undo),
-            Txn::Delete { path, version } => self.delete(ctx, path, *version, changes, undo).map(|_| TxnOutcome::Deleted),
-            Txn::SetData { path, data, version } => self.set_data(ctx, path, data, *version, changes, undo),
-            Txn::SetAcl { path, acl, version } => self.set_acl(path, acl, *version, changes, undo),
+            Txn::Create(c) => self.create(ctx, c, caller, changes, undo),
+            Txn::Delete { path, version } => self.delete(ctx, path, *version, caller, changes, undo).map(|_| TxnOutcome::Deleted),
+            Txn::SetData { path, data, version } => self.set_data(ctx, path, data, *version, caller, changes, undo),
+            Txn::SetAcl { path, acl, version } => self.set_acl(path, acl, *version, caller, changes, undo),
             Txn::Check { path, version } => {
+                path::validate(path)?;
                 let node = self.get(path).ok_or(ZkError::NoNode)?;
+                self.permit(caller, node, jute::perms::READ)?;
                 if *version != -1 && node.stat.version != *version {
                     return Err(ZkError::BadVersion);
                 }
@@ -582,14 +643,10 @@ impl DataTree {
         }
     }
 
-    fn create(&mut self, ctx: TxnContext, c: &CreateOp, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
-        path::validate(&c.path, c.sequential)?;
-        if c.path == "/" && !c.sequential {
-            return Err(ZkError::NodeExists);
-        }
-        if c.acl.is_empty() {
-            return Err(ZkError::InvalidAcl);
-        }
+    fn create(&mut self, ctx: TxnContext, c: &CreateOp, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
+        // ZooKeeper's order: the mode (TTL), enough of the path to find the
+        // parent, the ACL, the parent, permission on it, the whole path,
+        // then what the tree already holds, and the quota last.
         let kind = match c.kind {
             CreateKind::Persistent => NodeKind::Persistent,
             CreateKind::Container => NodeKind::Container,
@@ -606,18 +663,38 @@ impl DataTree {
                 NodeKind::Ephemeral(ctx.session_id)
             }
         };
+        if !c.path.contains('/') || c.path.contains('\0') {
+            return Err(ZkError::BadArguments(format!("invalid path {:?}", c.path)));
+        }
+        let resolved;
+        let acl = match caller {
+            Some(caller) => {
+                resolved = acl::resolve(&c.acl, &caller.ids)?;
+                &*resolved
+            }
+            None if c.acl.is_empty() => return Err(ZkError::InvalidAcl),
+            None => &c.acl,
+        };
         let parent_path = if c.sequential && c.path.ends_with('/') { c.path.trim_end_matches('/') } else { path::parent(&c.path) };
         let parent_path = if parent_path.is_empty() { "/" } else { parent_path };
         let parent_id = self.id_of(parent_path).ok_or(ZkError::NoNode)?;
         let parent = self.slot(parent_id).ok_or(ZkError::NoNode)?;
+        self.permit(caller, parent, jute::perms::CREATE)?;
+        // The whole path is checked with its sequence number, as ZooKeeper
+        // does (so `/a/..` sequential is `/a/..0000000001`, a fine name).
+        let full = if c.sequential { format!("{}{:010}", c.path, parent.stat.seq) } else { c.path.clone() };
+        path::validate(&full)?;
+        if full == "/" {
+            return Err(ZkError::NodeExists);
+        }
         if matches!(parent.kind(), NodeKind::Ephemeral(_)) {
             return Err(ZkError::NoChildrenForEphemerals);
         }
-        let full = if c.sequential { format!("{}{:010}", c.path, parent.stat.seq) } else { c.path.clone() };
         let name = path::basename(&full);
         if self.find(Some(parent_id), name).is_some() {
             return Err(ZkError::NodeExists);
         }
+        self.within_quota(caller, &full, 1, c.data.as_ref().map_or(0, |d| d.len() as i64))?;
         // A quota's stats node starts with the usage of the subtree it describes.
         let usage = quota::stats_target(&full).map(|target| {
             let (count, bytes) = self.usage(target);
@@ -627,11 +704,12 @@ impl DataTree {
             Some(text) => Some(text.as_bytes()),
             None => c.data.as_deref(),
         };
-        let acl = self.intern_acl(&c.acl);
+        let acl = self.intern_acl(acl);
         let node = Node::new(Some(parent_id), name, data, acl, kind, ctx.zxid, ctx.time_ms);
         let stat = node.wire_stat();
         let id = self.insert(node);
         let parent = self.slot_mut(parent_id).ok_or(ZkError::NoNode)?;
+        let parent_acl = parent.acl();
         undo.push(Undo::Created { path: full.clone(), parent_stat: parent.stat });
         parent.children.insert(id);
         parent.stat.seq = parent.stat.seq.wrapping_add(1);
@@ -643,17 +721,21 @@ impl DataTree {
             }
         }
         changes.nodes.extend([parent_id, id]);
-        changes.triggers.push(Trigger::Created(full.clone()));
-        changes.triggers.push(Trigger::ChildrenChanged(parent_path.to_string()));
+        changes.triggers.push(self.trigger(Event::Created, full.clone(), acl));
+        changes.triggers.push(self.trigger(Event::ChildrenChanged, parent_path.to_string(), parent_acl));
         self.charge_change(&full, 1, c.data.as_ref().map_or(0, |d| d.len() as i64), changes, undo);
         Ok(TxnOutcome::Created { path: full, stat })
     }
 
-    fn delete(&mut self, ctx: TxnContext, path: &str, version: i32, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<(), ZkError> {
-        path::validate(path, false)?;
-        if path == "/" || path == "/zookeeper" || path.starts_with("/zookeeper/") && self.is_builtin(path) {
-            return Err(ZkError::BadArguments(format!("cannot delete {path}")));
+    fn delete(&mut self, ctx: TxnContext, path: &str, version: i32, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<(), ZkError> {
+        // As ZooKeeper, only as much of the path as finding the parent
+        // needs (a malformed path names no node, so it ends in NoNode),
+        // the parent, permission on it, then the node.
+        if !path.contains('/') || path.contains('\0') || path == "/" || path == "/zookeeper" || self.is_builtin(path) {
+            return Err(ZkError::BadArguments(format!("cannot delete {path:?}")));
         }
+        let parent = self.get(path::parent(path)).ok_or(ZkError::NoNode)?;
+        self.permit(caller, parent, jute::perms::DELETE)?;
         let id = self.id_of(path).ok_or(ZkError::NoNode)?;
         let node = self.slot(id).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.version != version {
@@ -672,15 +754,17 @@ impl DataTree {
             }
         }
         let czxid = node.stat.czxid;
+        let node_acl = node.acl();
         let parent = self.slot_mut(parent_id).ok_or_else(|| ZkError::System(format!("orphan {path}")))?;
+        let parent_acl = parent.acl();
         undo.push(Undo::Deleted { path: path.to_string(), node, parent_stat: parent.stat });
         parent.children.remove(id);
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.pzxid = ctx.zxid;
         changes.nodes.push(parent_id);
         changes.deleted.push((path.to_string(), czxid));
-        changes.triggers.push(Trigger::Deleted(path.to_string()));
-        changes.triggers.push(Trigger::ChildrenChanged(parent_path.to_string()));
+        changes.triggers.push(self.trigger(Event::Deleted, path.to_string(), node_acl));
+        changes.triggers.push(self.trigger(Event::ChildrenChanged, parent_path.to_string(), parent_acl));
         self.charge_change(path, -1, -bytes, changes, undo);
         Ok(())
     }
@@ -689,14 +773,19 @@ impl DataTree {
         path == "/zookeeper/quota" || path == "/zookeeper/config"
     }
 
-    fn set_data(&mut self, ctx: TxnContext, path: &str, data: &Option<Vec<u8>>, version: i32, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
-        path::validate(path, false)?;
+    #[allow(clippy::too_many_arguments)]
+    fn set_data(&mut self, ctx: TxnContext, path: &str, data: &Option<Vec<u8>>, version: i32, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
+        path::validate(path)?;
         let id = self.id_of(path).ok_or(ZkError::NoNode)?;
+        let node = self.slot(id).ok_or(ZkError::NoNode)?;
+        self.permit(caller, node, jute::perms::WRITE)?;
+        let grown = data.as_ref().map_or(0, |d| d.len() as i64) - node.data().map_or(0, |d| d.len() as i64);
+        self.within_quota(caller, path, 0, grown)?;
         let node = self.slot_mut(id).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.version != version {
             return Err(ZkError::BadVersion);
         }
-        let grown = data.as_ref().map_or(0, |d| d.len() as i64) - node.data().map_or(0, |d| d.len() as i64);
+        let acl = node.acl();
         let old = node.replace_data(data.as_deref());
         undo.push(Undo::Data { path: path.to_string(), old, stat: node.stat });
         node.stat.version = node.stat.version.wrapping_add(1);
@@ -704,18 +793,25 @@ impl DataTree {
         node.stat.mtime = ctx.time_ms;
         let stat = node.wire_stat();
         changes.nodes.push(id);
-        changes.triggers.push(Trigger::DataChanged(path.to_string()));
+        changes.triggers.push(self.trigger(Event::DataChanged, path.to_string(), acl));
         self.charge_change(path, 0, grown, changes, undo);
         Ok(TxnOutcome::Stat(stat))
     }
 
-    fn set_acl(&mut self, path: &str, acl: &[AclEntry], version: i32, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
-        path::validate(path, false)?;
-        if acl.is_empty() {
-            return Err(ZkError::InvalidAcl);
-        }
-        let acl = self.intern_acl(acl);
+    fn set_acl(&mut self, path: &str, acl: &[AclEntry], version: i32, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
+        path::validate(path)?;
+        let resolved;
+        let acl = match caller {
+            Some(caller) => {
+                resolved = acl::resolve(acl, &caller.ids)?;
+                &*resolved
+            }
+            None if acl.is_empty() => return Err(ZkError::InvalidAcl),
+            None => acl,
+        };
         let id = self.id_of(path).ok_or(ZkError::NoNode)?;
+        self.permit(caller, self.slot(id).ok_or(ZkError::NoNode)?, jute::perms::ADMIN)?;
+        let acl = self.intern_acl(acl);
         let node = self.slot_mut(id).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.aversion != version {
             return Err(ZkError::BadVersion);

@@ -9,9 +9,8 @@ pub enum PathError {
     Invalid(String),
 }
 
-/// Checks a path a client sent; `sequential` allows the trailing `/` that a
-/// sequential create turns into `/0000000001`.
-pub fn validate(path: &str, sequential: bool) -> Result<(), PathError> {
+/// Checks a path a client sent (a sequential create's with its number).
+pub fn validate(path: &str) -> Result<(), PathError> {
     let bad = || Err(PathError::Invalid(path.to_string()));
     if !path.starts_with('/') {
         return bad();
@@ -19,17 +18,9 @@ pub fn validate(path: &str, sequential: bool) -> Result<(), PathError> {
     if path.len() == 1 {
         return Ok(());
     }
-    // A sequential create appends the suffix, so an empty last segment is fine.
-    // (Checked on every request, so without collecting the segments.)
-    let mut segments = path[1..].split('/').peekable();
-    while let Some(seg) = segments.next() {
-        if seg.is_empty() {
-            if sequential && segments.peek().is_none() {
-                continue;
-            }
-            return bad();
-        }
-        if seg == "." || seg == ".." {
+    // (Checked on every write, so without collecting the segments.)
+    for seg in path[1..].split('/') {
+        if seg.is_empty() || seg == "." || seg == ".." {
             return bad();
         }
         for c in seg.chars() {
@@ -79,13 +70,15 @@ mod tests {
     #[test]
     fn accepts_and_refuses_like_zookeeper() {
         for ok in ["/", "/a", "/a/b", "/a-b_c.d", "/zookeeper/quota", "/a/.b", "/a/b.."] {
-            assert!(validate(ok, false).is_ok(), "{ok}");
+            assert!(validate(ok).is_ok(), "{ok}");
         }
         for bad in ["", "a", "/a/", "//", "/a//b", "/a/./b", "/a/..", "/.", "/a\u{0}b", "/a\u{1}"] {
-            assert!(validate(bad, false).is_err(), "{bad:?}");
+            assert!(validate(bad).is_err(), "{bad:?}");
         }
-        assert!(validate("/a/", true).is_ok());
-        assert!(validate("/a//", true).is_err());
+        // A sequential create's `/a/` and `/a/..` are checked as `/a/0000000001`
+        // and `/a/..0000000001`: fine names.
+        assert!(validate("/a/0000000001").is_ok());
+        assert!(validate("/a/..0000000001").is_ok());
     }
 
     #[test]

@@ -118,7 +118,7 @@ fn closing_a_session_deletes_its_ephemerals() {
     tree.apply(TxnContext { zxid: 4, ..c }, &Txn::CloseSession, &mut changes);
     assert!(tree.get("/e").is_none());
     assert!(tree.session(session_id).is_none());
-    assert!(changes.triggers.contains(&Trigger::Deleted("/e".into())));
+    assert!(changes.triggers.contains(&Trigger::open(Event::Deleted, "/e")));
     // A closed session can no longer create ephemerals.
     let late = tree.apply(TxnContext { zxid: 5, ..c }, &Txn::Create(op), &mut Changes::default());
     assert_eq!(late, TxnOutcome::Error(ZkError::SessionExpired.raw()));

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::acl::AuthId;
 use super::node::{AclEntry, StoredNode};
 use super::SessionInfo;
 
@@ -93,6 +94,31 @@ pub enum Txn {
     },
     /// Load part of a ZooKeeper data directory (see [`crate::import`]).
     Import(ImportChunk),
+    /// A client's write, checked as `caller` when it applies: permissions,
+    /// `auth` ACLs and quotas are decided in log order against the state
+    /// the write meets, as ZooKeeper's leader decides them against its
+    /// pending changes. (Last, so that logs written before it still read.)
+    Checked {
+        /// Who asked, and the switches of the server that took the request.
+        caller: Caller,
+        /// The write: one op, or a multi.
+        txn: Box<Txn>,
+    },
+}
+
+/// The client behind a write, as the server that took the request knew it.
+/// It travels with the write, so every server checks it alike whatever its
+/// own zoo.cfg says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// The identities the connection has proven (ip, digest, sasl, x509, super).
+    pub ids: Vec<AuthId>,
+    /// `skipACL=yes`: no permission is checked.
+    pub skip_acl: bool,
+    /// `enforceQuota=true`: hard quotas refuse writes.
+    pub enforce_quota: bool,
+    /// `letAnySaslUserDoX`: a `sasl` ACL id every SASL user holds.
+    pub any_sasl_user: Option<String>,
 }
 
 /// One part of a ZooKeeper data directory's tree, as `Txn::Import` loads it.
@@ -122,6 +148,7 @@ impl Txn {
             | Txn::SetAcl { path, .. }
             | Txn::Check { path, .. }
             | Txn::Reap { path } => Some(path),
+            Txn::Checked { txn, .. } => txn.path(),
             _ => None,
         }
     }
@@ -141,6 +168,7 @@ impl Txn {
             Txn::Sync => "sync",
             Txn::Reap { .. } => "reap",
             Txn::Import(_) => "import",
+            Txn::Checked { txn, .. } => txn.name(),
         }
     }
 }

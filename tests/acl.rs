@@ -1,0 +1,111 @@
+//! ACLs and quotas are decided where ZooKeeper's leader decides them: in log
+//! order, against the state each write meets, one op of a multi at a time.
+
+mod common;
+
+use common::{rt, Ensemble, Paddock};
+use jute::{
+    perms, Acl, AuthPacket, CreateMode, CreateRequest, ErrorCode, Id, MultiOp, MultiRequest, MultiResponse,
+    MultiResult, OpCode, Record, SetAclRequest, SetDataRequest,
+};
+use paddock::client::{Client, ClientError};
+
+fn world(p: i32) -> Vec<Acl> {
+    vec![Acl::new(p, Id::new("world", "anyone"))]
+}
+
+fn create(path: &str, acl: Vec<Acl>) -> CreateRequest {
+    CreateRequest { path: path.into(), data: Some(b"d".to_vec()), acl, flags: 0 }
+}
+
+/// Sends `setACL` (taking away WRITE) and a `setData` back to back, without
+/// waiting for the first reply: the setData must meet the new ACL.
+async fn acl_then_write(c: &Client, path: &str) -> (i32, i32) {
+    let set_acl = SetAclRequest { path: path.into(), acl: world(perms::READ), version: -1 };
+    let set_data = SetDataRequest { path: path.into(), data: Some(b"late".to_vec()), version: -1 };
+    let first = c.send(OpCode::SetAcl, Some(&set_acl)).await.unwrap();
+    let second = c.send(OpCode::SetData, Some(&set_data)).await.unwrap();
+    let (h1, _) = first.await.unwrap().unwrap();
+    let (h2, _) = second.await.unwrap().unwrap();
+    (h1.err, h2.err)
+}
+
+#[test]
+fn a_write_meets_the_acl_of_the_writes_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        for round in 0..20 {
+            let path = format!("/locked{round}");
+            c.create(&path, b"d", CreateMode::Persistent).await.unwrap();
+            // Checked when proposed (against a tree the setACL had not yet
+            // reached), the setData went through; ZooKeeper refuses it.
+            assert_eq!(acl_then_write(&c, &path).await, (0, ErrorCode::NoAuth as i32), "round {round}");
+            assert_eq!(c.get_data(&path, false).await.unwrap().0, b"d");
+        }
+    });
+}
+
+#[test]
+fn through_a_follower_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let ensemble = Ensemble::start(dir.path(), 3);
+    let leader = ensemble.leader().expect("a leader");
+    let follower = ensemble.addr(if leader == 1 { 2 } else { 1 });
+    rt().block_on(async {
+        let c = common::connect_retrying(&follower, 10_000).await;
+        c.create("/locked", b"d", CreateMode::Persistent).await.unwrap();
+        assert_eq!(acl_then_write(&c, "/locked").await, (0, ErrorCode::NoAuth as i32));
+        // Every member holds the same answer.
+        for addr in (1..=3).map(|id| ensemble.addr(id)) {
+            let r = common::connect_retrying(&addr, 10_000).await;
+            r.sync("/locked").await.unwrap();
+            assert_eq!(r.get_data("/locked", false).await.unwrap().0, b"d", "{addr}");
+        }
+    });
+}
+
+#[test]
+fn a_multi_reports_refused_ops_in_its_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        let multi = |ops: Vec<MultiOp>| MultiRequest { ops };
+        // An invalid ACL in the second op: as ZooKeeper, the reply is a
+        // multi result (ok, the error, then "not run"), not an error header.
+        let req = multi(vec![
+            MultiOp::Create(create("/m", world(perms::ALL))),
+            MultiOp::Create(create("/m/a", vec![])),
+            MultiOp::Create(create("/m/b", world(perms::ALL))),
+        ]);
+        let body = c.call(OpCode::Multi, Some(&req)).await.unwrap();
+        let results: Vec<i32> = MultiResponse::from_bytes(&body).unwrap().results.iter().map(MultiResult::err).collect();
+        assert_eq!(results, [0, ErrorCode::InvalidAcl as i32, ErrorCode::RuntimeInconsistency as i32]);
+        assert!(c.exists("/m", false).await.unwrap().is_none(), "a failed multi changes nothing");
+
+        // Each op is checked against the ones before it: a parent created
+        // read-only in the same multi refuses the child.
+        let req = multi(vec![MultiOp::Create(create("/ro", world(perms::READ))), MultiOp::Create(create("/ro/kid", world(perms::ALL)))]);
+        let body = c.call(OpCode::Multi, Some(&req)).await.unwrap();
+        let results: Vec<i32> = MultiResponse::from_bytes(&body).unwrap().results.iter().map(MultiResult::err).collect();
+        assert_eq!(results, [0, ErrorCode::NoAuth as i32]);
+
+        // `auth` in an ACL takes the session's identities; without any it is invalid.
+        let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"alice:pw".to_vec() };
+        let anonymous = Client::connect(&server.addr, 10_000).await.unwrap();
+        let auth_acl = vec![Acl::new(perms::ALL, Id::new("auth", ""))];
+        match anonymous.call(OpCode::Create, Some(&create("/mine", auth_acl.clone()))).await {
+            Err(ClientError::Server(ErrorCode::InvalidAcl)) => {}
+            other => panic!("expected InvalidAcl, got {other:?}"),
+        }
+        c.call(OpCode::Auth, Some(&auth)).await.unwrap();
+        c.call(OpCode::Create, Some(&create("/mine", auth_acl))).await.unwrap();
+        match anonymous.set_data("/mine", b"x", -1).await {
+            Err(ClientError::Server(ErrorCode::NoAuth)) => {}
+            other => panic!("expected NoAuth, got {other:?}"),
+        }
+        c.set_data("/mine", b"x", -1).await.unwrap();
+    });
+}
