@@ -22,6 +22,7 @@ test: deps-test
 	$(CARGO) test --release --workspace
 	compat/against-paddock.sh
 	compat/against-ensemble.sh
+	compat/differential.sh
 	compat/from-zookeeper.sh
 	compat/audit.sh
 	compat/kerberos.sh
@@ -33,6 +34,7 @@ compat: deps-test
 	$(CARGO) build --release --bin paddock
 	compat/against-paddock.sh
 	compat/against-ensemble.sh
+	compat/differential.sh
 	compat/from-zookeeper.sh
 	compat/audit.sh
 	compat/kerberos.sh

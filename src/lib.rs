@@ -16,6 +16,7 @@ pub mod check;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod differ;
 pub mod digest;
 pub mod error;
 pub mod export;

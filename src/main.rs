@@ -58,6 +58,8 @@ enum Command {
     /// Runnable demonstrations that start their own ensemble.
     #[command(subcommand)]
     Demo(paddock::demo::Demo),
+    /// The same random requests to two servers (ZooKeeper and paddock); reports where they answer differently.
+    Differ(paddock::differ::DifferArgs),
     /// A fault-injection run against a fresh 3-node ensemble, with checkers.
     Faults(paddock::fault::run::FaultArgs),
     /// A lock client process (used by `demo fencing` and the fault harness).
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => return paddock::bench::main(args),
         Some(Command::BenchPlot(args)) => return paddock::bench::plot::main(args),
         Some(Command::Demo(demo)) => return paddock::demo::main(demo),
+        Some(Command::Differ(args)) => return paddock::differ::main(args),
         Some(Command::Faults(args)) => return paddock::fault::run::main(args),
         Some(Command::LockClient(args)) => return paddock::fault::lock_client::main(args),
         None => {}

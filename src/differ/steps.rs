@@ -1,0 +1,311 @@
+//! The random script: which request each step sends, on which session.
+//!
+//! Paths come from a small set under the run's own root, so that requests
+//! collide (create on an existing node, delete of a parent, a version that
+//! just moved on) as often as they succeed. Sequential names the servers
+//! hand out join the set, and a few paths are malformed on purpose: the
+//! point is to see both servers refuse the same things with the same code.
+
+use bytes::Bytes;
+use jute::{
+    perms, Acl, AddWatchRequest, CheckVersionRequest, CreateRequest, CreateTtlRequest,
+    DeleteRequest, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest, GetChildren2Request,
+    GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, Id, MultiOp, MultiRequest, OpCode, Record,
+    RemoveWatchesRequest, SetAclRequest, SetDataRequest, SyncRequest,
+};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+/// The users the authenticated sessions log in as (digest scheme).
+pub const USERS: [(&str, &str); 2] = [("alice", "alice-pw"), ("bob", "bob-pw")];
+
+/// Sessions per server: slot 0 has no credentials, slots 1 and 2 log in as `USERS`.
+pub const SESSIONS: usize = 3;
+
+/// One step of the script.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// A request, sent on session `slot`.
+    Request {
+        /// Which session sends it.
+        slot: usize,
+        /// The op code.
+        op: OpCode,
+        /// The request's body, encoded.
+        body: Bytes,
+        /// What it is, for the report.
+        what: String,
+    },
+    /// Session `slot` closes (its ephemerals go) and a new one takes the slot.
+    Reopen {
+        /// Which session.
+        slot: usize,
+    },
+}
+
+/// The kinds of watch ZooKeeper 3.8 keeps one of per session and path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One-shot (exists, getData, getChildren).
+    Standard,
+    /// addWatch PERSISTENT.
+    Persistent,
+    /// addWatch PERSISTENT_RECURSIVE.
+    Recursive,
+}
+
+/// Draws steps for one run under `root`.
+pub struct Script {
+    rng: StdRng,
+    root: String,
+    /// Paths a step may name: the fixed set, then names the servers created.
+    paths: Vec<String>,
+    fixed: usize,
+    /// The watch mode each session first asked for on each path. ZooKeeper
+    /// 3.8 keeps one mode per session and path, the last one asked for
+    /// (a one-shot read after addWatch makes the persistent watch one-shot;
+    /// ZOOKEEPER-4466, changed in 3.9), where paddock keeps each: the
+    /// script never mixes modes on one path.
+    modes: std::collections::HashMap<(usize, String), Mode>,
+}
+
+impl Script {
+    /// A script under `root` (which the run creates first), seeded by `rng`.
+    pub fn new(rng: StdRng, root: &str) -> Script {
+        let paths: Vec<String> =
+            ["", "/a", "/b", "/a/x", "/a/y", "/b/x", "/a/x/z", "/c"].iter().map(|p| format!("{root}{p}")).collect();
+        let fixed = paths.len();
+        Script { rng, root: root.to_string(), paths, fixed, modes: Default::default() }
+    }
+
+    /// Remembers a path a server created (a sequential name), so later steps use it.
+    pub fn learn(&mut self, path: &str) {
+        if path.starts_with(&self.root) && !self.paths.iter().any(|p| p == path) {
+            // Keep the set small: old sequential names drop out.
+            if self.paths.len() >= self.fixed + 24 {
+                self.paths.remove(self.fixed);
+            }
+            self.paths.push(path.to_string());
+        }
+    }
+
+    /// True if session `slot` may ask for a `mode` watch on `path` (and
+    /// remembers that it did).
+    fn may_watch(&mut self, slot: usize, path: &str, mode: Mode) -> bool {
+        *self.modes.entry((slot, path.to_string())).or_insert(mode) == mode
+    }
+
+    fn path(&mut self) -> String {
+        let r = self.rng.gen_range(0..100);
+        if r < 4 {
+            // Malformed or special paths: the server's own validation.
+            let root = &self.root;
+            let odd = [
+                format!("{root}/"),
+                format!("{root}//a"),
+                format!("{root}/./a"),
+                format!("{root}/a/.."),
+                format!("{root}/a\u{1}"),
+                "relative".to_string(),
+                String::new(),
+                "/".to_string(),
+                "/zookeeper".to_string(),
+                "/zookeeper/quota".to_string(),
+            ];
+            return odd.choose(&mut self.rng).cloned().unwrap_or_default();
+        }
+        if r < 8 {
+            // A child of a created sequential node (often an ephemeral: no children allowed).
+            let base = self.paths.choose(&mut self.rng).cloned().unwrap_or_default();
+            return format!("{base}/k");
+        }
+        self.paths.choose(&mut self.rng).cloned().unwrap_or_default()
+    }
+
+    fn data(&mut self) -> Option<Vec<u8>> {
+        match self.rng.gen_range(0..6) {
+            0 => None,
+            1 => Some(Vec::new()),
+            2 => Some(b"v1".to_vec()),
+            3 => Some(b"v2".to_vec()),
+            _ => {
+                let n = self.rng.gen_range(0..24);
+                Some((0..n).map(|_| self.rng.gen()).collect())
+            }
+        }
+    }
+
+    fn version(&mut self) -> i32 {
+        if self.rng.gen_bool(0.5) {
+            -1
+        } else {
+            self.rng.gen_range(-2..4)
+        }
+    }
+
+    fn acl(&mut self) -> Vec<Acl> {
+        let world = |p| Acl::new(p, Id::new("world", "anyone"));
+        let digest = |user: &str, pw: &str| crate::ops::auth::digest_id(&format!("{user}:{pw}")).unwrap_or_default();
+        match self.rng.gen_range(0..12) {
+            0..=4 => vec![world(perms::ALL)],
+            5 => vec![world(perms::READ)],
+            6 => vec![Acl::new(perms::ALL, Id::new("auth", ""))],
+            7 => vec![Acl::new(perms::ALL, Id::new("digest", digest(USERS[0].0, USERS[0].1))), world(perms::READ)],
+            8 => vec![Acl::new(perms::ALL, Id::new("ip", "127.0.0.1"))],
+            9 => vec![world(perms::READ | perms::CREATE | perms::DELETE)],
+            10 => vec![],
+            _ => vec![Acl::new(perms::ALL, Id::new("nosuchscheme", "x"))],
+        }
+    }
+
+    fn create_request(&mut self, flags: i32) -> CreateRequest {
+        CreateRequest { path: self.path(), data: self.data(), acl: self.acl(), flags }
+    }
+
+    /// A TTL create: persistent (5) or persistent sequential (6); the TTLs
+    /// outlive any run (or are invalid), so no node expires mid-run. Only
+    /// TTL modes, as clients send: ZooKeeper 3.8 turns a createTTL with
+    /// another mode into a plain create inside a multi, and outside one
+    /// logs a transaction its own tree then fails to apply.
+    fn ttl_request(&mut self) -> CreateTtlRequest {
+        let ttl = *[3_600_000, 86_400_000, 0, -5].choose(&mut self.rng).unwrap_or(&3_600_000);
+        let flags = if self.rng.gen_bool(0.5) { 5 } else { 6 };
+        CreateTtlRequest { path: self.path(), data: self.data(), acl: self.acl(), flags, ttl }
+    }
+
+    fn write_op(&mut self) -> MultiOp {
+        match self.rng.gen_range(0..9) {
+            0 | 1 => {
+                let flags = self.rng.gen_range(0..4);
+                MultiOp::Create(self.create_request(flags))
+            }
+            2 => {
+                let flags = self.rng.gen_range(0..4);
+                MultiOp::Create2(self.create_request(flags))
+            }
+            3 => MultiOp::CreateContainer(self.create_request(4)),
+            4 => MultiOp::CreateTtl(self.ttl_request()),
+            5 => MultiOp::Delete(DeleteRequest { path: self.path(), version: self.version() }),
+            6 | 7 => MultiOp::SetData(SetDataRequest { path: self.path(), data: self.data(), version: self.version() }),
+            _ => MultiOp::Check(CheckVersionRequest { path: self.path(), version: self.version() }),
+        }
+    }
+
+    fn read_op(&mut self) -> MultiOp {
+        if self.rng.gen_bool(0.5) {
+            MultiOp::GetData(GetDataRequest { path: self.path(), watch: false })
+        } else {
+            MultiOp::GetChildren(GetChildrenRequest { path: self.path(), watch: false })
+        }
+    }
+
+    /// The next step.
+    pub fn next_step(&mut self) -> Step {
+        let slot = self.rng.gen_range(0..SESSIONS);
+        if self.rng.gen_range(0..200) == 0 {
+            return Step::Reopen { slot };
+        }
+        let watch = self.rng.gen_bool(0.3);
+        let (op, body, what): (OpCode, Bytes, String) = match self.rng.gen_range(0..100) {
+            0..=17 => {
+                let flags = self.rng.gen_range(0..4);
+                let r = self.create_request(flags);
+                let op = if self.rng.gen_bool(0.5) { OpCode::Create } else { OpCode::Create2 };
+                (op, r.to_bytes(), format!("{r:?}"))
+            }
+            18..=20 => {
+                let r = self.create_request(4);
+                (OpCode::CreateContainer, r.to_bytes(), format!("{r:?}"))
+            }
+            21..=22 => {
+                let r = self.ttl_request();
+                (OpCode::CreateTtl, r.to_bytes(), format!("{r:?}"))
+            }
+            23..=32 => {
+                let r = DeleteRequest { path: self.path(), version: self.version() };
+                (OpCode::Delete, r.to_bytes(), format!("{r:?}"))
+            }
+            33..=42 => {
+                let r = SetDataRequest { path: self.path(), data: self.data(), version: self.version() };
+                (OpCode::SetData, r.to_bytes(), format!("{r:?}"))
+            }
+            43..=48 => {
+                let path = self.path();
+                let watch = watch && self.may_watch(slot, &path, Mode::Standard);
+                let r = ExistsRequest { path, watch };
+                (OpCode::Exists, r.to_bytes(), format!("{r:?}"))
+            }
+            49..=54 => {
+                let path = self.path();
+                let watch = watch && self.may_watch(slot, &path, Mode::Standard);
+                let r = GetDataRequest { path, watch };
+                (OpCode::GetData, r.to_bytes(), format!("{r:?}"))
+            }
+            55..=58 => {
+                let path = self.path();
+                let watch = watch && self.may_watch(slot, &path, Mode::Standard);
+                let r = GetChildrenRequest { path, watch };
+                (OpCode::GetChildren, r.to_bytes(), format!("{r:?}"))
+            }
+            59..=61 => {
+                let path = self.path();
+                let watch = watch && self.may_watch(slot, &path, Mode::Standard);
+                let r = GetChildren2Request { path, watch };
+                (OpCode::GetChildren2, r.to_bytes(), format!("{r:?}"))
+            }
+            62..=63 => {
+                let r = GetAclRequest { path: self.path() };
+                (OpCode::GetAcl, r.to_bytes(), format!("{r:?}"))
+            }
+            64..=67 => {
+                let r = SetAclRequest { path: self.path(), acl: self.acl(), version: self.version() };
+                (OpCode::SetAcl, r.to_bytes(), format!("{r:?}"))
+            }
+            68..=77 => {
+                let n = self.rng.gen_range(1..5);
+                let r = MultiRequest { ops: (0..n).map(|_| self.write_op()).collect() };
+                (OpCode::Multi, r.to_bytes(), format!("multi {r:?}"))
+            }
+            78..=80 => {
+                let n = self.rng.gen_range(1..4);
+                let r = MultiRequest { ops: (0..n).map(|_| self.read_op()).collect() };
+                (OpCode::MultiRead, r.to_bytes(), format!("multiRead {r:?}"))
+            }
+            81..=82 => {
+                let r = SyncRequest { path: self.path() };
+                (OpCode::Sync, r.to_bytes(), format!("{r:?}"))
+            }
+            83..=84 => {
+                // Not "": ZooKeeper's tree holds the root under both "" and
+                // "/", and its count for "" includes the second key.
+                let path = Some(self.path()).filter(|p| !p.is_empty()).unwrap_or_else(|| "/".to_string());
+                let r = GetAllChildrenNumberRequest { path };
+                (OpCode::GetAllChildrenNumber, r.to_bytes(), format!("{r:?}"))
+            }
+            85..=86 => {
+                let prefix_path = if self.rng.gen_bool(0.5) { self.root.clone() } else { self.path() };
+                let r = GetEphemeralsRequest { prefix_path };
+                (OpCode::GetEphemerals, r.to_bytes(), format!("{r:?}"))
+            }
+            87..=90 => {
+                let (path, mode) = (self.path(), self.rng.gen_range(0..2));
+                if !self.may_watch(slot, &path, if mode == 0 { Mode::Persistent } else { Mode::Recursive }) {
+                    return Step::Request { slot, op: OpCode::WhoAmI, body: Bytes::new(), what: "whoAmI".to_string() };
+                }
+                let r = AddWatchRequest { path, mode };
+                (OpCode::AddWatch, r.to_bytes(), format!("{r:?}"))
+            }
+            91..=93 => {
+                let r = RemoveWatchesRequest { path: self.path(), watch_type: self.rng.gen_range(1..4) };
+                (OpCode::RemoveWatches, r.to_bytes(), format!("{r:?}"))
+            }
+            // No checkWatches: ZooKeeper 3.8's answers OK when any session
+            // watches the path (WatchManager.containsWatcher). No standalone
+            // check (op 13): ZooKeeper 3.8 takes it, then its sync thread
+            // dies on the transaction, taking the server down.
+            _ => (OpCode::WhoAmI, Bytes::new(), "whoAmI".to_string()),
+        };
+        Step::Request { slot, op, body, what }
+    }
+}
