@@ -96,13 +96,34 @@ impl Side {
     /// A new session for `slot`, logged in as the slot's user.
     async fn connect(&mut self, slot: usize) -> Result<Client, String> {
         let client = Client::connect(&self.addr, 30_000).await.map_err(|e| format!("{}: cannot connect: {e}", self.addr))?;
+        self.log_in(slot, &client).await?;
+        self.names.session_is(client.session_id, format!("s{slot}.{}", self.generations[slot]));
+        Ok(client)
+    }
+
+    /// Logs `client` in as `slot`'s user (credentials belong to a connection).
+    async fn log_in(&self, slot: usize, client: &Client) -> Result<(), String> {
         if slot > 0 {
             let (user, pw) = USERS[slot - 1];
             let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: format!("{user}:{pw}").into_bytes() };
             client.call(OpCode::Auth, Some(&auth)).await.map_err(|e| format!("{}: cannot log in as {user}: {e}", self.addr))?;
         }
-        self.names.session_is(client.session_id, format!("s{slot}.{}", self.generations[slot]));
-        Ok(client)
+        Ok(())
+    }
+
+    /// Drops `slot`'s connection and resumes its session on a new one.
+    async fn reconnect(&mut self, slot: usize) -> Result<String, String> {
+        let Some(old) = self.sessions[slot].take() else { return Ok("no connection".to_string()) };
+        let (id, passwd) = (old.session_id, old.passwd.clone());
+        drop(old);
+        let client = match Client::resume(&self.addr, 30_000, id, passwd, 0).await {
+            Ok(c) => c,
+            Err(e) => return Ok(format!("session not resumed: {e}")),
+        };
+        self.log_in(slot, &client).await?;
+        let same = client.session_id == id;
+        self.sessions[slot] = Some(client);
+        Ok(if same { "session resumed".to_string() } else { "another session".to_string() })
     }
 
     async fn ask(&self, slot: usize, op: OpCode, body: &Bytes) -> Answer {
@@ -258,6 +279,11 @@ async fn run_script(args: &DifferArgs, seed: u64, reference: &mut Side, candidat
                 let r = reference.reopen(n, *slot).await?;
                 let c = candidate.reopen(n, *slot).await?;
                 (format!("session {slot}: close and open a new one"), r, c)
+            }
+            Step::Reconnect { slot } => {
+                let r = reference.reconnect(*slot).await?;
+                let c = candidate.reconnect(*slot).await?;
+                (format!("session {slot}: drop the connection and resume"), r, c)
             }
         };
         history.push(format!("{n}: {what} -> {mine}"));

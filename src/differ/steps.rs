@@ -42,6 +42,13 @@ pub enum Step {
         /// Which session.
         slot: usize,
     },
+    /// Session `slot`'s connection drops and the session resumes on a new
+    /// one: its ephemerals stay, its watches and credentials do not (the
+    /// client logs in again).
+    Reconnect {
+        /// Which session.
+        slot: usize,
+    },
 }
 
 /// The kinds of watch ZooKeeper 3.8 keeps one of per session and path.
@@ -203,8 +210,10 @@ impl Script {
     /// The next step.
     pub fn next_step(&mut self) -> Step {
         let slot = self.rng.gen_range(0..SESSIONS);
-        if self.rng.gen_range(0..200) == 0 {
-            return Step::Reopen { slot };
+        match self.rng.gen_range(0..200) {
+            0 => return Step::Reopen { slot },
+            1 => return Step::Reconnect { slot },
+            _ => {}
         }
         let watch = self.rng.gen_bool(0.3);
         let (op, body, what): (OpCode, Bytes, String) = match self.rng.gen_range(0..100) {
@@ -307,5 +316,47 @@ impl Script {
             _ => (OpCode::WhoAmI, Bytes::new(), "whoAmI".to_string()),
         };
         Step::Request { slot, op, body, what }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn describe(step: &Step) -> String {
+        match step {
+            Step::Request { slot, what, .. } => format!("{slot} {what}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_seed_repeats_its_script_and_modes_never_mix_on_a_path() {
+        let script = |seed| Script::new(StdRng::seed_from_u64(seed), "/r");
+        let (mut a, mut b, mut c) = (script(7), script(7), script(8));
+        let (mut same, mut other) = (true, false);
+        for _ in 0..2000 {
+            let (x, y, z) = (describe(&a.next_step()), describe(&b.next_step()), describe(&c.next_step()));
+            same &= x == y;
+            other |= x != z;
+        }
+        assert!(same, "--seed must repeat a run");
+        assert!(other, "another seed, another script");
+        // Each session and path got one mode of watch only (ZooKeeper 3.8 keeps one).
+        let mut s = script(9);
+        let mut seen: std::collections::HashMap<(usize, String), &str> = Default::default();
+        for _ in 0..5000 {
+            if let Step::Request { slot, what, .. } = s.next_step() {
+                let mode = match () {
+                    _ if what.starts_with("AddWatchRequest") && what.contains("mode: 0") => "persistent",
+                    _ if what.starts_with("AddWatchRequest") => "recursive",
+                    _ if what.contains("watch: true") => "standard",
+                    _ => continue,
+                };
+                let path = what.split('"').nth(1).unwrap_or_default().to_string();
+                assert_eq!(*seen.entry((slot, path)).or_insert(mode), mode, "{what}");
+            }
+        }
     }
 }
