@@ -6,8 +6,9 @@
 # credentials, two logged in with digest), paths under a fresh root per run
 # so that creates, deletes, versions, ACLs, sequential names, multi and
 # watches collide. First against a single paddock, then against a 3-node
-# paddock ensemble through a follower (writes forwarded to the leader and
-# checked there), each with a fresh ZooKeeper.
+# paddock ensemble with one session on each member (writes through the
+# followers forwarded to the leader; a sync before each step's closing read,
+# so every member has applied the step), each with a fresh ZooKeeper.
 #
 #   compat/differential.sh
 #
@@ -95,19 +96,21 @@ for id in 1 2 3; do
     "$bin" --config "$work/zoo$id.cfg" >"$work/n$id.stdout" 2>"$work/n$id.stderr" &
     pids+=($!)
 done
-follower=""
+members="" serving=0
+for id in 1 2 3; do members+="${members:+,}127.0.0.1:${ports[$((2 + (id - 1) * 3))]}"; done
 for _ in $(seq 1 600); do
-    for id in 1 2 3; do
-        a="127.0.0.1:${ports[$((2 + (id - 1) * 3))]}"
-        compat_4lw "$a" srvr | grep -q '^Mode: follower' && follower="$a" && break
+    serving=0
+    for a in ${members//,/ }; do
+        compat_4lw "$a" srvr | grep -qE '^Mode: (leader|follower)' && serving=$((serving + 1))
     done
-    [ -n "$follower" ] && break
+    [ "$serving" = 3 ] && break
     sleep 0.1
 done
-if [ -n "$follower" ]; then
-    differ ensemble "$follower" "$((seed + 1000))"
+if [ "$serving" = 3 ]; then
+    # One session on each member: two through followers, one on the leader.
+    differ ensemble "$members" "$((seed + 1000))"
 else
-    echo "FAIL differential.ensemble: no follower serving within 60 s"
+    echo "FAIL differential.ensemble: the ensemble did not serve within 60 s"
     failed=1
 fi
 exit "$failed"

@@ -21,7 +21,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use jute::{
     AuthPacket, Create2Response, CreateRequest, CreateResponse, ExistsRequest, MultiResponse, MultiResult, OpCode,
-    Reader, Record,
+    Reader, Record, SyncRequest,
 };
 use rand::SeedableRng;
 
@@ -35,7 +35,8 @@ pub struct DifferArgs {
     /// The server taken as right, host:port (the real ZooKeeper).
     #[arg(long)]
     pub reference: String,
-    /// The server checked against it, host:port (paddock).
+    /// The server checked against it, host:port (paddock); several
+    /// comma-separated (an ensemble's members) take the sessions in turn.
     #[arg(long)]
     pub candidate: String,
     /// Steps per run.
@@ -70,7 +71,8 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 /// One server's side of the run: its sessions and what its ids mean.
 struct Side {
-    addr: String,
+    /// Where each session connects: the addresses given, in turn.
+    addrs: Vec<String>,
     names: Names,
     sessions: Vec<Option<Client>>,
     generations: Vec<usize>,
@@ -84,8 +86,9 @@ enum Answer {
 }
 
 impl Side {
-    async fn open(addr: &str) -> Result<Side, String> {
-        let mut side = Side { addr: addr.to_string(), names: Names::default(), sessions: Vec::new(), generations: vec![0; SESSIONS] };
+    async fn open(addrs: &str) -> Result<Side, String> {
+        let addrs = addrs.split(',').map(str::to_string).collect();
+        let mut side = Side { addrs, names: Names::default(), sessions: Vec::new(), generations: vec![0; SESSIONS] };
         for slot in 0..SESSIONS {
             let client = side.connect(slot).await?;
             side.sessions.push(Some(client));
@@ -95,7 +98,8 @@ impl Side {
 
     /// A new session for `slot`, logged in as the slot's user.
     async fn connect(&mut self, slot: usize) -> Result<Client, String> {
-        let client = Client::connect(&self.addr, 30_000).await.map_err(|e| format!("{}: cannot connect: {e}", self.addr))?;
+        let addr = self.addr(slot);
+        let client = Client::connect(addr, 30_000).await.map_err(|e| format!("{addr}: cannot connect: {e}"))?;
         self.log_in(slot, &client).await?;
         self.names.session_is(client.session_id, format!("s{slot}.{}", self.generations[slot]));
         Ok(client)
@@ -106,7 +110,7 @@ impl Side {
         if slot > 0 {
             let (user, pw) = USERS[slot - 1];
             let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: format!("{user}:{pw}").into_bytes() };
-            client.call(OpCode::Auth, Some(&auth)).await.map_err(|e| format!("{}: cannot log in as {user}: {e}", self.addr))?;
+            client.call(OpCode::Auth, Some(&auth)).await.map_err(|e| format!("{}: cannot log in as {user}: {e}", self.addr(slot)))?;
         }
         Ok(())
     }
@@ -116,7 +120,7 @@ impl Side {
         let Some(old) = self.sessions[slot].take() else { return Ok("no connection".to_string()) };
         let (id, passwd) = (old.session_id, old.passwd.clone());
         drop(old);
-        let client = match Client::resume(&self.addr, 30_000, id, passwd, 0).await {
+        let client = match Client::resume(self.addr(slot), 30_000, id, passwd, 0).await {
             Ok(c) => c,
             Err(e) => return Ok(format!("session not resumed: {e}")),
         };
@@ -124,6 +128,11 @@ impl Side {
         let same = client.session_id == id;
         self.sessions[slot] = Some(client);
         Ok(if same { "session resumed".to_string() } else { "another session".to_string() })
+    }
+
+    /// The server session `slot` talks to.
+    fn addr(&self, slot: usize) -> &str {
+        &self.addrs[slot % self.addrs.len()]
     }
 
     async fn ask(&self, slot: usize, op: OpCode, body: &Bytes) -> Answer {
@@ -191,8 +200,14 @@ impl Side {
     /// read on each that they must precede.
     async fn events(&mut self, root: &str) -> Vec<Vec<String>> {
         let barrier = ExistsRequest { path: root.to_string(), watch: false }.to_bytes();
+        // With sessions on several servers, a server may not have applied
+        // the step's write yet: a sync first brings it up to the leader.
+        let sync = (self.addrs.len() > 1).then(|| SyncRequest { path: root.to_string() }.to_bytes());
         let mut all = Vec::new();
         for slot in 0..SESSIONS {
+            if let Some(sync) = &sync {
+                let _ = self.ask(slot, OpCode::Sync, sync).await;
+            }
             let _ = self.ask(slot, OpCode::Exists, &barrier).await;
             let mut seen = Vec::new();
             if let Some(client) = &self.sessions[slot] {

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 use jute::{
-    perms, Acl, AddWatchRequest, CheckVersionRequest, CreateRequest, CreateTtlRequest,
+    perms, Acl, AddWatchRequest, AuthPacket, CheckVersionRequest, CreateRequest, CreateTtlRequest,
     DeleteRequest, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest, GetChildren2Request,
     GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, Id, MultiOp, MultiRequest, OpCode, Record,
     RemoveWatchesRequest, SetAclRequest, SetDataRequest, SyncRequest,
@@ -308,6 +308,13 @@ impl Script {
             91..=93 => {
                 let r = RemoveWatchesRequest { path: self.path(), watch_type: self.rng.gen_range(1..4) };
                 (OpCode::RemoveWatches, r.to_bytes(), format!("{r:?}"))
+            }
+            94 => {
+                // More credentials on this connection: ACLs with `auth`
+                // then name every digest user it has proven.
+                let (user, pw) = *[USERS[0], USERS[1], ("carol", "carol-pw")].choose(&mut self.rng).unwrap_or(&USERS[0]);
+                let r = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: format!("{user}:{pw}").into_bytes() };
+                (OpCode::Auth, r.to_bytes(), format!("addAuth digest {user}"))
             }
             // No checkWatches: ZooKeeper 3.8's answers OK when any session
             // watches the path (WatchManager.containsWatcher). No standalone
