@@ -215,100 +215,56 @@ impl Script {
             1 => return Step::Reconnect { slot },
             _ => {}
         }
-        let watch = self.rng.gen_bool(0.3);
-        let (op, body, what): (OpCode, Bytes, String) = match self.rng.gen_range(0..100) {
+        let (op, body, what) = match self.rng.gen_range(0..100) {
             0..=17 => {
                 let flags = self.rng.gen_range(0..4);
-                let r = self.create_request(flags);
                 let op = if self.rng.gen_bool(0.5) { OpCode::Create } else { OpCode::Create2 };
-                (op, r.to_bytes(), format!("{r:?}"))
+                encoded(op, &self.create_request(flags))
             }
-            18..=20 => {
-                let r = self.create_request(4);
-                (OpCode::CreateContainer, r.to_bytes(), format!("{r:?}"))
-            }
-            21..=22 => {
-                let r = self.ttl_request();
-                (OpCode::CreateTtl, r.to_bytes(), format!("{r:?}"))
-            }
-            23..=32 => {
-                let r = DeleteRequest { path: self.path(), version: self.version() };
-                (OpCode::Delete, r.to_bytes(), format!("{r:?}"))
-            }
-            33..=42 => {
-                let r = SetDataRequest { path: self.path(), data: self.data(), version: self.version() };
-                (OpCode::SetData, r.to_bytes(), format!("{r:?}"))
-            }
-            43..=48 => {
+            18..=20 => encoded(OpCode::CreateContainer, &self.create_request(4)),
+            21..=22 => encoded(OpCode::CreateTtl, &self.ttl_request()),
+            23..=32 => encoded(OpCode::Delete, &DeleteRequest { path: self.path(), version: self.version() }),
+            33..=42 => encoded(OpCode::SetData, &SetDataRequest { path: self.path(), data: self.data(), version: self.version() }),
+            r @ 43..=61 => {
+                // Reads that may leave a one-shot watch.
                 let path = self.path();
-                let watch = watch && self.may_watch(slot, &path, Mode::Standard);
-                let r = ExistsRequest { path, watch };
-                (OpCode::Exists, r.to_bytes(), format!("{r:?}"))
+                let watch = self.rng.gen_bool(0.3) && self.may_watch(slot, &path, Mode::Standard);
+                match r {
+                    43..=48 => encoded(OpCode::Exists, &ExistsRequest { path, watch }),
+                    49..=54 => encoded(OpCode::GetData, &GetDataRequest { path, watch }),
+                    55..=58 => encoded(OpCode::GetChildren, &GetChildrenRequest { path, watch }),
+                    _ => encoded(OpCode::GetChildren2, &GetChildren2Request { path, watch }),
+                }
             }
-            49..=54 => {
-                let path = self.path();
-                let watch = watch && self.may_watch(slot, &path, Mode::Standard);
-                let r = GetDataRequest { path, watch };
-                (OpCode::GetData, r.to_bytes(), format!("{r:?}"))
-            }
-            55..=58 => {
-                let path = self.path();
-                let watch = watch && self.may_watch(slot, &path, Mode::Standard);
-                let r = GetChildrenRequest { path, watch };
-                (OpCode::GetChildren, r.to_bytes(), format!("{r:?}"))
-            }
-            59..=61 => {
-                let path = self.path();
-                let watch = watch && self.may_watch(slot, &path, Mode::Standard);
-                let r = GetChildren2Request { path, watch };
-                (OpCode::GetChildren2, r.to_bytes(), format!("{r:?}"))
-            }
-            62..=63 => {
-                let r = GetAclRequest { path: self.path() };
-                (OpCode::GetAcl, r.to_bytes(), format!("{r:?}"))
-            }
-            64..=67 => {
-                let r = SetAclRequest { path: self.path(), acl: self.acl(), version: self.version() };
-                (OpCode::SetAcl, r.to_bytes(), format!("{r:?}"))
-            }
+            62..=63 => encoded(OpCode::GetAcl, &GetAclRequest { path: self.path() }),
+            64..=67 => encoded(OpCode::SetAcl, &SetAclRequest { path: self.path(), acl: self.acl(), version: self.version() }),
             68..=77 => {
                 let n = self.rng.gen_range(1..5);
-                let r = MultiRequest { ops: (0..n).map(|_| self.write_op()).collect() };
-                (OpCode::Multi, r.to_bytes(), format!("multi {r:?}"))
+                encoded(OpCode::Multi, &MultiRequest { ops: (0..n).map(|_| self.write_op()).collect() })
             }
             78..=80 => {
                 let n = self.rng.gen_range(1..4);
-                let r = MultiRequest { ops: (0..n).map(|_| self.read_op()).collect() };
-                (OpCode::MultiRead, r.to_bytes(), format!("multiRead {r:?}"))
+                encoded(OpCode::MultiRead, &MultiRequest { ops: (0..n).map(|_| self.read_op()).collect() })
             }
-            81..=82 => {
-                let r = SyncRequest { path: self.path() };
-                (OpCode::Sync, r.to_bytes(), format!("{r:?}"))
-            }
+            81..=82 => encoded(OpCode::Sync, &SyncRequest { path: self.path() }),
             83..=84 => {
                 // Not "": ZooKeeper's tree holds the root under both "" and
                 // "/", and its count for "" includes the second key.
                 let path = Some(self.path()).filter(|p| !p.is_empty()).unwrap_or_else(|| "/".to_string());
-                let r = GetAllChildrenNumberRequest { path };
-                (OpCode::GetAllChildrenNumber, r.to_bytes(), format!("{r:?}"))
+                encoded(OpCode::GetAllChildrenNumber, &GetAllChildrenNumberRequest { path })
             }
             85..=86 => {
                 let prefix_path = if self.rng.gen_bool(0.5) { self.root.clone() } else { self.path() };
-                let r = GetEphemeralsRequest { prefix_path };
-                (OpCode::GetEphemerals, r.to_bytes(), format!("{r:?}"))
+                encoded(OpCode::GetEphemerals, &GetEphemeralsRequest { prefix_path })
             }
             87..=90 => {
                 let (path, mode) = (self.path(), self.rng.gen_range(0..2));
                 if !self.may_watch(slot, &path, if mode == 0 { Mode::Persistent } else { Mode::Recursive }) {
                     return Step::Request { slot, op: OpCode::WhoAmI, body: Bytes::new(), what: "whoAmI".to_string() };
                 }
-                let r = AddWatchRequest { path, mode };
-                (OpCode::AddWatch, r.to_bytes(), format!("{r:?}"))
+                encoded(OpCode::AddWatch, &AddWatchRequest { path, mode })
             }
-            91..=93 => {
-                let r = RemoveWatchesRequest { path: self.path(), watch_type: self.rng.gen_range(1..4) };
-                (OpCode::RemoveWatches, r.to_bytes(), format!("{r:?}"))
-            }
+            91..=93 => encoded(OpCode::RemoveWatches, &RemoveWatchesRequest { path: self.path(), watch_type: self.rng.gen_range(1..4) }),
             94 => {
                 // More credentials on this connection: ACLs with `auth`
                 // then name every digest user it has proven.
@@ -324,6 +280,15 @@ impl Script {
         };
         Step::Request { slot, op, body, what }
     }
+}
+
+/// A request's op, body and description.
+fn encoded<R: Record + std::fmt::Debug>(op: OpCode, r: &R) -> (OpCode, Bytes, String) {
+    let what = match op {
+        OpCode::Multi | OpCode::MultiRead => format!("{} {r:?}", op.name()),
+        _ => format!("{r:?}"),
+    };
+    (op, r.to_bytes(), what)
 }
 
 #[cfg(test)]
