@@ -114,7 +114,7 @@ impl Server {
     pub async fn propose(&self, session_id: i64, txn: Txn, trace: &Span) -> Result<WriteReceiver, ZkError> {
         let proposal = Proposal { session_id, txn };
         let (leader, leader_addr) = {
-            let m = self.raft.metrics();
+            let m = self.raft.server_metrics();
             let m = m.borrow();
             let addr = m.current_leader.and_then(|l| m.membership_config.membership().get_node(&l).map(|n| n.addr.clone()));
             (m.current_leader, addr)
@@ -143,7 +143,9 @@ impl Server {
                 // The leader may die or go silent with the write in flight:
                 // then its outcome is unknown, which the client learns as a
                 // lost connection (as from ZooKeeper), instead of waiting on.
-                let mut metrics = self.raft.metrics();
+                // The server metrics: unlike the full ones they do not
+                // change (and wake every write waiting here) with each write.
+                let mut metrics = self.raft.server_metrics();
                 let deposed = metrics.wait_for(|m| m.current_leader != Some(leader));
                 let limit = self.lease.grace;
                 let answer = tokio::select! {
@@ -234,7 +236,7 @@ impl Server {
 
     /// The current leader's id and peer address, if one is known and it is not this server.
     pub fn remote_leader(&self) -> Option<(u64, String)> {
-        let m = self.raft.metrics();
+        let m = self.raft.server_metrics();
         let m = m.borrow();
         let l = m.current_leader.filter(|l| *l != self.config.server_id)?;
         let addr = m.membership_config.membership().get_node(&l)?.addr.clone();
@@ -248,7 +250,7 @@ impl Server {
 
     /// Serving under a known leader: a write can be logged.
     pub fn in_quorum(&self) -> bool {
-        *self.serving.borrow() && self.raft.metrics().borrow().current_leader.is_some()
+        *self.serving.borrow() && self.raft.server_metrics().borrow().current_leader.is_some()
     }
 
     /// Whether this server is in read-only mode: read-only mode is enabled
@@ -521,13 +523,20 @@ impl Running {
     /// it cannot go on from (a log write the disk refused, say). The server
     /// then serves nothing and never will: the caller should exit.
     pub async fn fatal(&self) -> String {
-        let mut metrics = self.server.raft.metrics();
+        // The server metrics change only with the role, the leader or the
+        // membership, and their channel closes when the core stops; the full
+        // metrics change with every write, which would wake this (the main
+        // thread) for each.
+        let mut server_metrics = self.server.raft.server_metrics();
         loop {
-            if let Err(e) = &metrics.borrow_and_update().running_state {
+            if let Err(e) = &self.server.raft.metrics().borrow().running_state {
                 return e.to_string();
             }
-            if metrics.changed().await.is_err() {
-                return "the Raft core stopped".into();
+            if server_metrics.changed().await.is_err() {
+                return match &self.server.raft.metrics().borrow().running_state {
+                    Err(e) => e.to_string(),
+                    Ok(()) => "the Raft core stopped".into(),
+                };
             }
         }
     }
