@@ -475,7 +475,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 let trace = Span::request(header.op, ctx.id, header.xid);
                 trace.path(txn.path());
                 let audited = crate::audit::enabled().then(|| Audited::of(&txn).map(Box::new)).flatten();
-                let txn = ops::write::as_caller(txn, ctx.ids(), &ops::write::Policy::from_config(&server.config));
+                let txn = ops::write::as_caller(txn, ctx.ids(), &server.config);
                 let rx = server.propose(ctx.id, txn, &trace).await?;
                 (Pending::Write { xid: header.xid, reply, rx, started, trace, audited }, false)
             }

@@ -10,6 +10,7 @@ use jute::{
 };
 
 use super::Op;
+use crate::config::Config;
 use crate::error::ZkError;
 use crate::tree::acl::AuthId;
 use crate::tree::txn::{Caller, CreateKind, CreateOp, Txn, TxnOutcome};
@@ -107,39 +108,22 @@ pub fn multi(req: MultiRequest) -> Op {
     Op::Write(Txn::Multi(txns), WriteReply::Multi(kinds))
 }
 
-/// Wraps a client's write with who asked and this server's switches: the
-/// tree checks permissions, `auth` ACLs and quotas when the write applies
-/// (see [`Txn::Checked`]).
-pub fn as_caller(txn: Txn, ids: Vec<AuthId>, policy: &Policy) -> Txn {
+/// Wraps a client's write with who asked and the switches of `config`
+/// (`skipACL`, `enforceQuota`, `letAnySaslUserDoX`): the tree checks
+/// permissions, `auth` ACLs and quotas when the write applies (see
+/// [`Txn::Checked`]).
+pub fn as_caller(txn: Txn, ids: Vec<AuthId>, config: &Config) -> Txn {
     // Only what names znodes is checked (a sync, for one, is not).
     if !matches!(txn, Txn::Create(_) | Txn::Delete { .. } | Txn::SetData { .. } | Txn::SetAcl { .. } | Txn::Check { .. } | Txn::Multi(_)) {
         return txn;
     }
     let caller = Caller {
         ids,
-        skip_acl: policy.skip_acl,
-        enforce_quota: policy.enforce_quota,
-        any_sasl_user: policy.any_sasl_user.clone(),
+        skip_acl: config.skip_acl,
+        enforce_quota: config.enforce_quota,
+        any_sasl_user: config.any_sasl_user_id.clone(),
     };
     Txn::Checked { caller, txn: Box::new(txn) }
-}
-
-/// The server-wide switches a write is checked under.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    /// No ACL is checked (`skipACL=yes`).
-    pub skip_acl: bool,
-    /// Hard quotas refuse writes (`enforceQuota=true`).
-    pub enforce_quota: bool,
-    /// `letAnySaslUserDoX`.
-    pub any_sasl_user: Option<String>,
-}
-
-impl Policy {
-    /// The switches `config` sets.
-    pub fn from_config(config: &crate::config::Config) -> Policy {
-        Policy { skip_acl: config.skip_acl, enforce_quota: config.enforce_quota, any_sasl_user: config.any_sasl_user_id.clone() }
-    }
 }
 
 /// Encodes a write's outcome; returns the error code for the reply header.

@@ -527,10 +527,22 @@ impl DataTree {
     /// A trigger about `path`, whose node has the ACL `acl`.
     fn trigger(&self, event: Event, path: String, acl: AclId) -> Trigger {
         let list = self.acls.get(acl as usize);
-        let everyone = list.is_some_and(|l| l.iter().any(|e| e.perms & jute::perms::READ != 0 && e.scheme == "world" && e.id == "anyone"));
+        // Readable with no identity at all: `world:anyone` holds READ.
+        let everyone = list.is_some_and(|l| acl::allowed_as(l, jute::perms::READ, &[], None));
         // An unknown id reads as an empty ACL, as `acl` does: only super passes it.
         let readers = (!everyone).then(|| list.cloned().unwrap_or_else(|| Arc::from(Vec::new())));
         Trigger { event, path, readers }
+    }
+
+    /// The ACL a create or setACL asks for: a client's with its `auth`
+    /// entries resolved to `caller`'s identities (see [`acl::resolve`]); the
+    /// server's own as written, if not empty.
+    fn requested_acl<'a>(caller: Option<&Caller>, acl: &'a [AclEntry]) -> Result<std::borrow::Cow<'a, [AclEntry]>, ZkError> {
+        match caller {
+            Some(caller) => acl::resolve(acl, &caller.ids),
+            None if acl.is_empty() => Err(ZkError::InvalidAcl),
+            None => Ok(std::borrow::Cow::Borrowed(acl)),
+        }
     }
 
     /// Fails with NoAuth unless `caller` holds `perm` on `node`. Writes
@@ -666,15 +678,7 @@ impl DataTree {
         if !c.path.contains('/') || c.path.contains('\0') {
             return Err(ZkError::BadArguments(format!("invalid path {:?}", c.path)));
         }
-        let resolved;
-        let acl = match caller {
-            Some(caller) => {
-                resolved = acl::resolve(&c.acl, &caller.ids)?;
-                &*resolved
-            }
-            None if c.acl.is_empty() => return Err(ZkError::InvalidAcl),
-            None => &c.acl,
-        };
+        let acl = Self::requested_acl(caller, &c.acl)?;
         let parent_path = if c.sequential && c.path.ends_with('/') { c.path.trim_end_matches('/') } else { path::parent(&c.path) };
         let parent_path = if parent_path.is_empty() { "/" } else { parent_path };
         let parent_id = self.id_of(parent_path).ok_or(ZkError::NoNode)?;
@@ -704,7 +708,7 @@ impl DataTree {
             Some(text) => Some(text.as_bytes()),
             None => c.data.as_deref(),
         };
-        let acl = self.intern_acl(acl);
+        let acl = self.intern_acl(&acl);
         let node = Node::new(Some(parent_id), name, data, acl, kind, ctx.zxid, ctx.time_ms);
         let stat = node.wire_stat();
         let id = self.insert(node);
@@ -800,18 +804,10 @@ impl DataTree {
 
     fn set_acl(&mut self, path: &str, acl: &[AclEntry], version: i32, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
         path::validate(path)?;
-        let resolved;
-        let acl = match caller {
-            Some(caller) => {
-                resolved = acl::resolve(acl, &caller.ids)?;
-                &*resolved
-            }
-            None if acl.is_empty() => return Err(ZkError::InvalidAcl),
-            None => acl,
-        };
+        let acl = Self::requested_acl(caller, acl)?;
         let id = self.id_of(path).ok_or(ZkError::NoNode)?;
         self.permit(caller, self.slot(id).ok_or(ZkError::NoNode)?, jute::perms::ADMIN)?;
-        let acl = self.intern_acl(acl);
+        let acl = self.intern_acl(&acl);
         let node = self.slot_mut(id).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.aversion != version {
             return Err(ZkError::BadVersion);
