@@ -528,16 +528,10 @@ impl Running {
         // metrics change with every write, which would wake this (the main
         // thread) for each.
         let mut server_metrics = self.server.raft.server_metrics();
-        loop {
-            if let Err(e) = &self.server.raft.metrics().borrow().running_state {
-                return e.to_string();
-            }
-            if server_metrics.changed().await.is_err() {
-                return match &self.server.raft.metrics().borrow().running_state {
-                    Err(e) => e.to_string(),
-                    Ok(()) => "the Raft core stopped".into(),
-                };
-            }
+        while server_metrics.changed().await.is_ok() {}
+        match &self.server.raft.metrics().borrow().running_state {
+            Err(e) => e.to_string(),
+            Ok(()) => "the Raft core stopped".into(),
         }
     }
 
