@@ -37,22 +37,13 @@ for id in 1 2 3 4; do
     servers+="server.$id=127.0.0.1:${ports[$((i + 1))]}:${ports[$((i + 2))]}$role;${ports[$i]}"$'\n'
 done
 for id in 1 2 3 4; do
-    mkdir -p "$work/n$id"
-    echo "$id" >"$work/n$id/myid"
-    {
-        echo "tickTime=2000"
-        echo "initLimit=10"
-        echo "syncLimit=5"
-        echo "dataDir=$work/n$id"
-        echo "clientPort=${ports[$(( (id - 1) * 3 ))]}"
-        echo "clientPortAddress=127.0.0.1"
-        echo "admin.enableServer=false"
-        echo "maxClientCnxns=0"   # as compat/zookeeper.sh: kazoo's suite exceeds 60 at times
-        echo "readonlymode.enabled=true"   # kazoo's TestReadOnlyMode (compat/kazoo_failover.sh)
-        echo "znode.container.checkIntervalMs=${PADDOCK_CONTAINER_CHECK_MS:-1000}"
-        echo "jaasLoginConfig=$here/jaas-server.conf"
-        printf %s "$servers"
-    } >"$work/zoo$id.cfg"
+    # maxClientCnxns=0 as compat/zookeeper.sh: kazoo's suite exceeds 60 at
+    # times; read-only mode for kazoo's TestReadOnlyMode (kazoo_failover.sh).
+    compat_member "$work" "$id" "${ports[$(( (id - 1) * 3 ))]}" "$servers" \
+        "maxClientCnxns=0" \
+        "readonlymode.enabled=true" \
+        "znode.container.checkIntervalMs=${PADDOCK_CONTAINER_CHECK_MS:-1000}" \
+        "jaasLoginConfig=$here/jaas-server.conf"
     echo "127.0.0.1:${ports[$(( (id - 1) * 3 ))]}" >"$work/n$id.addr"
     ctl spawn "$id"
 done

@@ -89,10 +89,7 @@ for id in 1 2 3; do
     servers+="server.$id=127.0.0.1:${ports[$((i + 1))]}:${ports[$((i + 2))]};${ports[$i]}"$'\n'
 done
 for id in 1 2 3; do
-    mkdir -p "$work/n$id"
-    echo "$id" >"$work/n$id/myid"
-    printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nznode.container.checkIntervalMs=%s\n%s' \
-        "$work/n$id" "${ports[$((2 + (id - 1) * 3))]}" "$sweep_ms" "$servers" >"$work/zoo$id.cfg"
+    compat_member "$work" "$id" "${ports[$((2 + (id - 1) * 3))]}" "$servers" "znode.container.checkIntervalMs=$sweep_ms"
     "$bin" --config "$work/zoo$id.cfg" >"$work/n$id.stdout" 2>"$work/n$id.stderr" &
     pids+=($!)
 done

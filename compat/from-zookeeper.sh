@@ -200,10 +200,7 @@ for id in 1 2 3; do
     servers+="server.$id=127.0.0.1:${ports[$((id * 2))]}:${ports[$((id * 2 + 1))]}"$'\n'
 done
 for id in 1 2 3; do
-    mkdir -p "$work/n$id"
-    echo "$id" >"$work/n$id/myid"
-    printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=0\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n%s' \
-        "$work/n$id" "$servers" >"$work/zoo$id.cfg"
+    compat_member "$work" "$id" 0 "$servers"
 done
 "$bin" --config "$work/zoo3.cfg" --import-zookeeper "$work/zk/data" >"$work/n3.out" 2>"$work/n3.err" &
 pids+=($!)

@@ -160,6 +160,23 @@ compat_4lw() {
     timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1" || exit 1; printf %s "$2" >&3; cat <&3' "$host" "$port" "$2" 2>/dev/null
 }
 
+# compat_member WORK ID CLIENT_PORT SERVERS [SETTING...]: an ensemble
+# member's files as a ZooKeeper operator writes them: WORK/nID (its data
+# directory, holding myid) and WORK/zooID.cfg, with SERVERS (the server.N
+# lines) and each SETTING as one more line.
+compat_member() {
+    local work="$1" id="$2" port="$3" servers="$4"
+    shift 4
+    mkdir -p "$work/n$id"
+    echo "$id" >"$work/n$id/myid"
+    {
+        printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n' \
+            "$work/n$id" "$port"
+        if [ $# -gt 0 ]; then printf '%s\n' "$@"; fi
+        printf %s "$servers"
+    } >"$work/zoo$id.cfg"
+}
+
 # Per-check output helpers; each suite prints PASS/FAIL lines only.
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }
