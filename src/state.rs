@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::metrics::Counters;
 use crate::raft::network::PeerHealth;
+use crate::session::reads::HeldReads;
 use crate::session::SessionTracker;
 use crate::tree::DataTree;
 use crate::watch::WatchManager;
@@ -31,6 +32,8 @@ pub struct Shared {
     released: tokio::sync::Notify,
     /// Watches of this server's clients.
     pub watches: WatchManager,
+    /// Reads the state machine runs before the writes that followed them.
+    pub held_reads: HeldReads,
     /// Liveness and connection ownership of sessions.
     pub sessions: SessionTracker,
     /// Counters for the four-letter words.
@@ -56,6 +59,7 @@ impl Shared {
             state: RwLock::new(state),
             released: tokio::sync::Notify::new(),
             watches: WatchManager::default(),
+            held_reads: HeldReads::default(),
             sessions: SessionTracker::default(),
             counters: Counters::default(),
             applied: watch::channel(zxid).0,

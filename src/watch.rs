@@ -23,11 +23,16 @@ pub type EventSink = mpsc::UnboundedSender<WatcherEvent>;
 /// A connection's identities, as it proves more of them (addAuth, SASL).
 pub type Identities = Arc<RwLock<Vec<AuthId>>>;
 
+/// How many events were sent to a connection: where its events fall
+/// among the reads the state machine runs for it (`session::reads`).
+pub type EventCount = Arc<std::sync::atomic::AtomicU64>;
+
 /// Where one connection's events go, and who it is (None: it hears every
 /// event, as with skipACL).
 struct Listener {
     sink: EventSink,
     ids: Option<Identities>,
+    sent: EventCount,
 }
 
 /// The kinds of watch a client can set.
@@ -170,6 +175,7 @@ impl Watches {
                 return;
             }
         }
+        listener.sent.fetch_add(1, std::sync::atomic::Ordering::Release);
         // A closed receiver means the connection is going away; nothing to do.
         let _ = listener.sink.send(WatcherEvent { event_type: kind, state: keeper_state::SYNC_CONNECTED, path: path.to_string() });
     }
@@ -232,9 +238,9 @@ impl WatchManager {
     }
 
     /// Registers a connection's event sink and identities (None: it hears
-    /// events about every node).
-    pub fn connect(&self, conn: ConnId, sink: EventSink, ids: Option<Identities>) {
-        self.lock().listeners.insert(conn, Listener { sink, ids });
+    /// events about every node), and what counts the events sent to it.
+    pub fn connect(&self, conn: ConnId, sink: EventSink, ids: Option<Identities>, sent: EventCount) {
+        self.lock().listeners.insert(conn, Listener { sink, ids, sent });
     }
 
     /// Drops every watch of a connection that went away.
@@ -336,7 +342,7 @@ mod tests {
     fn setup() -> (WatchManager, mpsc::UnboundedReceiver<WatcherEvent>) {
         let wm = WatchManager::default();
         let (tx, rx) = mpsc::unbounded_channel();
-        wm.connect(1, tx, None);
+        wm.connect(1, tx, None, Default::default());
         (wm, rx)
     }
 

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{rt, Paddock};
+use common::{rt, Ensemble, Paddock};
 use jute::{event_type, CreateMode, OpCode, Record};
 use paddock::client::Client;
 
@@ -160,6 +160,64 @@ fn an_event_never_overtakes_the_reply_that_set_its_watch() {
     }
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
+}
+
+/// Sends rounds of setData, getData with a watch, setData on one raw
+/// connection to `addr` without waiting, and checks each round's packets:
+/// the read sees the first write and not the second, and the event of the
+/// second write (which fires the read's watch) comes after the read's reply
+/// and before the second write's.
+fn a_read_between_pipelined_writes_sees_the_first_and_hears_the_second(addr: &str) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let connect = jute::ConnectRequest { protocol_version: 0, last_zxid_seen: 0, timeout: 30_000, session_id: 0, passwd: vec![0; 16], read_only: Some(false) };
+    write_frame(&mut s, &[&|b| connect.write(b)]);
+    read_frame(&mut s);
+    let create = jute::CreateRequest { path: "/w".into(), data: None, acl: jute::Acl::open_unsafe(), flags: 0 };
+    write_frame(&mut s, &[&|b| jute::RequestHeader { xid: 1, op: OpCode::Create as i32 }.write(b), &|b| create.write(b)]);
+    read_frame(&mut s);
+    let set = |data: String| jute::SetDataRequest { path: "/w".into(), data: Some(data.into_bytes()), version: -1 };
+    let get = jute::GetDataRequest { path: "/w".into(), watch: true };
+    let rounds: i32 = 300;
+    // All rounds at once, so the reads are still queued when the writes after them are proposed.
+    for round in 0..rounds {
+        let xid = 10 + 3 * round;
+        let (first, second) = (set(format!("{round}a")), set(format!("{round}b")));
+        write_frame(&mut s, &[&|b| jute::RequestHeader { xid, op: OpCode::SetData as i32 }.write(b), &|b| first.write(b)]);
+        write_frame(&mut s, &[&|b| jute::RequestHeader { xid: xid + 1, op: OpCode::GetData as i32 }.write(b), &|b| get.write(b)]);
+        write_frame(&mut s, &[&|b| jute::RequestHeader { xid: xid + 2, op: OpCode::SetData as i32 }.write(b), &|b| second.write(b)]);
+    }
+    for round in 0..rounds {
+        let xid = 10 + 3 * round;
+        let mut packets = Vec::new();
+        for _ in 0..4 {
+            let frame = read_frame(&mut s);
+            let header = jute::ReplyHeader::from_bytes(&frame[..16]).unwrap();
+            assert_eq!(header.err, 0, "round {round}: {header:?}");
+            if header.xid == xid + 1 {
+                let r = jute::GetDataResponse::from_bytes(&frame[16..]).unwrap();
+                assert_eq!(r.data, Some(format!("{round}a").into_bytes()), "round {round}: the read saw too little or too much");
+            }
+            packets.push(header.xid);
+        }
+        assert_eq!(packets, [xid, xid + 1, jute::xid::NOTIFICATION, xid + 2], "round {round}: packets out of order");
+    }
+}
+
+#[test]
+fn pipelined_reads_sit_between_their_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    a_read_between_pipelined_writes_sees_the_first_and_hears_the_second(&server.addr);
+}
+
+#[test]
+fn pipelined_reads_sit_between_their_writes_on_a_follower() {
+    let dir = tempfile::tempdir().unwrap();
+    let ensemble = Ensemble::start(dir.path(), 3);
+    let leader = ensemble.leader().expect("a leader");
+    let follower = ensemble.addr(if leader == 1 { 2 } else { 1 });
+    a_read_between_pipelined_writes_sees_the_first_and_hears_the_second(&follower);
 }
 
 #[test]

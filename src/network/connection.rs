@@ -3,12 +3,16 @@
 //! order.
 //!
 //! Writes are proposed to Raft as soon as they are read (so a session can
-//! have many in flight), but every reply — and every read, which runs only
-//! when its turn comes — waits for all earlier requests of the session. A
-//! write that follows a read is proposed only once that read has run, so the
-//! read sees neither less nor more than the writes sent before it. That gives
-//! ZooKeeper's FIFO order and read-your-writes without a global lock.
+//! have many in flight), but every reply — and every read, which runs when
+//! its turn comes — waits for all earlier requests of the session. A read
+//! still queued when a later write of its session is proposed is held for
+//! that write (`session::reads`): applying it, the state machine runs the
+//! read first, if the writer has not. So a read sees neither less nor more
+//! than the writes sent before it: ZooKeeper's FIFO order and
+//! read-your-writes without a global lock, and without a session's writes
+//! waiting on each other.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -31,9 +35,10 @@ use crate::admin;
 use crate::audit::Audited;
 use crate::error::ZkError;
 use crate::metrics::Counters;
-use crate::ops::{self, auth, Op, ReadOp, WriteReply};
+use crate::ops::{self, auth, Op, WriteReply};
 use crate::sasl;
 use crate::server::{Server, WriteReceiver};
+use crate::session::reads::{QueuedRead, ReadCtx, Turn};
 use crate::telemetry::{Span, SpanKind};
 use crate::tree::acl::AuthId;
 use crate::tree::txn::{Txn, TxnOutcome};
@@ -83,9 +88,11 @@ enum Pending {
     Reply { xid: i32, zxid: Option<i64>, err: i32, body: BytesMut, close: bool },
     /// A write in the log; reply once applied.
     Write { xid: i32, reply: WriteReply, rx: WriteReceiver, started: Instant, trace: Span, audited: Option<Box<Audited>> },
-    /// A read, run when its turn comes (and, for a linearizable read, once
-    /// its barrier is passed: see `Server::read_barrier`).
-    Read { xid: i32, op: ReadOp, started: Instant, barrier: Option<crate::server::ReadRound>, trace: Span },
+    /// A read, run when its turn comes unless the state machine ran it
+    /// before a later write (and, for a linearizable read, once its barrier
+    /// is passed: see `Server::read_barrier`; the session's next write waits
+    /// for such a read instead).
+    Read { xid: i32, read: Arc<QueuedRead>, started: Instant, barrier: Option<crate::server::ReadRound>, trace: Span },
     /// Re-registration of watches.
     SetWatches { xid: i32, req: SetWatches2 },
     /// A membership change: reply once it is done and applied here.
@@ -97,21 +104,22 @@ enum Pending {
 /// The session a connection serves.
 #[derive(Clone)]
 struct SessionCtx {
-    conn: ConnId,
     id: i64,
     timeout: Duration,
-    ids: Arc<RwLock<Vec<AuthId>>>,
     /// What `cons` shows of this connection.
     stats: Arc<ConnStats>,
     /// Served in read-only mode: reads only, until a leader is back.
     read_only: bool,
     /// The client's address.
     peer: std::net::IpAddr,
+    /// Who its reads run as (its identities), and where its events fall
+    /// among them.
+    reads: Arc<ReadCtx>,
 }
 
 impl SessionCtx {
     fn ids(&self) -> Vec<AuthId> {
-        self.ids.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reads.ids()
     }
 
     /// Writes `audited`'s lines for `outcome`.
@@ -123,12 +131,12 @@ impl SessionCtx {
 
     /// True if the connection holds an identity of one of `schemes`.
     fn has_scheme(&self, schemes: &[String]) -> bool {
-        self.ids.read().unwrap_or_else(|e| e.into_inner()).iter().any(|id| schemes.contains(&id.scheme))
+        self.reads.ids.read().unwrap_or_else(|e| e.into_inner()).iter().any(|id| schemes.contains(&id.scheme))
     }
 
     /// Adds authenticated identities (addAuthInfo, SASL), each once.
     fn add_ids(&self, new_ids: Vec<AuthId>) {
-        let mut ids = self.ids.write().unwrap_or_else(|e| e.into_inner());
+        let mut ids = self.reads.ids.write().unwrap_or_else(|e| e.into_inner());
         for id in new_ids {
             if !ids.contains(&id) {
                 ids.push(id);
@@ -175,6 +183,7 @@ where
         Err(e) => tracing::debug!(conn, %peer, "connection closed: {e}"),
     }
     server.shared.watches.disconnect(conn);
+    server.shared.held_reads.release(conn);
     Counters::decr(&counters.connections);
 }
 
@@ -238,21 +247,17 @@ where
     stats.packet_sent();
     stats.responded(0, *server.shared.applied.borrow(), connecting.elapsed().as_millis() as u64);
 
-    let ctx = SessionCtx {
-        conn,
-        id,
-        timeout,
-        // As ZooKeeper lists them: the certificate's identities, then the address.
-        ids: Arc::new(RwLock::new(cert_ids.into_iter().chain([AuthId { scheme: "ip".into(), id: peer.ip().to_string() }]).collect())),
-        stats,
-        read_only,
-        peer: peer.ip(),
-    };
+    // As ZooKeeper lists them: the certificate's identities, then the address.
+    let ids: crate::watch::Identities =
+        Arc::new(RwLock::new(cert_ids.into_iter().chain([AuthId { scheme: "ip".into(), id: peer.ip().to_string() }]).collect()));
+    let events_sent = crate::watch::EventCount::default();
+    let reads = ReadCtx::new(conn, id, ids, server.config.skip_acl, server.config.peers.clone(), events_sent.clone());
+    let ctx = SessionCtx { id, timeout, stats, read_only, peer: peer.ip(), reads: Arc::new(reads) };
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     // Events about nodes this connection may not read are not sent to it
     // (unless skipACL), so the watch manager reads its identities.
-    let readers = (!server.config.skip_acl).then(|| ctx.ids.clone());
-    server.shared.watches.connect(conn, events_tx, readers);
+    let readers = (!server.config.skip_acl).then(|| ctx.reads.ids.clone());
+    server.shared.watches.connect(conn, events_tx, readers, events_sent);
     let closer = CancellationToken::new();
     server.shared.sessions.attach(id, conn, closer.clone());
     server.shared.sessions.touch(id, timeout);
@@ -375,9 +380,13 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     mut reads_done: tokio::sync::watch::Receiver<u64>,
     closing: &AtomicBool,
 ) -> Result<(), ConnError> {
-    // Reads (and watch re-registrations) queued so far; a write waits until
-    // the writer has run them all.
-    let mut reads_queued = 0u64;
+    // Linearizable reads and watch re-registrations queued so far: a write
+    // waits until the writer has run them all (the state machine cannot run
+    // them for it).
+    let mut waited_for = 0u64;
+    // Other reads queued since the session's last write: the next write
+    // holds those not answered yet (`session::reads`).
+    let mut unheld: Vec<Arc<QueuedRead>> = Vec::new();
     // The connection's SASL exchange, from its first sasl request on.
     let mut sasl_exchange = None;
     // enforce.auth: the schemes one of which the connection must hold.
@@ -449,7 +458,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 }
             }
             Op::SetWatches(req) => {
-                reads_queued += 1;
+                waited_for += 1;
                 (Pending::SetWatches { xid: header.xid, req }, false)
             }
             // Without a quorum nothing is logged: writes, sync and reconfig
@@ -465,29 +474,41 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             Op::Close => {
                 closing.store(true, Ordering::Relaxed);
                 let trace = Span::request(header.op, ctx.id, header.xid);
-                (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, Txn::CloseSession, &trace).await?, trace }, true)
+                let seq = hold_reads(server, ctx, &mut unheld);
+                (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, Txn::CloseSession, seq, &trace).await?, trace }, true)
             }
             Op::Write(txn, reply) => {
-                let behind = *reads_done.borrow() < reads_queued;
-                if behind && reads_done.wait_for(|n| *n >= reads_queued).await.is_err() {
+                let behind = *reads_done.borrow() < waited_for;
+                if behind && reads_done.wait_for(|n| *n >= waited_for).await.is_err() {
                     return Ok(());
                 }
                 let trace = Span::request(header.op, ctx.id, header.xid);
                 trace.path(txn.path());
                 let audited = crate::audit::enabled().then(|| Audited::of(&txn).map(Box::new)).flatten();
                 let txn = ops::write::as_caller(txn, ctx.ids(), &server.config);
-                let rx = server.propose(ctx.id, txn, &trace).await?;
+                let seq = hold_reads(server, ctx, &mut unheld);
+                let rx = server.propose(ctx.id, txn, seq, &trace).await?;
                 (Pending::Write { xid: header.xid, reply, rx, started, trace, audited }, false)
             }
             Op::Read(op) => {
-                reads_queued += 1;
                 // The read point is taken now, as the request arrives; the
                 // reply waits for it in turn. (A read-only session asked for
                 // what a partitioned server has.)
                 let barrier = (server.config.linearizable_reads && !ctx.read_only).then(|| server.join_read_round());
                 let trace = Span::request(header.op, ctx.id, header.xid);
                 trace.path(op.path());
-                (Pending::Read { xid: header.xid, op, started, barrier, trace }, false)
+                let read = QueuedRead::new(ctx.reads.clone(), op);
+                if barrier.is_some() {
+                    waited_for += 1;
+                } else if !ctx.read_only {
+                    // Those answered since are dropped now and then, so a
+                    // session that only reads keeps a short list.
+                    if unheld.len() >= 64 {
+                        unheld.retain(|r| Arc::strong_count(r) > 1);
+                    }
+                    unheld.push(read.clone());
+                }
+                (Pending::Read { xid: header.xid, read, started, barrier, trace }, false)
             }
             Op::Reject(e) => {
                 (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false)
@@ -500,6 +521,20 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
+/// Leaves the reads in `unheld` that are still queued to the state machine,
+/// to run before the write about to be proposed; the number for that write
+/// (0 if none is held).
+fn hold_reads(server: &Server, ctx: &SessionCtx, unheld: &mut Vec<Arc<QueuedRead>>) -> u64 {
+    // The writer drops a read once it has answered it.
+    unheld.retain(|r| Arc::strong_count(r) > 1);
+    if unheld.is_empty() {
+        return 0;
+    }
+    let seq = server.shared.held_reads.next_seq();
+    server.shared.held_reads.hold(ctx.id, seq, std::mem::take(unheld));
+    seq
+}
+
 /// Writes replies in request order, with watch events queued before any
 /// reply that follows them.
 async fn write_loop<W: AsyncWrite + Unpin>(
@@ -507,9 +542,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     ctx: SessionCtx,
     wr: W,
     mut queue: mpsc::Receiver<Pending>,
-    mut events: mpsc::UnboundedReceiver<WatcherEvent>,
+    events: mpsc::UnboundedReceiver<WatcherEvent>,
     reads_done: tokio::sync::watch::Sender<u64>,
 ) -> Result<(), ConnError> {
+    let mut events = Events { rx: events, held: VecDeque::new(), received: 0, reads: ctx.reads.clone() };
     // Replies are gathered in `buf` and written straight to the socket
     // (a BufWriter in between would only copy them once more). It starts
     // small and grows to what the connection's bursts need.
@@ -521,15 +557,15 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             Ok(item) => item,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
-                drain_events(&server, &ctx.stats, &mut events, &mut buf);
+                events.drain(&server, &ctx.stats, &mut buf);
                 out.write_all(&buf).await?;
                 buf.clear();
                 out.flush().await?;
                 tokio::select! {
                     biased;
-                    ev = events.recv(), if events_open => {
+                    ev = events.rx.recv(), if events_open => {
                         match ev {
-                            Some(ev) => put_event(&server, &ctx.stats, &mut buf, &ev),
+                            Some(ev) => events.held.push_back(ev),
                             None => events_open = false,
                         }
                         continue;
@@ -542,7 +578,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
         };
         Counters::decr(&server.shared.counters.outstanding);
-        let is_read = matches!(item, Pending::Read { .. } | Pending::SetWatches { .. });
+        let is_read = matches!(item, Pending::Read { barrier: Some(_), .. } | Pending::SetWatches { .. });
         let close = answer(&server, &ctx, item, &mut events, &mut buf).await?;
         if is_read {
             reads_done.send_modify(|n| *n += 1);
@@ -561,25 +597,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// The session's view of the tree for reads and watch registrations.
-fn reader<'a>(server: &'a Server, ctx: &SessionCtx, tree: &'a crate::tree::DataTree, ids: &'a [AuthId]) -> ops::read::Reader<'a> {
-    ops::read::Reader {
-        tree,
-        watches: &server.shared.watches,
-        conn: ctx.conn,
-        session_id: ctx.id,
-        ids,
-        skip_acl: server.config.skip_acl,
-        members: &server.config.peers,
-    }
-}
-
 /// Resolves one pending reply into `buf`; true if the connection must close after it.
 async fn answer(
     server: &Server,
     ctx: &SessionCtx,
     item: Pending,
-    events: &mut mpsc::UnboundedReceiver<WatcherEvent>,
+    events: &mut Events,
     buf: &mut BytesMut,
 ) -> Result<bool, ConnError> {
     let mut body = BytesMut::new();
@@ -616,7 +639,7 @@ async fn answer(
                 }
             }
         }
-        Pending::Read { xid, op, started, barrier, trace: span } => {
+        Pending::Read { xid, read, started, barrier, trace: span } => {
             trace = span;
             let passed = match barrier {
                 Some(round) => {
@@ -633,34 +656,43 @@ async fn answer(
                     (xid, server.shared.read_async().await.tree.last_zxid(), e.raw(), false, Some(started))
                 }
                 Ok(()) => {
+                    // Taken under the lock, so the state machine cannot run it meanwhile.
                     let state = server.shared.read_async().await;
-                    let ids = ctx.ids();
-                    let reader = reader(server, ctx, &state.tree, &ids);
-                    let err = match reader.execute(&op, &mut body) {
-                        Ok(()) => 0,
-                        Err(e) => {
-                            body.clear();
-                            e.raw()
+                    match read.take() {
+                        Turn::Run(op) => {
+                            let err = read.run_taken(&state.tree, &server.shared.watches, &op, &mut body);
+                            // While the state is still locked: the events queued now are of
+                            // changes this read saw, and go first. An event queued once the
+                            // lock is gone may be of a watch this very read set, and the
+                            // client must have its reply (which arms the watch on its side)
+                            // before that event, or it drops the event and waits forever.
+                            events.drain(server, &ctx.stats, buf);
+                            drained = true;
+                            (xid, state.tree.last_zxid(), err, false, Some(started))
                         }
-                    };
-                    // While the state is still locked: the events queued now are of
-                    // changes this read saw, and go first. An event queued once the
-                    // lock is gone may be of a watch this very read set, and the
-                    // client must have its reply (which arms the watch on its side)
-                    // before that event, or it drops the event and waits forever.
-                    drain_events(server, &ctx.stats, events, buf);
-                    drained = true;
-                    (xid, state.tree.last_zxid(), err, false, Some(started))
+                        Turn::Lost => {
+                            return Err(ZkError::ConnectionLoss("a snapshot replaced the state this read was to see".into()).into());
+                        }
+                        Turn::Ran(ran) => {
+                            drop(state);
+                            // The same for a read the state machine ran: the
+                            // events queued before it ran go first, the rest after.
+                            events.drain(server, &ctx.stats, buf);
+                            ctx.reads.answered_fence();
+                            drained = true;
+                            body = ran.body;
+                            (xid, ran.zxid, ran.err, false, Some(started))
+                        }
+                    }
                 }
             }
         }
         Pending::SetWatches { xid, req } => {
             let state = server.shared.read_async().await;
             let ids = ctx.ids();
-            let reader = reader(server, ctx, &state.tree, &ids);
-            reader.set_watches(&req);
+            ctx.reads.reader(&state.tree, &server.shared.watches, &ids).set_watches(&req);
             // As for a read: only the events of what these watches saw go first.
-            drain_events(server, &ctx.stats, events, buf);
+            events.drain(server, &ctx.stats, buf);
             drained = true;
             (xid, state.tree.last_zxid(), 0, false, None)
         }
@@ -672,7 +704,7 @@ async fn answer(
     };
     // Events already queued describe states this reply may show: they go first.
     if !drained {
-        drain_events(server, &ctx.stats, events, buf);
+        events.drain(server, &ctx.stats, buf);
     }
     frame::put_reply(buf, &ReplyHeader { xid, zxid, err }, &body);
     trace.reply(zxid, err);
@@ -687,9 +719,39 @@ async fn answer(
     Ok(close)
 }
 
-fn drain_events(server: &Server, stats: &ConnStats, events: &mut mpsc::UnboundedReceiver<WatcherEvent>, buf: &mut BytesMut) {
-    while let Ok(ev) = events.try_recv() {
-        put_event(server, stats, buf, &ev);
+/// A connection's watch events on their way to the socket.
+struct Events {
+    rx: mpsc::UnboundedReceiver<WatcherEvent>,
+    /// Received, but not to be sent yet (see `drain`).
+    held: VecDeque<WatcherEvent>,
+    /// How many were sent on.
+    received: u64,
+    /// Where the reads the state machine ran fall among the events.
+    reads: Arc<ReadCtx>,
+}
+
+impl Events {
+    /// Puts into `buf` every event queued, except those that follow a read
+    /// the state machine ran and the writer has not answered yet: they go
+    /// after its reply.
+    fn drain(&mut self, server: &Server, stats: &ConnStats, buf: &mut BytesMut) {
+        loop {
+            let ev = match self.held.pop_front() {
+                Some(ev) => ev,
+                None => match self.rx.try_recv() {
+                    Ok(ev) => ev,
+                    Err(_) => return,
+                },
+            };
+            // Checked after receiving: a read the state machine ran before
+            // sending this event has already left its fence.
+            if self.reads.fence().is_some_and(|fence| self.received >= fence) {
+                self.held.push_front(ev);
+                return;
+            }
+            self.received += 1;
+            put_event(server, stats, buf, &ev);
+        }
     }
 }
 

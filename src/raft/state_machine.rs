@@ -474,6 +474,15 @@ impl StateMachine {
             if let Some(o) = open.as_mut() {
                 while let Some(p) = o.req.proposals.get(o.next) {
                     o.next += 1;
+                    if let Some(reads) = self.shared.held_reads.take(p.session_id, p.seq) {
+                        // The session's reads sent before this write, not run
+                        // yet: they see everything before it, and the events
+                        // of what they saw are queued first.
+                        self.publish(changes);
+                        for read in reads {
+                            read.run_here(&state.tree, &self.shared.watches);
+                        }
+                    }
                     // Each transaction gets the next zxid, so zxids are
                     // dense and the same on every server, whatever the
                     // batching.
@@ -615,6 +624,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         *self.encoding() = None;
         let mut state = self.shared.write();
         *state = new_state;
+        // Reads held for writes the snapshot covers can no longer run between them.
+        self.shared.held_reads.lose_all();
         let zxid = state.tree.last_zxid();
         drop(state);
         self.shared.applied.send_replace(zxid);
@@ -1056,7 +1067,7 @@ mod tests {
             8 => Txn::CreateSession { timeout_ms: 4000, passwd: vec![1] },
             _ => Txn::CloseSession,
         };
-        Proposal { session_id, txn }
+        Proposal { session_id, txn, seq: 0 }
     }
 
     #[tokio::test]
@@ -1127,12 +1138,13 @@ mod tests {
                 kind: CreateKind::Persistent,
                 sequential: false,
             }),
+            seq: 0,
         };
         apply_entry(&mut sm, 1, (0..3_000).map(create).collect()).await;
         let mut index = 1;
         while sm.encoding().is_some() || read_meta(&db, &ReadOptions::default).unwrap().last_zxid == 0 {
             index += 1;
-            apply_entry(&mut sm, index, vec![Proposal { session_id: 0, txn: Txn::Sync }]).await;
+            apply_entry(&mut sm, index, vec![Proposal { session_id: 0, txn: Txn::Sync, seq: 0 }]).await;
         }
         // Nothing is written after it: its memtable must still be flushed
         // (in the background: give it a moment).
@@ -1150,9 +1162,10 @@ mod tests {
         let create = |path: &str| Proposal {
             session_id: 0,
             txn: Txn::Create(CreateOp { path: path.into(), data: None, acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false }),
+            seq: 0,
         };
-        let delete = |path: &str| Proposal { session_id: 0, txn: Txn::Delete { path: path.into(), version: -1 } };
-        let sync = || vec![Proposal { session_id: 0, txn: Txn::Sync }];
+        let delete = |path: &str| Proposal { session_id: 0, txn: Txn::Delete { path: path.into(), version: -1 }, seq: 0 };
+        let sync = || vec![Proposal { session_id: 0, txn: Txn::Sync, seq: 0 }];
         // One record per apply, from two dirty records on.
         let (_dir, db, shared, mut sm) = checkpointing(2, usize::MAX);
         let mut index = 0;

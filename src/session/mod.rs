@@ -2,6 +2,7 @@
 //! each session, and the leader's expiry loop.
 
 pub mod expiry;
+pub mod reads;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
