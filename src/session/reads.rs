@@ -232,3 +232,72 @@ impl HeldReads {
         self.len.store(map.len(), Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(conn: ConnId, session_id: i64) -> Arc<ReadCtx> {
+        Arc::new(ReadCtx::new(conn, session_id, Identities::default(), false, Default::default(), EventCount::default()))
+    }
+
+    fn get(path: &str) -> ReadOp {
+        ReadOp::GetData { path: path.into(), watch: false }
+    }
+
+    #[test]
+    fn the_state_machine_runs_a_read_the_writer_has_not_taken_and_marks_its_events() {
+        let (tree, watches) = (DataTree::new(), WatchManager::default());
+        let c = ctx(1, 7);
+        c.events_sent.store(5, Ordering::Release);
+        let read = QueuedRead::new(c.clone(), get("/zookeeper"));
+        read.run_here(&tree, &watches);
+        // Events sent after it ran wait for its reply.
+        assert_eq!(c.fence(), Some(5));
+        match read.take() {
+            Turn::Ran(ran) => assert_eq!((ran.err, ran.zxid), (0, tree.last_zxid())),
+            _ => panic!("the state machine's result was not handed to the writer"),
+        }
+        c.answered_fence();
+        assert_eq!(c.fence(), None);
+    }
+
+    #[test]
+    fn a_read_the_writer_took_is_not_run_again() {
+        let (tree, watches) = (DataTree::new(), WatchManager::default());
+        let c = ctx(1, 7);
+        let read = QueuedRead::new(c.clone(), get("/missing"));
+        let Turn::Run(op) = read.take() else { panic!("a fresh read was not the writer's to run") };
+        let mut body = BytesMut::new();
+        assert_eq!(read.run_taken(&tree, &watches, &op, &mut body), crate::error::ZkError::NoNode.raw());
+        read.run_here(&tree, &watches);
+        assert_eq!(c.fence(), None, "the state machine ran a read the writer had taken");
+    }
+
+    #[test]
+    fn held_reads_wait_for_their_own_write_and_go_with_their_connection() {
+        let held = HeldReads::default();
+        held.start(3);
+        let (a, b) = (held.next_seq(), held.next_seq());
+        assert!(a != 0 && b > a && a >> 48 == 3, "{a:#x} {b:#x}");
+        held.hold(7, a, vec![QueuedRead::new(ctx(1, 7), get("/"))]);
+        held.hold(8, b, vec![QueuedRead::new(ctx(2, 8), get("/"))]);
+        // Another session's write, or an unnumbered one, takes nothing.
+        assert!(held.take(8, a).is_none() && held.take(7, 0).is_none());
+        assert_eq!(held.take(7, a).map(|r| r.len()), Some(1));
+        assert!(held.take(7, a).is_none(), "held reads were handed out twice");
+        // A connection that ends takes its held reads with it.
+        held.release(2);
+        assert!(held.take(8, b).is_none());
+    }
+
+    #[test]
+    fn a_snapshot_loses_the_reads_still_held() {
+        let held = HeldReads::default();
+        let read = QueuedRead::new(ctx(1, 7), get("/"));
+        held.hold(7, 1, vec![read.clone()]);
+        held.lose_all();
+        assert!(held.take(7, 1).is_none());
+        assert!(matches!(read.take(), Turn::Lost), "a read held for a write inside the snapshot would run past it");
+    }
+}
