@@ -109,11 +109,10 @@ impl Server {
 
     /// Puts a transaction into the Raft log; the receiver yields its outcome
     /// once it is committed and applied here. Calls made in order enter the
-    /// log in that order. `seq` is this server's number for the write, if
-    /// reads are held for it (`session::reads`), else 0. `trace` is the
-    /// request's span (if traced), which the write's own spans go under.
-    pub async fn propose(&self, session_id: i64, txn: Txn, seq: u64, trace: &Span) -> Result<WriteReceiver, ZkError> {
-        let proposal = Proposal { session_id, txn, seq };
+    /// log in that order. `trace` is the request's span (if traced), which
+    /// the write's own spans go under.
+    pub async fn propose(&self, session_id: i64, txn: Txn, trace: &Span) -> Result<WriteReceiver, ZkError> {
+        let proposal = Proposal { session_id, txn };
         let (leader, leader_addr) = {
             let m = self.raft.server_metrics();
             let m = m.borrow();
@@ -181,7 +180,7 @@ impl Server {
 
     /// Proposes and waits, with the write's spans under `trace`.
     pub async fn write_traced(&self, session_id: i64, txn: Txn, trace: &Span) -> Result<Response, ZkError> {
-        let rx = self.propose(session_id, txn, 0, trace).await?;
+        let rx = self.propose(session_id, txn, trace).await?;
         self.outcome(rx, trace).await
     }
 

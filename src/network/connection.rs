@@ -474,8 +474,8 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             Op::Close => {
                 closing.store(true, Ordering::Relaxed);
                 let trace = Span::request(header.op, ctx.id, header.xid);
-                let seq = hold_reads(server, ctx, &mut unheld);
-                (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, Txn::CloseSession, seq, &trace).await?, trace }, true)
+                let txn = hold_reads(server, ctx, &mut unheld, Txn::CloseSession);
+                (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, txn, &trace).await?, trace }, true)
             }
             Op::Write(txn, reply) => {
                 let behind = *reads_done.borrow() < waited_for;
@@ -486,8 +486,8 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 trace.path(txn.path());
                 let audited = crate::audit::enabled().then(|| Audited::of(&txn).map(Box::new)).flatten();
                 let txn = ops::write::as_caller(txn, ctx.ids(), &server.config);
-                let seq = hold_reads(server, ctx, &mut unheld);
-                let rx = server.propose(ctx.id, txn, seq, &trace).await?;
+                let txn = hold_reads(server, ctx, &mut unheld, txn);
+                let rx = server.propose(ctx.id, txn, &trace).await?;
                 (Pending::Write { xid: header.xid, reply, rx, started, trace, audited }, false)
             }
             Op::Read(op) => {
@@ -521,18 +521,18 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
-/// Leaves the reads in `unheld` that are still queued to the state machine,
-/// to run before the write about to be proposed; the number for that write
-/// (0 if none is held).
-fn hold_reads(server: &Server, ctx: &SessionCtx, unheld: &mut Vec<Arc<QueuedRead>>) -> u64 {
+/// Leaves the reads in `unheld` still queued with the state machine, to run
+/// before `txn`, the write about to be proposed; `txn` as it is to be
+/// proposed (marked `Txn::AfterReads` if reads are held for it).
+fn hold_reads(server: &Server, ctx: &SessionCtx, unheld: &mut Vec<Arc<QueuedRead>>, txn: Txn) -> Txn {
     // The writer drops a read once it has answered it.
     unheld.retain(|r| Arc::strong_count(r) > 1);
     if unheld.is_empty() {
-        return 0;
+        return txn;
     }
     let seq = server.shared.held_reads.next_seq();
     server.shared.held_reads.hold(ctx.id, seq, std::mem::take(unheld));
-    seq
+    Txn::AfterReads { seq, txn: Box::new(txn) }
 }
 
 /// Writes replies in request order, with watch events queued before any

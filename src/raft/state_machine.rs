@@ -474,7 +474,7 @@ impl StateMachine {
             if let Some(o) = open.as_mut() {
                 while let Some(p) = o.req.proposals.get(o.next) {
                     o.next += 1;
-                    if let Some(reads) = self.shared.held_reads.take(p.session_id, p.seq) {
+                    if let Some(reads) = p.txn.held_reads().and_then(|seq| self.shared.held_reads.take(p.session_id, seq)) {
                         // The session's reads sent before this write, not run
                         // yet: they see everything before it, and the events
                         // of what they saw are queued first.
@@ -1067,7 +1067,7 @@ mod tests {
             8 => Txn::CreateSession { timeout_ms: 4000, passwd: vec![1] },
             _ => Txn::CloseSession,
         };
-        Proposal { session_id, txn, seq: 0 }
+        Proposal { session_id, txn }
     }
 
     #[tokio::test]
@@ -1138,13 +1138,12 @@ mod tests {
                 kind: CreateKind::Persistent,
                 sequential: false,
             }),
-            seq: 0,
         };
         apply_entry(&mut sm, 1, (0..3_000).map(create).collect()).await;
         let mut index = 1;
         while sm.encoding().is_some() || read_meta(&db, &ReadOptions::default).unwrap().last_zxid == 0 {
             index += 1;
-            apply_entry(&mut sm, index, vec![Proposal { session_id: 0, txn: Txn::Sync, seq: 0 }]).await;
+            apply_entry(&mut sm, index, vec![Proposal { session_id: 0, txn: Txn::Sync }]).await;
         }
         // Nothing is written after it: its memtable must still be flushed
         // (in the background: give it a moment).
@@ -1162,10 +1161,9 @@ mod tests {
         let create = |path: &str| Proposal {
             session_id: 0,
             txn: Txn::Create(CreateOp { path: path.into(), data: None, acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false }),
-            seq: 0,
         };
-        let delete = |path: &str| Proposal { session_id: 0, txn: Txn::Delete { path: path.into(), version: -1 }, seq: 0 };
-        let sync = || vec![Proposal { session_id: 0, txn: Txn::Sync, seq: 0 }];
+        let delete = |path: &str| Proposal { session_id: 0, txn: Txn::Delete { path: path.into(), version: -1 } };
+        let sync = || vec![Proposal { session_id: 0, txn: Txn::Sync }];
         // One record per apply, from two dirty records on.
         let (_dir, db, shared, mut sm) = checkpointing(2, usize::MAX);
         let mut index = 0;

@@ -29,10 +29,6 @@ pub struct Proposal {
     pub session_id: i64,
     /// What to do.
     pub txn: Txn,
-    /// The proposing server's number for this write (0: none). Only that
-    /// server uses it: applying the write, it first runs the session's
-    /// reads held for it (`session::reads`).
-    pub seq: u64,
 }
 
 /// One log entry's payload: a batch of transactions, stamped by the leader.

@@ -186,9 +186,9 @@ impl HeldReads {
         self.next_seq.store((server_id << 48) | (clock & ((1 << 48) - 1)) | 1, Ordering::Relaxed);
     }
 
-    /// A number for a write proposed here (never 0, which means none).
+    /// A number for a write proposed here with reads held for it.
     pub fn next_seq(&self) -> u64 {
-        self.next_seq.fetch_add(1, Ordering::Relaxed).max(1)
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Leaves `reads` to run before the write `seq` of `session_id` is applied.
@@ -201,7 +201,7 @@ impl HeldReads {
     /// Takes the reads held for the write `seq` of `session_id`, about to
     /// be applied: the state machine runs each (`QueuedRead::run_here`).
     pub fn take(&self, session_id: i64, seq: u64) -> Option<Vec<Arc<QueuedRead>>> {
-        if seq == 0 || self.len.load(Ordering::Acquire) == 0 {
+        if self.len.load(Ordering::Acquire) == 0 {
             return None;
         }
         let reads = lock(&self.by_write).remove(&(session_id, seq))?;
@@ -279,11 +279,11 @@ mod tests {
         let held = HeldReads::default();
         held.start(3);
         let (a, b) = (held.next_seq(), held.next_seq());
-        assert!(a != 0 && b > a && a >> 48 == 3, "{a:#x} {b:#x}");
+        assert!(b > a && a >> 48 == 3, "{a:#x} {b:#x}");
         held.hold(7, a, vec![QueuedRead::new(ctx(1, 7), get("/"))]);
         held.hold(8, b, vec![QueuedRead::new(ctx(2, 8), get("/"))]);
-        // Another session's write, or an unnumbered one, takes nothing.
-        assert!(held.take(8, a).is_none() && held.take(7, 0).is_none());
+        // Another session's write, or another number, takes nothing.
+        assert!(held.take(8, a).is_none() && held.take(7, b).is_none());
         assert_eq!(held.take(7, a).map(|r| r.len()), Some(1));
         assert!(held.take(7, a).is_none(), "held reads were handed out twice");
         // A connection that ends takes its held reads with it.

@@ -512,6 +512,7 @@ impl DataTree {
                 Txn::Multi(ops) => self.apply_multi(ctx, ops, Some(caller), changes),
                 single => self.apply_single(ctx, single, Some(caller), changes),
             },
+            Txn::AfterReads { txn, .. } => self.apply(ctx, txn, changes),
             single => self.apply_single(ctx, single, None, changes),
         }
     }

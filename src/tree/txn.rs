@@ -104,6 +104,16 @@ pub enum Txn {
         /// The write: one op, or a multi.
         txn: Box<Txn>,
     },
+    /// A session's write for which the server that took it holds reads
+    /// the session sent before it (`session::reads`): that server runs them
+    /// just before applying `txn`; to every other server it is `txn`.
+    /// (Last, so that logs written before it still read.)
+    AfterReads {
+        /// The proposing server's number for the write.
+        seq: u64,
+        /// The write.
+        txn: Box<Txn>,
+    },
 }
 
 /// The client behind a write, as the server that took the request knew it.
@@ -148,7 +158,7 @@ impl Txn {
             | Txn::SetAcl { path, .. }
             | Txn::Check { path, .. }
             | Txn::Reap { path } => Some(path),
-            Txn::Checked { txn, .. } => txn.path(),
+            Txn::Checked { txn, .. } | Txn::AfterReads { txn, .. } => txn.path(),
             _ => None,
         }
     }
@@ -168,7 +178,16 @@ impl Txn {
             Txn::Sync => "sync",
             Txn::Reap { .. } => "reap",
             Txn::Import(_) => "import",
-            Txn::Checked { txn, .. } => txn.name(),
+            Txn::Checked { txn, .. } | Txn::AfterReads { txn, .. } => txn.name(),
+        }
+    }
+
+    /// The number under which reads are held for this write, if any
+    /// (`Txn::AfterReads`).
+    pub fn held_reads(&self) -> Option<u64> {
+        match self {
+            Txn::AfterReads { seq, .. } => Some(*seq),
+            _ => None,
         }
     }
 }
@@ -211,4 +230,27 @@ pub enum TxnOutcome {
     Multi(Vec<TxnOutcome>),
     /// The sync point was reached.
     Synced,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The number bincode writes first for a transaction: its variant.
+    fn variant(txn: &Txn) -> u32 {
+        let bytes = bincode::serialize(txn).expect("a Txn encodes");
+        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    }
+
+    #[test]
+    fn variants_keep_their_numbers_so_older_logs_still_read() {
+        // The log stores each transaction under its variant's number: a new
+        // variant goes last, never between, or a log written before it
+        // decodes as something else.
+        assert_eq!(variant(&Txn::CloseSession), 1);
+        assert_eq!(variant(&Txn::Sync), 9);
+        assert_eq!(variant(&Txn::Import(ImportChunk { first: true, nodes: vec![], sessions: vec![], last_zxid: None })), 11);
+        assert_eq!(variant(&Txn::Checked { caller: Caller::default(), txn: Box::new(Txn::Sync) }), 12);
+        assert_eq!(variant(&Txn::AfterReads { seq: 1, txn: Box::new(Txn::Sync) }), 13);
+    }
 }
