@@ -5,9 +5,9 @@
 //! not the second. Holding the second write back until the read has run
 //! would serialise the session's writes: each would wait a whole commit
 //! round trip for the one before it. Instead the connection proposes the
-//! write at once and leaves the reads still queued before it here, under
-//! the write's number; applying that write, this server's state machine
-//! first runs them. Whoever takes a read first, under the state lock, runs
+//! write at once, as `Txn::AfterReads` with a number this server gives it,
+//! and leaves the reads still queued before it here under that number;
+//! applying that write, this server's state machine first runs them. Whoever takes a read first, under the state lock, runs
 //! it: the connection's writer (when the read's turn comes before the write
 //! is applied) or the state machine.
 
