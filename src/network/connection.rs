@@ -671,7 +671,7 @@ async fn answer(
                             (xid, state.tree.last_zxid(), err, false, Some(started))
                         }
                         Turn::Lost => {
-                            return Err(ZkError::ConnectionLoss("a snapshot replaced the state this read was to see".into()).into());
+                            return Err(ZkError::ConnectionLoss("this read can no longer be answered (a snapshot replaced the state it was to see)".into()).into());
                         }
                         Turn::Ran(ran) => {
                             drop(state);

@@ -30,18 +30,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Who a connection's reads run as, wherever they run.
 pub struct ReadCtx {
-    /// The connection.
-    pub conn: ConnId,
-    /// Its session.
-    pub session_id: i64,
+    conn: ConnId,
+    session_id: i64,
     /// The identities the connection has proven.
     pub ids: Identities,
-    /// No ACL is checked (`skipACL=yes`).
-    pub skip_acl: bool,
+    /// `skipACL=yes`.
+    skip_acl: bool,
     /// The ensemble of zoo.cfg (see `Reader::members`).
-    pub members: std::collections::BTreeMap<u64, Peer>,
-    /// Events sent to the connection so far.
-    pub events_sent: EventCount,
+    members: std::collections::BTreeMap<u64, Peer>,
+    /// Events sent to the connection so far (counted by the watch manager).
+    events_sent: EventCount,
     /// For each read the state machine ran and the writer has not answered
     /// yet, oldest first: how many events had been sent to the connection
     /// when it ran. Later events must follow that read's reply (it may
@@ -139,9 +137,9 @@ impl QueuedRead {
         match std::mem::replace(&mut *lock(&self.state), State::Taken) {
             State::Waiting(op) => Turn::Run(op),
             State::Ran(ran) => Turn::Ran(ran),
-            State::Lost => Turn::Lost,
-            // The writer takes each read once; a second take finds nothing to run.
-            State::Taken => Turn::Ran(Ran { zxid: 0, err: crate::error::ZkError::System("read taken twice".into()).raw(), body: BytesMut::new() }),
+            // The writer takes each read once: a second take has nothing to
+            // answer with, and the connection closes as for a lost one.
+            State::Lost | State::Taken => Turn::Lost,
         }
     }
 
