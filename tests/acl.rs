@@ -51,8 +51,7 @@ fn a_write_meets_the_acl_of_the_writes_before_it() {
 fn through_a_follower_too() {
     let dir = tempfile::tempdir().unwrap();
     let ensemble = Ensemble::start(dir.path(), 3);
-    let leader = ensemble.leader().expect("a leader");
-    let follower = ensemble.addr(if leader == 1 { 2 } else { 1 });
+    let follower = ensemble.follower_addr();
     rt().block_on(async {
         let c = common::connect_retrying(&follower, 10_000).await;
         c.create("/locked", b"d", CreateMode::Persistent).await.unwrap();

@@ -215,9 +215,7 @@ fn pipelined_reads_sit_between_their_writes() {
 fn pipelined_reads_sit_between_their_writes_on_a_follower() {
     let dir = tempfile::tempdir().unwrap();
     let ensemble = Ensemble::start(dir.path(), 3);
-    let leader = ensemble.leader().expect("a leader");
-    let follower = ensemble.addr(if leader == 1 { 2 } else { 1 });
-    a_read_between_pipelined_writes_sees_the_first_and_hears_the_second(&follower);
+    a_read_between_pipelined_writes_sees_the_first_and_hears_the_second(&ensemble.follower_addr());
 }
 
 #[test]

@@ -399,6 +399,12 @@ impl Ensemble {
         None
     }
 
+    /// Client address of a member that is not the leader.
+    pub fn follower_addr(&self) -> String {
+        let leader = self.leader().expect("a leader");
+        self.addr(if leader == 1 { 2 } else { 1 })
+    }
+
     /// Peer (Raft) address of member `id`, from its `server.N` line.
     pub fn peer_addr(&self, id: usize) -> String {
         let line = self.cfg.lines().find_map(|l| l.strip_prefix(&format!("server.{id}="))).expect("a server line");
