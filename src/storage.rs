@@ -59,7 +59,27 @@ pub enum StorageError {
     /// Another process holds the database open.
     #[error("{0} is in use: is another paddock running with this data directory? ({1})")]
     InUse(String, rocksdb::Error),
+    /// The database was written by a newer paddock, in a format this build cannot read.
+    #[error("{dir} was written by a newer paddock (storage format {found}; this build reads up to {FORMAT}): run that version, or a later one")]
+    TooNew {
+        /// The database's directory.
+        dir: String,
+        /// The format recorded in it.
+        found: u32,
+    },
 }
+
+/// The storage format this build writes, recorded in each database. Raise
+/// it whenever a change writes records that an earlier build cannot decode
+/// (a new `Txn` variant, a field added to a stored record): an earlier build
+/// then refuses the data directory at start, saying why, instead of failing
+/// on the first record it cannot read, maybe after serving for a while.
+/// Databases written before the number existed read as format 1.
+pub const FORMAT: u32 = 1;
+
+/// Where a database records its [`FORMAT`], in each of the column families
+/// that hold its metadata ([`CF_RAFT`] in the log's, [`CF_META`] in the state's).
+const KEY_FORMAT: &[u8] = b"format";
 
 /// Bytes of memtable across a database's column families before RocksDB flushes.
 const MEMTABLE_BUDGET: usize = 4 << 20;
@@ -216,11 +236,40 @@ fn open_with(dir: &Path, names: &[&'static str], flush_together: bool) -> Result
         }
         ColumnFamilyDescriptor::new(name, cf_opts)
     });
-    match DB::open_cf_descriptors(&opts, dir, cfs) {
-        Ok(db) => Ok(Arc::new(db)),
+    let db = match DB::open_cf_descriptors(&opts, dir, cfs) {
+        Ok(db) => db,
         // RocksDB's lock on the directory (flock of its LOCK file).
-        Err(e) if e.as_ref().contains("While lock file") => Err(StorageError::InUse(dir.display().to_string(), e)),
-        Err(e) => Err(e.into()),
+        Err(e) if e.as_ref().contains("While lock file") => return Err(StorageError::InUse(dir.display().to_string(), e)),
+        Err(e) => return Err(e.into()),
+    };
+    for name in names.iter().filter(|&&n| n == CF_RAFT || n == CF_META) {
+        check_format(&db, dir, name)?;
+    }
+    Ok(Arc::new(db))
+}
+
+/// Refuses a database that a newer build wrote ([`FORMAT`]), and records
+/// this build's format in one that has none yet or an older one.
+fn check_format(db: &DB, dir: &Path, name: &'static str) -> Result<(), StorageError> {
+    let handle = cf(db, name)?;
+    let found = match db.get_cf(handle, KEY_FORMAT)? {
+        None => None,
+        Some(bytes) => {
+            let bytes: [u8; 4] = bytes[..].try_into().map_err(|_| StorageError::Corrupt { cf: name, reason: format!("format record of {} bytes", bytes.len()) })?;
+            Some(u32::from_be_bytes(bytes))
+        }
+    };
+    match found {
+        Some(found) if found > FORMAT => Err(StorageError::TooNew { dir: dir.display().to_string(), found }),
+        Some(found) if found == FORMAT => Ok(()),
+        // Older formats, and databases from before the record, need no
+        // conversion yet: this build reads them as they are.
+        _ => {
+            let mut sync = rocksdb::WriteOptions::default();
+            sync.set_sync(true);
+            db.put_cf_opt(handle, KEY_FORMAT, FORMAT.to_be_bytes(), &sync)?;
+            Ok(())
+        }
     }
 }
 
@@ -301,6 +350,34 @@ mod tests {
         std::fs::create_dir(&moved).unwrap();
         std::fs::rename(other.path().join("raftlog"), moved.join("raftlog")).unwrap();
         assert!(open_stores(other.path(), &moved).is_ok());
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused_and_an_unmarked_one_is_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = open_stores(dir.path(), dir.path()).unwrap();
+        let format = |db: &DB, name| db.get_cf(cf(db, name).unwrap(), KEY_FORMAT).unwrap();
+        assert_eq!(format(&stores.log, CF_RAFT).as_deref(), Some(&FORMAT.to_be_bytes()[..]));
+        assert_eq!(format(&stores.state, CF_META).as_deref(), Some(&FORMAT.to_be_bytes()[..]));
+        // As a build from before the record left it: no format, data in place.
+        stores.state.delete_cf(cf(&stores.state, CF_META).unwrap(), KEY_FORMAT).unwrap();
+        stores.log.put_cf(cf(&stores.log, CF_RAFT).unwrap(), b"vote", b"v").unwrap();
+        drop(stores);
+        let stores = open_stores(dir.path(), dir.path()).unwrap();
+        assert_eq!(format(&stores.state, CF_META).as_deref(), Some(&FORMAT.to_be_bytes()[..]));
+        assert_eq!(stores.log.get_cf(cf(&stores.log, CF_RAFT).unwrap(), b"vote").unwrap().as_deref(), Some(&b"v"[..]));
+        // A newer build's log: refused, naming the directory and both formats.
+        stores.log.put_cf(cf(&stores.log, CF_RAFT).unwrap(), KEY_FORMAT, (FORMAT + 1).to_be_bytes()).unwrap();
+        drop(stores);
+        let err = open_stores(dir.path(), dir.path()).err().expect("a newer format is refused");
+        assert!(matches!(err, StorageError::TooNew { found, .. } if found == FORMAT + 1), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("raftlog") && message.contains(&format!("format {}", FORMAT + 1)), "{message}");
+        // A mangled record is reported, not taken for a format.
+        let db = open_with(&dir.path().join("rocksdb"), &STATE_CFS, false).unwrap();
+        db.put_cf(cf(&db, CF_META).unwrap(), KEY_FORMAT, b"x").unwrap();
+        drop(db);
+        assert!(matches!(open_with(&dir.path().join("rocksdb"), &STATE_CFS, false), Err(StorageError::Corrupt { .. })));
     }
 
     /// Bytes in each entry of [`append_like_the_log_store`].

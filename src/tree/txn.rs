@@ -34,7 +34,9 @@ pub struct CreateOp {
     pub sequential: bool,
 }
 
-/// A replicated state change.
+/// A replicated state change. Stored in the log by variant number: a new
+/// variant goes last, and raises `storage::FORMAT` so that older builds
+/// refuse a log they could not read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Txn {
     /// Open a session with this negotiated timeout and password.
