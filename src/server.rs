@@ -94,6 +94,8 @@ pub struct Server {
     /// Every open client connection's statistics (`cons`, `stat`, `crst`).
     pub connections: crate::network::stats::Connections,
     next_conn: AtomicU64,
+    /// The lowest storage format among the members (`raft::formats`).
+    pub formats: crate::raft::formats::ClusterFormat,
 }
 
 /// Wall-clock milliseconds since the epoch, as ZooKeeper's ctime/mtime.
@@ -478,6 +480,7 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
         sasl,
         connections: Default::default(),
         next_conn: AtomicU64::new(1),
+        formats: Default::default(),
     });
     if let Some(l) = peer_listener {
         tokio::spawn(crate::raft::peer_server::accept_loop(server.clone(), l));
@@ -486,6 +489,7 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
     tokio::spawn(session::expiry::run(server.clone()));
     tokio::spawn(reaper::run(server.clone()));
     tokio::spawn(crate::raft::snapshots::run(server.clone()));
+    tokio::spawn(crate::raft::formats::run(server.clone()));
     if let Some(imported) = import {
         crate::import::run(&server, imported).await?;
     }

@@ -90,9 +90,10 @@ enum Pending {
     Write { xid: i32, reply: WriteReply, rx: WriteReceiver, started: Instant, trace: Span, audited: Option<Box<Audited>> },
     /// A read, run when its turn comes unless the state machine ran it
     /// before a later write (and, for a linearizable read, once its barrier
-    /// is passed: see `Server::read_barrier`; the session's next write waits
-    /// for such a read instead).
-    Read { xid: i32, read: Arc<QueuedRead>, started: Instant, barrier: Option<crate::server::ReadRound>, trace: Span },
+    /// is passed: see `Server::read_barrier`). `waited`: the session's next
+    /// write waits for this read instead (a linearizable read, or any read
+    /// while some member's build cannot read held reads: `raft::formats`).
+    Read { xid: i32, read: Arc<QueuedRead>, started: Instant, barrier: Option<crate::server::ReadRound>, waited: bool, trace: Span },
     /// Re-registration of watches.
     SetWatches { xid: i32, req: SetWatches2 },
     /// A membership change: reply once it is done and applied here.
@@ -498,7 +499,11 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 let trace = Span::request(header.op, ctx.id, header.xid);
                 trace.path(op.path());
                 let read = QueuedRead::new(ctx.reads.clone(), op);
-                if barrier.is_some() {
+                // A write carries the reads it follows only once every
+                // member can read such a write (`raft::formats`); until
+                // then it waits for them, as for a linearizable read.
+                let waited = barrier.is_some() || !server.formats.allows(crate::raft::formats::AFTER_READS);
+                if waited {
                     waited_for += 1;
                 } else if !ctx.read_only {
                     // Those answered since are dropped now and then, so a
@@ -508,7 +513,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                     }
                     unheld.push(read.clone());
                 }
-                (Pending::Read { xid: header.xid, read, started, barrier, trace }, false)
+                (Pending::Read { xid: header.xid, read, started, barrier, waited, trace }, false)
             }
             Op::Reject(e) => {
                 (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false)
@@ -578,7 +583,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
         };
         Counters::decr(&server.shared.counters.outstanding);
-        let is_read = matches!(item, Pending::Read { barrier: Some(_), .. } | Pending::SetWatches { .. });
+        let is_read = matches!(item, Pending::Read { waited: true, .. } | Pending::SetWatches { .. });
         let close = answer(&server, &ctx, item, &mut events, &mut buf).await?;
         if is_read {
             reads_done.send_modify(|n| *n += 1);
@@ -639,7 +644,7 @@ async fn answer(
                 }
             }
         }
-        Pending::Read { xid, read, started, barrier, trace: span } => {
+        Pending::Read { xid, read, started, barrier, trace: span, .. } => {
             trace = span;
             let passed = match barrier {
                 Some(round) => {

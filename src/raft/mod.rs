@@ -8,6 +8,7 @@
 mod conformance;
 pub mod batcher;
 pub mod durable_mark;
+pub mod formats;
 pub mod forward;
 pub mod leader_gone;
 pub mod link;

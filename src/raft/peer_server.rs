@@ -137,6 +137,7 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
                 continue;
             }
             PeerRequest::LastLog => PeerResponse::LastLog(server.raft.data_metrics().borrow().last_log),
+            PeerRequest::Format => PeerResponse::Format(crate::storage::FORMAT),
             PeerRequest::Status => {
                 PeerResponse::Status { initialized: server.raft.is_initialized().await.unwrap_or(false) }
             }

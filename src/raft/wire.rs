@@ -50,6 +50,8 @@ pub enum PeerRequest {
     /// that is gone compare theirs to pick who calls the election
     /// (`leader_gone`). Last, so older members' variants keep their tags.
     LastLog,
+    /// The storage format this member reads (`raft::formats`).
+    Format,
 }
 
 /// The answer to a [`PeerRequest`].
@@ -77,6 +79,8 @@ pub enum PeerResponse {
     ReadIndex(Result<u64, String>),
     /// Answer to `LastLog`.
     LastLog(Option<openraft::LogId<u64>>),
+    /// Answer to `Format`: `storage::FORMAT` of this member's build.
+    Format(u32),
 }
 
 /// A connection between members: plain, or TLS in either direction (`link`).
