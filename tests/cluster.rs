@@ -705,3 +705,113 @@ fn quorum_sasl_settings_that_cannot_work_stop_the_start() {
     std::fs::write(&cfg, format!("quorum.auth.enableSasl=true\njaasLoginConfig={}\n", jaas.display())).unwrap();
     assert!(common::Paddock::refused(&args).contains("no section QuorumLearner"));
 }
+
+/// What the stand-in member of `a_member_on_an_older_build_never_gets_a_held_read`
+/// does and saw.
+#[derive(Default)]
+struct Stranger {
+    /// Answer `Format` as this build does (else hang up, as builds before it).
+    answers_format: std::sync::atomic::AtomicBool,
+    /// An append carried a write with held reads (`Txn::AfterReads`).
+    saw_held_reads: std::sync::atomic::AtomicBool,
+    /// Appends that carried entries.
+    appends: std::sync::atomic::AtomicU64,
+}
+
+/// Plays member `addr` of an ensemble: acknowledges every append (so the
+/// leader goes on sending new entries) and notes what they carry; hangs up
+/// on anything else.
+async fn play_member(listener: tokio::net::TcpListener, me: std::sync::Arc<Stranger>) {
+    use paddock::raft::wire::{self, PeerRequest, PeerResponse};
+    use std::sync::atomic::Ordering;
+    while let Ok((stream, _)) = listener.accept().await {
+        let me = me.clone();
+        tokio::spawn(async move {
+            let mut conn = wire::framed(tokio_util::either::Either::Left(stream));
+            while let Ok((id, req)) = wire::recv::<PeerRequest>(&mut conn).await {
+                let answer = match req {
+                    PeerRequest::Append(append) => {
+                        if !append.entries.is_empty() {
+                            me.appends.fetch_add(1, Ordering::SeqCst);
+                        }
+                        let held = |e: &openraft::Entry<paddock::raft::TypeConfig>| match &e.payload {
+                            openraft::EntryPayload::Normal(batch) => batch.proposals.iter().any(|p| p.txn.held_reads().is_some()),
+                            _ => false,
+                        };
+                        if append.entries.iter().any(held) {
+                            me.saw_held_reads.store(true, Ordering::SeqCst);
+                        }
+                        PeerResponse::Append(Ok(openraft::raft::AppendEntriesResponse::Success))
+                    }
+                    PeerRequest::Format if me.answers_format.load(Ordering::SeqCst) => PeerResponse::Format(paddock::storage::FORMAT),
+                    _ => return,
+                };
+                if wire::send(&mut conn, id, &answer).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Rolling upgrade: while one member runs a build that cannot read a write
+/// carrying held reads (it hangs up on the format question, as builds
+/// before it do), no such write reaches it, and a session's pipelined reads
+/// and writes still see what they should; once it answers, they do reach it.
+#[test]
+fn a_member_on_an_older_build_never_gets_a_held_read() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let stranger = std::sync::Arc::new(Stranger::default());
+    let mut ens = Ensemble::start_listing(dir.path(), 4, 0);
+    let listener = rt.block_on(tokio::net::TcpListener::bind(ens.peer_addr(4))).unwrap();
+    rt.spawn(play_member(listener, stranger.clone()));
+    for id in 1..=3 {
+        ens.restart_no_wait(id);
+    }
+    for id in 1..=3 {
+        ens.nodes[id - 1].as_ref().unwrap().wait_serving();
+    }
+
+    rt.block_on(async {
+        let c = connect_retrying(&ens.addr(1), 10_000).await;
+        c.create("/up", b"", CreateMode::Persistent).await.unwrap();
+        // Long enough for every member to have asked the stranger twice.
+        pipelined_rounds(&c, 1, 200).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        pipelined_rounds(&c, 201, 200).await;
+        assert!(stranger.appends.load(Ordering::SeqCst) > 0, "the stand-in member got no entries at all");
+        assert!(!stranger.saw_held_reads.load(Ordering::SeqCst), "a write with held reads reached a member that cannot read it");
+
+        // Upgraded: members learn it within their next ask (2 s), and held
+        // reads start to travel.
+        stranger.answers_format.store(true, Ordering::SeqCst);
+        let started = Instant::now();
+        let mut next = 401;
+        while !stranger.saw_held_reads.load(Ordering::SeqCst) {
+            assert!(started.elapsed() < Duration::from_secs(30), "held reads never resumed once every member reads them");
+            pipelined_rounds(&c, next, 50).await;
+            next += 50;
+        }
+    });
+}
+
+/// Rounds `from..from + n` of setData, getData, setData of `/up`, sent
+/// without waiting: the read, still queued when the second write arrives,
+/// must see the first write and not the second.
+async fn pipelined_rounds(c: &Client, from: usize, n: usize) {
+    use jute::Record;
+    let set = |value: String| jute::SetDataRequest { path: "/up".into(), data: Some(value.into_bytes()), version: -1 };
+    for i in from..from + n {
+        let first = c.send(OpCode::SetData, Some(&set(format!("a{i}")))).await.unwrap();
+        let get = c.send(OpCode::GetData, Some(&jute::GetDataRequest { path: "/up".into(), watch: false })).await.unwrap();
+        let second = c.send(OpCode::SetData, Some(&set(format!("b{i}")))).await.unwrap();
+        assert_eq!(first.await.unwrap().unwrap().0.err, 0);
+        let (header, body) = get.await.unwrap().unwrap();
+        assert_eq!(header.err, 0);
+        let seen = jute::GetDataResponse::from_bytes(&body).unwrap().data.unwrap_or_default();
+        assert_eq!(seen, format!("a{i}").into_bytes(), "round {i}");
+        assert_eq!(second.await.unwrap().unwrap().0.err, 0);
+    }
+}

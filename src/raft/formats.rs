@@ -76,10 +76,21 @@ pub async fn run(server: Arc<Server>) {
     let mut known: HashMap<(u64, String), u32> = HashMap::new();
     let mut membership = server.raft.server_metrics();
     loop {
-        let others: Vec<(u64, String)> = {
+        let (formed, others): (bool, Vec<(u64, String)>) = {
             let m = membership.borrow_and_update();
-            m.membership_config.membership().nodes().filter(|(id, _)| **id != m.id).map(|(id, n)| (*id, n.addr.clone())).collect()
+            let members = m.membership_config.membership();
+            let formed = members.nodes().next().is_some();
+            let others = members.nodes().filter(|(id, _)| **id != m.id).map(|(id, n)| (*id, n.addr.clone())).collect();
+            (formed, others)
         };
+        if !formed {
+            // Members not known yet (an ensemble still forming): nothing newer.
+            server.formats.lowest.store(0, Ordering::Relaxed);
+            if membership.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
         // Until they answer, members count as what they last said (new ones
         // as 0), so a member that just joined turns the newer records off
         // at once.

@@ -323,16 +323,25 @@ impl Ensemble {
         Self::start_members(dir, &vec![""; n], "reconfigEnabled=true\n", true)
     }
 
+    /// Lists `listed` members in zoo.cfg but starts only the first
+    /// `started` (the others are for the test to play, at `peer_addr`).
+    pub fn start_listing(dir: &Path, listed: usize, started: usize) -> Ensemble {
+        Self::start_some(dir, &vec![""; listed], started, "", false)
+    }
+
     fn start_members(dir: &Path, roles: &[&str], extra: &str, dynamic: bool) -> Ensemble {
-        let n = roles.len();
+        Self::start_some(dir, roles, roles.len(), extra, dynamic)
+    }
+
+    fn start_some(dir: &Path, roles: &[&str], started: usize, extra: &str, dynamic: bool) -> Ensemble {
         let mut cfg = format!("tickTime=200\ninitLimit=10\nsyncLimit=5\n{extra}");
         for (i, role) in roles.iter().enumerate() {
             cfg.push_str(&format!("server.{}=127.0.0.1:{}:{}{role}\n", i + 1, free_port(), free_port()));
         }
         let mut e = Ensemble { nodes: Vec::new(), dir: dir.to_path_buf(), cfg, dynamic };
-        for id in 1..=n {
-            let node = e.spawn(id);
-            e.nodes.push(Some(node));
+        for id in 1..=roles.len() {
+            let node = (id <= started).then(|| e.spawn(id));
+            e.nodes.push(node);
         }
         for node in e.nodes.iter().flatten() {
             node.wait_serving();
