@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::link::Links;
-use super::wire::{self, PeerRequest, PeerResponse};
+use super::peer_server::{ask_why, NoAnswer};
+use super::wire::{PeerRequest, PeerResponse};
 use crate::server::Server;
 use crate::storage::FORMAT;
 
@@ -43,32 +44,14 @@ impl ClusterFormat {
     }
 }
 
-/// What asking one member gave.
-enum Answer {
-    /// It reads up to this format.
-    Reads(u32),
-    /// It took the connection and closed it without an answer: a build that
-    /// predates the question.
-    Older,
-    /// No connection, or no answer in time.
-    Unreachable,
-}
-
-/// Asks one member which format it reads; at most 5 s.
-async fn ask(links: &Links, addr: &str) -> Answer {
-    let exchange = async {
-        let Ok(mut conn) = links.connect(addr).await else {
-            return Answer::Unreachable;
-        };
-        if wire::send(&mut conn, 1, &PeerRequest::Format).await.is_err() {
-            return Answer::Unreachable;
-        }
-        match wire::recv::<PeerResponse>(&mut conn).await {
-            Ok((_, PeerResponse::Format(format))) => Answer::Reads(format),
-            Ok(_) | Err(_) => Answer::Older,
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), exchange).await.unwrap_or(Answer::Unreachable)
+/// Which format the member at `addr` reads: None if it cannot be reached,
+/// 0 if it hangs up on the question (a build from before it).
+async fn ask(links: &Links, addr: &str) -> Option<u32> {
+    match ask_why(links, addr, &PeerRequest::Format, Duration::from_secs(5)).await {
+        Ok(PeerResponse::Format(format)) => Some(format),
+        Ok(_) | Err(NoAnswer::HungUp) => Some(0),
+        Err(NoAnswer::Unreachable) => None,
+    }
 }
 
 /// Keeps `server.formats` up to date until the process ends.
@@ -99,11 +82,7 @@ pub async fn run(server: Arc<Server>) {
         let answers = futures::future::join_all(others.iter().map(|m| ask(&server.links, &m.1))).await;
         let mut lowest = FORMAT;
         for (member, answer) in others.iter().zip(answers) {
-            let format = match answer {
-                Answer::Reads(format) => format,
-                Answer::Older => 0,
-                Answer::Unreachable => known.get(member).copied().unwrap_or(0),
-            };
+            let format = answer.or_else(|| known.get(member).copied()).unwrap_or(0);
             if known.insert(member.clone(), format) != Some(format) {
                 tracing::info!(member = member.0, format, "storage format of a member");
             }
@@ -126,6 +105,7 @@ pub async fn run(server: Arc<Server>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::super::wire;
     use tokio::net::TcpListener;
     use tokio_util::either::Either;
 
@@ -148,11 +128,11 @@ mod tests {
     #[tokio::test]
     async fn a_member_that_answers_gives_its_format_and_one_that_hangs_up_is_older() {
         let links = Links::default();
-        assert!(matches!(ask(&links, &member(Some(PeerResponse::Format(7))).await).await, Answer::Reads(7)));
-        assert!(matches!(ask(&links, &member(None).await).await, Answer::Older));
+        assert_eq!(ask(&links, &member(Some(PeerResponse::Format(7))).await).await, Some(7));
+        assert_eq!(ask(&links, &member(None).await).await, Some(0));
         // Nobody listening: unreachable, not older (it keeps what it said before).
         let gone = TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("address").to_string();
-        assert!(matches!(ask(&links, &gone).await, Answer::Unreachable));
+        assert_eq!(ask(&links, &gone).await, None);
     }
 
     #[test]

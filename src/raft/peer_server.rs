@@ -27,12 +27,27 @@ pub async fn peer_initialized(links: &Links, addr: &str) -> bool {
 /// One question to the peer at `addr` on a connection of its own, and its
 /// answer; None if it could not be had within `within`.
 pub async fn ask(links: &Links, addr: &str, req: &PeerRequest, within: Duration) -> Option<PeerResponse> {
+    ask_why(links, addr, req, within).await.ok()
+}
+
+/// Why a question to a peer got no answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoAnswer {
+    /// No connection, or no answer in time.
+    Unreachable,
+    /// The peer took the question and hung up (or answered nonsense): a
+    /// build that does not know the question.
+    HungUp,
+}
+
+/// As [`ask`], saying why there is no answer.
+pub async fn ask_why(links: &Links, addr: &str, req: &PeerRequest, within: Duration) -> Result<PeerResponse, NoAnswer> {
     let exchange = async {
-        let mut conn = links.connect(addr).await.ok()?;
-        wire::send(&mut conn, 1, req).await.ok()?;
-        wire::recv::<PeerResponse>(&mut conn).await.ok().map(|(_, resp)| resp)
+        let mut conn = links.connect(addr).await.map_err(|_| NoAnswer::Unreachable)?;
+        wire::send(&mut conn, 1, req).await.map_err(|_| NoAnswer::Unreachable)?;
+        wire::recv::<PeerResponse>(&mut conn).await.map(|(_, resp)| resp).map_err(|_| NoAnswer::HungUp)
     };
-    tokio::time::timeout(within, exchange).await.ok().flatten()
+    tokio::time::timeout(within, exchange).await.unwrap_or(Err(NoAnswer::Unreachable))
 }
 
 /// Accepts peer connections until the process ends.

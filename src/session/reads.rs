@@ -7,9 +7,10 @@
 //! round trip for the one before it. Instead the connection proposes the
 //! write at once, as `Txn::AfterReads` with a number this server gives it,
 //! and leaves the reads still queued before it here under that number;
-//! applying that write, this server's state machine first runs them. Whoever takes a read first, under the state lock, runs
-//! it: the connection's writer (when the read's turn comes before the write
-//! is applied) or the state machine.
+//! applying that write, this server's state machine first runs them.
+//! Whoever takes a read first, under the state lock, runs it: the
+//! connection's writer (when the read's turn comes before the write is
+//! applied) or the state machine.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
