@@ -75,6 +75,9 @@ pub struct Config {
     /// Ticks a server may be out of touch with a quorum before it stops
     /// serving clients (ZooKeeper's `syncLimit`).
     pub sync_limit: u64,
+    /// Ticks a server joining through reconfig may take to catch up
+    /// (ZooKeeper's `initLimit`: the time a follower has to sync).
+    pub init_limit: u64,
     /// Lowest session timeout granted, ms (default 2 x tick).
     pub min_session_timeout_ms: Option<u64>,
     /// Highest session timeout granted, ms (default 20 x tick).
@@ -233,6 +236,7 @@ impl Default for Config {
             data_log_dir: None,
             tick_time_ms: 2000,
             sync_limit: 5,
+            init_limit: 10,
             min_session_timeout_ms: None,
             max_session_timeout_ms: None,
             max_buffer: 0xfffff,
@@ -398,10 +402,7 @@ impl Config {
                 "dataDir" => self.data_dir = PathBuf::from(value),
                 "dataLogDir" => self.data_log_dir = Some(PathBuf::from(value)),
                 "tickTime" => self.tick_time_ms = num(value)?,
-                // Accepted and checked, not used: see `raft_timing`.
-                "initLimit" => {
-                    num(value)?;
-                }
+                "initLimit" => self.init_limit = num(value)?.max(1),
                 "syncLimit" => self.sync_limit = num(value)?.max(1),
                 "minSessionTimeout" => self.min_session_timeout_ms = Some(num(value)?),
                 "maxSessionTimeout" => self.max_session_timeout_ms = Some(num(value)?),
@@ -650,10 +651,11 @@ impl Config {
     /// tickTime/20 (100 ms at the default 2 s tick, kept within 20..=500 ms)
     /// and an election after 4 to 8 missed ones fail over in about a second
     /// at the defaults, always well inside the shortest session timeout
-    /// (2 x tickTime), so a failover does not expire sessions. initLimit and
-    /// syncLimit have no counterpart here: a lagging follower catches up from
-    /// the log or a snapshot with no deadline. syncLimit bounds how long a
-    /// server out of touch with a quorum keeps serving (see `serving`).
+    /// (2 x tickTime), so a failover does not expire sessions. A lagging
+    /// follower catches up from the log or a snapshot with no deadline;
+    /// syncLimit bounds how long a server out of touch with a quorum keeps
+    /// serving (see `serving`), and initLimit how long a server joining
+    /// through reconfig may take to catch up (see [`Config::catch_up_limit`]).
     pub fn raft_timing(&self) -> (u64, u64, u64) {
         if self.peers.is_empty() {
             // A lone node elects itself quickly after a restart.
@@ -661,6 +663,13 @@ impl Config {
         }
         let heartbeat = (self.tick_time_ms / 20).clamp(20, 500);
         (heartbeat, 4 * heartbeat, 8 * heartbeat)
+    }
+
+    /// How long a server joining through reconfig may take to catch up
+    /// before the change is given up: initLimit ticks, as ZooKeeper gives a
+    /// follower to sync (20 s at the defaults).
+    pub fn catch_up_limit(&self) -> Duration {
+        Duration::from_millis(self.init_limit.saturating_mul(self.tick_time_ms))
     }
 
     /// Lowest session timeout granted.
@@ -898,6 +907,7 @@ mod tests {
         assert_eq!(c.raft_timing(), (50, 150, 300), "single node");
         c.apply_zoo_cfg("server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\ninitLimit=10\nsyncLimit=5\n", "zoo.cfg").unwrap();
         assert_eq!(c.raft_timing(), (100, 400, 800), "default 2 s tick");
+        assert_eq!(c.catch_up_limit(), Duration::from_secs(20), "initLimit ticks");
         c.tick_time_ms = 100;
         assert_eq!(c.raft_timing(), (20, 80, 160));
         c.tick_time_ms = 60_000;

@@ -2,7 +2,7 @@
 //! a new server joins a running 3-node ensemble (as a learner, then a voter)
 //! without downtime, and a dead member is removed, after which the ensemble
 //! again tolerates the loss of one more server; an observer joins, changes
-//! role and leaves.
+//! role and leaves; an observer that does not run yet joins at once.
 
 use std::time::{Duration, Instant};
 
@@ -68,7 +68,8 @@ async fn create_within(addrs: &[String], path: &str, limit: Duration) -> Duratio
 /// A 3-node ensemble with reconfig enabled and `super:test` as super user; and its leader.
 fn reconfigurable_ensemble(dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> (Ensemble, usize) {
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_paddock"));
-    let extra_cfg = format!("reconfigEnabled=true\nsuperDigest={}\n", super_digest());
+    // initLimit: 50 ticks of 200 ms, 10 s for a joining server to catch up.
+    let extra_cfg = format!("reconfigEnabled=true\nsuperDigest={}\ninitLimit=50\n", super_digest());
     let opts = EnsembleOptions { extra_cfg, ..Default::default() };
     let ens = Ensemble::start(exe, dir, opts, rt, Duration::from_secs(60)).expect("ensemble");
     let leader = (0..50).find_map(|_| ens.leader().or_else(|| { std::thread::sleep(Duration::from_millis(100)); None })).expect("a leader");
@@ -86,11 +87,17 @@ fn a_server_joins_and_a_dead_one_leaves_through_reconfig() {
         c.create("/before", b"old data", CreateMode::Persistent).await.unwrap();
     });
 
-    // Only a super user may reconfig (WRITE on /zookeeper/config).
+    // Only a super user may reconfig (WRITE on /zookeeper/config). As on
+    // ZooKeeper, the change is checked first: anyone learns that a version
+    // is stale or a change malformed, and only a valid change meets NoAuth.
     let new_id = ens.add_server().expect("a fourth server");
     let spec = format!("server.{new_id}={}", ens.server_spec(new_id));
     rt.block_on(async {
         let plain = Client::connect(&ens.client_addr(follower), 10_000).await.unwrap();
+        let stale = reconfig(&plain, &spec, "", 12345).await;
+        assert!(matches!(stale, Err(ClientError::Server(ErrorCode::BadVersion))), "{stale:?}");
+        let malformed = reconfig(&plain, "some thing", "", -1).await;
+        assert!(matches!(malformed, Err(ClientError::Server(ErrorCode::BadArguments))), "{malformed:?}");
         let r = reconfig(&plain, &spec, "", -1).await;
         assert!(matches!(r, Err(ClientError::Server(ErrorCode::NoAuth))), "{r:?}");
     });
@@ -200,5 +207,60 @@ fn an_observer_joins_changes_role_and_leaves_through_reconfig() {
         let c = Client::connect(&ens.client_addr(leader), 10_000).await.unwrap();
         c.create("/after-removal", b"", CreateMode::Persistent).await.expect("a write after the observer left");
     });
+    ens.shutdown();
+}
+
+/// An observer may join before it runs, as on ZooKeeper: only a joining
+/// participant is waited for, since only it counts towards a quorum (kazoo's
+/// TestReconfig adds such an observer). A participant that never answers is
+/// refused after initLimit ticks and leaves nothing behind: with a young log
+/// openraft's own catch-up test passed it at once and it became a voter
+/// that could never vote.
+#[test]
+fn an_observer_may_join_before_it_runs_and_a_participant_may_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (mut ens, leader) = reconfigurable_ensemble(tmp.path(), &rt);
+    rt.block_on(async {
+        let c = Client::connect(&ens.client_addr(leader), 10_000).await.unwrap();
+        c.create("/n", b"", CreateMode::Persistent).await.unwrap();
+        // One write at a time: a log entry each.
+        for _ in 0..5_200 {
+            c.set_data("/n", b"x", -1).await.unwrap();
+        }
+    });
+    // Ports nothing listens on: connecting to them is refused at once.
+    let unused: Vec<u16> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port())
+        .collect();
+    let joining = format!("server.9=127.0.0.1:{}:{}:observer;127.0.0.1:{}", unused[0], unused[1], unused[2]);
+    rt.block_on(async {
+        let c = as_super(&ens.client_addr(leader)).await;
+        let config = tokio::time::timeout(Duration::from_secs(20), reconfig(&c, &joining, "", -1))
+            .await
+            .expect("the reconfig does not wait for the observer")
+            .expect("reconfig adds the observer");
+        assert!(config.contains("server.9="), "{config:?}");
+        let config = reconfig(&c, "", "9", -1).await.expect("reconfig removes the observer");
+        assert!(!config.contains("server.9="), "{config:?}");
+        // As on ZooKeeper, removing it again (a retry) changes nothing and succeeds.
+        let again = reconfig(&c, "", "9", -1).await.expect("a repeated removal succeeds");
+        assert!(!again.contains("server.9=") && again.contains("server.1="), "{again:?}");
+
+        let participant = joining.replace(":observer;", ":participant;");
+        let refused = tokio::time::timeout(Duration::from_secs(40), reconfig(&c, &participant, "", -1))
+            .await
+            .expect("a participant that never answers is given up after initLimit ticks");
+        assert!(matches!(refused, Err(ClientError::Server(ErrorCode::NewConfigNoQuorum))), "{refused:?}");
+        // Nothing changed: the next change starts from the same membership,
+        // with the same three voters (a fourth that cannot vote would leave
+        // no quorum once one more server is stopped).
+        let (now, _) = c.get_data("/zookeeper/config", false).await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&now), again, "the config is as before");
+    });
+    let stopped = (1..=3).find(|i| *i != leader).unwrap();
+    ens.kill9(stopped);
+    let survivors: Vec<String> = (1..=3).filter(|i| *i != stopped).map(|i| ens.client_addr(i)).collect();
+    rt.block_on(create_within(&survivors, "/two-of-three", Duration::from_secs(30)));
     ens.shutdown();
 }

@@ -23,7 +23,7 @@ use openraft::{BasicNode, ChangeMembers};
 
 use super::link::Links;
 use super::wire::{self, PeerRequest, PeerResponse};
-use crate::config::parse_server_line;
+use crate::config::{parse_server_line, Peer};
 use crate::error::ZkError;
 use crate::server::Server;
 use crate::tree::acl::{allowed, AuthId};
@@ -31,9 +31,6 @@ use crate::tree::txn::Txn;
 
 /// The znode holding the ensemble's membership, as in ZooKeeper.
 pub const CONFIG_PATH: &str = "/zookeeper/config";
-
-/// How long a joining server may take to catch up before the change is given up.
-const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 
 /// A requested change, parsed (and so sent from a follower to the leader).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +136,13 @@ pub async fn reconfig(server: &Server, req: &ReconfigRequest, ids: &[AuthId]) ->
     if !server.config.reconfig_enabled {
         return Err(ZkError::ReconfigDisabled);
     }
+    // ZooKeeper checks the change against the membership before it checks
+    // who asks: a stale `fromConfig` or a change that cannot be made is
+    // reported as such to any client, and only a valid change meets NoAuth
+    // (kazoo's TestReconfig relies on that order). Checked here against this
+    // server's view; the leader checks again against its own.
+    let change = Change::parse(req)?;
+    plan(server, &change)?;
     {
         // As ZooKeeper: WRITE on /zookeeper/config (world-readable only by
         // default, so in practice a super user).
@@ -148,10 +152,12 @@ pub async fn reconfig(server: &Server, req: &ReconfigRequest, ids: &[AuthId]) ->
             return Err(ZkError::NoAuth);
         }
     }
-    let change = Change::parse(req)?;
     let zxid = match server.remote_leader() {
         None => lead(server, &change).await?,
-        Some((leader, addr)) => ask_leader(&server.links, server.forwarder.leader_addr(leader, &addr), change).await?,
+        Some((leader, addr)) => {
+            let limit = server.config.catch_up_limit();
+            ask_leader(&server.links, server.forwarder.leader_addr(leader, &addr), change, limit).await?
+        }
     };
     // Answer from this server's own state, once it holds the change.
     let mut applied = server.shared.applied.subscribe();
@@ -168,14 +174,14 @@ pub async fn reconfig(server: &Server, req: &ReconfigRequest, ids: &[AuthId]) ->
 
 /// Sends the request to the leader on a connection of its own (reconfigs are
 /// rare and may take long: a joining server must catch up first).
-async fn ask_leader(links: &Links, addr: &str, change: Change) -> Result<i64, ZkError> {
+async fn ask_leader(links: &Links, addr: &str, change: Change, catch_up: Duration) -> Result<i64, ZkError> {
     let lost = |e: String| ZkError::ConnectionLoss(format!("reconfig through the leader at {addr}: {e}"));
     let mut conn = tokio::time::timeout(Duration::from_secs(2), links.connect(addr))
         .await
         .map_err(|_| lost("connect timed out".into()))?
         .map_err(|e| lost(e.to_string()))?;
     wire::send(&mut conn, 1, &PeerRequest::Reconfig(change)).await.map_err(|e| lost(e.to_string()))?;
-    let answer = tokio::time::timeout(CATCH_UP_LIMIT + Duration::from_secs(30), wire::recv::<PeerResponse>(&mut conn))
+    let answer = tokio::time::timeout(catch_up + Duration::from_secs(30), wire::recv::<PeerResponse>(&mut conn))
         .await
         .map_err(|_| lost("no answer".into()))?
         .map_err(|e| lost(e.to_string()))?;
@@ -202,28 +208,40 @@ pub fn from_code(code: i32) -> ZkError {
 /// Serialises membership changes on this server.
 static CHANGING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Carries out a change on the leader; returns the zxid of the new
-/// `/zookeeper/config`.
-pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
-    let _one_at_a_time = CHANGING.try_lock().map_err(|_| ZkError::ReconfigInProgress)?;
+/// A change checked against the current membership: what it leads to.
+struct Plan {
+    /// The current config version (the log index of the membership entry).
+    version: u64,
+    /// The current voters.
+    voters: BTreeSet<u64>,
+    /// Every current member, voters and learners.
+    members: BTreeSet<u64>,
+    /// The server list after the change: id to its `server.N=` value.
+    next: BTreeMap<u64, String>,
+    /// The same list, read.
+    peers: BTreeMap<u64, Peer>,
+    /// The voters after the change.
+    new_voters: BTreeSet<u64>,
+}
+
+/// Checks a change against this server's view of the membership, in
+/// ZooKeeper's order: a change in progress, the expected version, then the
+/// change itself.
+fn plan(server: &Server, change: &Change) -> Result<Plan, ZkError> {
     let m = server.raft.metrics().borrow().clone();
-    if m.current_leader != Some(server.config.server_id) {
-        return Err(ZkError::ConnectionLoss("this server is no longer the leader".into()));
-    }
     let membership = m.membership_config.membership();
     if membership.get_joint_config().len() > 1 {
         return Err(ZkError::ReconfigInProgress);
     }
-    let mut version = m.membership_config.log_id().map_or(0, |l| l.index);
+    let version = m.membership_config.log_id().map_or(0, |l| l.index);
     if change.expected_version != -1 && change.expected_version as u64 != version {
         return Err(ZkError::BadVersion);
     }
     let voters: BTreeSet<u64> = membership.voter_ids().collect();
     let members: BTreeSet<u64> = membership.nodes().map(|(id, _)| *id).collect();
     let current = current_servers(server, &members);
-    if let Some(id) = change.leaving.iter().find(|id| !members.contains(id)) {
-        return Err(ZkError::BadArguments(format!("server {id} is not a member")));
-    }
+    // A leaving id that is not a member is passed over, as ZooKeeper does:
+    // repeating a removal that already happened succeeds.
     let next = change.apply_to(&current).ok_or_else(|| ZkError::BadArguments("no server would be left".into()))?;
     let mut peers = BTreeMap::new();
     for (id, spec) in &next {
@@ -233,16 +251,39 @@ pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
     if new_voters.is_empty() {
         return Err(ZkError::BadArguments("no participant would be left (observers do not vote)".into()));
     }
+    Ok(Plan { version, voters, members, next, peers, new_voters })
+}
+
+/// Carries out a change on the leader; returns the zxid of the new
+/// `/zookeeper/config`.
+pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
+    let _one_at_a_time = CHANGING.try_lock().map_err(|_| ZkError::ReconfigInProgress)?;
+    if server.raft.metrics().borrow().current_leader != Some(server.config.server_id) {
+        return Err(ZkError::ConnectionLoss("this server is no longer the leader".into()));
+    }
+    let Plan { mut version, voters, members, next, peers, new_voters } = plan(server, change)?;
 
     // New servers join as learners (observers stay so) and participants are
-    // promoted once they have caught up.
+    // promoted once they hold the log up to the current membership. An
+    // observer is not waited for: it never counts towards a quorum, so, as on
+    // ZooKeeper, it may join before it runs (kazoo's TestReconfig adds one
+    // that never does).
+    let limit = server.config.catch_up_limit();
+    let mut joined = BTreeSet::new();
     for (id, peer) in peers.iter().filter(|(id, _)| !members.contains(id)) {
-        tracing::info!(id, addr = %peer.peer_addr(), "reconfig: adding a learner, waiting for it to catch up");
-        let added = tokio::time::timeout(CATCH_UP_LIMIT, server.raft.add_learner(*id, BasicNode::new(peer.peer_addr()), true)).await;
+        tracing::info!(id, addr = %peer.peer_addr(), observer = peer.observer, "reconfig: adding a learner");
+        joined.insert(*id);
+        let added = tokio::time::timeout(limit, server.raft.add_learner(*id, BasicNode::new(peer.peer_addr()), false)).await;
         match added {
             Ok(Ok(r)) => version = r.log_id.index,
             Ok(Err(e)) => return Err(change_error(e)),
-            Err(_) => return Err(ZkError::NewConfigNoQuorum),
+            Err(_) => return Err(undo(server, joined, limit).await),
+        }
+    }
+    for id in new_voters.difference(&voters) {
+        if !caught_up(server, *id, version, limit).await {
+            tracing::warn!(id, ?limit, "reconfig: the server did not catch up in time; the change is undone");
+            return Err(undo(server, joined, limit).await);
         }
     }
     if new_voters != voters {
@@ -263,6 +304,33 @@ pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
         .write(0, Txn::SetData { path: CONFIG_PATH.into(), data: Some(text.into_bytes()), version: -1 })
         .await?;
     Ok(resp.zxid)
+}
+
+/// Waits until learner `id` holds the log up to `index` (so it is reachable
+/// and has caught up with the membership that names it), at most `limit`.
+///
+/// openraft's own wait (`add_learner(.., true)`) counts a learner as caught
+/// up once it lags by fewer than 5,000 entries, which a young log satisfies
+/// before the learner has answered at all.
+async fn caught_up(server: &Server, id: u64, index: u64, limit: Duration) -> bool {
+    let holds = |m: &openraft::RaftMetrics<u64, BasicNode>| {
+        let matched = m.replication.as_ref().and_then(|r| r.get(&id)).and_then(Option::as_ref);
+        matched.is_some_and(|log| log.index >= index)
+    };
+    server.raft.wait(Some(limit)).metrics(holds, "reconfig: a joining server catches up").await.is_ok()
+}
+
+/// Takes the learners a failed change added out of the membership again
+/// (waiting at most `limit`), so that it changes nothing; the error to
+/// answer with.
+async fn undo(server: &Server, joined: BTreeSet<u64>, limit: Duration) -> ZkError {
+    if !joined.is_empty() {
+        let removed = tokio::time::timeout(limit, server.raft.change_membership(ChangeMembers::RemoveNodes(joined), false)).await;
+        if !matches!(removed, Ok(Ok(_))) {
+            tracing::warn!("reconfig: the learners added stay until the next change ({removed:?})");
+        }
+    }
+    ZkError::NewConfigNoQuorum
 }
 
 /// The current members' `server.N=` values: from `/zookeeper/config` once a
