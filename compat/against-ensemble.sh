@@ -38,10 +38,14 @@ for id in 1 2 3 4; do
 done
 for id in 1 2 3 4; do
     # maxClientCnxns=0 as compat/zookeeper.sh: kazoo's suite exceeds 60 at
-    # times; read-only mode for kazoo's TestReadOnlyMode (kazoo_failover.sh).
+    # times; read-only mode for kazoo's TestReadOnlyMode, and reconfig with
+    # kazoo's harness's super user (super:test) for its TestReconfig
+    # (kazoo_failover.sh).
     compat_member "$work" "$id" "${ports[$(( (id - 1) * 3 ))]}" "$servers" \
         "maxClientCnxns=0" \
         "readonlymode.enabled=true" \
+        "reconfigEnabled=true" \
+        "superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=" \
         "znode.container.checkIntervalMs=${PADDOCK_CONTAINER_CHECK_MS:-1000}" \
         "jaasLoginConfig=$here/jaas-server.conf"
     echo "127.0.0.1:${ports[$(( (id - 1) * 3 ))]}" >"$work/n$id.addr"

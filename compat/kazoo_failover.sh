@@ -12,7 +12,9 @@
 #
 # With them TestReadOnlyMode, which stops the other two members and expects
 # the first to serve its read-only session reads and refuse its writes
-# (compat/against-ensemble.sh sets readonlymode.enabled=true).
+# (compat/against-ensemble.sh sets readonlymode.enabled=true); and
+# TestReconfig, which changes the membership as the harness's super user
+# (the ensemble sets reconfigEnabled=true and superDigest for super:test).
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 [ $# -eq 1 ] || { echo "usage: KAZOO_EXTERNAL_CONTROL=... $0 HOST:PORT,HOST:PORT,..." >&2; exit 2; }
@@ -20,4 +22,4 @@ here="$(cd "$(dirname "$0")" && pwd)"
 none="$(mktemp)"
 trap 'rm -f "$none"' EXIT
 KAZOO_SUITE_DESELECT="$none" KAZOO_SUITE_TIMEOUT="${KAZOO_SUITE_TIMEOUT:-240}" \
-    "$here/kazoo_suite.sh" "$1" -k "test_update_host_list or test_request_queuing_session or TestReadOnlyMode"
+    "$here/kazoo_suite.sh" "$1" -k "test_update_host_list or test_request_queuing_session or TestReadOnlyMode or TestReconfig"
