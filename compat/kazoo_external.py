@@ -19,6 +19,12 @@ Optional, used by compat/kazoo_suite.sh (each off unless its variable is set):
                          test_client.py::TestClient::test_update_host_list), one
                          per line, each with a "# reason". An id also matches
                          the tests below it (a class or a module).
+  KAZOO_EXTERNAL_SECURE_SERVERS
+                         the TLS client ports (HOST:PORT, in the order of
+                         KAZOO_EXTERNAL_SERVERS), with KAZOO_EXTERNAL_TLS_DIR
+                         holding client.key, client.crt and ca.pem: what the
+                         harness's get_ssl_client_configuration() hands
+                         TestSSLClient. Without them that class is deselected.
   KAZOO_SUITE_REPORT_FD  a file descriptor that receives one line per test:
                          "PASS kazoo-suite.<id>", "FAIL kazoo-suite.<id>: reason",
                          "SKIP kazoo-suite.<id>: reason" or
@@ -44,9 +50,9 @@ NAME_PREFIX = "kazoo-suite."
 
 
 class ExternalServer:
-    def __init__(self, address):
+    def __init__(self, address, secure_address=None):
         self.address = address
-        self.secure_address = address
+        self.secure_address = secure_address or address
         self.running = True
 
     def run(self):
@@ -74,8 +80,10 @@ class ExternalServer:
 
 
 class ExternalCluster:
-    def __init__(self, addresses):
-        self._servers = [ExternalServer(a) for a in addresses]
+    def __init__(self, addresses, secure_addresses=(), tls_dir=None):
+        secure = list(secure_addresses) + [None] * len(addresses)
+        self._servers = [ExternalServer(a, s) for a, s in zip(addresses, secure)]
+        self._tls_dir = tls_dir
 
     def __getitem__(self, k):
         return self._servers[k]
@@ -99,13 +107,30 @@ class ExternalCluster:
         return []
 
     def get_ssl_client_configuration(self):
-        raise RuntimeError("no TLS on the external cluster")
+        if not self._tls_dir:
+            raise RuntimeError("no TLS on the external cluster")
+
+        def read(name):
+            with open(os.path.join(self._tls_dir, name), "rb") as f:
+                return f.read()
+
+        return {"client_key": read("client.key"), "client_cert": read("client.crt"), "ca_cert": read("ca.pem")}
+
+
+def _list(name):
+    return [a for a in os.environ.get(name, "").split(",") if a]
+
+
+_SECURE = _list("KAZOO_EXTERNAL_SECURE_SERVERS")
+_TLS_DIR = os.environ.get("KAZOO_EXTERNAL_TLS_DIR") if _SECURE else None
+# Deselected when there is no TLS port to point it at.
+_NEEDS_TLS = "test_client.py::TestSSLClient"
 
 
 _CONTROL = shlex.split(os.environ.get("KAZOO_EXTERNAL_CONTROL", ""))
 
 if os.environ.get("KAZOO_EXTERNAL_SERVERS"):
-    _CLUSTER = ExternalCluster(os.environ["KAZOO_EXTERNAL_SERVERS"].split(","))
+    _CLUSTER = ExternalCluster(os.environ["KAZOO_EXTERNAL_SERVERS"].split(","), _SECURE, _TLS_DIR)
     harness.get_global_cluster = lambda: _CLUSTER
 
 _TAG = os.environ.get("KAZOO_SUITE_TAG", "")
@@ -185,6 +210,8 @@ def pytest_collection_modifyitems(session, config, items):
     if not path:
         return
     entries = _read_deselect(path)
+    if not _TLS_DIR:
+        entries.append((_NEEDS_TLS, "no TLS client port given (KAZOO_EXTERNAL_SECURE_SERVERS)"))
     used = set()
     keep, dropped = [], []
     for item in items:
@@ -197,7 +224,7 @@ def pytest_collection_modifyitems(session, config, items):
             dropped.append(item)
             _emit("DESELECTED", test_id, hit[1])
     for entry, _ in entries:
-        if entry not in used:
+        if entry not in used and entry != _NEEDS_TLS:
             sys.stderr.write("kazoo-suite: deselect entry matches no test: %s\n" % entry)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

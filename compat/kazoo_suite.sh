@@ -10,6 +10,8 @@
 # whole run KAZOO_SUITE_TIMEOUT s (default 600). Tests run under
 # /kazootests-<tag>-<uuid> chroots, which are deleted afterwards.
 # KAZOO_SUITE_DESELECT overrides the deselect file (compat/kazoo_failover.sh).
+# With COMPAT_TLS_SERVER (the server's TLS client port, as compat/run.sh gets
+# it) kazoo's TestSSLClient runs too, with compat/tls/'s client certificate.
 set -u
 . "$(dirname "$0")/lib.sh"
 [ $# -ge 1 ] || { echo "usage: $0 HOST:PORT [pytest args...]" >&2; exit 2; }
@@ -52,6 +54,8 @@ t0=$(date +%s)
 (
     cd "$COMPAT_RUN_DIR" &&
         KAZOO_EXTERNAL_SERVERS="$SERVER" \
+        KAZOO_EXTERNAL_SECURE_SERVERS="${COMPAT_TLS_SERVER:-}" \
+        KAZOO_EXTERNAL_TLS_DIR="$COMPAT_DIR/tls" \
         KAZOO_SUITE_TAG="$tag" \
         KAZOO_SUITE_DESELECT="${KAZOO_SUITE_DESELECT:-$COMPAT_DIR/kazoo_deselected.txt}" \
         KAZOO_SUITE_REPORT_FD=3 \
