@@ -276,14 +276,21 @@ pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
         let added = tokio::time::timeout(limit, server.raft.add_learner(*id, BasicNode::new(peer.peer_addr()), false)).await;
         match added {
             Ok(Ok(r)) => version = r.log_id.index,
-            Ok(Err(e)) => return Err(change_error(e)),
-            Err(_) => return Err(undo(server, joined, limit).await),
+            Ok(Err(e)) => {
+                undo(server, joined, limit).await;
+                return Err(change_error(e));
+            }
+            Err(_) => {
+                undo(server, joined, limit).await;
+                return Err(ZkError::NewConfigNoQuorum);
+            }
         }
     }
     for id in new_voters.difference(&voters) {
         if !caught_up(server, *id, version, limit).await {
             tracing::warn!(id, ?limit, "reconfig: the server did not catch up in time; the change is undone");
-            return Err(undo(server, joined, limit).await);
+            undo(server, joined, limit).await;
+            return Err(ZkError::NewConfigNoQuorum);
         }
     }
     if new_voters != voters {
@@ -321,16 +328,15 @@ async fn caught_up(server: &Server, id: u64, index: u64, limit: Duration) -> boo
 }
 
 /// Takes the learners a failed change added out of the membership again
-/// (waiting at most `limit`), so that it changes nothing; the error to
-/// answer with.
-async fn undo(server: &Server, joined: BTreeSet<u64>, limit: Duration) -> ZkError {
-    if !joined.is_empty() {
-        let removed = tokio::time::timeout(limit, server.raft.change_membership(ChangeMembers::RemoveNodes(joined), false)).await;
-        if !matches!(removed, Ok(Ok(_))) {
-            tracing::warn!("reconfig: the learners added stay until the next change ({removed:?})");
-        }
+/// (waiting at most `limit`), so that it changes nothing.
+async fn undo(server: &Server, joined: BTreeSet<u64>, limit: Duration) {
+    if joined.is_empty() {
+        return;
     }
-    ZkError::NewConfigNoQuorum
+    let removed = tokio::time::timeout(limit, server.raft.change_membership(ChangeMembers::RemoveNodes(joined), false)).await;
+    if !matches!(removed, Ok(Ok(_))) {
+        tracing::warn!("reconfig: the learners added stay until the next change ({removed:?})");
+    }
 }
 
 /// The current members' `server.N=` values: from `/zookeeper/config` once a
