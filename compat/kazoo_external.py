@@ -117,11 +117,7 @@ class ExternalCluster:
         return {"client_key": read("client.key"), "client_cert": read("client.crt"), "ca_cert": read("ca.pem")}
 
 
-def _list(name):
-    return [a for a in os.environ.get(name, "").split(",") if a]
-
-
-_SECURE = _list("KAZOO_EXTERNAL_SECURE_SERVERS")
+_SECURE = [a for a in os.environ.get("KAZOO_EXTERNAL_SECURE_SERVERS", "").split(",") if a]
 _TLS_DIR = os.environ.get("KAZOO_EXTERNAL_TLS_DIR") if _SECURE else None
 # Deselected when there is no TLS port to point it at.
 _NEEDS_TLS = "test_client.py::TestSSLClient"

@@ -140,14 +140,13 @@ fn learners(server: &Server, raft: &openraft::RaftMetrics<u64, openraft::BasicNo
     let membership = raft.membership_config.membership();
     let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
     let purged = raft.purged.map(|l| l.index);
-    let matching = raft.replication.as_ref();
     let mut seen = Learners::default();
     for (id, _) in membership.nodes().filter(|(id, _)| **id != raft.id) {
         if !server.shared.peers.answered_within(*id, FOLLOWER_SILENCE) {
             continue;
         }
         seen.present += 1;
-        let matched = matching.and_then(|m| m.get(id)).copied().flatten().map(|l| l.index);
+        let matched = crate::raft::matched_index(raft, *id);
         if matched.is_some() && matched >= purged {
             match voters.contains(id) {
                 true => seen.synced_followers += 1,

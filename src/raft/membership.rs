@@ -320,10 +320,7 @@ pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
 /// up once it lags by fewer than 5,000 entries, which a young log satisfies
 /// before the learner has answered at all.
 async fn caught_up(server: &Server, id: u64, index: u64, limit: Duration) -> bool {
-    let holds = |m: &openraft::RaftMetrics<u64, BasicNode>| {
-        let matched = m.replication.as_ref().and_then(|r| r.get(&id)).and_then(Option::as_ref);
-        matched.is_some_and(|log| log.index >= index)
-    };
+    let holds = |m: &openraft::RaftMetrics<u64, BasicNode>| super::matched_index(m, id).is_some_and(|at| at >= index);
     server.raft.wait(Some(limit)).metrics(holds, "reconfig: a joining server catches up").await.is_ok()
 }
 

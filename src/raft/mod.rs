@@ -24,3 +24,9 @@ pub mod types;
 pub mod wire;
 
 pub use types::{Applied, Proposal, Raft, Request, Response, TypeConfig};
+
+/// On the leader: the index up to which member `id`'s log matches its own,
+/// as its replication last reported (None: nothing yet, or not the leader).
+pub fn matched_index(m: &openraft::RaftMetrics<u64, openraft::BasicNode>, id: u64) -> Option<u64> {
+    m.replication.as_ref()?.get(&id).copied().flatten().map(|log| log.index)
+}
