@@ -910,7 +910,9 @@ public class Compat {
         // relinquishing (returning from takeLeadership) passes leadership on
         check(enough.await(30, TimeUnit.SECONDS), "only " + order.size() + " leadership terms in 30 s: " + order);
         hold.set(true);
-        List<String> first = new ArrayList<>(order.subList(0, terms));
+        // copy first: a subList of a CopyOnWriteArrayList throws when another selector
+        // appends to the list between subList() and the copy
+        List<String> first = new ArrayList<>(order).subList(0, terms);
         for (int i = 1; i < first.size(); i++) {
             check(!first.get(i).equals(first.get(i - 1)), "leadership did not pass on relinquish: " + first);
         }
