@@ -711,7 +711,12 @@ impl DataTree {
         };
         let acl = self.intern_acl(&acl);
         let node = Node::new(Some(parent_id), name, data, acl, kind, ctx.zxid, ctx.time_ms);
-        let stat = node.wire_stat();
+        let mut stat = node.wire_stat();
+        if usage.is_some() {
+            // ZooKeeper answers with the Stat of the data the client sent,
+            // taken before it writes the usage in.
+            stat.data_length = c.data.as_ref().map_or(0, |d| d.len() as i32);
+        }
         let id = self.insert(node);
         let parent = self.slot_mut(parent_id).ok_or(ZkError::NoNode)?;
         let parent_acl = parent.acl();

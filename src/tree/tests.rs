@@ -224,9 +224,11 @@ fn quota_usage_is_kept_as_zookeeper_keeps_it() {
     put(&mut tree, 2, "/q/a", b"1");
     put(&mut tree, 3, "/zookeeper/quota/q", b"");
     put(&mut tree, 4, "/zookeeper/quota/q/zookeeper_limits", b"count=5,bytes=-1");
-    put(&mut tree, 5, "/zookeeper/quota/q/zookeeper_stats", b"count=0,bytes=0");
+    let created = put(&mut tree, 5, "/zookeeper/quota/q/zookeeper_stats", b"c=0");
     let stats = "/zookeeper/quota/q/zookeeper_stats";
     assert_eq!(data_of(&tree, stats), "count=2,bytes=6");
+    // The create's answer describes the data sent, as ZooKeeper's does.
+    assert!(matches!(created, TxnOutcome::Created { ref stat, .. } if stat.data_length == 3), "{created:?}");
     put(&mut tree, 6, "/q/b", b"xyz");
     assert_eq!(data_of(&tree, stats), "count=3,bytes=9");
     let set = Txn::SetData { path: "/q/a".into(), data: Some(b"1234".to_vec()), version: -1 };
