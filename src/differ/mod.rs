@@ -7,6 +7,10 @@
 //! both answers and the steps before it, and exits with status 1: a
 //! difference a ZooKeeper client could see.
 //!
+//! A resumed session usually sets watches again (setWatches), naming as
+//! the last zxid it saw each server's own zxid as of an earlier step, so
+//! the two fire the same events for the changes it missed.
+//!
 //! Watch events are compared per session and per step: after each step
 //! every session sends a read, and ZooKeeper's ordering guarantee (an event
 //! reaches its session before any later reply) means both servers have
@@ -21,13 +25,13 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use jute::{
     AuthPacket, Create2Response, CreateRequest, CreateResponse, ExistsRequest, MultiResponse, MultiResult, OpCode,
-    Reader, Record, SyncRequest,
+    Reader, Record, SetWatches, SetWatches2, SyncRequest,
 };
 use rand::SeedableRng;
 
 use crate::client::Client;
 use canon::Names;
-use steps::{Script, Step, SESSIONS, USERS};
+use steps::{Rewatch, Script, Since, Step, SESSIONS, USERS};
 
 /// Arguments of `paddock differ`.
 #[derive(clap::Args, Debug)]
@@ -76,6 +80,10 @@ struct Side {
     names: Names,
     sessions: Vec<Option<Client>>,
     generations: Vec<usize>,
+    /// The highest zxid this server has answered with so far.
+    high: i64,
+    /// `high` as it was after each step, for a setWatches's relative zxid.
+    high_after: Vec<i64>,
 }
 
 /// One session's answer to a request, or why there was none.
@@ -88,7 +96,8 @@ enum Answer {
 impl Side {
     async fn open(addrs: &str) -> Result<Side, String> {
         let addrs = addrs.split(',').map(str::to_string).collect();
-        let mut side = Side { addrs, names: Names::default(), sessions: Vec::new(), generations: vec![0; SESSIONS] };
+        let mut side =
+            Side { addrs, names: Names::default(), sessions: Vec::new(), generations: vec![0; SESSIONS], high: 0, high_after: Vec::new() };
         for slot in 0..SESSIONS {
             let client = side.connect(slot).await?;
             side.sessions.push(Some(client));
@@ -115,8 +124,10 @@ impl Side {
         Ok(())
     }
 
-    /// Drops `slot`'s connection and resumes its session on a new one.
-    async fn reconnect(&mut self, slot: usize) -> Result<String, String> {
+    /// Drops `slot`'s connection and resumes its session on a new one,
+    /// setting `rewatch`'s watches again if it is given and the session
+    /// was resumed.
+    async fn reconnect(&mut self, slot: usize, rewatch: Option<&Rewatch>) -> Result<String, String> {
         let Some(old) = self.sessions[slot].take() else { return Ok("no connection".to_string()) };
         let (id, passwd) = (old.session_id, old.passwd.clone());
         drop(old);
@@ -127,7 +138,37 @@ impl Side {
         self.log_in(slot, &client).await?;
         let same = client.session_id == id;
         self.sessions[slot] = Some(client);
-        Ok(if same { "session resumed".to_string() } else { "another session".to_string() })
+        if !same {
+            return Ok("another session".to_string());
+        }
+        let Some(rewatch) = rewatch else { return Ok("session resumed".to_string()) };
+        let relative_zxid = match rewatch.since {
+            Since::Start => 0,
+            Since::StepsAgo(k) => self.high_after.iter().rev().nth(k).copied().unwrap_or(0),
+        };
+        let watches = SetWatches2 { relative_zxid, ..rewatch.watches.clone() };
+        let (op, body) = if rewatch.v2 {
+            (OpCode::SetWatches2, watches.to_bytes())
+        } else {
+            let w = SetWatches {
+                relative_zxid,
+                data_watches: watches.data_watches,
+                exist_watches: watches.exist_watches,
+                child_watches: watches.child_watches,
+            };
+            (OpCode::SetWatches, w.to_bytes())
+        };
+        let answer = match self.ask(slot, op, &body).await {
+            Answer::Reply { err, body, .. } => format!("err {err}, {} bytes", body.len()),
+            Answer::Closed => "connection closed".to_string(),
+            Answer::Silent => "no answer within 10 s".to_string(),
+        };
+        Ok(format!("session resumed; {}: {answer}", op.name()))
+    }
+
+    /// Notes the zxid a server answered with.
+    fn saw(&mut self, zxid: i64) {
+        self.high = self.high.max(zxid);
     }
 
     /// The server session `slot` talks to.
@@ -153,6 +194,7 @@ impl Side {
     async fn request(&mut self, n: usize, slot: usize, op: OpCode, body: &Bytes) -> (String, Option<Bytes>) {
         match self.ask(slot, op, body).await {
             Answer::Reply { zxid, err, body } => {
+                self.saw(zxid);
                 if err == 0 && is_write(op) {
                     self.names.zxid_is_step(zxid, n);
                 }
@@ -171,6 +213,7 @@ impl Side {
     async fn reopen(&mut self, n: usize, slot: usize) -> Result<String, String> {
         let text = match self.ask(slot, OpCode::CloseSession, &Bytes::new()).await {
             Answer::Reply { zxid, err, .. } => {
+                self.saw(zxid);
                 if err == 0 {
                     self.names.zxid_is_step(zxid, n);
                 }
@@ -295,13 +338,17 @@ async fn run_script(args: &DifferArgs, seed: u64, reference: &mut Side, candidat
                 let c = candidate.reopen(n, *slot).await?;
                 (format!("session {slot}: close and open a new one"), r, c)
             }
-            Step::Reconnect { slot } => {
-                let r = reference.reconnect(*slot).await?;
-                let c = candidate.reconnect(*slot).await?;
-                (format!("session {slot}: drop the connection and resume"), r, c)
+            Step::Reconnect { slot, rewatch } => {
+                let r = reference.reconnect(*slot, rewatch.as_ref()).await?;
+                let c = candidate.reconnect(*slot, rewatch.as_ref()).await?;
+                let again = rewatch.as_ref().map(|w| format!(", then {}", w.describe())).unwrap_or_default();
+                (format!("session {slot}: drop the connection and resume{again}"), r, c)
             }
         };
         history.push(format!("{n}: {what} -> {mine}"));
+        for side in [&mut *reference, &mut *candidate] {
+            side.high_after.push(side.high);
+        }
         if mine != theirs {
             return Ok(Some((Difference { step: n, what, reference: mine, candidate: theirs }, history)));
         }

@@ -11,7 +11,7 @@ use jute::{
     perms, Acl, AddWatchRequest, AuthPacket, CheckVersionRequest, CreateRequest, CreateTtlRequest,
     DeleteRequest, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest, GetChildren2Request,
     GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, Id, MultiOp, MultiRequest, OpCode, Record,
-    RemoveWatchesRequest, SetAclRequest, SetDataRequest, SyncRequest,
+    RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches2, SyncRequest,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -44,11 +44,51 @@ pub enum Step {
     },
     /// Session `slot`'s connection drops and the session resumes on a new
     /// one: its ephemerals stay, its watches and credentials do not (the
-    /// client logs in again).
+    /// client logs in again, and may set watches again).
     Reconnect {
         /// Which session.
         slot: usize,
+        /// The watches the client sets again on the new connection, as a
+        /// client does after a reconnect, if any.
+        rewatch: Option<Rewatch>,
     },
+}
+
+/// A setWatches sent after a reconnect. Its relative zxid is each server's
+/// own: the last zxid that server had handed out `since` steps ago, so the
+/// watches fire for the same changes on both.
+#[derive(Debug, Clone)]
+pub struct Rewatch {
+    /// Where the relative zxid comes from.
+    pub since: Since,
+    /// setWatches2 (105) rather than setWatches (101), which has no
+    /// persistent watches.
+    pub v2: bool,
+    /// The paths; `relative_zxid` is filled in per server.
+    pub watches: SetWatches2,
+}
+
+impl Rewatch {
+    /// The request for the report (the relative zxid is each server's own).
+    pub fn describe(&self) -> String {
+        let w = &self.watches;
+        let op = if self.v2 { "setWatches2" } else { "setWatches" };
+        let mut text =
+            format!("{op} since {:?}: data {:?}, exist {:?}, child {:?}", self.since, w.data_watches, w.exist_watches, w.child_watches);
+        if self.v2 {
+            text.push_str(&format!(", persistent {:?}, recursive {:?}", w.persistent_watches, w.persistent_recursive_watches));
+        }
+        text
+    }
+}
+
+/// Which zxid a setWatches names as the last one its client saw.
+#[derive(Debug, Clone, Copy)]
+pub enum Since {
+    /// Zero: every watched node changed since.
+    Start,
+    /// The server's last zxid as of this many steps ago (0: the step before this one).
+    StepsAgo(usize),
 }
 
 /// The kinds of watch ZooKeeper 3.8 keeps one of per session and path.
@@ -122,7 +162,14 @@ impl Script {
             ];
             return odd.choose(&mut self.rng).cloned().unwrap_or_default();
         }
-        if r < 8 {
+        if r < 11 {
+            // Quota nodes for the run's root and /a (nested, as the server
+            // allows): their stats follow every change below.
+            let target = if self.rng.gen_bool(0.5) { String::new() } else { "/a".to_string() };
+            let node = ["", "", "/zookeeper_limits", "/zookeeper_stats", "/zookeeper_stats"].choose(&mut self.rng).copied().unwrap_or_default();
+            return format!("/zookeeper/quota{}{target}{node}", self.root);
+        }
+        if r < 15 {
             // A child of a created sequential node (often an ephemeral: no children allowed).
             let base = self.paths.choose(&mut self.rng).cloned().unwrap_or_default();
             return format!("{base}/k");
@@ -131,11 +178,16 @@ impl Script {
     }
 
     fn data(&mut self) -> Option<Vec<u8>> {
-        match self.rng.gen_range(0..6) {
+        match self.rng.gen_range(0..8) {
             0 => None,
             1 => Some(Vec::new()),
             2 => Some(b"v1".to_vec()),
             3 => Some(b"v2".to_vec()),
+            4 => {
+                // What setquota writes to a limits node (and junk like it).
+                let limits = ["count=3,bytes=-1", "count=-1,bytes=40", "count=2,bytes=10;countHardLimit=4", "count=x,bytes="];
+                limits.choose(&mut self.rng).map(|l| l.as_bytes().to_vec())
+            }
             _ => {
                 let n = self.rng.gen_range(0..24);
                 Some((0..n).map(|_| self.rng.gen()).collect())
@@ -207,12 +259,53 @@ impl Script {
         }
     }
 
+    /// The watches a reconnecting client sets again: valid paths only (a
+    /// client sends those it watched), each in one mode per session.
+    fn rewatch(&mut self, slot: usize) -> Rewatch {
+        let v2 = self.rng.gen_bool(0.5);
+        let since = match self.rng.gen_range(0..4) {
+            0 => Since::Start,
+            1 => Since::StepsAgo(0),
+            _ => Since::StepsAgo(self.rng.gen_range(1..60)),
+        };
+        let mut w = SetWatches2::default();
+        for _ in 0..self.rng.gen_range(1..7) {
+            let mut path = self.paths.choose(&mut self.rng).cloned().unwrap_or_default();
+            if self.rng.gen_bool(0.1) {
+                path.push_str("/k");
+            }
+            let kind = self.rng.gen_range(0..if v2 { 5 } else { 3 });
+            let mode = match kind {
+                0..=2 => Mode::Standard,
+                3 => Mode::Persistent,
+                _ => Mode::Recursive,
+            };
+            if !self.may_watch(slot, &path, mode) {
+                continue;
+            }
+            let list = match kind {
+                0 => &mut w.data_watches,
+                1 => &mut w.exist_watches,
+                2 => &mut w.child_watches,
+                3 => &mut w.persistent_watches,
+                _ => &mut w.persistent_recursive_watches,
+            };
+            if !list.contains(&path) {
+                list.push(path);
+            }
+        }
+        Rewatch { since, v2, watches: w }
+    }
+
     /// The next step.
     pub fn next_step(&mut self) -> Step {
         let slot = self.rng.gen_range(0..SESSIONS);
         match self.rng.gen_range(0..200) {
             0 => return Step::Reopen { slot },
-            1 => return Step::Reconnect { slot },
+            1 | 2 => {
+                let rewatch = self.rng.gen_bool(0.8).then(|| self.rewatch(slot));
+                return Step::Reconnect { slot, rewatch };
+            }
             _ => {}
         }
         let (op, body, what) = match self.rng.gen_range(0..100) {
