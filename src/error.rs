@@ -23,6 +23,10 @@ pub enum ZkError {
     /// A path or argument was malformed.
     #[error("bad arguments: {0}")]
     BadArguments(String),
+    /// A request ZooKeeper cannot unmarshal into what its op code names
+    /// (a multi with reads in it, a multiRead with writes).
+    #[error("marshalling error: {0}")]
+    Marshalling(String),
     /// The ACL is empty or malformed.
     #[error("invalid ACL")]
     InvalidAcl,
@@ -81,6 +85,7 @@ impl ZkError {
             ZkError::NotEmpty => ErrorCode::NotEmpty,
             ZkError::NoChildrenForEphemerals => ErrorCode::NoChildrenForEphemerals,
             ZkError::BadArguments(_) => ErrorCode::BadArguments,
+            ZkError::Marshalling(_) => ErrorCode::MarshallingError,
             ZkError::InvalidAcl => ErrorCode::InvalidAcl,
             ZkError::NoAuth => ErrorCode::NoAuth,
             ZkError::NotReadOnly => ErrorCode::NotReadOnly,

@@ -263,3 +263,34 @@ fn events_go_only_to_watchers_who_may_read_the_node() {
         assert_eq!(heard, [(event_type::NODE_CREATED, "/open".to_string())]);
     });
 }
+
+#[test]
+fn a_multi_read_sets_no_watch_and_a_multi_of_the_wrong_kind_is_refused() {
+    use jute::{DeleteRequest, ErrorCode, GetChildrenRequest, GetDataRequest, MultiOp, MultiRequest};
+    use paddock::client::ClientError;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let w = Client::connect(&server.addr, 10_000).await.unwrap();
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        c.create("/m", b"1", CreateMode::Persistent).await.unwrap();
+        let get = || MultiOp::GetData(GetDataRequest { path: "/m".into(), watch: true });
+        let kids = MultiOp::GetChildren(GetChildrenRequest { path: "/m".into(), watch: true });
+        w.call(OpCode::MultiRead, Some(&MultiRequest { ops: vec![get(), kids] })).await.unwrap();
+        // ZooKeeper 3.8 drops a multiRead op's watch flag: nothing fires.
+        c.set_data("/m", b"2", -1).await.unwrap();
+        c.create("/m/k", b"", CreateMode::Persistent).await.unwrap();
+        assert!(w.next_event(Duration::from_millis(300)).await.is_none(), "a multiRead left a watch");
+
+        // A read in a multi, or a write in a multiRead: MarshallingError,
+        // nothing applied, and the connection goes on.
+        let delete = || MultiOp::Delete(DeleteRequest { path: "/m/k".into(), version: -1 });
+        for (op, ops) in [(OpCode::Multi, vec![delete(), get()]), (OpCode::MultiRead, vec![get(), delete()])] {
+            match w.call(op, Some(&MultiRequest { ops })).await {
+                Err(ClientError::Server(code)) => assert_eq!(code, ErrorCode::MarshallingError, "{op:?}"),
+                other => panic!("{op:?}: {other:?}"),
+            }
+        }
+        assert!(w.exists("/m/k", false).await.unwrap().is_some(), "the refused multi deleted /m/k");
+    });
+}

@@ -141,9 +141,10 @@ impl MultiOp {
 
 /// Body of multi (14) and multiRead (22): the ops, in order.
 ///
-/// Like the Java server, decoding rejects a request mixing reads
-/// (getData/getChildren) with writes, as `DecodeError::Unknown` naming the
-/// first op of the other kind; the wire op code itself says which kind it is.
+/// Decoding takes reads (getData/getChildren) and writes alike, mixed or
+/// not: the wire op code (multi or multiRead) says which kind the request
+/// must hold, and a server answers one of the other kind with an error
+/// (ZooKeeper: MarshallingError), not by dropping the connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MultiRequest {
     /// The operations, executed in order.
@@ -165,16 +166,7 @@ impl Record for MultiRequest {
             if header.done {
                 return Ok(MultiRequest { ops });
             }
-            let op = MultiOp::read_body(header.op, r)?;
-            if let Some(first) = ops.first() {
-                if first.is_read() != op.is_read() {
-                    return Err(DecodeError::Unknown {
-                        what: "multi op mixing reads and writes",
-                        value: header.op,
-                    });
-                }
-            }
-            ops.push(op);
+            ops.push(MultiOp::read_body(header.op, r)?);
         }
     }
 
@@ -358,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn request_rejects_unknown_and_mixed_ops() {
+    fn request_rejects_unknown_ops_and_keeps_mixed_ones() {
         let mut buf = BytesMut::new();
         MultiHeader { op: 3, done: false, err: -1 }.write(&mut buf);
         crate::requests::ExistsRequest { path: "/a".into(), watch: false }.write(&mut buf);
@@ -374,10 +366,7 @@ mod tests {
                 MultiOp::Delete(DeleteRequest { path: "/d".into(), version: -1 }),
             ],
         };
-        assert!(matches!(
-            MultiRequest::from_bytes(&mixed.to_bytes()),
-            Err(DecodeError::Unknown { value: 2, .. })
-        ));
+        assert_eq!(MultiRequest::from_bytes(&mixed.to_bytes()), Ok(mixed));
     }
 
     #[test]

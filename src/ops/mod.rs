@@ -9,7 +9,7 @@ pub mod write;
 use jute::{
     AddWatchRequest, AuthPacket, CheckWatchesRequest, CheckVersionRequest, CreateRequest, CreateTtlRequest,
     DecodeError, DeleteRequest, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest, GetChildren2Request,
-    GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, GetSaslRequest, MultiRequest, OpCode, Reader,
+    GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, GetSaslRequest, MultiOp, MultiRequest, OpCode, Reader,
     ReconfigRequest, Record, RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches, SetWatches2, SyncRequest,
 };
 
@@ -86,7 +86,14 @@ pub fn decode(op: i32, r: &mut Reader<'_>) -> Result<Op, DecodeError> {
             Op::Write(Txn::Sync, WriteReply::Sync(s.path))
         }
         OpCode::Multi => write::multi(MultiRequest::read(r)?),
-        OpCode::MultiRead => Op::Read(ReadOp::MultiRead(MultiRequest::read(r)?.ops)),
+        OpCode::MultiRead => {
+            let ops = MultiRequest::read(r)?.ops;
+            // As ZooKeeper: no op is run, there is no body.
+            if !ops.iter().all(MultiOp::is_read) {
+                return Ok(Op::Reject(ZkError::Marshalling("write op inside multiRead".into())));
+            }
+            Op::Read(ReadOp::MultiRead(ops))
+        }
         OpCode::Exists => {
             let e = ExistsRequest::read(r)?;
             Op::Read(ReadOp::Exists { path: e.path, watch: e.watch })
@@ -126,4 +133,30 @@ pub fn decode(op: i32, r: &mut Reader<'_>) -> Result<Op, DecodeError> {
         OpCode::DeleteContainer => Op::Reject(ZkError::Unimplemented),
         OpCode::Notification | OpCode::CreateSession | OpCode::Error => Op::Reject(ZkError::Unimplemented),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jute::{DeleteRequest, GetDataRequest};
+
+    fn decoded(op: OpCode, ops: Vec<MultiOp>) -> Op {
+        let body = MultiRequest { ops }.to_bytes();
+        match decode(op.code(), &mut Reader::new(&body)) {
+            Ok(op) => op,
+            Err(e) => panic!("a well-formed multi must decode: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_multi_of_the_wrong_kind_is_answered_with_a_marshalling_error() {
+        let read = || MultiOp::GetData(GetDataRequest { path: "/a".into(), watch: false });
+        let write = || MultiOp::Delete(DeleteRequest { path: "/a".into(), version: -1 });
+        // ZooKeeper answers MarshallingError and keeps the connection.
+        for (op, ops) in [(OpCode::Multi, vec![read()]), (OpCode::Multi, vec![write(), read()]), (OpCode::MultiRead, vec![read(), write()])] {
+            let got = decoded(op, ops);
+            assert!(matches!(got, Op::Reject(ZkError::Marshalling(_))), "{got:?}");
+        }
+        assert!(matches!(decoded(OpCode::MultiRead, vec![read(), read()]), Op::Read(ReadOp::MultiRead(ref ops)) if ops.len() == 2));
+    }
 }

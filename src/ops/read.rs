@@ -269,23 +269,19 @@ impl Reader<'_> {
                 WhoAmIResponse { client_info }.write(buf);
             }
             ReadOp::MultiRead(ops) => {
+                // The ops' watch flags are ignored, as ZooKeeper 3.8 drops
+                // them when it decodes a multiRead (its Op.getData and
+                // Op.getChildren have no watch).
                 let mut results = Vec::with_capacity(ops.len());
                 for op in ops {
                     let r = match op {
                         MultiOp::GetData(g) => self.readable(&g.path).map(|n| {
-                            if g.watch {
-                                self.watches.add(self.conn, WatchKind::Data, &g.path);
-                            }
                             let (data, stat) = self.data_and_stat(&g.path, n);
                             MultiResult::GetData { data, stat }
                         }),
-                        MultiOp::GetChildren(g) => self.readable(&g.path).map(|n| {
-                            if g.watch {
-                                self.watches.add(self.conn, WatchKind::Child, &g.path);
-                            }
-                            MultiResult::GetChildren(self.sorted_children(n))
-                        }),
-                        _ => Err(ZkError::BadArguments("write op inside multiRead".into())),
+                        MultiOp::GetChildren(g) => self.readable(&g.path).map(|n| MultiResult::GetChildren(self.sorted_children(n))),
+                        // Refused before it gets here (ops::decode).
+                        _ => Err(ZkError::Marshalling("write op inside multiRead".into())),
                     };
                     results.push(r.unwrap_or_else(|e| MultiResult::Error(e.raw())));
                 }

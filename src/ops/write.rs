@@ -85,8 +85,9 @@ pub fn multi(req: MultiRequest) -> Op {
             MultiOp::Delete(d) => (Ok(Txn::Delete { path: d.path, version: d.version }), OpCode::Delete),
             MultiOp::SetData(s) => (Ok(Txn::SetData { path: s.path, data: s.data, version: s.version }), OpCode::SetData),
             MultiOp::Check(c) => (Ok(Txn::Check { path: c.path, version: c.version }), OpCode::Check),
+            // As ZooKeeper: the whole multi fails, nothing is applied.
             MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
-                return Op::Reject(ZkError::BadArguments("read op inside multi".into()))
+                return Op::Reject(ZkError::Marshalling("read op inside multi".into()))
             }
         };
         let txn = match txn {
