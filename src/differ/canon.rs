@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use jute::{
-    Acl, Create2Response, CreateResponse, ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse,
+    Acl, Create2Response, ErrorCode, CreateResponse, ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse,
     GetChildren2Response, GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, MultiResponse, MultiResult,
     OpCode, Record, SetAclResponse, SetDataResponse, Stat, SyncResponse, WatcherEvent, WhoAmIResponse,
 };
@@ -66,8 +66,11 @@ impl Names {
     }
 
     /// A reply to `op`: the error code, then the body as the op defines it.
+    /// With MarshallingError no client reads a body, and ZooKeeper's is
+    /// whatever it had built when decoding failed (an empty multi response
+    /// for a multiRead of writes only, none for one mixing reads and writes).
     pub fn reply(&self, op: OpCode, err: i32, body: &[u8]) -> String {
-        if err != 0 && op != OpCode::Multi && op != OpCode::MultiRead {
+        if err != 0 && (op != OpCode::Multi && op != OpCode::MultiRead || err == ErrorCode::MarshallingError.code()) {
             return format!("err {err}");
         }
         let decoded = self.body(op, body);

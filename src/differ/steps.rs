@@ -177,22 +177,31 @@ impl Script {
         self.paths.choose(&mut self.rng).cloned().unwrap_or_default()
     }
 
-    fn data(&mut self) -> Option<Vec<u8>> {
-        match self.rng.gen_range(0..8) {
+    /// Data to write to `path`. Under `/zookeeper/quota`, only what
+    /// setquota writes: ZooKeeper 3.8.0 parses a quota node's data on every
+    /// later change below its path, and junk there (a missing value, a
+    /// number it cannot read, no data) makes it throw applying those
+    /// changes and close the client's connection.
+    fn data(&mut self, path: &str) -> Option<Vec<u8>> {
+        if path.starts_with("/zookeeper/quota/") {
+            let quota = ["count=3,bytes=-1", "count=-1,bytes=40", "count=2,bytes=10,countHardLimit=4", "count=0,bytes=0=;byteHardLimit=9", ""];
+            return quota.choose(&mut self.rng).map(|q| q.as_bytes().to_vec());
+        }
+        match self.rng.gen_range(0..6) {
             0 => None,
             1 => Some(Vec::new()),
             2 => Some(b"v1".to_vec()),
             3 => Some(b"v2".to_vec()),
-            4 => {
-                // What setquota writes to a limits node (and junk like it).
-                let limits = ["count=3,bytes=-1", "count=-1,bytes=40", "count=2,bytes=10;countHardLimit=4", "count=x,bytes="];
-                limits.choose(&mut self.rng).map(|l| l.as_bytes().to_vec())
-            }
             _ => {
                 let n = self.rng.gen_range(0..24);
                 Some((0..n).map(|_| self.rng.gen()).collect())
             }
         }
+    }
+
+    fn set_data_request(&mut self) -> SetDataRequest {
+        let path = self.path();
+        SetDataRequest { data: self.data(&path), path, version: self.version() }
     }
 
     fn version(&mut self) -> i32 {
@@ -219,7 +228,8 @@ impl Script {
     }
 
     fn create_request(&mut self, flags: i32) -> CreateRequest {
-        CreateRequest { path: self.path(), data: self.data(), acl: self.acl(), flags }
+        let path = self.path();
+        CreateRequest { data: self.data(&path), path, acl: self.acl(), flags }
     }
 
     /// A TTL create: persistent (5) or persistent sequential (6); the TTLs
@@ -230,7 +240,8 @@ impl Script {
     fn ttl_request(&mut self) -> CreateTtlRequest {
         let ttl = *[3_600_000, 86_400_000, 0, -5].choose(&mut self.rng).unwrap_or(&3_600_000);
         let flags = if self.rng.gen_bool(0.5) { 5 } else { 6 };
-        CreateTtlRequest { path: self.path(), data: self.data(), acl: self.acl(), flags, ttl }
+        let path = self.path();
+        CreateTtlRequest { data: self.data(&path), path, acl: self.acl(), flags, ttl }
     }
 
     fn write_op(&mut self) -> MultiOp {
@@ -246,16 +257,19 @@ impl Script {
             3 => MultiOp::CreateContainer(self.create_request(4)),
             4 => MultiOp::CreateTtl(self.ttl_request()),
             5 => MultiOp::Delete(DeleteRequest { path: self.path(), version: self.version() }),
-            6 | 7 => MultiOp::SetData(SetDataRequest { path: self.path(), data: self.data(), version: self.version() }),
+            6 | 7 => MultiOp::SetData(self.set_data_request()),
             _ => MultiOp::Check(CheckVersionRequest { path: self.path(), version: self.version() }),
         }
     }
 
-    fn read_op(&mut self) -> MultiOp {
+    /// A multiRead's op; it may leave a one-shot watch, as a read does.
+    fn read_op(&mut self, slot: usize) -> MultiOp {
+        let path = self.path();
+        let watch = self.rng.gen_bool(0.3) && self.may_watch(slot, &path, Mode::Standard);
         if self.rng.gen_bool(0.5) {
-            MultiOp::GetData(GetDataRequest { path: self.path(), watch: false })
+            MultiOp::GetData(GetDataRequest { path, watch })
         } else {
-            MultiOp::GetChildren(GetChildrenRequest { path: self.path(), watch: false })
+            MultiOp::GetChildren(GetChildrenRequest { path, watch })
         }
     }
 
@@ -317,7 +331,7 @@ impl Script {
             18..=20 => encoded(OpCode::CreateContainer, &self.create_request(4)),
             21..=22 => encoded(OpCode::CreateTtl, &self.ttl_request()),
             23..=32 => encoded(OpCode::Delete, &DeleteRequest { path: self.path(), version: self.version() }),
-            33..=42 => encoded(OpCode::SetData, &SetDataRequest { path: self.path(), data: self.data(), version: self.version() }),
+            33..=42 => encoded(OpCode::SetData, &self.set_data_request()),
             r @ 43..=61 => {
                 // Reads that may leave a one-shot watch.
                 let path = self.path();
@@ -333,11 +347,15 @@ impl Script {
             64..=67 => encoded(OpCode::SetAcl, &SetAclRequest { path: self.path(), acl: self.acl(), version: self.version() }),
             68..=77 => {
                 let n = self.rng.gen_range(1..5);
-                encoded(OpCode::Multi, &MultiRequest { ops: (0..n).map(|_| self.write_op()).collect() })
+                // Now and then a read among the writes, which the server refuses.
+                let ops = (0..n).map(|_| if self.rng.gen_bool(0.03) { self.read_op(slot) } else { self.write_op() }).collect();
+                encoded(OpCode::Multi, &MultiRequest { ops })
             }
             78..=80 => {
                 let n = self.rng.gen_range(1..4);
-                encoded(OpCode::MultiRead, &MultiRequest { ops: (0..n).map(|_| self.read_op()).collect() })
+                // Now and then a write among the reads, which the server refuses.
+                let ops = (0..n).map(|_| if self.rng.gen_bool(0.05) { self.write_op() } else { self.read_op(slot) }).collect();
+                encoded(OpCode::MultiRead, &MultiRequest { ops })
             }
             81..=82 => encoded(OpCode::Sync, &SyncRequest { path: self.path() }),
             83..=84 => {
@@ -408,20 +426,46 @@ mod tests {
         }
         assert!(same, "--seed must repeat a run");
         assert!(other, "another seed, another script");
-        // Each session and path got one mode of watch only (ZooKeeper 3.8 keeps one).
+        // Each session and path got one mode of watch only (ZooKeeper 3.8
+        // keeps one): from reads, multiRead's reads, addWatch and setWatches.
         let mut s = script(9);
         let mut seen: std::collections::HashMap<(usize, String), &str> = Default::default();
-        for _ in 0..5000 {
-            if let Step::Request { slot, what, .. } = s.next_step() {
-                let mode = match () {
-                    _ if what.starts_with("AddWatchRequest") && what.contains("mode: 0") => "persistent",
-                    _ if what.starts_with("AddWatchRequest") => "recursive",
-                    _ if what.contains("watch: true") => "standard",
-                    _ => continue,
-                };
-                let path = what.split('"').nth(1).unwrap_or_default().to_string();
-                assert_eq!(*seen.entry((slot, path)).or_insert(mode), mode, "{what}");
+        let mut watched: std::collections::HashMap<&str, usize> = Default::default();
+        for _ in 0..8000 {
+            let (slot, asked): (usize, Vec<(String, &str)>) = match s.next_step() {
+                Step::Request { slot, what, .. } if what.starts_with("AddWatchRequest") => {
+                    let mode = if what.contains("mode: 0") { "persistent" } else { "recursive" };
+                    (slot, vec![(what.split('"').nth(1).unwrap_or_default().to_string(), mode)])
+                }
+                Step::Request { slot, what, .. } => {
+                    // Every `path: "..", watch: true` in the request (a multiRead has several).
+                    let asked = what
+                        .split("path: \"")
+                        .skip(1)
+                        .filter_map(|rest| rest.split_once('"'))
+                        .filter(|(_, after)| after.starts_with(", watch: true"))
+                        .map(|(path, _)| (path.to_string(), "standard"))
+                        .collect();
+                    (slot, asked)
+                }
+                Step::Reconnect { slot, rewatch: Some(r) } => {
+                    let w = r.watches;
+                    let lists = [
+                        (w.data_watches, "standard"),
+                        (w.exist_watches, "standard"),
+                        (w.child_watches, "standard"),
+                        (w.persistent_watches, "persistent"),
+                        (w.persistent_recursive_watches, "recursive"),
+                    ];
+                    (slot, lists.into_iter().flat_map(|(paths, mode)| paths.into_iter().map(move |p| (p, mode))).collect())
+                }
+                _ => continue,
+            };
+            for (path, mode) in asked {
+                *watched.entry(mode).or_default() += 1;
+                assert_eq!(*seen.entry((slot, path.clone())).or_insert(mode), mode, "{path}");
             }
         }
+        assert_eq!(watched.len(), 3, "every mode is asked for: {watched:?}");
     }
 }
