@@ -60,9 +60,10 @@ fn fields(data: &[u8], keys: [&str; 2], missing: i64) -> (i64, i64) {
     (out[0], out[1])
 }
 
-/// Reads `count` and `bytes` from a stats node's text (0 when missing).
+/// Reads `count` and `bytes` from a stats node's text (-1 when missing,
+/// as ZooKeeper's StatsTrack reads it).
 pub fn parse(data: &[u8]) -> (i64, i64) {
-    fields(data, ["count", "bytes"], 0)
+    fields(data, ["count", "bytes"], -1)
 }
 
 /// Reads a limits node's hard limits: (`countHardLimit`, `byteHardLimit`),
@@ -74,6 +75,39 @@ pub fn hard_limits(data: &[u8]) -> (i64, i64) {
 /// A stats node's text, as ZooKeeper writes it.
 pub fn format(count: i64, bytes: i64) -> String {
     format!("count={count},bytes={bytes}")
+}
+
+/// A stats node's text after a change of `count` znodes and `bytes` data
+/// bytes, rewritten as ZooKeeper's StatsTrack rewrites it: `count` and
+/// `bytes` first (-1 taken for one that is missing), then any other keys the
+/// text held, in name order, after an extra `=` (`count=3,bytes=7=;x=1`).
+/// Where ZooKeeper 3.8 throws on a pair it cannot read (and fails the
+/// write), the pair is left out.
+pub fn recount(data: &[u8], count: i64, bytes: i64) -> String {
+    let text = String::from_utf8_lossy(data);
+    let mut keys = std::collections::BTreeMap::new();
+    for pair in text.split([',', ';']).filter(|p| !p.is_empty()) {
+        // Java's split("=") drops trailing empty parts; an empty value reads as -1.
+        let mut parts = pair.split('=');
+        let key = parts.next().unwrap_or_default();
+        let value = match parts.next() {
+            Some("") => Some(-1),
+            Some(v) => v.parse::<i64>().ok(),
+            None => None,
+        };
+        if let Some(v) = value {
+            keys.insert(key.to_string(), v);
+        }
+    }
+    let used = |key: &str, keys: &mut std::collections::BTreeMap<String, i64>| keys.remove(key).unwrap_or(-1);
+    let mut out = format(used("count", &mut keys).saturating_add(count), used("bytes", &mut keys).saturating_add(bytes));
+    if !keys.is_empty() {
+        out.push('=');
+        for (key, value) in keys {
+            out.push_str(&std::format!(";{key}={value}"));
+        }
+    }
+    out
 }
 
 impl DataTree {
@@ -118,8 +152,7 @@ impl DataTree {
         let stats = stats_path(&owner);
         let Some(id) = self.id_of(&stats) else { return };
         let Some(node) = self.slot_mut(id) else { return };
-        let (c, b) = parse(node.data().unwrap_or_default());
-        let text = format(c.saturating_add(count), b.saturating_add(bytes));
+        let text = recount(node.data().unwrap_or_default(), count, bytes);
         let old = node.replace_data(Some(text.as_bytes()));
         undo.push(Undo::Data { path: stats, old, stat: node.stat });
         changes.nodes.push(id);
@@ -150,8 +183,19 @@ mod tests {
         assert_eq!(parse(b"count=4,bytes=12"), (4, 12));
         // A limits node's text, in 3.8's odd format.
         assert_eq!(parse(b"count=5,bytes=-1=;byteHardLimit=-1;countHardLimit=-1"), (5, -1));
-        assert_eq!(parse(b"garbage"), (0, 0));
-        assert_eq!(parse(b""), (0, 0));
+        assert_eq!(parse(b"garbage"), (-1, -1));
+        assert_eq!(parse(b""), (-1, -1));
         assert_eq!(format(4, 12), "count=4,bytes=12");
+    }
+
+    #[test]
+    fn a_change_rewrites_the_stats_text_as_statstrack_does() {
+        assert_eq!(recount(b"count=4,bytes=12", 1, 3), "count=5,bytes=15");
+        // Other keys stay, sorted, after the extra "=" that old parsers stop at.
+        assert_eq!(recount(b"count=2,bytes=10,zeta=1,countHardLimit=4", -1, 0), "count=1,bytes=10=;countHardLimit=4;zeta=1");
+        assert_eq!(recount(b"count=0,bytes=0=;byteHardLimit=9", 1, 2), "count=1,bytes=2=;byteHardLimit=9");
+        // A missing count or bytes is taken as -1.
+        assert_eq!(recount(b"", 1, 5), "count=0,bytes=4");
+        assert_eq!(recount(b"bytes=7", 1, 0), "count=0,bytes=7");
     }
 }
