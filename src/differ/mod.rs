@@ -131,7 +131,9 @@ impl Side {
         let Some(old) = self.sessions[slot].take() else { return Ok("no connection".to_string()) };
         let (id, passwd) = (old.session_id, old.passwd.clone());
         drop(old);
-        let client = match Client::resume(self.addr(slot), 30_000, id, passwd, 0).await {
+        // As a client does, it says the last zxid it saw (a server behind
+        // that would refuse it).
+        let client = match Client::resume(self.addr(slot), 30_000, id, passwd, self.high).await {
             Ok(c) => c,
             Err(e) => return Ok(format!("session not resumed: {e}")),
         };
