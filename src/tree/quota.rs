@@ -20,6 +20,8 @@
 //! to rebuild after a restart; without any quota a write costs one look at
 //! `/zookeeper/quota`'s children.
 
+use std::collections::BTreeMap;
+
 use super::{path, Changes, DataTree, Undo};
 
 /// Where quota nodes live.
@@ -45,31 +47,46 @@ pub fn stats_target(path: &str) -> Option<&str> {
     target.starts_with('/').then_some(target)
 }
 
-/// Two numbers of a stats or limits node's text (`count=4,bytes=5=;countHardLimit=10`,
-/// as ZooKeeper's StatsTrack writes it); `missing` for a key that is absent
-/// or unreadable, so a client's odd write cannot stop the server.
-fn fields(data: &[u8], keys: [&str; 2], missing: i64) -> (i64, i64) {
+/// The `key=number` pairs of a stats or limits node's text, read as
+/// ZooKeeper's StatsTrack reads them: pairs split at runs of `,` and `;`,
+/// a pair at `=` with anything after a second `=` ignored (3.8 writes
+/// `count=4,bytes=5=;countHardLimit=10`), an empty value as -1, the last of
+/// a repeated key kept. Where ZooKeeper throws on a pair it cannot read (and
+/// fails the write), the pair is left out, so a client's odd text cannot
+/// stop the server.
+fn pairs(data: &[u8]) -> BTreeMap<String, i64> {
     let text = String::from_utf8_lossy(data);
-    let mut out = [missing; 2];
-    for field in text.split([',', ';']) {
-        let Some((key, value)) = field.split_once('=') else { continue };
-        if let Some(i) = keys.iter().position(|k| *k == key.trim()) {
-            out[i] = value.trim_end_matches('=').trim().parse().unwrap_or(missing);
+    let mut out = BTreeMap::new();
+    for pair in text.split([',', ';']).filter(|p| !p.is_empty()) {
+        let mut parts = pair.split('=');
+        let key = parts.next().unwrap_or_default();
+        let value = match parts.next() {
+            Some("") => Some(-1),
+            Some(v) => v.parse::<i64>().ok(),
+            None => None,
+        };
+        if let Some(v) = value {
+            out.insert(key.to_string(), v);
         }
     }
-    (out[0], out[1])
+    out
 }
 
-/// Reads `count` and `bytes` from a stats node's text (-1 when missing,
-/// as ZooKeeper's StatsTrack reads it).
+/// Two values of `pairs`, -1 for one that is missing (StatsTrack's default).
+fn two(pairs: &BTreeMap<String, i64>, keys: [&str; 2]) -> (i64, i64) {
+    let get = |key| pairs.get(key).copied().unwrap_or(-1);
+    (get(keys[0]), get(keys[1]))
+}
+
+/// Reads `count` and `bytes` from a stats node's text.
 pub fn parse(data: &[u8]) -> (i64, i64) {
-    fields(data, ["count", "bytes"], -1)
+    two(&pairs(data), ["count", "bytes"])
 }
 
 /// Reads a limits node's hard limits: (`countHardLimit`, `byteHardLimit`),
-/// -1 for none (as ZooKeeper's StatsTrack reads a missing key).
+/// -1 for none.
 pub fn hard_limits(data: &[u8]) -> (i64, i64) {
-    fields(data, ["countHardLimit", "byteHardLimit"], -1)
+    two(&pairs(data), ["countHardLimit", "byteHardLimit"])
 }
 
 /// A stats node's text, as ZooKeeper writes it.
@@ -81,26 +98,12 @@ pub fn format(count: i64, bytes: i64) -> String {
 /// bytes, rewritten as ZooKeeper's StatsTrack rewrites it: `count` and
 /// `bytes` first (-1 taken for one that is missing), then any other keys the
 /// text held, in name order, after an extra `=` (`count=3,bytes=7=;x=1`).
-/// Where ZooKeeper 3.8 throws on a pair it cannot read (and fails the
-/// write), the pair is left out.
 pub fn recount(data: &[u8], count: i64, bytes: i64) -> String {
-    let text = String::from_utf8_lossy(data);
-    let mut keys = std::collections::BTreeMap::new();
-    for pair in text.split([',', ';']).filter(|p| !p.is_empty()) {
-        // Java's split("=") drops trailing empty parts; an empty value reads as -1.
-        let mut parts = pair.split('=');
-        let key = parts.next().unwrap_or_default();
-        let value = match parts.next() {
-            Some("") => Some(-1),
-            Some(v) => v.parse::<i64>().ok(),
-            None => None,
-        };
-        if let Some(v) = value {
-            keys.insert(key.to_string(), v);
-        }
-    }
-    let used = |key: &str, keys: &mut std::collections::BTreeMap<String, i64>| keys.remove(key).unwrap_or(-1);
-    let mut out = format(used("count", &mut keys).saturating_add(count), used("bytes", &mut keys).saturating_add(bytes));
+    let mut keys = pairs(data);
+    let (used_count, used_bytes) = two(&keys, ["count", "bytes"]);
+    keys.remove("count");
+    keys.remove("bytes");
+    let mut out = format(used_count.saturating_add(count), used_bytes.saturating_add(bytes));
     if !keys.is_empty() {
         out.push('=');
         for (key, value) in keys {
@@ -168,6 +171,11 @@ mod tests {
         assert_eq!(hard_limits(b"count=-1,bytes=-1=;countHardLimit=3;byteHardLimit=-1"), (3, -1));
         assert_eq!(hard_limits(b"count=10,bytes=-1"), (-1, -1));
         assert_eq!(hard_limits(b"count=-1,bytes=-1;byteHardLimit=100"), (-1, 100));
+        // Read as StatsTrack reads: no trimming, a run of separators is one,
+        // a value past a second "=" ignored, an empty value is -1.
+        assert_eq!(hard_limits(b"countHardLimit = 5,,;byteHardLimit=7=9"), (-1, 7));
+        assert_eq!(hard_limits(b"countHardLimit==3;byteHardLimit=x"), (-1, -1));
+        assert_eq!(hard_limits(b"countHardLimit=2;countHardLimit=4"), (4, -1));
     }
 
     #[test]
