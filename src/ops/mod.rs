@@ -14,7 +14,7 @@ use jute::{
 };
 
 use crate::error::ZkError;
-pub use read::ReadOp;
+pub use read::{MultiReadOp, ReadOp};
 pub use write::WriteReply;
 use crate::tree::txn::Txn;
 
@@ -87,10 +87,16 @@ pub fn decode(op: i32, r: &mut Reader<'_>) -> Result<Op, DecodeError> {
         }
         OpCode::Multi => write::multi(MultiRequest::read(r)?),
         OpCode::MultiRead => {
-            let ops = MultiRequest::read(r)?.ops;
-            // As ZooKeeper: no op is run, there is no body.
-            if !ops.iter().all(MultiOp::is_read) {
-                return Ok(Op::Reject(ZkError::Marshalling("write op inside multiRead".into())));
+            // The ops' watch flags are dropped, as ZooKeeper 3.8 drops them
+            // (its Op.getData and Op.getChildren have none).
+            let mut ops = Vec::new();
+            for op in MultiRequest::read(r)?.ops {
+                ops.push(match op {
+                    MultiOp::GetData(g) => MultiReadOp::GetData(g.path),
+                    MultiOp::GetChildren(g) => MultiReadOp::GetChildren(g.path),
+                    // As ZooKeeper: no op is run, there is no body.
+                    _ => return Ok(Op::Reject(ZkError::Marshalling("write op inside multiRead".into()))),
+                });
             }
             Op::Read(ReadOp::MultiRead(ops))
         }

@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use jute::{
     event_type, ClientInfo, ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response,
-    GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, MultiOp, MultiResponse, MultiResult, Record,
+    GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, MultiResponse, MultiResult, Record,
     SetWatches2, WhoAmIResponse,
 };
 
@@ -57,7 +57,7 @@ pub enum ReadOp {
     /// whoAmI.
     WhoAmI,
     /// multiRead.
-    MultiRead(Vec<MultiOp>),
+    MultiRead(Vec<MultiReadOp>),
     /// addWatch.
     AddWatch {
         /// Path.
@@ -79,6 +79,16 @@ pub enum ReadOp {
         /// As for removeWatches.
         watch_type: i32,
     },
+}
+
+/// One op of a multiRead: getData or getChildren of a path, the only two
+/// ZooKeeper runs there (ops::decode refuses a multiRead holding any other).
+#[derive(Debug)]
+pub enum MultiReadOp {
+    /// getData.
+    GetData(String),
+    /// getChildren.
+    GetChildren(String),
 }
 
 impl ReadOp {
@@ -269,19 +279,17 @@ impl Reader<'_> {
                 WhoAmIResponse { client_info }.write(buf);
             }
             ReadOp::MultiRead(ops) => {
-                // The ops' watch flags are ignored, as ZooKeeper 3.8 drops
-                // them when it decodes a multiRead (its Op.getData and
-                // Op.getChildren have no watch).
+                // No watch is set: ops::decode dropped the ops' flags.
                 let mut results = Vec::with_capacity(ops.len());
                 for op in ops {
                     let r = match op {
-                        MultiOp::GetData(g) => self.readable(&g.path).map(|n| {
-                            let (data, stat) = self.data_and_stat(&g.path, n);
+                        MultiReadOp::GetData(path) => self.readable(path).map(|n| {
+                            let (data, stat) = self.data_and_stat(path, n);
                             MultiResult::GetData { data, stat }
                         }),
-                        MultiOp::GetChildren(g) => self.readable(&g.path).map(|n| MultiResult::GetChildren(self.sorted_children(n))),
-                        // Refused before it gets here (ops::decode).
-                        _ => Err(ZkError::Marshalling("write op inside multiRead".into())),
+                        MultiReadOp::GetChildren(path) => {
+                            self.readable(path).map(|n| MultiResult::GetChildren(self.sorted_children(n)))
+                        }
                     };
                     results.push(r.unwrap_or_else(|e| MultiResult::Error(e.raw())));
                 }
