@@ -146,6 +146,9 @@ pub struct Config {
     /// Whether the `reconfig` op may change membership (ZooKeeper's
     /// `reconfigEnabled`, default false).
     pub reconfig_enabled: bool,
+    /// ZooKeeper's `standaloneEnabled` (default true): while set, a reconfig
+    /// may not leave fewer than two participants.
+    pub standalone_enabled: bool,
     /// SASL user names that are also super users (ZooKeeper's
     /// `zookeeper.superUser`, `superUser` in zoo.cfg).
     pub sasl_super_users: Vec<String>,
@@ -245,6 +248,7 @@ impl Default for Config {
             container_check_interval_ms: 60_000,
             super_digest: None,
             reconfig_enabled: false,
+            standalone_enabled: true,
             jaas_login_config: None,
             sasl_server_section: "Server".into(),
             kerberos_naming: Default::default(),
@@ -448,6 +452,7 @@ impl Config {
                 }
                 key if is_super_user_key(key) => self.sasl_super_users.push(value.to_string()),
                 "reconfigEnabled" => self.reconfig_enabled = value.eq_ignore_ascii_case("true"),
+                "standaloneEnabled" => self.standalone_enabled = !value.eq_ignore_ascii_case("false"),
                 "4lw.commands.whitelist" => {
                     self.four_letter_whitelist = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
                 }

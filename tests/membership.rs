@@ -98,6 +98,11 @@ fn a_server_joins_and_a_dead_one_leaves_through_reconfig() {
         assert!(matches!(stale, Err(ClientError::Server(ErrorCode::BadVersion))), "{stale:?}");
         let malformed = reconfig(&plain, "some thing", "", -1).await;
         assert!(matches!(malformed, Err(ClientError::Server(ErrorCode::BadArguments))), "{malformed:?}");
+        // As ZooKeeper with standaloneEnabled (the default): a change that
+        // would leave one participant is refused.
+        let others: Vec<String> = (1..=3).filter(|i| *i != follower).map(|i| i.to_string()).collect();
+        let lone = reconfig(&plain, "", &others.join(","), -1).await;
+        assert!(matches!(lone, Err(ClientError::Server(ErrorCode::BadArguments))), "{lone:?}");
         let r = reconfig(&plain, &spec, "", -1).await;
         assert!(matches!(r, Err(ClientError::Server(ErrorCode::NoAuth))), "{r:?}");
     });

@@ -248,8 +248,14 @@ fn plan(server: &Server, change: &Change) -> Result<Plan, ZkError> {
         peers.insert(*id, parse_server_line(spec).map_err(ZkError::BadArguments)?);
     }
     let new_voters: BTreeSet<u64> = peers.iter().filter(|(_, p)| !p.observer).map(|(id, _)| *id).collect();
+    // As ZooKeeper: a lone participant is refused while `standaloneEnabled`
+    // (its default) says a one-server ensemble should run standalone.
+    // Observers do not count.
+    if server.config.standalone_enabled && new_voters.len() < 2 {
+        return Err(ZkError::BadArguments("new configuration must include at least 2 participants".into()));
+    }
     if new_voters.is_empty() {
-        return Err(ZkError::BadArguments("no participant would be left (observers do not vote)".into()));
+        return Err(ZkError::BadArguments("new configuration must include at least 1 participant".into()));
     }
     Ok(Plan { version, voters, members, next, peers, new_voters })
 }
