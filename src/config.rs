@@ -155,6 +155,9 @@ pub struct Config {
     /// Most connections one client IP address may hold open (ZooKeeper's
     /// `maxClientCnxns`, default 60; 0 for no limit).
     pub max_client_cnxns: usize,
+    /// Most client connections the server holds open in all (ZooKeeper's
+    /// `maxCnxns`, default 0: no limit).
+    pub max_cnxns: usize,
     /// The TLS client port (ZooKeeper's `secureClientPort`; 0 picks a free one).
     pub secure_client_port: Option<u16>,
     /// Address the TLS client port binds to (`secureClientPortAddress`); None: the client address.
@@ -267,6 +270,7 @@ impl Default for Config {
             read_only_mode: false,
             snap_count: 100_000,
             max_client_cnxns: 60,
+            max_cnxns: 0,
             secure_client_port: None,
             secure_client_address: None,
             ssl_key_store: None,
@@ -412,6 +416,10 @@ impl Config {
                 "maxSessionTimeout" => self.max_session_timeout_ms = Some(num(value)?),
                 "jute.maxbuffer" => self.max_buffer = num(value)? as usize,
                 "maxClientCnxns" => self.max_client_cnxns = num(value)? as usize,
+                // As ZooKeeper: a negative limit means the default, none.
+                "maxCnxns" | "zookeeper.maxCnxns" => {
+                    self.max_cnxns = value.parse::<i64>().map_err(|e| err(e.to_string()))?.max(0) as usize
+                }
                 "znode.container.checkIntervalMs" => self.container_check_interval_ms = num(value)?.max(1),
                 "zookeeper.DigestAuthenticationProvider.superDigest" | "superDigest" => {
                     self.super_digest = Some(value.to_string())
@@ -932,6 +940,11 @@ mod tests {
         assert_eq!(c.max_client_cnxns, 60);
         c.apply_zoo_cfg("maxClientCnxns=0\n", "zoo.cfg").unwrap();
         assert_eq!(c.max_client_cnxns, 0);
+        assert_eq!(c.max_cnxns, 0);
+        c.apply_zoo_cfg("maxCnxns=5\n", "zoo.cfg").unwrap();
+        assert_eq!(c.max_cnxns, 5);
+        c.apply_zoo_cfg("maxCnxns=-1\n", "zoo.cfg").unwrap();
+        assert_eq!(c.max_cnxns, 0);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.negotiate_timeout(100), 2000);
         assert_eq!(c.negotiate_timeout(5000), 5000);

@@ -181,47 +181,58 @@ fn builtin_cversions_match_zookeeper() {
     });
 }
 
-#[test]
-fn one_address_holds_at_most_max_client_cnxns_connections() {
+/// Checks that `server` holds `limit` sessions from 127.0.0.1, closes one
+/// more connection at once, unanswered, and takes a new one once a session
+/// closes.
+fn holds_at_most(server: &Paddock, limit: usize) {
     use std::io::{Read, Write};
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(&cfg, "maxClientCnxns=3\n").unwrap();
-    let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
     rt().block_on(async {
-        let sessions = [
-            Client::connect(&server.addr, 10_000).await.unwrap(),
-            Client::connect(&server.addr, 10_000).await.unwrap(),
-            Client::connect(&server.addr, 10_000).await.unwrap(),
-        ];
-        // A fourth connection from 127.0.0.1 is closed at once, unanswered.
-        let mut fourth = std::net::TcpStream::connect(&server.addr).unwrap();
-        fourth.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-        let _ = fourth.write_all(b"ruok");
+        let mut sessions = Vec::new();
+        for _ in 0..limit {
+            sessions.push(Client::connect(&server.addr, 10_000).await.unwrap());
+        }
+        let mut over = std::net::TcpStream::connect(&server.addr).unwrap();
+        over.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let _ = over.write_all(b"ruok");
         let mut answer = Vec::new();
-        let _ = fourth.read_to_end(&mut answer);
+        let _ = over.read_to_end(&mut answer);
         assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
         assert!(Client::connect(&server.addr, 10_000).await.is_err());
-        // The three sessions are unaffected, and a closed one frees its place.
+        // The sessions are unaffected, and a closed one frees its place.
         sessions[0].create("/limited", b"", CreateMode::Persistent).await.unwrap();
-        let [a, b, c] = sessions;
-        a.close().await.unwrap();
-        let mut d = None;
+        sessions.remove(0).close().await.unwrap();
+        let mut next = None;
         for _ in 0..50 {
             if let Ok(client) = Client::connect(&server.addr, 10_000).await {
-                d = Some(client);
+                next = Some(client);
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        let d = d.expect("a connection once one of the three closed");
-        assert!(d.exists("/limited", false).await.unwrap().is_some());
-        for client in [b, c, d] {
+        let next = next.expect("a connection once one of the sessions closed");
+        assert!(next.exists("/limited", false).await.unwrap().is_some());
+        sessions.push(next);
+        for client in sessions {
             client.close().await.unwrap();
         }
     });
+}
+
+#[test]
+fn one_address_holds_at_most_max_client_cnxns_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_zoo_cfg(dir.path(), "maxClientCnxns=3\n");
+    holds_at_most(&server, 3);
     // The limit shows in `conf`, as ZooKeeper's.
     assert!(server.four_letter("conf").contains("maxClientCnxns=3\n"));
+}
+
+#[test]
+fn the_server_holds_at_most_max_cnxns_connections() {
+    // No limit per address, so only the total (ZooKeeper's maxCnxns) refuses.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_zoo_cfg(dir.path(), "maxClientCnxns=0\nmaxCnxns=2\n");
+    holds_at_most(&server, 2);
 }
 
 /// A single paddock in `dir` started with a zoo.cfg of `text`.

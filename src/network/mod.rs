@@ -44,12 +44,15 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, mode: Liste
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let max = server.config.max_client_cnxns;
-                let Some(admitted) = stats::Admitted::new(&server, peer.ip(), max) else {
-                    // As ZooKeeper: the connection is closed at once, with this warning.
-                    tracing::warn!("Too many connections from {} - max is {max}", peer.ip());
-                    drop(stream);
-                    continue;
+                let (per_ip, total) = (server.config.max_client_cnxns, server.config.max_cnxns);
+                let admitted = match stats::Admitted::new(&server, peer.ip(), per_ip, total) {
+                    Ok(admitted) => admitted,
+                    Err(refused) => {
+                        // As ZooKeeper: the connection is closed at once, with this warning.
+                        tracing::warn!("{refused}");
+                        drop(stream);
+                        continue;
+                    }
                 };
                 let server = server.clone();
                 let mode = mode.clone();

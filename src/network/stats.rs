@@ -228,37 +228,71 @@ impl ConnView {
 #[derive(Default)]
 pub struct Connections {
     open: Mutex<BTreeMap<ConnId, Arc<ConnStats>>>,
-    /// Open connections by client address, for `maxClientCnxns`.
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Admitted connections, for `maxClientCnxns` and `maxCnxns`.
+    admitted: Mutex<Admissions>,
 }
 
-/// A connection counted against its client address's limit until dropped.
+/// Open connections, in all and by client address.
+#[derive(Default)]
+struct Admissions {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Why a new connection was closed at once.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// Its address already holds `maxClientCnxns`.
+    #[error("Too many connections from {ip} - max is {max}")]
+    PerAddress {
+        /// The client's address.
+        ip: IpAddr,
+        /// The limit.
+        max: usize,
+    },
+    /// The server already holds `maxCnxns`.
+    #[error("Too many connections {open} - max is {max}")]
+    Total {
+        /// Connections open.
+        open: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// A connection counted against the limits until dropped.
 pub struct Admitted {
     server: Arc<Server>,
     ip: IpAddr,
 }
 
 impl Admitted {
-    /// Counts a new connection from `ip`, or None if `ip` already holds `max`
-    /// (0: no limit).
-    pub fn new(server: &Arc<Server>, ip: IpAddr, max: usize) -> Option<Admitted> {
-        let mut per_ip = server.connections.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        let open = per_ip.entry(ip).or_default();
-        if max > 0 && *open >= max {
-            return None;
+    /// Counts a new connection from `ip`, unless `ip` already holds
+    /// `per_ip` connections or the server `total` (0: no limit), as
+    /// ZooKeeper's `maxClientCnxns` and `maxCnxns`.
+    pub fn new(server: &Arc<Server>, ip: IpAddr, per_ip: usize, total: usize) -> Result<Admitted, Refused> {
+        let mut admitted = server.connections.admitted.lock().unwrap_or_else(|e| e.into_inner());
+        if total > 0 && admitted.total >= total {
+            return Err(Refused::Total { open: admitted.total, max: total });
         }
-        *open += 1;
-        Some(Admitted { server: server.clone(), ip })
+        let open = admitted.per_ip.get(&ip).copied().unwrap_or(0);
+        if per_ip > 0 && open >= per_ip {
+            return Err(Refused::PerAddress { ip, max: per_ip });
+        }
+        admitted.per_ip.insert(ip, open + 1);
+        admitted.total += 1;
+        Ok(Admitted { server: server.clone(), ip })
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut per_ip = self.server.connections.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(open) = per_ip.get_mut(&self.ip) {
+        let mut admitted = self.server.connections.admitted.lock().unwrap_or_else(|e| e.into_inner());
+        admitted.total = admitted.total.saturating_sub(1);
+        if let Some(open) = admitted.per_ip.get_mut(&self.ip) {
             *open -= 1;
             if *open == 0 {
-                per_ip.remove(&self.ip);
+                admitted.per_ip.remove(&self.ip);
             }
         }
     }
