@@ -158,6 +158,10 @@ pub struct Config {
     /// Most client connections the server holds open in all (ZooKeeper's
     /// `maxCnxns`, default 0: no limit).
     pub max_cnxns: usize,
+    /// Pending connections the client ports queue before they are accepted
+    /// (ZooKeeper's `clientPortListenBacklog`, default -1: the system's
+    /// limit, net.core.somaxconn).
+    pub client_port_listen_backlog: i32,
     /// The TLS client port (ZooKeeper's `secureClientPort`; 0 picks a free one).
     pub secure_client_port: Option<u16>,
     /// Address the TLS client port binds to (`secureClientPortAddress`); None: the client address.
@@ -271,6 +275,7 @@ impl Default for Config {
             snap_count: 100_000,
             max_client_cnxns: 60,
             max_cnxns: 0,
+            client_port_listen_backlog: -1,
             secure_client_port: None,
             secure_client_address: None,
             ssl_key_store: None,
@@ -416,6 +421,9 @@ impl Config {
                 "maxSessionTimeout" => self.max_session_timeout_ms = Some(num(value)?),
                 "jute.maxbuffer" => self.max_buffer = num(value)? as usize,
                 "maxClientCnxns" => self.max_client_cnxns = num(value)? as usize,
+                "clientPortListenBacklog" => {
+                    self.client_port_listen_backlog = value.parse().map_err(|e: std::num::ParseIntError| err(e.to_string()))?
+                }
                 // As ZooKeeper: a negative limit means the default, none.
                 "maxCnxns" | "zookeeper.maxCnxns" => {
                     self.max_cnxns = value.parse::<i64>().map_err(|e| err(e.to_string()))?.max(0) as usize
@@ -945,6 +953,9 @@ mod tests {
         assert_eq!(c.max_cnxns, 5);
         c.apply_zoo_cfg("maxCnxns=-1\n", "zoo.cfg").unwrap();
         assert_eq!(c.max_cnxns, 0);
+        assert_eq!(c.client_port_listen_backlog, -1);
+        c.apply_zoo_cfg("clientPortListenBacklog=50\n", "zoo.cfg").unwrap();
+        assert_eq!(c.client_port_listen_backlog, 50);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.negotiate_timeout(100), 2000);
         assert_eq!(c.negotiate_timeout(5000), 5000);

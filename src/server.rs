@@ -411,11 +411,12 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
         crate::audit::enable();
     }
 
-    let listener = TcpListener::bind(config.client_addr()?).await?;
+    let backlog = config.client_port_listen_backlog;
+    let listener = network::bind(config.client_addr()?, backlog)?;
     let client_addr = listener.local_addr()?;
     let tls = network::tls::acceptor(&config)?;
     let secure = match (&tls, config.secure_client_addr()?) {
-        (Some(tls), Some(addr)) => Some((TcpListener::bind(addr).await?, tls.clone())),
+        (Some(tls), Some(addr)) => Some((network::bind(addr, backlog)?, tls.clone())),
         _ => None,
     };
     let plain_mode = match tls {

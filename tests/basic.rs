@@ -221,10 +221,12 @@ fn holds_at_most(server: &Paddock, limit: usize) {
 #[test]
 fn one_address_holds_at_most_max_client_cnxns_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_with_zoo_cfg(dir.path(), "maxClientCnxns=3\n");
+    let server = start_with_zoo_cfg(dir.path(), "maxClientCnxns=3\nclientPortListenBacklog=50\n");
     holds_at_most(&server, 3);
-    // The limit shows in `conf`, as ZooKeeper's.
-    assert!(server.four_letter("conf").contains("maxClientCnxns=3\n"));
+    // The limit shows in `conf`, as ZooKeeper's, and so does the backlog.
+    let conf = server.four_letter("conf");
+    assert!(conf.contains("maxClientCnxns=3\nminSessionTimeout="), "{conf}");
+    assert!(conf.contains("maxSessionTimeout=40000\nclientPortListenBacklog=50\nserverId="), "{conf}");
 }
 
 #[test]

@@ -255,6 +255,7 @@ fn configuration(server: &Server) -> Vec<(&'static str, Option<&'static str>, Fi
         ("maxClientCnxns", Some("max_client_cnxns"), int(c.max_client_cnxns)),
         ("minSessionTimeout", Some("min_session_timeout"), int(c.min_session_timeout().as_millis())),
         ("maxSessionTimeout", Some("max_session_timeout"), int(c.max_session_timeout().as_millis())),
+        ("clientPortListenBacklog", Some("client_port_listen_backlog"), int(c.client_port_listen_backlog)),
         ("serverId", Some("server_id"), int(c.server_id)),
         // Not in ZooKeeper's `conf`: where the client port is bound.
         ("clientPortAddress", Some("client_port_address"), Figure::Text(c.client_address.clone())),

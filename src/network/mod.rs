@@ -12,9 +12,10 @@ pub mod stats;
 pub mod tls;
 pub mod x509;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::server::Server;
@@ -37,6 +38,18 @@ pub enum Listening {
 /// The first byte of a TLS handshake record; a plain connection starts
 /// with a length (0 for any sane one) or a four-letter word.
 const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Binds a client port, queueing up to `backlog` connections not yet
+/// accepted (ZooKeeper's `clientPortListenBacklog`; not above 0: the
+/// system's limit, as Netty's default).
+pub fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As std's bind: a restarted server takes its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    // The kernel caps the queue at net.core.somaxconn.
+    socket.listen(u32::try_from(backlog).ok().filter(|b| *b > 0).unwrap_or(i32::MAX as u32))
+}
 
 /// Accepts client connections until the process ends, each served plain or
 /// after its TLS handshake as `mode` says.
@@ -70,7 +83,7 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, mode: Liste
     }
 }
 
-async fn serve(server: Arc<Server>, stream: TcpStream, peer: std::net::SocketAddr, mode: Listening) {
+async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, mode: Listening) {
     let tls = match mode {
         Listening::Plain => None,
         Listening::Tls(tls) => Some(tls),
