@@ -472,6 +472,11 @@ impl Config {
                 "4lw.commands.whitelist" => {
                     self.four_letter_whitelist = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
                 }
+                // ZooKeeper's forceSync=no acknowledges writes before they
+                // are on disk; paddock never does (DESIGN.md), so say so.
+                "forceSync" | "zookeeper.forceSync" if value.eq_ignore_ascii_case("no") => {
+                    tracing::warn!("{file}:{}: forceSync=no is ignored: a write is acknowledged only once it is on disk", i + 1)
+                }
                 key if key.starts_with("group.") || key.starts_with("weight.") => {
                     tracing::warn!("{file}:{}: {key}: hierarchical quorums are not supported; a majority of the participants decides", i + 1)
                 }
