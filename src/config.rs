@@ -162,6 +162,9 @@ pub struct Config {
     /// (ZooKeeper's `clientPortListenBacklog`, default -1: the system's
     /// limit, net.core.somaxconn).
     pub client_port_listen_backlog: i32,
+    /// An fsync of the log slower than this many milliseconds is counted and
+    /// warned of (ZooKeeper's `fsync.warningthresholdms`, default 1000).
+    pub fsync_warning_threshold_ms: i64,
     /// The TLS client port (ZooKeeper's `secureClientPort`; 0 picks a free one).
     pub secure_client_port: Option<u16>,
     /// Address the TLS client port binds to (`secureClientPortAddress`); None: the client address.
@@ -276,6 +279,7 @@ impl Default for Config {
             max_client_cnxns: 60,
             max_cnxns: 0,
             client_port_listen_backlog: -1,
+            fsync_warning_threshold_ms: 1000,
             secure_client_port: None,
             secure_client_address: None,
             ssl_key_store: None,
@@ -423,6 +427,9 @@ impl Config {
                 "maxClientCnxns" => self.max_client_cnxns = num(value)? as usize,
                 "clientPortListenBacklog" => {
                     self.client_port_listen_backlog = value.parse().map_err(|e: std::num::ParseIntError| err(e.to_string()))?
+                }
+                "fsync.warningthresholdms" | "zookeeper.fsync.warningthresholdms" => {
+                    self.fsync_warning_threshold_ms = value.parse().map_err(|e: std::num::ParseIntError| err(e.to_string()))?
                 }
                 // As ZooKeeper: a negative limit means the default, none.
                 "maxCnxns" | "zookeeper.maxCnxns" => {

@@ -1,6 +1,8 @@
 //! Counters, kept in one place for the four-letter words (and later Prometheus).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Server-wide counters.
 #[derive(Default)]
@@ -15,6 +17,49 @@ pub struct Counters {
     pub outstanding: AtomicU64,
     /// Request latencies, µs.
     pub latency: Latencies,
+    /// Log fsyncs slower than `fsync.warningthresholdms`, counted by the log store.
+    pub slow_syncs: Arc<SlowSyncs>,
+}
+
+/// Counts the log's fsyncs that take longer than a threshold, and warns of
+/// each, as ZooKeeper's `fsync.warningthresholdms` (default 1000 ms) and
+/// `zk_fsync_threshold_exceed_count`: an operator's first sign of a disk
+/// too slow for the log.
+pub struct SlowSyncs {
+    /// Milliseconds; as in ZooKeeper a negative one counts every fsync.
+    threshold_ms: AtomicI64,
+    exceeded: AtomicU64,
+}
+
+impl Default for SlowSyncs {
+    fn default() -> Self {
+        SlowSyncs { threshold_ms: AtomicI64::new(1000), exceeded: AtomicU64::new(0) }
+    }
+}
+
+impl SlowSyncs {
+    /// Sets the threshold, in milliseconds.
+    pub fn set_threshold_ms(&self, ms: i64) {
+        self.threshold_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Records one fsync of the log that took `took`: counted, with a
+    /// warning, if its whole milliseconds exceed the threshold.
+    pub fn record(&self, took: Duration) {
+        let ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
+        let threshold = self.threshold_ms.load(Ordering::Relaxed);
+        if ms > threshold {
+            self.exceeded.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "fsync-ing the Raft log took {ms}ms, over fsync.warningthresholdms ({threshold}ms): every write waits for it"
+            );
+        }
+    }
+
+    /// How many fsyncs exceeded the threshold.
+    pub fn exceeded(&self) -> u64 {
+        self.exceeded.load(Ordering::Relaxed)
+    }
 }
 
 impl Counters {
@@ -119,5 +164,22 @@ mod tests {
         assert_eq!(c.latency.min(), 200);
         assert_eq!(c.latency.max(), 900);
         assert_eq!(c.latency.count(), 3);
+    }
+
+    #[test]
+    fn only_fsyncs_over_the_threshold_count() {
+        let slow = SlowSyncs::default();
+        slow.record(Duration::from_millis(1000));
+        slow.record(Duration::from_micros(999_999));
+        assert_eq!(slow.exceeded(), 0, "1000 ms is not over the default threshold");
+        slow.record(Duration::from_millis(1001));
+        assert_eq!(slow.exceeded(), 1);
+        // As ZooKeeper compares whole milliseconds: 0 counts from 1 ms, -1 counts all.
+        slow.set_threshold_ms(0);
+        slow.record(Duration::from_micros(900));
+        assert_eq!(slow.exceeded(), 1);
+        slow.set_threshold_ms(-1);
+        slow.record(Duration::from_micros(900));
+        assert_eq!(slow.exceeded(), 2);
     }
 }

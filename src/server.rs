@@ -397,7 +397,8 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
     let shared = Arc::new(Shared::new(state));
     shared.held_reads.start(config.server_id);
     let settled = Settled::default();
-    let log = LogStore::open(stores.log, &stores.log_dir, settled.clone())?;
+    shared.counters.slow_syncs.set_threshold_ms(config.fsync_warning_threshold_ms);
+    let log = LogStore::open(stores.log, &stores.log_dir, settled.clone(), shared.counters.slow_syncs.clone())?;
     let sm = StateMachine::new(stores.state, shared.clone(), config.snap_count);
     let id = config.server_id;
     let links = Links::from_config(&config)?;

@@ -237,6 +237,27 @@ fn the_server_holds_at_most_max_cnxns_connections() {
     holds_at_most(&server, 2);
 }
 
+#[test]
+fn fsyncs_over_the_warning_threshold_are_counted_in_mntr() {
+    // The default threshold is a second: the key is there from the start.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = Paddock::start(dir.path());
+    assert!(plain.mntr("zk_fsync_threshold_exceed_count").is_some(), "{}", plain.four_letter("mntr"));
+    // As ZooKeeper, a negative threshold counts every fsync of the log.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_zoo_cfg(dir.path(), "fsync.warningthresholdms=-1\n");
+    let before = server.mntr("zk_fsync_threshold_exceed_count").expect("the count");
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        for i in 0..3 {
+            c.create(&format!("/synced-{i}"), b"", CreateMode::Persistent).await.unwrap();
+        }
+        c.close().await.unwrap();
+    });
+    let after = server.mntr("zk_fsync_threshold_exceed_count").expect("the count");
+    assert!(after >= before + 3, "{before} -> {after}");
+}
+
 /// A single paddock in `dir` started with a zoo.cfg of `text`.
 fn start_with_zoo_cfg(dir: &std::path::Path, text: &str) -> Paddock {
     let cfg = dir.join("zoo.cfg");

@@ -193,6 +193,7 @@ fn monitor(server: &Server) -> Vec<(&'static str, Figure)> {
         // Every session is global here: none is local to one server.
         ("local_sessions", Figure::Int(0)),
         ("uptime", int(server.started.elapsed().as_millis())),
+        ("fsync_threshold_exceed_count", int(c.slow_syncs.exceeded())),
         // Not in ZooKeeper: the Raft log (in log entries and indexes, not zxids:
         // an entry carries a batch of transactions), to watch that compaction
         // keeps it bounded.

@@ -99,7 +99,7 @@ pub async fn run(config: &Config, to: &Path) -> Result<Exported, ExportError> {
         }
     }
     let shared = Arc::new(Shared::new(StateMachine::load(&stores.state).map_err(open)?));
-    let mut log = LogStore::open(stores.log, &stores.log_dir, Settled::default()).map_err(open)?;
+    let mut log = LogStore::open(stores.log, &stores.log_dir, Settled::default(), Default::default()).map_err(open)?;
     let mut sm = StateMachine::new(stores.state, shared.clone(), config.snap_count);
     // What a restart does first: apply the entries known to be committed.
     openraft::StorageHelper::new(&mut log, &mut sm).get_initial_state().await.map_err(|e| ExportError::Replay(e.to_string()))?;

@@ -27,6 +27,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 use super::batcher::Settled;
 use super::durable_mark::DurableMark;
 use super::TypeConfig;
+use crate::metrics::SlowSyncs;
 use crate::storage::{self, cf, CF_LOGS, CF_RAFT};
 
 type StorageResult<T> = Result<T, StorageError<u64>>;
@@ -45,6 +46,8 @@ pub struct LogStore {
     recent: Arc<Mutex<VecDeque<Entry<TypeConfig>>>>,
     /// How far the log is known durable, kept outside RocksDB.
     mark: DurableMark,
+    /// Told how long each fsync of appended entries took.
+    slow_syncs: Arc<SlowSyncs>,
 }
 
 /// Entries kept in memory: enough to cover what is appended but not yet
@@ -94,13 +97,19 @@ fn synced() -> WriteOptions {
 
 impl LogStore {
     /// Wraps the log's database, kept in `dir` (see `storage::open_stores`);
-    /// `settled` learns when the batcher's entries are durable. Refuses a
+    /// `settled` learns when the batcher's entries are durable, `slow_syncs`
+    /// how long each fsync took. Refuses a
     /// log that ends before the index its durable mark says it had made
     /// durable: RocksDB recovered only the part before a damaged record
     /// (see `durable_mark`).
-    pub fn open(db: Arc<DB>, dir: &std::path::Path, settled: Settled) -> Result<Self, storage::StorageError> {
+    pub fn open(
+        db: Arc<DB>,
+        dir: &std::path::Path,
+        settled: Settled,
+        slow_syncs: Arc<SlowSyncs>,
+    ) -> Result<Self, storage::StorageError> {
         let (mark, held) = DurableMark::open(dir).map_err(storage::StorageError::Io)?;
-        let store = LogStore { db, settled, recent: Arc::default(), mark };
+        let store = LogStore { db, settled, recent: Arc::default(), mark, slow_syncs };
         let last = store.log_state()?.last_log_id.map_or(0, |id| id.index);
         match held {
             Some(durable) if durable > last => Err(storage::StorageError::LogLost(format!(
@@ -258,7 +267,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         drop(recent);
         // Outside the cache's lock: readers need not wait for the disk.
+        let syncing = std::time::Instant::now();
         let result = self.db.flush_wal(true).map_err(|e| std::io::Error::other(e.to_string()));
+        self.slow_syncs.record(syncing.elapsed());
         if let (Ok(()), Some(last)) = (&result, last_index) {
             self.mark.advance(last);
         }
