@@ -161,7 +161,7 @@ pub struct Config {
     /// Pending connections the client ports queue before they are accepted
     /// (ZooKeeper's `clientPortListenBacklog`, default -1: the system's
     /// limit, net.core.somaxconn).
-    pub client_port_listen_backlog: i32,
+    pub client_port_listen_backlog: i64,
     /// An fsync of the log slower than this many milliseconds is counted and
     /// warned of (ZooKeeper's `fsync.warningthresholdms`, default 1000).
     pub fsync_warning_threshold_ms: i64,
@@ -402,6 +402,7 @@ impl Config {
             let (key, value) = (key.trim(), value.trim());
             let err = |reason: String| ConfigError::Value { file: file.to_string(), line: i + 1, key: key.to_string(), reason };
             let num = |v: &str| v.parse::<u64>().map_err(|e| err(e.to_string()));
+            let signed = |v: &str| v.parse::<i64>().map_err(|e| err(e.to_string()));
             if let Some((secrets, field)) = self.store_setting(key) {
                 match field {
                     "type" => {
@@ -425,16 +426,12 @@ impl Config {
                 "maxSessionTimeout" => self.max_session_timeout_ms = Some(num(value)?),
                 "jute.maxbuffer" => self.max_buffer = num(value)? as usize,
                 "maxClientCnxns" => self.max_client_cnxns = num(value)? as usize,
-                "clientPortListenBacklog" => {
-                    self.client_port_listen_backlog = value.parse().map_err(|e: std::num::ParseIntError| err(e.to_string()))?
-                }
+                "clientPortListenBacklog" => self.client_port_listen_backlog = signed(value)?,
                 "fsync.warningthresholdms" | "zookeeper.fsync.warningthresholdms" => {
-                    self.fsync_warning_threshold_ms = value.parse().map_err(|e: std::num::ParseIntError| err(e.to_string()))?
+                    self.fsync_warning_threshold_ms = signed(value)?
                 }
                 // As ZooKeeper: a negative limit means the default, none.
-                "maxCnxns" | "zookeeper.maxCnxns" => {
-                    self.max_cnxns = value.parse::<i64>().map_err(|e| err(e.to_string()))?.max(0) as usize
-                }
+                "maxCnxns" | "zookeeper.maxCnxns" => self.max_cnxns = signed(value)?.max(0) as usize,
                 "znode.container.checkIntervalMs" => self.container_check_interval_ms = num(value)?.max(1),
                 "zookeeper.DigestAuthenticationProvider.superDigest" | "superDigest" => {
                     self.super_digest = Some(value.to_string())

@@ -42,7 +42,7 @@ const TLS_HANDSHAKE: u8 = 0x16;
 /// Binds a client port, queueing up to `backlog` connections not yet
 /// accepted (ZooKeeper's `clientPortListenBacklog`; not above 0: the
 /// system's limit, as Netty's default).
-pub fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+pub fn bind(addr: SocketAddr, backlog: i64) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     // As std's bind: a restarted server takes its port back at once.
     socket.set_reuseaddr(true)?;
