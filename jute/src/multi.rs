@@ -152,9 +152,10 @@ pub struct MultiRequest {
 }
 
 impl MultiRequest {
-    /// True if the request is non-empty and only reads (i.e. a multiRead).
+    /// True if the request is non-empty and only reads (what a multiRead
+    /// must hold; decoding no longer refuses a mix, so every op is looked at).
     pub fn is_read(&self) -> bool {
-        self.ops.first().is_some_and(MultiOp::is_read)
+        !self.ops.is_empty() && self.ops.iter().all(MultiOp::is_read)
     }
 }
 
