@@ -24,6 +24,7 @@ pub mod fault;
 pub mod import;
 pub mod metrics;
 pub mod network;
+pub mod open_files;
 pub mod ops;
 pub mod raft;
 pub mod reaper;

@@ -96,6 +96,8 @@ pub struct Server {
     next_conn: AtomicU64,
     /// The lowest storage format among the members (`raft::formats`).
     pub formats: crate::raft::formats::ClusterFormat,
+    /// Client connections the open-files limit leaves room for (`open_files`).
+    pub client_budget: usize,
 }
 
 /// Wall-clock milliseconds since the epoch, as ZooKeeper's ctime/mtime.
@@ -390,6 +392,7 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
     if let Some(id) = &config.any_sasl_user_id {
         crate::tree::acl::let_any_sasl_user_do(id);
     }
+    let client_budget = open_files_budget();
     std::fs::create_dir_all(&config.data_dir)?;
     std::fs::create_dir_all(config.log_dir())?;
     let stores = storage::open_stores(&config.data_dir, config.log_dir())?;
@@ -483,6 +486,7 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
         connections: Default::default(),
         next_conn: AtomicU64::new(1),
         formats: Default::default(),
+        client_budget,
     });
     if let Some(l) = peer_listener {
         tokio::spawn(crate::raft::peer_server::accept_loop(server.clone(), l));
@@ -509,6 +513,30 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
         tokio::spawn(crate::raft::membership::add_configured_observers(server.clone()));
     }
     Ok(Running { server, client_addr, admin_addr, secure_addr, metrics_addr })
+}
+
+/// Raises the open-files limit as ZooKeeper's JVM does, and returns how
+/// many client connections it leaves room for beside storage.
+fn open_files_budget() -> usize {
+    match crate::open_files::raise() {
+        Ok(limit) => {
+            let budget = limit.client_connections();
+            if limit.now > limit.was {
+                tracing::info!("open files limit raised from {} to {}: up to {budget} client connections", limit.was, limit.now);
+            }
+            if limit.now < 2 * crate::open_files::RESERVED {
+                tracing::warn!(
+                    "the open files limit is {}: at most {budget} client connections, and storage may run short; raise it (ulimit -n)",
+                    limit.now
+                );
+            }
+            budget
+        }
+        Err(e) => {
+            tracing::warn!("cannot read the open files limit: {e}");
+            usize::MAX
+        }
+    }
 }
 
 /// Binds an HTTP port (the admin server's, the metrics'), if it is enabled.

@@ -203,6 +203,10 @@ fn open_with(dir: &Path, names: &[&'static str], flush_together: bool) -> Result
     // ones included: ~550 MiB of log files were kept, and replayed at each
     // start. Capped, the small column families are flushed instead.
     opts.set_max_total_wal_size(MAX_WAL_BYTES);
+    // Uncapped, RocksDB keeps every table file open; capped, the open-files
+    // limit can keep a share for it that client connections cannot take
+    // (`open_files`).
+    opts.set_max_open_files(crate::open_files::TABLE_FILES_PER_DB);
     if flush_together {
         // Each write fsyncs the log's WAL, and that fsync also writes the
         // file's inode whenever the write made the file longer: only a

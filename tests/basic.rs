@@ -182,9 +182,9 @@ fn builtin_cversions_match_zookeeper() {
 }
 
 /// Checks that `server` holds `limit` sessions from 127.0.0.1, closes one
-/// more connection at once, unanswered, and takes a new one once a session
-/// closes.
-fn holds_at_most(server: &Paddock, limit: usize) {
+/// more connection at once, unanswered, takes writes of `bytes` in all
+/// while full, and takes a new connection once a session closes.
+fn holds_at_most(server: &Paddock, limit: usize, bytes: usize) {
     use std::io::{Read, Write};
     rt().block_on(async {
         let mut sessions = Vec::new();
@@ -200,6 +200,10 @@ fn holds_at_most(server: &Paddock, limit: usize) {
         assert!(Client::connect(&server.addr, 10_000).await.is_err());
         // The sessions are unaffected, and a closed one frees its place.
         sessions[0].create("/limited", b"", CreateMode::Persistent).await.unwrap();
+        let value = vec![b'v'; 4096];
+        for _ in 0..bytes.div_ceil(value.len()) {
+            sessions[0].set_data("/limited", &value, -1).await.unwrap();
+        }
         sessions.remove(0).close().await.unwrap();
         let mut next = None;
         for _ in 0..50 {
@@ -222,7 +226,7 @@ fn holds_at_most(server: &Paddock, limit: usize) {
 fn one_address_holds_at_most_max_client_cnxns_connections() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_with_zoo_cfg(dir.path(), "maxClientCnxns=3\nclientPortListenBacklog=50\n");
-    holds_at_most(&server, 3);
+    holds_at_most(&server, 3, 0);
     // The limit shows in `conf`, as ZooKeeper's, and so does the backlog.
     let conf = server.four_letter("conf");
     assert!(conf.contains("maxClientCnxns=3\nminSessionTimeout="), "{conf}");
@@ -234,7 +238,31 @@ fn the_server_holds_at_most_max_cnxns_connections() {
     // No limit per address, so only the total (ZooKeeper's maxCnxns) refuses.
     let dir = tempfile::tempdir().unwrap();
     let server = start_with_zoo_cfg(dir.path(), "maxClientCnxns=0\nmaxCnxns=2\n");
-    holds_at_most(&server, 2);
+    holds_at_most(&server, 2, 0);
+}
+
+#[test]
+fn client_connections_leave_storage_its_open_files() {
+    // A server whose every descriptor went to clients could not create the
+    // files a flush of its log writes, and would stop. Under a limit of 600
+    // it keeps half for storage: it holds 300 sessions, refuses the next,
+    // and while full takes 8 MiB of writes (its log's memtables, 4 MiB in
+    // all, flush to new files at least once).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(&cfg, "maxClientCnxns=0\n").unwrap();
+    let log = dir.path().join("stderr.log");
+    let limit = 600;
+    let mut server =
+        Paddock::start_with_open_files_limit(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()], limit, &log);
+    let budget = paddock::open_files::Limit { was: limit, now: limit }.client_connections();
+    assert_eq!(budget, 300);
+    // This process holds the other end of every connection.
+    paddock::open_files::raise().unwrap();
+    holds_at_most(&server, budget, 8 << 20);
+    assert!(server.alive(), "{}", std::fs::read_to_string(&log).unwrap_or_default());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("the open files limit leaves room for 300 beside storage"), "{logged}");
 }
 
 #[test]

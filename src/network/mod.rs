@@ -57,8 +57,12 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, mode: Liste
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let (per_ip, total) = (server.config.max_client_cnxns, server.config.max_cnxns);
-                let admitted = match stats::Admitted::new(&server, peer.ip(), per_ip, total) {
+                let limits = stats::Limits {
+                    per_ip: server.config.max_client_cnxns,
+                    total: server.config.max_cnxns,
+                    open_files: server.client_budget,
+                };
+                let admitted = match stats::Admitted::new(&server, peer.ip(), limits) {
                     Ok(admitted) => admitted,
                     Err(refused) => {
                         // As ZooKeeper: the connection is closed at once, with this warning.

@@ -258,6 +258,25 @@ pub enum Refused {
         /// The limit.
         max: usize,
     },
+    /// The server already holds what the open-files limit leaves for clients.
+    #[error("Too many connections {open} - the open files limit leaves room for {max} beside storage (raise it: ulimit -n)")]
+    OpenFiles {
+        /// Connections open.
+        open: usize,
+        /// Connections the limit leaves room for.
+        max: usize,
+    },
+}
+
+/// The limits a new connection is admitted under (0: no limit).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections one client address may hold (`maxClientCnxns`).
+    pub per_ip: usize,
+    /// Connections the server may hold (`maxCnxns`).
+    pub total: usize,
+    /// Connections the open-files limit leaves room for (`open_files`).
+    pub open_files: usize,
 }
 
 /// A connection counted against the limits until dropped.
@@ -267,17 +286,20 @@ pub struct Admitted {
 }
 
 impl Admitted {
-    /// Counts a new connection from `ip`, unless `ip` already holds
-    /// `per_ip` connections or the server `total` (0: no limit), as
-    /// ZooKeeper's `maxClientCnxns` and `maxCnxns`.
-    pub fn new(server: &Arc<Server>, ip: IpAddr, per_ip: usize, total: usize) -> Result<Admitted, Refused> {
+    /// Counts a new connection from `ip`, unless `ip` or the server already
+    /// holds what `limits` allow, as ZooKeeper's `maxClientCnxns` and
+    /// `maxCnxns`.
+    pub fn new(server: &Arc<Server>, ip: IpAddr, limits: Limits) -> Result<Admitted, Refused> {
         let mut admitted = server.connections.admitted.lock().unwrap_or_else(|e| e.into_inner());
-        if total > 0 && admitted.total >= total {
-            return Err(Refused::Total { open: admitted.total, max: total });
+        if limits.total > 0 && admitted.total >= limits.total {
+            return Err(Refused::Total { open: admitted.total, max: limits.total });
+        }
+        if limits.open_files > 0 && admitted.total >= limits.open_files {
+            return Err(Refused::OpenFiles { open: admitted.total, max: limits.open_files });
         }
         let open = admitted.per_ip.get(&ip).copied().unwrap_or(0);
-        if per_ip > 0 && open >= per_ip {
-            return Err(Refused::PerAddress { ip, max: per_ip });
+        if limits.per_ip > 0 && open >= limits.per_ip {
+            return Err(Refused::PerAddress { ip, max: limits.per_ip });
         }
         admitted.per_ip.insert(ip, open + 1);
         admitted.total += 1;

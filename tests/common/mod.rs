@@ -84,18 +84,30 @@ impl Paddock {
     /// (RLIMIT_FSIZE) set to `bytes`: a write past it fails as on a full
     /// disk (root cannot bypass it, as it can a read-only directory).
     pub fn start_with_file_size_limit(data_dir: &Path, bytes: u64, log: &Path) -> Paddock {
-        let server = Self::spawn_prepared(data_dir, &[], Some(log), |cmd| {
+        Self::start_limited(data_dir, &[], libc::RLIMIT_FSIZE, bytes, log)
+    }
+
+    /// As `start_with_log` with `extra` arguments, with the process's
+    /// open-files limit (RLIMIT_NOFILE, soft and hard, so it cannot raise
+    /// it) set to `files`.
+    pub fn start_with_open_files_limit(data_dir: &Path, extra: &[&str], files: u64, log: &Path) -> Paddock {
+        Self::start_limited(data_dir, extra, libc::RLIMIT_NOFILE, files, log)
+    }
+
+    /// Starts the server with its `resource` limit, soft and hard, at `value`.
+    fn start_limited(data_dir: &Path, extra: &[&str], resource: libc::__rlimit_resource_t, value: u64, log: &Path) -> Paddock {
+        let server = Self::spawn_prepared(data_dir, extra, Some(log), |cmd| {
             use std::os::unix::process::CommandExt;
             // SAFETY: the hook makes only async-signal-safe calls (setrlimit,
             // signal), as required between fork and exec.
             unsafe {
                 cmd.pre_exec(move || {
-                    let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
-                    if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
+                    if libc::setrlimit(resource, &limit) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
-                    // A write past the limit then fails (EFBIG) instead of
-                    // killing the process.
+                    // A write past a file-size limit then fails (EFBIG)
+                    // instead of killing the process.
                     libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
                     Ok(())
                 });
