@@ -143,6 +143,11 @@ pub fn main(args: BenchArgs) -> ExitCode {
         eprintln!("paddock bench: {e}");
         return ExitCode::from(2);
     }
+    // Each session is a socket: a shell's soft limit (often 1,024) would
+    // cap --sessions well below what the hard limit allows.
+    if let Err(e) = crate::open_files::raise() {
+        eprintln!("paddock bench: cannot read the open files limit: {e}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads.max(1)).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
