@@ -125,6 +125,11 @@ impl Server {
         };
         match (leader, leader_addr) {
             (Some(l), _) if l == self.config.server_id || self.config.peers.is_empty() => {
+                // As ZooKeeper's SessionMoved: the client has attached at
+                // another server since it sent this on a connection here.
+                if !self.shared.sessions.may_write(session_id, crate::session::HERE) {
+                    return Err(ZkError::ConnectionLoss(format!("session {session_id:#x} moved to another server")));
+                }
                 let rx = self.batcher.submit(proposal, trace.child("log write", SpanKind::Internal));
                 Ok(WriteReceiver::Local(rx.map_err(ZkError::ConnectionLoss)?))
             }
@@ -134,6 +139,25 @@ impl Server {
                 Ok(WriteReceiver::Forwarded(l, self.forwarder.forward(l, &addr, proposal, span).await?))
             }
             _ => Err(ZkError::ConnectionLoss("no leader".into())),
+        }
+    }
+
+    /// Before a client is told its session is attached here: the leader
+    /// learns it first (this server itself, or over the link that carries
+    /// this server's forwarded writes, waiting at most a second for it to
+    /// answer), so that a write still coming through a connection the
+    /// client left elsewhere is refused (`SessionTracker::may_write`).
+    pub async fn announce_attach(&self, session_id: i64) {
+        match self.remote_leader() {
+            Some((leader, addr)) => {
+                let told = tokio::time::timeout(Duration::from_secs(1), self.forwarder.attach(leader, &addr, session_id)).await;
+                match told {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!("cannot tell leader {leader} where session {session_id:#x} is: {e}"),
+                    Err(_) => tracing::debug!("leader {leader} did not hear where session {session_id:#x} is in time"),
+                }
+            }
+            None => self.shared.sessions.claim(&[session_id], crate::session::HERE),
         }
     }
 
@@ -470,7 +494,7 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
     let config_has_observers = config.peers.values().any(|p| p.observer);
     let lease = crate::serving::Lease::from_config(&config);
     let serving = crate::serving::start(raft.clone(), lease);
-    let forwarder = Forwarder::from_config(&config, links.clone());
+    let forwarder = Forwarder::from_config(&config, links.clone(), shared.clone());
     let server = Arc::new(Server {
         config,
         shared,

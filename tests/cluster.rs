@@ -152,6 +152,36 @@ fn a_session_moves_to_another_server_with_its_ephemerals() {
     });
 }
 
+#[test]
+fn a_write_through_a_connection_the_session_left_is_refused() {
+    // A client that gave up on a server and resumed its session at another
+    // may still have a write on its way through the old connection (a
+    // retransmission after a partition heals). Applied, it would land after
+    // writes the client sent later. As ZooKeeper (SessionMoved), the leader
+    // refuses it and that connection closes. Moves: follower to follower,
+    // follower to leader, leader to follower.
+    let dir = tempfile::tempdir().unwrap();
+    let ens = Ensemble::start(dir.path(), 3);
+    let leader = ens.leader().expect("a leader");
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    let other = (1..=3).find(|i| *i != leader && *i != follower).unwrap();
+    rt().block_on(async {
+        let mut old = Client::connect(&ens.addr(follower), 10_000).await.unwrap();
+        let (id, passwd) = (old.session_id, old.passwd.clone());
+        old.create("/before", b"", CreateMode::Persistent).await.unwrap();
+        for (n, to) in [other, leader, follower].into_iter().enumerate() {
+            let new = Client::resume(&ens.addr(to), 10_000, id, passwd.clone(), 0).await.unwrap();
+            let stale = old.create(&format!("/stale-{n}"), b"", CreateMode::Persistent).await;
+            assert!(stale.is_err(), "move {n}: a write through the connection the session left: {stale:?}");
+            new.create(&format!("/moved-{n}"), b"", CreateMode::Persistent).await.unwrap();
+            new.sync("/").await.unwrap();
+            assert!(new.exists(&format!("/stale-{n}"), false).await.unwrap().is_none(), "move {n}");
+            old = new;
+        }
+        old.close().await.unwrap();
+    });
+}
+
 /// Resumes session `id` at `addr`, retrying while the server is between
 /// leaders; `None` if the session no longer exists.
 async fn connect_retrying_session(addr: &str, id: i64, passwd: &[u8]) -> Option<Client> {

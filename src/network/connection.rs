@@ -365,6 +365,9 @@ async fn handshake<W: AsyncWrite + Unpin>(
             }
         }
     };
+    if !read_only {
+        server.announce_attach(session_id).await;
+    }
     let resp = ConnectResponse { protocol_version: 0, timeout: timeout_ms, session_id, passwd, read_only: answer_read_only };
     let mut out = BytesMut::new();
     frame::put_record(&mut out, &resp);

@@ -28,6 +28,8 @@ enum Waiter {
     Outcome(oneshot::Sender<Result<Response, String>>, Span),
     /// A read point (`PeerRequest::ReadIndex`).
     ReadIndex(oneshot::Sender<Result<u64, String>>),
+    /// The leader's note of where sessions are attached (`Forwarder::attach`).
+    Touched(oneshot::Sender<()>),
 }
 
 /// The requests waiting for an answer, by request id.
@@ -60,6 +62,9 @@ pub struct Forwarder {
     /// (see `network::PeerNetwork` for why).
     configured: std::collections::BTreeMap<u64, String>,
     links: Links,
+    /// This server's sessions, named to a leader on each new link before
+    /// anything else (`PeerRequest::Touch` with `wire::ATTACHED`).
+    shared: Option<Arc<crate::state::Shared>>,
 }
 
 fn lock<T>(w: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -69,9 +74,9 @@ fn lock<T>(w: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Forwarder {
     /// A forwarder that dials the leader through `links` at the address the
     /// local config gives it.
-    pub fn from_config(config: &crate::config::Config, links: Links) -> Self {
+    pub fn from_config(config: &crate::config::Config, links: Links, shared: Arc<crate::state::Shared>) -> Self {
         let configured = config.peers.iter().map(|(id, p)| (*id, p.peer_addr())).collect();
-        Forwarder { configured, links, ..Default::default() }
+        Forwarder { configured, links, shared: Some(shared), ..Default::default() }
     }
 
     /// Where to dial the leader: its address in the local zoo.cfg if listed
@@ -114,13 +119,31 @@ impl Forwarder {
         self.send(leader, addr, PeerRequest::Touch(ids), None).await
     }
 
+    /// Tells the leader that `session`'s client attached here, and returns
+    /// once it has noted it.
+    pub async fn attach(&self, leader: u64, addr: &str, session: i64) -> Result<(), ZkError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(leader, addr, PeerRequest::Touch(vec![super::wire::ATTACHED, session]), Some(Waiter::Touched(tx))).await?;
+        rx.await.map_err(|_| ZkError::ConnectionLoss("link to the leader lost".into()))
+    }
+
     /// Sends `msg` on the link to `leader` (dialled anew unless the current
     /// one is to it and alive), with `waiter` told the answer.
     async fn send(&self, leader: u64, addr: &str, msg: PeerRequest, waiter: Option<Waiter>) -> Result<(), ZkError> {
         let mut link = self.link.lock().await;
         let usable = link.as_ref().is_some_and(|l| l.leader == leader && l.alive.load(Ordering::Acquire));
         if !usable {
-            *link = Some(connect(&self.links, leader, self.leader_addr(leader, addr)).await?);
+            let fresh = connect(&self.links, leader, self.leader_addr(leader, addr)).await?;
+            // A new link is new to the leader: it learns first which sessions
+            // write through it, or it would take their writes for ones from
+            // connections their clients left.
+            if let Some(shared) = &self.shared {
+                let mut attached = vec![super::wire::ATTACHED];
+                attached.extend(shared.sessions.attached());
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                let _ = fresh.tx.send((id, PeerRequest::Touch(attached)));
+            }
+            *link = Some(fresh);
         }
         let Some(l) = link.as_ref() else { return Err(ZkError::ConnectionLoss("no link to the leader".into())) };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -164,6 +187,9 @@ async fn connect(links: &Links, leader: u64, addr: &str) -> Result<Link, ZkError
                 }
                 (Some(Waiter::ReadIndex(tx)), PeerResponse::ReadIndex(result)) => {
                     let _ = tx.send(result);
+                }
+                (Some(Waiter::Touched(tx)), PeerResponse::Touched) => {
+                    let _ = tx.send(());
                 }
                 _ => {}
             }

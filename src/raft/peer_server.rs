@@ -57,9 +57,12 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
             Ok((stream, peer)) => {
                 let server = server.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve(server, stream).await {
+                    // Numbered from 1 (0 is this server's own clients, `session::HERE`).
+                    let origin = server.next_conn_id();
+                    if let Err(e) = serve(server.clone(), stream, origin).await {
                         tracing::debug!(%peer, "peer connection ended: {e}");
                     }
+                    server.shared.sessions.release(origin);
                 });
             }
             Err(e) => {
@@ -90,14 +93,22 @@ fn refuse_vote_while_empty(server: &Server, rpc: &VoteRequest<u64>) -> Option<Vo
 }
 
 /// Puts a forwarded write into the leader's queue; its answer is sent on
-/// `tx` once known. Returns the answer now only if it was refused.
+/// `tx` once known. Returns the answer now only if it was refused: also
+/// when its session's client has attached elsewhere since (the member then
+/// closes that connection, as ZooKeeper does on SessionMoved).
 fn forward(
     server: &Server,
     tx: &mpsc::UnboundedSender<(u64, PeerResponse)>,
     id: u64,
     proposal: super::Proposal,
     trace: Span,
+    origin: u64,
 ) -> Option<PeerResponse> {
+    if !server.shared.sessions.may_write(proposal.session_id, origin) {
+        let moved = format!("session {:#x} moved to another server", proposal.session_id);
+        trace.fail(moved.clone());
+        return Some(PeerResponse::Forwarded(Err(moved)));
+    }
     // Entering the leader's queue happens here, in arrival order (the
     // leader's clock stamps the batch); only the wait for the outcome runs
     // concurrently.
@@ -114,7 +125,9 @@ fn forward(
     }
 }
 
-async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(), wire::WireError> {
+/// Answers one member's connection; `origin` numbers it for the sessions
+/// whose clients attached at that member (`session::SessionTracker::may_write`).
+async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream, origin: u64) -> Result<(), wire::WireError> {
     let (conn, first) = server.links.accept(stream).await?;
     // However this connection ends, a leader that replicated over it may be gone.
     let mut leader_watch = LeaderWatch::new(server.clone());
@@ -157,6 +170,9 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
                 PeerResponse::Status { initialized: server.raft.is_initialized().await.unwrap_or(false) }
             }
             PeerRequest::Touch(ids) => {
+                if let Some((&wire::ATTACHED, attached)) = ids.split_first() {
+                    server.shared.sessions.claim(attached, origin);
+                }
                 let timeouts: Vec<(i64, i32)> = {
                     let state = server.shared.read_async().await;
                     ids.iter().filter_map(|id| state.tree.session(*id).map(|s| (*id, s.timeout_ms))).collect()
@@ -175,12 +191,12 @@ async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream) -> Result<(),
                 });
                 continue;
             }
-            PeerRequest::Forward(proposal) => match forward(&server, &tx, id, proposal, Span::none()) {
+            PeerRequest::Forward(proposal) => match forward(&server, &tx, id, proposal, Span::none(), origin) {
                 Some(refused) => refused,
                 None => continue,
             },
             PeerRequest::ForwardTraced(proposal, parent) => {
-                match forward(&server, &tx, id, proposal, Span::remote_child("log write", parent)) {
+                match forward(&server, &tx, id, proposal, Span::remote_child("log write", parent), origin) {
                     Some(refused) => refused,
                     None => continue,
                 }

@@ -34,7 +34,9 @@ pub enum PeerRequest {
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// A client write received by a follower, for the leader to put in the log.
     Forward(Proposal),
-    /// Sessions whose clients a follower heard from, for the leader's expiry clock.
+    /// Sessions whose clients a follower heard from, for the leader's expiry
+    /// clock. Led by [`ATTACHED`]: sessions whose clients attached there (a
+    /// member from before that mark finds no session 0 and just touches).
     Touch(Vec<i64>),
     /// Does this server already belong to a formed ensemble?
     Status,
@@ -53,6 +55,11 @@ pub enum PeerRequest {
     /// The storage format this member reads (`raft::formats`).
     Format,
 }
+
+/// First in a [`PeerRequest::Touch`]: the sessions after it are attached at
+/// the sender, whose writes of theirs the leader takes from now on
+/// (`session::SessionTracker::may_write`). No session has id 0.
+pub const ATTACHED: i64 = 0;
 
 /// The answer to a [`PeerRequest`].
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! Sessions: local liveness tracking, the connection that currently serves
-//! each session, and the leader's expiry loop.
+//! each session, where the leader knows its client to be, and the leader's
+//! expiry loop.
 
 pub mod expiry;
 pub mod reads;
@@ -11,6 +12,11 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::watch::ConnId;
+
+/// Where this server's own client connections write from, in the terms of
+/// [`SessionTracker::may_write`]; a member's link to the leader is numbered
+/// from 1.
+pub const HERE: u64 = 0;
 
 /// Per-session liveness as seen by this server: the deadline by which the
 /// client must be heard from again.
@@ -24,6 +30,12 @@ struct Tracker {
     deadlines: HashMap<i64, Instant>,
     touched: std::collections::HashSet<i64>,
     owners: HashMap<i64, (ConnId, CancellationToken)>,
+    /// On the leader: through where (this server, or a member's link) each
+    /// session's client last attached; see `may_write`.
+    claims: HashMap<i64, u64>,
+    /// On the leader: the links whose members say where their clients
+    /// attach (builds from before that do not).
+    claiming: std::collections::HashSet<u64>,
 }
 
 impl SessionTracker {
@@ -74,7 +86,9 @@ impl SessionTracker {
 
     /// Records that `conn` now serves `session_id`, closing any older connection of it.
     pub fn attach(&self, session_id: i64, conn: ConnId, closer: CancellationToken) {
-        if let Some((_, old)) = self.lock().owners.insert(session_id, (conn, closer)) {
+        let mut t = self.lock();
+        t.claims.insert(session_id, HERE);
+        if let Some((_, old)) = t.owners.insert(session_id, (conn, closer)) {
             old.cancel();
         }
     }
@@ -84,13 +98,65 @@ impl SessionTracker {
         let mut t = self.lock();
         if t.owners.get(&session_id).is_some_and(|(c, _)| *c == conn) {
             t.owners.remove(&session_id);
+            if t.claims.get(&session_id) == Some(&HERE) {
+                t.claims.remove(&session_id);
+            }
         }
+    }
+
+    /// The sessions with a connection to this server.
+    pub fn attached(&self) -> Vec<i64> {
+        self.lock().owners.keys().copied().collect()
+    }
+
+    /// On the leader: the clients of `sessions` attached at the member whose
+    /// link is `origin` (it said so before sending any write of theirs).
+    pub fn claim(&self, sessions: &[i64], origin: u64) {
+        let mut t = self.lock();
+        t.claiming.insert(origin);
+        for id in sessions {
+            t.claims.insert(*id, origin);
+        }
+    }
+
+    /// On the leader: whether a write of `session_id` that came through
+    /// `origin` may enter the log. Not if its client has attached elsewhere
+    /// since: the write comes from a connection the client left, and could
+    /// land after writes it sent later (ZooKeeper refuses it as
+    /// SessionMoved). A session attached nowhere known (after an election,
+    /// or its link closed) is claimed by the first write, and so is one
+    /// written through a member that never says where its clients attach
+    /// (an older build, during a rolling upgrade): refusing those would
+    /// refuse every write of a client that moved there.
+    pub fn may_write(&self, session_id: i64, origin: u64) -> bool {
+        if session_id == 0 {
+            return true;
+        }
+        let mut t = self.lock();
+        let says = origin == HERE || t.claiming.contains(&origin);
+        match t.claims.get(&session_id) {
+            Some(claimed) if *claimed == origin => true,
+            Some(_) if says => false,
+            _ => {
+                t.claims.insert(session_id, origin);
+                true
+            }
+        }
+    }
+
+    /// On the leader: the link numbered `origin` closed, so the sessions
+    /// attached through it are attached nowhere known.
+    pub fn release(&self, origin: u64) {
+        let mut t = self.lock();
+        t.claiming.remove(&origin);
+        t.claims.retain(|_, o| *o != origin);
     }
 
     /// The session ended: close its connection and forget it.
     pub fn ended(&self, session_id: i64) {
         let mut t = self.lock();
         t.deadlines.remove(&session_id);
+        t.claims.remove(&session_id);
         if let Some((_, closer)) = t.owners.remove(&session_id) {
             closer.cancel();
         }
@@ -105,6 +171,32 @@ impl SessionTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_from_where_the_client_left_is_refused() {
+        let t = SessionTracker::default();
+        // Attached here, then at the member whose link is 7.
+        t.attach(5, 1, CancellationToken::new());
+        assert!(t.may_write(5, HERE));
+        t.claim(&[5], 7);
+        assert!(!t.may_write(5, HERE), "the connection it left");
+        assert!(t.may_write(5, 7));
+        // Its old connection here closing does not undo the move.
+        t.detach(5, 1);
+        assert!(!t.may_write(5, HERE));
+        // The link closes: the next write, from anywhere, claims it.
+        t.release(7);
+        assert!(t.may_write(5, 9));
+        // A member that never says where its clients attach (an older
+        // build) takes the session over with a write; one that does
+        // cannot.
+        t.claim(&[], 9);
+        assert!(t.may_write(5, 9) && t.may_write(5, 11) && !t.may_write(5, 9));
+        // Server-initiated writes belong to no session.
+        assert!(t.may_write(0, 3));
+        t.ended(5);
+        assert!(t.may_write(5, 2));
+    }
 
     #[test]
     fn unseen_sessions_get_a_full_timeout_then_expire() {
