@@ -127,7 +127,9 @@ impl Server {
             (Some(l), _) if l == self.config.server_id || self.config.peers.is_empty() => {
                 // As ZooKeeper's SessionMoved: the client has attached at
                 // another server since it sent this on a connection here.
-                if !self.shared.sessions.may_write(session_id, crate::session::HERE) {
+                // A single server has nowhere else a client could attach.
+                let ensemble = !self.config.peers.is_empty();
+                if ensemble && !self.shared.sessions.may_write(session_id, crate::session::HERE) {
                     return Err(ZkError::ConnectionLoss(format!("session {session_id:#x} moved to another server")));
                 }
                 let rx = self.batcher.submit(proposal, trace.child("log write", SpanKind::Internal));

@@ -54,7 +54,6 @@ impl Drop for Link {
 }
 
 /// The follower's link to the leader.
-#[derive(Default)]
 pub struct Forwarder {
     link: tokio::sync::Mutex<Option<Link>>,
     next_id: std::sync::atomic::AtomicU64,
@@ -64,7 +63,7 @@ pub struct Forwarder {
     links: Links,
     /// This server's sessions, named to a leader on each new link before
     /// anything else (`PeerRequest::Touch` with `wire::ATTACHED`).
-    shared: Option<Arc<crate::state::Shared>>,
+    shared: Arc<crate::state::Shared>,
 }
 
 fn lock<T>(w: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -76,7 +75,7 @@ impl Forwarder {
     /// local config gives it.
     pub fn from_config(config: &crate::config::Config, links: Links, shared: Arc<crate::state::Shared>) -> Self {
         let configured = config.peers.iter().map(|(id, p)| (*id, p.peer_addr())).collect();
-        Forwarder { configured, links, shared: Some(shared), ..Default::default() }
+        Forwarder { link: Default::default(), next_id: Default::default(), configured, links, shared }
     }
 
     /// Where to dial the leader: its address in the local zoo.cfg if listed
@@ -137,12 +136,10 @@ impl Forwarder {
             // A new link is new to the leader: it learns first which sessions
             // write through it, or it would take their writes for ones from
             // connections their clients left.
-            if let Some(shared) = &self.shared {
-                let mut attached = vec![super::wire::ATTACHED];
-                attached.extend(shared.sessions.attached());
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-                let _ = fresh.tx.send((id, PeerRequest::Touch(attached)));
-            }
+            let mut attached = vec![super::wire::ATTACHED];
+            attached.extend(self.shared.sessions.attached());
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+            let _ = fresh.tx.send((id, PeerRequest::Touch(attached)));
             *link = Some(fresh);
         }
         let Some(l) = link.as_ref() else { return Err(ZkError::ConnectionLoss("no link to the leader".into())) };

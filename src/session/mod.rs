@@ -86,9 +86,7 @@ impl SessionTracker {
 
     /// Records that `conn` now serves `session_id`, closing any older connection of it.
     pub fn attach(&self, session_id: i64, conn: ConnId, closer: CancellationToken) {
-        let mut t = self.lock();
-        t.claims.insert(session_id, HERE);
-        if let Some((_, old)) = t.owners.insert(session_id, (conn, closer)) {
+        if let Some((_, old)) = self.lock().owners.insert(session_id, (conn, closer)) {
             old.cancel();
         }
     }
