@@ -22,9 +22,11 @@ pub const TABLE_FILES_PER_DB: i32 = 128;
 /// Descriptors kept back from client connections: for each of the two
 /// databases its table files plus the files it writes (write-ahead logs,
 /// flush and compaction output, the manifest, its info log), and for the
-/// rest of the process (peer links and their listener, the admin and
-/// metrics servers and their clients, the audit log, the runtime's epoll
-/// and eventfds, standard streams).
+/// rest of the process (peer links and their listener, with at most
+/// `raft::peer_server::MAX_HANDSHAKES` connections not yet known to be
+/// members; the admin and metrics servers, with at most
+/// `admin::http::MAX_CONNECTIONS` clients each; the audit log, the
+/// runtime's epoll and eventfds, standard streams).
 pub const RESERVED: u64 = 2 * (TABLE_FILES_PER_DB as u64 + 32) + 192;
 
 /// The limit as it stands after [`raise`].

@@ -102,6 +102,32 @@ fn bad_requests_close_only_their_own_connection() {
     assert!(server.four_letter("ruok").contains("imok"));
 }
 
+/// Each connection to an HTTP port holds a descriptor from the share kept
+/// back for storage: past `MAX_CONNECTIONS` open at once, a new one is
+/// answered 503 and closed, clients are served all the while, and the port
+/// answers again once the others are gone.
+#[test]
+fn idle_connections_beyond_the_limit_are_refused() {
+    use paddock::admin::http::MAX_CONNECTIONS;
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    let addr = server.admin.clone().expect("the admin server runs");
+    let idle: Vec<_> = (0..MAX_CONNECTIONS).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    let mut beyond = std::net::TcpStream::connect(&addr).unwrap();
+    beyond.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    let _ = beyond.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer:?}");
+    assert!(server.four_letter("ruok").contains("imok"));
+    drop(idle);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.admin_raw(b"GET /commands/ruok HTTP/1.1\r\nHost: localhost\r\n\r\n").starts_with("HTTP/1.1 200 ") {
+        assert!(std::time::Instant::now() < deadline, "the admin port stayed busy");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_taken_admin_port_leaves_clients_served() {
     let dir = tempfile::tempdir().unwrap();

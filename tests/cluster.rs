@@ -454,6 +454,32 @@ fn a_silent_peer_connection_is_closed() {
     assert!(answers(&paddock::raft::link::Links::default(), &ens, 1));
 }
 
+/// Connections that have not finished their handshake hold a descriptor
+/// each from the share kept back for storage: past
+/// `MAX_HANDSHAKES` of them at once, a member closes a new one at once
+/// instead of waiting out its time limit, and it answers its peers again
+/// once they are gone.
+#[test]
+fn peer_connections_beyond_the_handshake_limit_are_closed_at_once() {
+    use paddock::raft::peer_server::MAX_HANDSHAKES;
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    // A silent dialler is given syncLimit x tickTime: 10 s here.
+    let ens = Ensemble::start_cfg(dir.path(), 1, "syncLimit=50\n");
+    let silent: Vec<_> = (0..MAX_HANDSHAKES).map(|_| std::net::TcpStream::connect(ens.peer_addr(1)).unwrap()).collect();
+    let mut beyond = std::net::TcpStream::connect(ens.peer_addr(1)).unwrap();
+    beyond.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    match beyond.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("the member sent {n} bytes to a silent dialler"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("a connection beyond {MAX_HANDSHAKES} in their handshake was kept: {e}"),
+    }
+    drop(silent);
+    assert!(eventually(10, || answers(&paddock::raft::link::Links::default(), &ens, 1)));
+}
+
 /// A wiped member votes for nobody until a leader has brought it up to date:
 /// with the leader also down, the survivor might lack writes that only the
 /// dead leader and the wiped disk held, so the two elect nobody; once the

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use super::{Figure, VERSION};
 use crate::network::stats::ConnView;
@@ -27,6 +28,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long, and how many further bytes, the server reads after answering.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
+/// Connections one HTTP port serves at once. Each holds a file descriptor
+/// from the share the server keeps back for storage and the ensemble
+/// (`open_files::RESERVED`); a flood of idle connections to a monitoring
+/// port must not take the descriptors RocksDB needs to write.
+pub const MAX_CONNECTIONS: usize = 32;
 
 /// The commands: ZooKeeper's name, and the four-letter word it mirrors
 /// (also accepted as its name, as ZooKeeper does).
@@ -61,11 +67,24 @@ pub enum Site {
 
 /// Serves `site`'s requests on `listener` for as long as the server runs.
 pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, site: Site) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
-                tokio::spawn(serve(server.clone(), stream, peer, site));
-            }
+            Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    let server = server.clone();
+                    tokio::spawn(async move {
+                        serve(server, stream, peer, site).await;
+                        drop(slot);
+                    });
+                }
+                Err(_) => {
+                    // The socket's send buffer is empty: the answer fits
+                    // without waiting, and the descriptor is freed at once.
+                    let _ = stream.try_write(&reply("503 Service Unavailable", "text/plain", b"too many connections\n"));
+                    tracing::warn!(%peer, ?site, "HTTP connection refused: {MAX_CONNECTIONS} already open");
+                }
+            },
             Err(e) => {
                 // Usually EMFILE: back off instead of spinning.
                 tracing::warn!("admin server accept failed: {e}");

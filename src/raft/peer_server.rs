@@ -5,14 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures::StreamExt;
 use openraft::raft::{VoteRequest, VoteResponse};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use super::leader_gone::LeaderWatch;
 use super::link::Links;
-use super::wire::{self, PeerRequest, PeerResponse};
+use super::wire::{self, PeerRequest, PeerResponse, PeerStream};
 use crate::server::Server;
 use crate::telemetry::Span;
 
@@ -50,16 +51,37 @@ pub async fn ask_why(links: &Links, addr: &str, req: &PeerRequest, within: Durat
     tokio::time::timeout(within, exchange).await.unwrap_or(Err(NoAnswer::Unreachable))
 }
 
+/// Peer connections that may be in their handshake (TLS, quorum SASL, the
+/// first request) at once. A member's connections pass it in milliseconds;
+/// a flood of connections that never finish it would otherwise hold a
+/// descriptor each for the handshake's time limit, out of the share kept
+/// back for storage (`open_files::RESERVED`).
+pub const MAX_HANDSHAKES: usize = 32;
+
 /// Accepts peer connections until the process ends.
 pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "peer connection refused: {MAX_HANDSHAKES} others are still in their handshake");
+                    continue;
+                };
                 let server = server.clone();
                 tokio::spawn(async move {
+                    let accepted = server.links.accept(stream).await;
+                    drop(handshake);
+                    let (conn, first) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(e) => {
+                            tracing::debug!(%peer, "peer connection ended: {e}");
+                            return;
+                        }
+                    };
                     // Numbered from 1 (0 is this server's own clients, `session::HERE`).
                     let origin = server.next_conn_id();
-                    if let Err(e) = serve(server.clone(), stream, origin).await {
+                    if let Err(e) = serve(server.clone(), conn, first, origin).await {
                         tracing::debug!(%peer, "peer connection ended: {e}");
                     }
                     server.shared.sessions.release(origin);
@@ -127,8 +149,7 @@ fn forward(
 
 /// Answers one member's connection; `origin` numbers it for the sessions
 /// whose clients attached at that member (`session::SessionTracker::may_write`).
-async fn serve(server: Arc<Server>, stream: tokio::net::TcpStream, origin: u64) -> Result<(), wire::WireError> {
-    let (conn, first) = server.links.accept(stream).await?;
+async fn serve(server: Arc<Server>, conn: PeerStream, first: Option<BytesMut>, origin: u64) -> Result<(), wire::WireError> {
     // However this connection ends, a leader that replicated over it may be gone.
     let mut leader_watch = LeaderWatch::new(server.clone());
     let (mut sink, source) = conn.split();
