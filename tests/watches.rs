@@ -294,3 +294,74 @@ fn a_multi_read_sets_no_watch_and_a_multi_of_the_wrong_kind_is_refused() {
         assert!(w.exists("/m/k", false).await.unwrap().is_some(), "the refused multi deleted /m/k");
     });
 }
+
+/// A client that stops reading while its persistent recursive watch keeps
+/// firing is cut off once it has left `watch::MAX_UNSENT` bytes of events
+/// unread, instead of the server holding every event until it reads again.
+/// It gets what was sent before, then the end of the connection, never a
+/// reply without the events before it; its session lives on, and resumed
+/// on a new connection it hears of changes again.
+#[test]
+fn a_client_that_stops_reading_its_events_is_cut_off() {
+    use paddock::watch::MAX_UNSENT;
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+    let connect = jute::ConnectRequest { protocol_version: 0, last_zxid_seen: 0, timeout: 40_000, session_id: 0, passwd: vec![0; 16], read_only: Some(false) };
+    write_frame(&mut s, &[&|b| connect.write(b)]);
+    let session = jute::ConnectResponse::from_bytes(&read_frame(&mut s)).unwrap();
+    let header = jute::RequestHeader { xid: 1, op: OpCode::AddWatch as i32 };
+    let add = jute::AddWatchRequest { path: "/".into(), mode: 1 };
+    write_frame(&mut s, &[&|b| header.write(b), &|b| add.write(b)]);
+    let reply = jute::ReplyHeader::from_bytes(&read_frame(&mut s)[..16]).unwrap();
+    assert_eq!((reply.xid, reply.err), (1, 0));
+
+    // Events of 4 KB paths, twice the limit's worth, while the watcher reads nothing.
+    let paths: Vec<String> = (0..100).map(|i| format!("/e{i}-{}", "x".repeat(4000))).collect();
+    let total = 2 * MAX_UNSENT / 4000;
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        for p in &paths {
+            c.create(p, b"", CreateMode::Persistent).await.unwrap();
+        }
+        for _ in 0..total / paths.len() {
+            let mut replies = Vec::new();
+            for p in &paths {
+                let set = jute::SetDataRequest { path: p.clone(), data: Some(b"v".to_vec()), version: -1 };
+                replies.push(c.send(OpCode::SetData, Some(&set)).await.unwrap());
+            }
+            for r in replies {
+                r.await.unwrap().unwrap();
+            }
+        }
+    });
+
+    // Now the watcher reads: some events, then the end.
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut heard = 0;
+    loop {
+        let mut len = [0u8; 4];
+        match s.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset) => break,
+            Err(e) => panic!("the connection stayed open after {heard} events: {e}"),
+        }
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).expect("a whole frame");
+        let reply = jute::ReplyHeader::from_bytes(&body[..16]).unwrap();
+        assert_eq!(reply.xid, jute::xid::NOTIFICATION, "only events were due");
+        heard += 1;
+    }
+    assert!(heard < total, "heard all {total} events");
+    assert!(server.four_letter("ruok").contains("imok"));
+
+    rt().block_on(async {
+        let w = Client::resume(&server.addr, 40_000, session.session_id, session.passwd.clone(), 0).await.unwrap();
+        w.call(OpCode::AddWatch, Some(&jute::AddWatchRequest { path: "/".into(), mode: 1 })).await.unwrap();
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        c.set_data(&paths[0], b"after", -1).await.unwrap();
+        let ev = w.next_event(Duration::from_secs(10)).await.expect("an event on the resumed session");
+        assert_eq!((ev.event_type, ev.path), (event_type::NODE_DATA_CHANGED, paths[0].clone()));
+    });
+}

@@ -42,7 +42,7 @@ use crate::session::reads::{QueuedRead, ReadCtx, Turn};
 use crate::telemetry::{Span, SpanKind};
 use crate::tree::acl::AuthId;
 use crate::tree::txn::{Txn, TxnOutcome};
-use crate::watch::ConnId;
+use crate::watch::{ConnId, EventSource};
 
 /// Most requests a session may have outstanding before reading pauses.
 const MAX_OUTSTANDING: usize = 1024;
@@ -74,6 +74,10 @@ pub enum ConnError {
     /// The request could not be served (no quorum, shutting down).
     #[error(transparent)]
     Zk(#[from] ZkError),
+    /// The client stopped reading while its watches fired
+    /// (`watch::MAX_UNSENT`): the events it missed cannot be skipped.
+    #[error("the client left too many watch events unread")]
+    Unread,
 }
 
 impl From<std::io::Error> for ConnError {
@@ -254,7 +258,7 @@ where
     let events_sent = crate::watch::EventCount::default();
     let reads = ReadCtx::new(conn, id, ids, server.config.skip_acl, server.config.peers.clone(), events_sent.clone());
     let ctx = SessionCtx { id, timeout, stats, read_only, peer: peer.ip(), reads: Arc::new(reads) };
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = crate::watch::queue();
     // Events about nodes this connection may not read are not sent to it
     // (unless skipACL), so the watch manager reads its identities.
     let readers = (!server.config.skip_acl).then(|| ctx.reads.ids.clone());
@@ -265,8 +269,19 @@ where
 
     let (queue_tx, queue_rx) = mpsc::channel(MAX_OUTSTANDING);
     let (reads_done_tx, reads_done) = tokio::sync::watch::channel(0u64);
-    let writer =
-        tokio::spawn(write_loop(server.clone(), ctx.clone(), wr, queue_rx, events_rx, reads_done_tx).in_current_span());
+    // Cancelled once the writer is done: it closes the connection (a reply
+    // that ends it, or a client that left too many events unread).
+    let written = CancellationToken::new();
+    let mut writer = tokio::spawn({
+        let written = written.clone();
+        let write = write_loop(server.clone(), ctx.clone(), wr, queue_rx, events_rx, reads_done_tx);
+        async move {
+            let result = write.await;
+            written.cancel();
+            result
+        }
+        .in_current_span()
+    });
     // Set once the client asked to close its session: applying that close
     // cancels `closer`, possibly before the read loop has queued the reply
     // (a follower forwards the close and may apply it before the leader's
@@ -278,6 +293,7 @@ where
         let ended = tokio::select! {
             r = &mut read => Some(r),
             _ = closer.cancelled() => None,
+            _ = written.cancelled() => Some(Ok(())),
             // Out of touch with a quorum: the client should move to a server
             // that is not.
             _ = serving.wait_for(|s| !*s), if !read_only => Some(Ok(())),
@@ -292,7 +308,11 @@ where
         }
     };
     drop(queue_tx);
-    let _ = writer.await;
+    // The writer sends what is queued, unless the client stopped reading:
+    // then nothing would ever end its write, and it is cut off.
+    if tokio::time::timeout(CLOSE_REPLY_WAIT, &mut writer).await.is_err() {
+        writer.abort();
+    }
     server.shared.sessions.detach(id, conn);
     result
 }
@@ -550,31 +570,35 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     ctx: SessionCtx,
     wr: W,
     mut queue: mpsc::Receiver<Pending>,
-    events: mpsc::UnboundedReceiver<WatcherEvent>,
+    events: EventSource,
     reads_done: tokio::sync::watch::Sender<u64>,
 ) -> Result<(), ConnError> {
-    let mut events = Events { rx: events, held: VecDeque::new(), received: 0, reads: ctx.reads.clone() };
+    let mut events = Events { rx: events, held: VecDeque::new(), received: 0, reads: ctx.reads.clone(), lost: false };
     // Replies are gathered in `buf` and written straight to the socket
     // (a BufWriter in between would only copy them once more). It starts
     // small and grows to what the connection's bursts need.
     let mut out = wr;
     let mut buf = BytesMut::with_capacity(WRITE_BUF_START);
-    let mut events_open = true;
     loop {
         let item = match queue.try_recv() {
             Ok(item) => item,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
                 events.drain(&server, &ctx.stats, &mut buf);
+                // What is in `buf` is unsent: dropping it loses only the end
+                // of what the client would have read, as a lost connection does.
+                if events.lost {
+                    return Err(ConnError::Unread);
+                }
                 out.write_all(&buf).await?;
                 buf.clear();
                 out.flush().await?;
                 tokio::select! {
                     biased;
-                    ev = events.rx.recv(), if events_open => {
+                    ev = events.rx.recv() => {
                         match ev {
                             Some(ev) => events.held.push_back(ev),
-                            None => events_open = false,
+                            None => return Err(ConnError::Unread),
                         }
                         continue;
                     }
@@ -588,6 +612,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         Counters::decr(&server.shared.counters.outstanding);
         let is_read = matches!(item, Pending::Read { waited: true, .. } | Pending::SetWatches { .. });
         let close = answer(&server, &ctx, item, &mut events, &mut buf).await?;
+        if events.lost {
+            return Err(ConnError::Unread);
+        }
         if is_read {
             reads_done.send_modify(|n| *n += 1);
         }
@@ -729,13 +756,17 @@ async fn answer(
 
 /// A connection's watch events on their way to the socket.
 struct Events {
-    rx: mpsc::UnboundedReceiver<WatcherEvent>,
+    rx: EventSource,
     /// Received, but not to be sent yet (see `drain`).
     held: VecDeque<WatcherEvent>,
     /// How many were sent on.
     received: u64,
     /// Where the reads the state machine ran fall among the events.
     reads: Arc<ReadCtx>,
+    /// The watch manager stopped sending (the client left too many events
+    /// unread) and every event before that was taken: no reply may follow,
+    /// since the events it might come after are gone.
+    lost: bool,
 }
 
 impl Events {
@@ -747,8 +778,11 @@ impl Events {
             let ev = match self.held.pop_front() {
                 Some(ev) => ev,
                 None => match self.rx.try_recv() {
-                    Ok(ev) => ev,
-                    Err(_) => return,
+                    Some(ev) => ev,
+                    None => {
+                        self.lost = self.rx.ended();
+                        return;
+                    }
                 },
             };
             // Checked after receiving: a read the state machine ran before

@@ -5,20 +5,19 @@
 //! write lock, so an event is queued to a connection before any read that can
 //! see the new state — the ordering ZooKeeper promises.
 
+mod queue;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use jute::{event_type, keeper_state, WatcherEvent};
-use tokio::sync::mpsc;
+pub use queue::{queue, EventSink, EventSource, MAX_UNSENT};
 
 use crate::tree::acl::{allowed, AuthId};
 use crate::tree::{path, Event, Trigger};
 
 /// Identifies one client connection.
 pub type ConnId = u64;
-
-/// Where a connection's events go.
-pub type EventSink = mpsc::UnboundedSender<WatcherEvent>;
 
 /// A connection's identities, as it proves more of them (addAuth, SASL).
 pub type Identities = Arc<RwLock<Vec<AuthId>>>;
@@ -167,7 +166,7 @@ impl Watches {
 
     /// Sends an event to `conn` if it may read a node with `readers`
     /// (None: anyone may).
-    fn send(&self, conn: ConnId, kind: i32, path: &str, readers: Option<&[crate::tree::AclEntry]>) {
+    fn send(&mut self, conn: ConnId, kind: i32, path: &str, readers: Option<&[crate::tree::AclEntry]>) {
         let Some(listener) = self.listeners.get(&conn) else { return };
         if let (Some(acl), Some(ids)) = (readers, &listener.ids) {
             let ids = ids.read().unwrap_or_else(|e| e.into_inner());
@@ -176,8 +175,14 @@ impl Watches {
             }
         }
         listener.sent.fetch_add(1, std::sync::atomic::Ordering::Release);
-        // A closed receiver means the connection is going away; nothing to do.
-        let _ = listener.sink.send(WatcherEvent { event_type: kind, state: keeper_state::SYNC_CONNECTED, path: path.to_string() });
+        let event = WatcherEvent { event_type: kind, state: keeper_state::SYNC_CONNECTED, path: path.to_string() };
+        if listener.sink.send(event).is_ok() {
+            return;
+        }
+        // The client stopped reading: it hears nothing more here, and its
+        // connection closes once the events before this one are out.
+        tracing::warn!(conn, "closing a connection that left {} MiB of watch events unread", MAX_UNSENT >> 20);
+        self.listeners.remove(&conn);
     }
 
     /// Connections with a recursive watch (in `table`: one of its halves)
@@ -339,16 +344,16 @@ impl WatchManager {
 mod tests {
     use super::*;
 
-    fn setup() -> (WatchManager, mpsc::UnboundedReceiver<WatcherEvent>) {
+    fn setup() -> (WatchManager, EventSource) {
         let wm = WatchManager::default();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = queue();
         wm.connect(1, tx, None, Default::default());
         (wm, rx)
     }
 
-    fn drain(rx: &mut mpsc::UnboundedReceiver<WatcherEvent>) -> Vec<(i32, String)> {
+    fn drain(rx: &mut EventSource) -> Vec<(i32, String)> {
         let mut out = Vec::new();
-        while let Ok(e) = rx.try_recv() {
+        while let Some(e) = rx.try_recv() {
             out.push((e.event_type, e.path));
         }
         out
