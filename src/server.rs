@@ -20,6 +20,7 @@ use crate::raft::link::Links;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::PeerNetwork;
 use crate::raft::state_machine::StateMachine;
+use crate::raft::write_budget::{Hold, WriteBudget};
 use crate::raft::{Proposal, Raft, Response};
 use crate::sasl::Sasl;
 use crate::state::Shared;
@@ -98,6 +99,8 @@ pub struct Server {
     pub formats: crate::raft::formats::ClusterFormat,
     /// Client connections the open-files limit leaves room for (`open_files`).
     pub client_budget: usize,
+    /// Bytes of client writes that may wait for their outcome at once.
+    pub write_budget: WriteBudget,
 }
 
 /// Wall-clock milliseconds since the epoch, as ZooKeeper's ctime/mtime.
@@ -114,8 +117,9 @@ impl Server {
     /// Puts a transaction into the Raft log; the receiver yields its outcome
     /// once it is committed and applied here. Calls made in order enter the
     /// log in that order. `trace` is the request's span (if traced), which
-    /// the write's own spans go under.
-    pub async fn propose(&self, session_id: i64, txn: Txn, trace: &Span) -> Result<WriteReceiver, ZkError> {
+    /// the write's own spans go under. `hold`, the write's share of the
+    /// write budget, is given back once its outcome is known.
+    pub async fn propose(&self, session_id: i64, txn: Txn, trace: &Span, hold: Hold) -> Result<WriteReceiver, ZkError> {
         let proposal = Proposal { session_id, txn };
         let (leader, leader_addr) = {
             let m = self.raft.server_metrics();
@@ -132,13 +136,13 @@ impl Server {
                 if ensemble && !self.shared.sessions.may_write(session_id, crate::session::HERE) {
                     return Err(ZkError::ConnectionLoss(format!("session {session_id:#x} moved to another server")));
                 }
-                let rx = self.batcher.submit(proposal, trace.child("log write", SpanKind::Internal));
+                let rx = self.batcher.submit(proposal, trace.child("log write", SpanKind::Internal), hold);
                 Ok(WriteReceiver::Local(rx.map_err(ZkError::ConnectionLoss)?))
             }
             (Some(l), Some(addr)) => {
                 let span = trace.child("forward to leader", SpanKind::Client);
                 span.set(attr::LEADER, l as i64);
-                Ok(WriteReceiver::Forwarded(l, self.forwarder.forward(l, &addr, proposal, span).await?))
+                Ok(WriteReceiver::Forwarded(l, self.forwarder.forward(l, &addr, proposal, span, hold).await?))
             }
             _ => Err(ZkError::ConnectionLoss("no leader".into())),
         }
@@ -210,7 +214,7 @@ impl Server {
 
     /// Proposes and waits, with the write's spans under `trace`.
     pub async fn write_traced(&self, session_id: i64, txn: Txn, trace: &Span) -> Result<Response, ZkError> {
-        let rx = self.propose(session_id, txn, trace).await?;
+        let rx = self.propose(session_id, txn, trace, None).await?;
         self.outcome(rx, trace).await
     }
 
@@ -513,6 +517,7 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
         next_conn: AtomicU64::new(1),
         formats: Default::default(),
         client_budget,
+        write_budget: WriteBudget::default(),
     });
     if let Some(l) = peer_listener {
         tokio::spawn(crate::raft::peer_server::accept_loop(server.clone(), l));

@@ -499,7 +499,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 closing.store(true, Ordering::Relaxed);
                 let trace = Span::request(header.op, ctx.id, header.xid);
                 let txn = hold_reads(server, ctx, &mut unheld, Txn::CloseSession);
-                (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, txn, &trace).await?, trace }, true)
+                (Pending::Close { xid: header.xid, rx: server.propose(ctx.id, txn, &trace, None).await?, trace }, true)
             }
             Op::Write(txn, reply) => {
                 let behind = *reads_done.borrow() < waited_for;
@@ -511,7 +511,9 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 let audited = crate::audit::enabled().then(|| Audited::of(&txn).map(Box::new)).flatten();
                 let txn = ops::write::as_caller(txn, ctx.ids(), &server.config);
                 let txn = hold_reads(server, ctx, &mut unheld, txn);
-                let rx = server.propose(ctx.id, txn, &trace).await?;
+                // Past the budget, reading waits (`raft::write_budget`).
+                let hold = server.write_budget.hold(body.len()).await;
+                let rx = server.propose(ctx.id, txn, &trace, hold).await?;
                 (Pending::Write { xid: header.xid, reply, rx, started, trace, audited }, false)
             }
             Op::Read(op) => {

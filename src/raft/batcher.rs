@@ -22,6 +22,7 @@ use std::sync::Arc;
 use opentelemetry::KeyValue;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
+use super::write_budget::Hold;
 use super::{Proposal, Raft, Request, Response};
 use crate::server::now_ms;
 use crate::telemetry::{attr, Span};
@@ -46,6 +47,8 @@ struct Queued {
     reply: oneshot::Sender<Result<Response, String>>,
     /// The transaction's `log write` span (see `telemetry`), usually none.
     span: Span,
+    /// Its share of the write budget, given back with its outcome.
+    hold: Hold,
 }
 
 /// The highest batch number that no longer holds up the next one: its entry
@@ -108,11 +111,12 @@ impl Batcher {
 
     /// Queues a transaction for the log. Not async, so calls made in order
     /// are queued — and enter the log — in that order. `span` (the
-    /// transaction's `log write` span, if traced) ends with its outcome.
-    pub fn submit(&self, proposal: Proposal, span: Span) -> Result<OutcomeReceiver, String> {
+    /// transaction's `log write` span, if traced) ends with its outcome, and
+    /// `hold` is given back then.
+    pub fn submit(&self, proposal: Proposal, span: Span, hold: Hold) -> Result<OutcomeReceiver, String> {
         let size = bincode::serialized_size(&proposal).map_err(|e| e.to_string())?;
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Queued { proposal, size, reply, span }).map_err(|_| "the proposer has stopped".to_string())?;
+        self.tx.send(Queued { proposal, size, reply, span, hold }).map_err(|_| "the proposer has stopped".to_string())?;
         Ok(rx)
     }
 }
@@ -149,12 +153,14 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>, settled: Settl
         let traced = batch.iter().any(|q| q.span.is_on());
         let mut proposals = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
+        let mut holds = Vec::with_capacity(batch.len());
         for q in batch {
             if traced {
                 q.span.event("proposed", vec![KeyValue::new(attr::BATCH_SIZE, txns)]);
             }
             proposals.push(q.proposal);
             replies.push((q.reply, q.span));
+            holds.push(q.hold);
         }
         batch_no += 1;
         let this = batch_no;
@@ -196,6 +202,8 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>, settled: Settl
                         Ok(Err(e)) => fail(replies, &e.to_string()),
                         Err(e) => fail(replies, &e.to_string()),
                     }
+                    // Their outcomes are out: the budget may take new writes.
+                    drop(holds);
                 });
             }
             Err(e) => {

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::wire::{self, PeerRequest, PeerResponse};
 use super::batcher::OutcomeReceiver;
 use super::link::Links;
+use super::write_budget::Hold;
 use super::{Proposal, Response};
 use crate::error::ZkError;
 use crate::telemetry::Span;
@@ -24,8 +25,9 @@ use crate::telemetry::Span;
 /// Who waits for the leader's answer to a request, and for which kind.
 enum Waiter {
     /// A forwarded write's outcome, and its `forward to leader` span
-    /// (`telemetry`), which ends as the answer arrives.
-    Outcome(oneshot::Sender<Result<Response, String>>, Span),
+    /// (`telemetry`), which ends as the answer arrives; its share of the
+    /// write budget is given back then.
+    Outcome(oneshot::Sender<Result<Response, String>>, Span, Hold),
     /// A read point (`PeerRequest::ReadIndex`).
     ReadIndex(oneshot::Sender<Result<u64, String>>),
     /// The leader's note of where sessions are attached (`Forwarder::attach`).
@@ -86,14 +88,15 @@ impl Forwarder {
 
     /// Sends a write to the leader; the receiver yields the leader's
     /// outcome. If traced, `span` (the write's `forward to leader`) is the
-    /// parent of the leader's spans and ends when the answer arrives.
-    pub async fn forward(&self, leader: u64, addr: &str, proposal: Proposal, span: Span) -> Result<OutcomeReceiver, ZkError> {
+    /// parent of the leader's spans and ends when the answer arrives; `hold`
+    /// is given back then (or once the link is lost).
+    pub async fn forward(&self, leader: u64, addr: &str, proposal: Proposal, span: Span, hold: Hold) -> Result<OutcomeReceiver, ZkError> {
         let (tx, rx) = oneshot::channel();
         let msg = match span.parent() {
             Some(trace) => PeerRequest::ForwardTraced(proposal, trace),
             None => PeerRequest::Forward(proposal),
         };
-        self.send(leader, addr, msg, Some(Waiter::Outcome(tx, span))).await?;
+        self.send(leader, addr, msg, Some(Waiter::Outcome(tx, span, hold))).await?;
         Ok(rx)
     }
 
@@ -175,7 +178,7 @@ async fn connect(links: &Links, leader: u64, addr: &str) -> Result<Link, ZkError
             let Ok((id, resp)) = bincode::deserialize::<(u64, PeerResponse)>(&frame) else { break };
             let waiter = lock(&r_waiters).remove(&id);
             match (waiter, resp) {
-                (Some(Waiter::Outcome(tx, span)), PeerResponse::Forwarded(result)) => {
+                (Some(Waiter::Outcome(tx, span, _hold)), PeerResponse::Forwarded(result)) => {
                     if let Err(e) = &result {
                         span.fail(e.clone());
                     }

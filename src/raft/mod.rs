@@ -22,6 +22,7 @@ pub mod snapshots;
 pub mod state_machine;
 pub mod types;
 pub mod wire;
+pub mod write_budget;
 
 pub use types::{Applied, Proposal, Raft, Request, Response, TypeConfig};
 

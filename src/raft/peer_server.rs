@@ -134,7 +134,7 @@ fn forward(
     // Entering the leader's queue happens here, in arrival order (the
     // leader's clock stamps the batch); only the wait for the outcome runs
     // concurrently.
-    match server.batcher.submit(proposal, trace) {
+    match server.batcher.submit(proposal, trace, None) {
         Ok(pending) => {
             let tx = tx.clone();
             tokio::spawn(async move {
