@@ -22,7 +22,7 @@ use std::sync::Arc;
 use opentelemetry::KeyValue;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
-use super::write_budget::Hold;
+use super::write_budget::{self, Hold};
 use super::{Proposal, Raft, Request, Response};
 use crate::server::now_ms;
 use crate::telemetry::{attr, Span};
@@ -153,14 +153,15 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>, settled: Settl
         let traced = batch.iter().any(|q| q.span.is_on());
         let mut proposals = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
-        let mut holds = Vec::with_capacity(batch.len());
+        // One share for the batch: given back in one step, not one per write.
+        let mut hold: Hold = None;
         for q in batch {
             if traced {
                 q.span.event("proposed", vec![KeyValue::new(attr::BATCH_SIZE, txns)]);
             }
             proposals.push(q.proposal);
             replies.push((q.reply, q.span));
-            holds.push(q.hold);
+            hold = write_budget::join(hold, q.hold);
         }
         batch_no += 1;
         let this = batch_no;
@@ -203,7 +204,7 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Queued>, settled: Settl
                         Err(e) => fail(replies, &e.to_string()),
                     }
                     // Their outcomes are out: the budget may take new writes.
-                    drop(holds);
+                    drop(hold);
                 });
             }
             Err(e) => {

@@ -43,9 +43,16 @@ impl WriteBudget {
         self.0.clone().acquire_many_owned(share).await.ok()
     }
 
-    /// Bytes of writes whose outcome is not known yet.
-    pub fn held(&self) -> usize {
-        WRITE_BUDGET - self.0.available_permits()
+}
+
+/// The shares of two writes as one, given back together.
+pub fn join(a: Hold, b: Hold) -> Hold {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            a.merge(b);
+            Some(a)
+        }
+        (a, b) => a.or(b),
     }
 }
 
@@ -55,12 +62,17 @@ mod tests {
 
     use super::*;
 
+    /// Bytes of writes whose outcome is not known yet.
+    fn held(budget: &WriteBudget) -> usize {
+        WRITE_BUDGET - budget.0.available_permits()
+    }
+
     #[tokio::test]
     async fn a_write_waits_until_earlier_ones_give_their_share_back() {
         let budget = WriteBudget::default();
         let first = budget.hold(WRITE_BUDGET - 10).await;
         let small = budget.hold(10).await;
-        assert_eq!(budget.held(), WRITE_BUDGET);
+        assert_eq!(held(&budget), WRITE_BUDGET);
         let waiting = tokio::time::timeout(Duration::from_millis(50), budget.hold(1)).await;
         assert!(waiting.is_err(), "a write beyond the budget was let through");
         drop(first);
@@ -68,5 +80,14 @@ mod tests {
         drop(small);
         // Larger than the whole budget: it takes all of it, and still goes.
         assert!(budget.hold(2 * WRITE_BUDGET).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn joined_shares_go_back_together() {
+        let budget = WriteBudget::default();
+        let joined = join(join(None, budget.hold(100).await), budget.hold(200).await);
+        assert_eq!(held(&budget), 300);
+        drop(joined);
+        assert_eq!(held(&budget), 0);
     }
 }
