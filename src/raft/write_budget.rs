@@ -42,7 +42,6 @@ impl WriteBudget {
         let share = u32::try_from(bytes.clamp(1, WRITE_BUDGET)).unwrap_or(u32::MAX);
         self.0.clone().acquire_many_owned(share).await.ok()
     }
-
 }
 
 /// The shares of two writes as one, given back together.
