@@ -18,8 +18,8 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use crate::tree::txn::{CreateKind, Txn, TxnOutcome};
 use crate::tree::acl::AuthId;
+use crate::tree::txn::{CreateKind, Txn, TxnOutcome};
 
 /// The server's user name, once the audit log is on.
 static SERVER_USER: OnceLock<String> = OnceLock::new();
@@ -98,7 +98,8 @@ impl Audited {
     /// What of `txn` the audit log writes, if anything (checks, syncs and
     /// session bookkeeping are not written).
     pub fn of(txn: &Txn) -> Option<Audited> {
-        let plain = |operation, path: &str| Audited { operation, path: Some(path.to_string()), znode_type: None, acl: None, ops: Vec::new() };
+        let plain =
+            |operation, path: &str| Audited { operation, path: Some(path.to_string()), znode_type: None, acl: None, ops: Vec::new() };
         Some(match txn {
             Txn::Create(c) => Audited { znode_type: Some(create_mode(c.kind, c.sequential)), ..plain("create", &c.path) },
             Txn::Delete { path, .. } => plain("delete", path),
@@ -147,7 +148,8 @@ impl Audited {
                 }
                 // Checks (and setACLs) are not audited: match the audited
                 // ops to their results by kind, in order.
-                let mut results = results.iter().filter(|r| matches!(r, TxnOutcome::Created { .. } | TxnOutcome::Deleted | TxnOutcome::Stat(_)));
+                let mut results =
+                    results.iter().filter(|r| matches!(r, TxnOutcome::Created { .. } | TxnOutcome::Deleted | TxnOutcome::Stat(_)));
                 self.ops.iter().map(|op| (op.clone(), results.next().and_then(created), Outcome::Success)).collect()
             }
             other => vec![(self.clone(), created(other), Outcome::Success)],
@@ -244,7 +246,10 @@ fn system_user() -> String {
         let mut pwd: libc::passwd = std::mem::zeroed();
         let mut buf = vec![0 as libc::c_char; 4096];
         let mut found: *mut libc::passwd = std::ptr::null_mut();
-        if libc::getpwuid_r(libc::geteuid(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) == 0 && !found.is_null() && !pwd.pw_name.is_null() {
+        if libc::getpwuid_r(libc::geteuid(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) == 0
+            && !found.is_null()
+            && !pwd.pw_name.is_null()
+        {
             return std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
         }
     }
@@ -292,7 +297,10 @@ mod tests {
             delete.lines(&TxnOutcome::Error(-101)).iter().map(|(a, p, r)| a.line(client(&ids), *p, *r)).collect::<Vec<_>>(),
             ["session=0x10000d5a3c20000\tuser=127.0.0.1,u\tip=127.0.0.1\toperation=delete\tznode=/nope\tresult=failure"]
         );
-        assert_eq!(line(&[("user", Some("zookeeper")), ("operation", Some("serverStop"))], Outcome::Invoked), "user=zookeeper\toperation=serverStop\tresult=invoked");
+        assert_eq!(
+            line(&[("user", Some("zookeeper")), ("operation", Some("serverStop"))], Outcome::Invoked),
+            "user=zookeeper\toperation=serverStop\tresult=invoked"
+        );
         assert_eq!(Audited::of(&Txn::Check { path: "/a".into(), version: 1 }), None);
     }
 
@@ -306,10 +314,19 @@ mod tests {
             Txn::Delete { path: "/b".into(), version: -1 },
         ]))
         .unwrap();
-        let done = TxnOutcome::Multi(vec![TxnOutcome::Checked, created("/m-0000000007"), TxnOutcome::Stat(jute::Stat::default()), TxnOutcome::Deleted]);
+        let done = TxnOutcome::Multi(vec![
+            TxnOutcome::Checked,
+            created("/m-0000000007"),
+            TxnOutcome::Stat(jute::Stat::default()),
+            TxnOutcome::Deleted,
+        ]);
         let lines: Vec<String> = multi.lines(&done).iter().map(|(a, p, r)| a.line(client(&ids), *p, *r)).collect();
         assert_eq!(lines.len(), 3, "{lines:?}");
-        assert!(lines[0].contains("operation=create\tznode=/m-0000000007\tznode_type=ephemeral_sequential\tresult=success"), "{}", lines[0]);
+        assert!(
+            lines[0].contains("operation=create\tznode=/m-0000000007\tznode_type=ephemeral_sequential\tresult=success"),
+            "{}",
+            lines[0]
+        );
         assert!(lines[1].contains("operation=setData\tznode=/a\tresult=success"), "{}", lines[1]);
         assert!(lines[2].contains("operation=delete\tznode=/b\tresult=success"), "{}", lines[2]);
         let failed = TxnOutcome::Multi(vec![TxnOutcome::Error(-103), TxnOutcome::Error(-2), TxnOutcome::Error(-2), TxnOutcome::Error(-2)]);

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use jute::{
-    xid, ConnectRequest, ConnectResponse, CreateMode, CreateRequest, DecodeError, DeleteRequest, ErrorCode,
-    ExistsRequest, GetChildrenRequest, GetDataRequest, GetDataResponse, OpCode, Reader, Record, ReplyHeader,
-    RequestHeader, SetDataRequest, Stat, WatcherEvent,
+    xid, ConnectRequest, ConnectResponse, CreateMode, CreateRequest, DecodeError, DeleteRequest, ErrorCode, ExistsRequest,
+    GetChildrenRequest, GetDataRequest, GetDataResponse, OpCode, Reader, Record, ReplyHeader, RequestHeader, SetDataRequest, Stat,
+    WatcherEvent,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
@@ -125,7 +125,14 @@ impl Client {
         let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await.map_err(|_| ClientError::Timeout)??;
         stream.set_nodelay(true)?;
         let (mut rd, mut wr) = stream.into_split();
-        let req = ConnectRequest { protocol_version: 0, last_zxid_seen: last_zxid, timeout: timeout_ms, session_id, passwd, read_only: Some(can_be_read_only) };
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: last_zxid,
+            timeout: timeout_ms,
+            session_id,
+            passwd,
+            read_only: Some(can_be_read_only),
+        };
         write_frame(&mut wr, &req.to_bytes()).await?;
         let frame = tokio::time::timeout(Duration::from_secs(30), read_frame(&mut rd)).await.map_err(|_| ClientError::Timeout)??;
         let resp = ConnectResponse::from_bytes(&frame)?;
@@ -152,7 +159,11 @@ impl Client {
     }
 
     /// Sends a request; the returned receiver yields its reply.
-    pub async fn send<R: Record>(&self, op: OpCode, req: Option<&R>) -> Result<oneshot::Receiver<Result<(ReplyHeader, Bytes), ClientError>>, ClientError> {
+    pub async fn send<R: Record>(
+        &self,
+        op: OpCode,
+        req: Option<&R>,
+    ) -> Result<oneshot::Receiver<Result<(ReplyHeader, Bytes), ClientError>>, ClientError> {
         send_on(&self.outbox, op, req).await
     }
 
@@ -239,7 +250,6 @@ impl Client {
         tokio::time::timeout(timeout, events.recv()).await.ok().flatten()
     }
 }
-
 
 /// Sends one request on a connection's outbox.
 async fn send_on<R: Record>(

@@ -427,18 +427,12 @@ impl Config {
                 "jute.maxbuffer" => self.max_buffer = num(value)? as usize,
                 "maxClientCnxns" => self.max_client_cnxns = num(value)? as usize,
                 "clientPortListenBacklog" => self.client_port_listen_backlog = signed(value)?,
-                "fsync.warningthresholdms" | "zookeeper.fsync.warningthresholdms" => {
-                    self.fsync_warning_threshold_ms = signed(value)?
-                }
+                "fsync.warningthresholdms" | "zookeeper.fsync.warningthresholdms" => self.fsync_warning_threshold_ms = signed(value)?,
                 // As ZooKeeper: a negative limit means the default, none.
                 "maxCnxns" | "zookeeper.maxCnxns" => self.max_cnxns = signed(value)?.max(0) as usize,
                 "znode.container.checkIntervalMs" => self.container_check_interval_ms = num(value)?.max(1),
-                "zookeeper.DigestAuthenticationProvider.superDigest" | "superDigest" => {
-                    self.super_digest = Some(value.to_string())
-                }
-                "jaasLoginConfig" | "java.security.auth.login.config" => {
-                    self.jaas_login_config = Some(PathBuf::from(value))
-                }
+                "zookeeper.DigestAuthenticationProvider.superDigest" | "superDigest" => self.super_digest = Some(value.to_string()),
+                "jaasLoginConfig" | "java.security.auth.login.config" => self.jaas_login_config = Some(PathBuf::from(value)),
                 "sasl.serverconfig" | "zookeeper.sasl.serverconfig" => self.sasl_server_section = value.to_string(),
                 "security.auth_to_local" | "zookeeper.security.auth_to_local" => {
                     self.kerberos_naming.auth_to_local = Some(value.to_string())
@@ -482,7 +476,10 @@ impl Config {
                     tracing::warn!("{file}:{}: forceSync=no is ignored: a write is acknowledged only once it is on disk", i + 1)
                 }
                 key if key.starts_with("group.") || key.starts_with("weight.") => {
-                    tracing::warn!("{file}:{}: {key}: hierarchical quorums are not supported; a majority of the participants decides", i + 1)
+                    tracing::warn!(
+                        "{file}:{}: {key}: hierarchical quorums are not supported; a majority of the participants decides",
+                        i + 1
+                    )
                 }
                 key if key.starts_with("server.") => {
                     let id = key["server.".len()..].parse::<u64>().map_err(|e| err(e.to_string()))?;
@@ -490,9 +487,7 @@ impl Config {
                     self.peers.insert(id, peer);
                 }
                 "myid" => self.server_id = num(value)?,
-                "readonlymode.enabled" | "zookeeper.readonlymode.enabled" => {
-                    self.read_only_mode = value.eq_ignore_ascii_case("true")
-                }
+                "readonlymode.enabled" | "zookeeper.readonlymode.enabled" => self.read_only_mode = value.eq_ignore_ascii_case("true"),
                 "quorumListenOnAllIPs" => self.quorum_listen_on_all_ips = value.eq_ignore_ascii_case("true"),
                 "peerType" => {
                     self.peer_type_observer = match value.to_ascii_lowercase().as_str() {
@@ -502,32 +497,22 @@ impl Config {
                     }
                 }
                 "snapCount" => self.snap_count = num(value)?.max(10),
-                "secureClientPort" => {
-                    self.secure_client_port = Some(u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?)
-                }
+                "secureClientPort" => self.secure_client_port = Some(u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?),
                 "secureClientPortAddress" => self.secure_client_address = Some(value.to_string()),
-                "client.portUnification" | "zookeeper.client.portUnification" => {
-                    self.port_unification = value.eq_ignore_ascii_case("true")
-                }
+                "client.portUnification" | "zookeeper.client.portUnification" => self.port_unification = value.eq_ignore_ascii_case("true"),
                 // ZooKeeper reads these as `zookeeper.ssl.*` properties.
                 "ssl.keyStore.location" | "zookeeper.ssl.keyStore.location" => self.ssl_key_store = Some(value.into()),
-                "ssl.trustStore.location" | "zookeeper.ssl.trustStore.location" => {
-                    self.ssl_trust_store = Some(value.into())
-                }
+                "ssl.trustStore.location" | "zookeeper.ssl.trustStore.location" => self.ssl_trust_store = Some(value.into()),
                 "sslQuorum" => self.ssl_quorum = value.eq_ignore_ascii_case("true"),
                 "sslQuorumReloadCertFiles" => self.ssl_quorum_reload = value.eq_ignore_ascii_case("true"),
-                "client.certReload" | "zookeeper.client.certReload" => {
-                    self.client_cert_reload = value.eq_ignore_ascii_case("true")
-                }
+                "client.certReload" | "zookeeper.client.certReload" => self.client_cert_reload = value.eq_ignore_ascii_case("true"),
                 "linearizableReads" => self.linearizable_reads = value.eq_ignore_ascii_case("true"),
                 "audit.enable" | "zookeeper.audit.enable" => self.audit_enabled = value.eq_ignore_ascii_case("true"),
                 // ZooKeeper compares with "yes" exactly.
                 "skipACL" | "zookeeper.skipACL" => self.skip_acl = value == "yes",
                 "enforceQuota" | "zookeeper.enforceQuota" => self.enforce_quota = value.eq_ignore_ascii_case("true"),
                 "portUnification" | "zookeeper.portUnification" => self.quorum_port_unification = value.eq_ignore_ascii_case("true"),
-                "ssl.quorum.keyStore.location" | "zookeeper.ssl.quorum.keyStore.location" => {
-                    self.ssl_quorum_key_store = Some(value.into())
-                }
+                "ssl.quorum.keyStore.location" | "zookeeper.ssl.quorum.keyStore.location" => self.ssl_quorum_key_store = Some(value.into()),
                 "ssl.quorum.trustStore.location" | "zookeeper.ssl.quorum.trustStore.location" => {
                     self.ssl_quorum_trust_store = Some(value.into())
                 }
@@ -547,13 +532,9 @@ impl Config {
                 }
                 "metricsProvider.className" => self.metrics_enabled = value.ends_with("PrometheusMetricsProvider"),
                 "metricsProvider.httpHost" => self.metrics_address = Some(value.to_string()),
-                "metricsProvider.httpPort" => {
-                    self.metrics_port = u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?
-                }
+                "metricsProvider.httpPort" => self.metrics_port = u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?,
                 // ZooKeeper reads these as `zookeeper.admin.*` properties.
-                "admin.enableServer" | "zookeeper.admin.enableServer" => {
-                    self.admin_enabled = value.eq_ignore_ascii_case("true")
-                }
+                "admin.enableServer" | "zookeeper.admin.enableServer" => self.admin_enabled = value.eq_ignore_ascii_case("true"),
                 "admin.serverAddress" | "zookeeper.admin.serverAddress" => self.admin_address = Some(value.to_string()),
                 "admin.serverPort" | "zookeeper.admin.serverPort" => {
                     self.admin_port = u16::try_from(num(value)?).map_err(|e| err(e.to_string()))?
@@ -605,9 +586,7 @@ impl Config {
                 return Err(ConfigError::Invalid("secureClientPort and client.portUnification need ssl.keyStore.location".into()));
             }
             if self.ssl_client_auth != ClientAuth::None && self.ssl_trust_store.is_none() {
-                return Err(ConfigError::Invalid(
-                    "ssl.clientAuth=need or want (need is the default) needs ssl.trustStore.location".into(),
-                ));
+                return Err(ConfigError::Invalid("ssl.clientAuth=need or want (need is the default) needs ssl.trustStore.location".into()));
             }
         }
         if self.ssl_quorum || self.quorum_port_unification {
@@ -623,9 +602,7 @@ impl Config {
         for (set, key) in [(q.learner_require_sasl, "learnerRequireSasl"), (q.server_require_sasl, "serverRequireSasl")] {
             if set && !q.enable_sasl {
                 // As ZooKeeper's QuorumPeerConfig.
-                return Err(ConfigError::Invalid(format!(
-                    "quorum.auth.enableSasl is disabled, so cannot enable quorum.auth.{key}"
-                )));
+                return Err(ConfigError::Invalid(format!("quorum.auth.enableSasl is disabled, so cannot enable quorum.auth.{key}")));
             }
         }
         if let Some(schemes) = self.enforced_auth_schemes() {
@@ -1131,7 +1108,8 @@ mod tests {
         std::fs::write(dir.path().join("zoo.cfg.dynamic.100000000"), dynamic).unwrap();
         let zoo_cfg = dir.path().join("zoo.cfg");
         let write_cfg = |extra: &str, dynamic_file: &str| {
-            let text = format!("tickTime=2000\ndataDir={}\nreconfigEnabled=true\ndynamicConfigFile={dynamic_file}\n{extra}", dir.path().display());
+            let text =
+                format!("tickTime=2000\ndataDir={}\nreconfigEnabled=true\ndynamicConfigFile={dynamic_file}\n{extra}", dir.path().display());
             std::fs::write(&zoo_cfg, text).unwrap();
         };
         // A relative name is found beside zoo.cfg.

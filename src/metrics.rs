@@ -50,9 +50,7 @@ impl SlowSyncs {
         let threshold = self.threshold_ms.load(Ordering::Relaxed);
         if ms > threshold {
             self.exceeded.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                "fsync-ing the Raft log took {ms}ms, over fsync.warningthresholdms ({threshold}ms): every write waits for it"
-            );
+            tracing::warn!("fsync-ing the Raft log took {ms}ms, over fsync.warningthresholdms ({threshold}ms): every write waits for it");
         }
     }
 

@@ -193,11 +193,10 @@ impl Server {
                 let resp = answer?.map_err(lost)?;
                 let apply = trace.child("apply here", SpanKind::Internal);
                 let mut applied = self.shared.applied.subscribe();
-                let caught_up = tokio::time::timeout(Duration::from_secs(30), async {
-                    applied.wait_for(|z| *z >= resp.zxid).await.is_ok()
-                })
-                .await
-                .unwrap_or(false);
+                let caught_up =
+                    tokio::time::timeout(Duration::from_secs(30), async { applied.wait_for(|z| *z >= resp.zxid).await.is_ok() })
+                        .await
+                        .unwrap_or(false);
                 if !caught_up {
                     apply.fail("not applied in time");
                     return Err(lost(format!("zxid {:#x} not applied here in time", resp.zxid)));
@@ -436,9 +435,7 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
     let id = config.server_id;
     let links = Links::from_config(&config)?;
     let network = PeerNetwork::new(&config, links.clone(), shared.peers.clone());
-    let raft = Raft::new(id, Arc::new(raft_config(&config)?), network, log, sm)
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+    let raft = Raft::new(id, Arc::new(raft_config(&config)?), network, log, sm).await.map_err(|e| StartError::Raft(e.to_string()))?;
     // After the log's committed entries were applied again above: what
     // they did was written to the audit log when it was done.
     if config.audit_enabled {

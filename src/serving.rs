@@ -147,7 +147,8 @@ mod tests {
         m
     }
 
-    const LEASE: Lease = Lease { quorum_ack: Duration::from_millis(800), grace: Duration::from_millis(1000), poll: Duration::from_millis(100) };
+    const LEASE: Lease =
+        Lease { quorum_ack: Duration::from_millis(800), grace: Duration::from_millis(1000), poll: Duration::from_millis(100) };
 
     #[test]
     fn starts_only_when_caught_up_under_a_confirmed_leader() {

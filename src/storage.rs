@@ -60,7 +60,9 @@ pub enum StorageError {
     #[error("{0} is in use: is another paddock running with this data directory? ({1})")]
     InUse(String, rocksdb::Error),
     /// The database was written by a newer paddock, in a format this build cannot read.
-    #[error("{dir} was written by a newer paddock (storage format {found}; this build reads up to {FORMAT}): run that version, or a later one")]
+    #[error(
+        "{dir} was written by a newer paddock (storage format {found}; this build reads up to {FORMAT}): run that version, or a later one"
+    )]
     TooNew {
         /// The database's directory.
         dir: String,
@@ -259,7 +261,9 @@ fn check_format(db: &DB, dir: &Path, name: &'static str) -> Result<(), StorageEr
     let found = match db.get_cf(handle, KEY_FORMAT)? {
         None => None,
         Some(bytes) => {
-            let bytes: [u8; 4] = bytes[..].try_into().map_err(|_| StorageError::Corrupt { cf: name, reason: format!("format record of {} bytes", bytes.len()) })?;
+            let bytes: [u8; 4] = bytes[..]
+                .try_into()
+                .map_err(|_| StorageError::Corrupt { cf: name, reason: format!("format record of {} bytes", bytes.len()) })?;
             Some(u32::from_be_bytes(bytes))
         }
     };

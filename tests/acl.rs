@@ -5,8 +5,8 @@ mod common;
 
 use common::{rt, Ensemble, Paddock};
 use jute::{
-    perms, Acl, AuthPacket, CreateMode, CreateRequest, ErrorCode, Id, MultiOp, MultiRequest, MultiResponse,
-    MultiResult, OpCode, Record, SetAclRequest, SetDataRequest,
+    perms, Acl, AuthPacket, CreateMode, CreateRequest, ErrorCode, Id, MultiOp, MultiRequest, MultiResponse, MultiResult, OpCode, Record,
+    SetAclRequest, SetDataRequest,
 };
 use paddock::client::{Client, ClientError};
 

@@ -12,10 +12,7 @@ use paddock::client::Client;
 /// the terminal's colour codes taken out.
 fn audit_lines(log: &str) -> Vec<String> {
     let plain = strip_ansi(log);
-    plain
-        .lines()
-        .filter_map(|l| l.split_once(" audit: ").map(|(_, line)| line.trim_end().to_string()))
-        .collect()
+    plain.lines().filter_map(|l| l.split_once(" audit: ").map(|(_, line)| line.trim_end().to_string())).collect()
 }
 
 fn strip_ansi(text: &str) -> String {

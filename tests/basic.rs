@@ -253,8 +253,7 @@ fn client_connections_leave_storage_its_open_files() {
     std::fs::write(&cfg, "maxClientCnxns=0\n").unwrap();
     let log = dir.path().join("stderr.log");
     let limit = 600;
-    let mut server =
-        Paddock::start_with_open_files_limit(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()], limit, &log);
+    let mut server = Paddock::start_with_open_files_limit(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()], limit, &log);
     let budget = paddock::open_files::Limit { was: limit, now: limit }.client_connections();
     assert_eq!(budget, 300);
     // This process holds the other end of every connection.
@@ -399,6 +398,7 @@ fn pipelined_large_writes_wait_for_room_instead_of_filling_memory() {
         futures::future::join_all(floods).await;
     });
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    let peak_kib: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap();
+    let peak_kib: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap();
     assert!(peak_kib < 1 << 20, "the server's resident memory peaked at {} MiB", peak_kib >> 10);
 }

@@ -503,9 +503,8 @@ fn a_wiped_member_does_not_vote_until_caught_up() {
     ens.kill9(leader);
     ens.restart_no_wait(wiped);
     // Several election timeouts (400-800 ms): nobody becomes leader.
-    let elected = eventually(4, || {
-        [wiped, other].iter().any(|id| ens.nodes[id - 1].as_ref().unwrap().four_letter("srvr").contains("Mode: leader"))
-    });
+    let elected =
+        eventually(4, || [wiped, other].iter().any(|id| ens.nodes[id - 1].as_ref().unwrap().four_letter("srvr").contains("Mode: leader")));
     assert!(!elected, "an empty member helped elect a leader");
     ens.restart(leader);
     ens.nodes[wiped - 1].as_ref().unwrap().wait_serving();

@@ -85,13 +85,31 @@ fn hex(b: &[u8]) -> String {
 
 // ---- valid requests, built with jute -------------------------------------------
 
-const PATHS: &[&str] = &["/fz", "/fz/a", "/fz/a/b", "/fz/s-", "/fz/c", "/fz/t", "/", "/zookeeper", "/zookeeper/quota", "", "fz", "/fz/", "/fz//x", "/fz/\u{e9}"];
+const PATHS: &[&str] = &[
+    "/fz",
+    "/fz/a",
+    "/fz/a/b",
+    "/fz/s-",
+    "/fz/c",
+    "/fz/t",
+    "/",
+    "/zookeeper",
+    "/zookeeper/quota",
+    "",
+    "fz",
+    "/fz/",
+    "/fz//x",
+    "/fz/\u{e9}",
+];
 
 fn acls(rng: &mut Rng) -> Vec<Acl> {
     match rng.below(4) {
         0 => Acl::open_unsafe(),
         1 => Acl::creator_all(),
-        2 => vec![Acl::new(perms::ALL, Id::new("digest", "fz:+7K83PhyQ3ijGj0ADmljf0quVwQ=")), Acl::new(perms::READ, Id::new("ip", "127.0.0.1"))],
+        2 => vec![
+            Acl::new(perms::ALL, Id::new("digest", "fz:+7K83PhyQ3ijGj0ADmljf0quVwQ=")),
+            Acl::new(perms::READ, Id::new("ip", "127.0.0.1")),
+        ],
         _ => vec![Acl::new(rng.next() as i32, Id::new("nosuchscheme", "x"))],
     }
 }
@@ -237,8 +255,13 @@ fn valid_request(rng: &mut Rng, xid: i32) -> Vec<u8> {
         }
         21 => {
             op(OpCode::SetWatches, xid::SET_WATCHES, &mut body);
-            SetWatches { relative_zxid: rng.pick(&[0, 1, i64::MAX]), data_watches: paths(rng), exist_watches: paths(rng), child_watches: paths(rng) }
-                .write(&mut body)
+            SetWatches {
+                relative_zxid: rng.pick(&[0, 1, i64::MAX]),
+                data_watches: paths(rng),
+                exist_watches: paths(rng),
+                child_watches: paths(rng),
+            }
+            .write(&mut body)
         }
         22 => {
             op(OpCode::SetWatches2, xid::SET_WATCHES, &mut body);
@@ -254,8 +277,13 @@ fn valid_request(rng: &mut Rng, xid: i32) -> Vec<u8> {
         }
         23 => {
             op(OpCode::Auth, xid::AUTH, &mut body);
-            let (scheme, auth) =
-                rng.pick(&[("digest", &b"fz:pw"[..]), ("digest", &b"nocolon"[..]), ("ip", &b"127.0.0.1"[..]), ("nosuchscheme", &b"x"[..]), ("", &b""[..])]);
+            let (scheme, auth) = rng.pick(&[
+                ("digest", &b"fz:pw"[..]),
+                ("digest", &b"nocolon"[..]),
+                ("ip", &b"127.0.0.1"[..]),
+                ("nosuchscheme", &b"x"[..]),
+                ("", &b""[..]),
+            ]);
             AuthPacket { auth_type: 0, scheme: scheme.into(), auth: auth.to_vec() }.write(&mut body)
         }
         24 => {
@@ -264,11 +292,27 @@ fn valid_request(rng: &mut Rng, xid: i32) -> Vec<u8> {
         }
         25 => {
             op(OpCode::Reconfig, xid, &mut body);
-            ReconfigRequest { joining_servers: "server.9=127.0.0.1:1:2".into(), leaving_servers: "1".into(), new_members: String::new(), cur_config_id: -1 }
-                .write(&mut body)
+            ReconfigRequest {
+                joining_servers: "server.9=127.0.0.1:1:2".into(),
+                leaving_servers: "1".into(),
+                new_members: String::new(),
+                cur_config_id: -1,
+            }
+            .write(&mut body)
         }
         26 => op(OpCode::WhoAmI, xid, &mut body),
-        _ => op(rng.pick(&[OpCode::Ping, OpCode::CloseSession, OpCode::CreateSession, OpCode::Notification, OpCode::Error, OpCode::DeleteContainer]), xid, &mut body),
+        _ => op(
+            rng.pick(&[
+                OpCode::Ping,
+                OpCode::CloseSession,
+                OpCode::CreateSession,
+                OpCode::Notification,
+                OpCode::Error,
+                OpCode::DeleteContainer,
+            ]),
+            xid,
+            &mut body,
+        ),
     }
     body.to_vec()
 }
@@ -355,7 +399,25 @@ fn push_frame(rng: &mut Rng, wire: &mut Vec<u8>, mut body: Vec<u8>, corrupt_len:
     let real = body.len() as i64;
     let random = (rng.next() as i32) as i64;
     let declared: i64 = if corrupt_len {
-        rng.pick(&[0, 1, 3, 4, 7, 8, real / 2, real - 1, real + 1, real + 100, 65_536, 0x20_0000, i32::MAX as i64, -1, -2, i32::MIN as i64, random])
+        rng.pick(&[
+            0,
+            1,
+            3,
+            4,
+            7,
+            8,
+            real / 2,
+            real - 1,
+            real + 1,
+            real + 100,
+            65_536,
+            0x20_0000,
+            i32::MAX as i64,
+            -1,
+            -2,
+            i32::MIN as i64,
+            random,
+        ])
     } else {
         real
     };
@@ -816,7 +878,12 @@ fn fuzzed_frames_leave_the_server_and_other_sessions_unharmed() {
         log.lines().count(),
         t_start.elapsed()
     );
-    assert!(failures.is_empty(), "{} connections misbehaved (seed {seed}); first ones:\n{}", failures.len(), failures.iter().take(10).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} connections misbehaved (seed {seed}); first ones:\n{}",
+        failures.len(),
+        failures.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+    );
     for r in stall_results {
         r.unwrap();
     }

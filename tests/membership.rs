@@ -72,7 +72,14 @@ fn reconfigurable_ensemble(dir: &std::path::Path, rt: &tokio::runtime::Runtime) 
     let extra_cfg = format!("reconfigEnabled=true\nsuperDigest={}\ninitLimit=50\n", super_digest());
     let opts = EnsembleOptions { extra_cfg, ..Default::default() };
     let ens = Ensemble::start(exe, dir, opts, rt, Duration::from_secs(60)).expect("ensemble");
-    let leader = (0..50).find_map(|_| ens.leader().or_else(|| { std::thread::sleep(Duration::from_millis(100)); None })).expect("a leader");
+    let leader = (0..50)
+        .find_map(|_| {
+            ens.leader().or_else(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                None
+            })
+        })
+        .expect("a leader");
     (ens, leader)
 }
 
@@ -235,9 +242,8 @@ fn an_observer_may_join_before_it_runs_and_a_participant_may_not() {
         }
     });
     // Ports nothing listens on: connecting to them is refused at once.
-    let unused: Vec<u16> = (0..3)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port())
-        .collect();
+    let unused: Vec<u16> =
+        (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()).collect();
     let joining = format!("server.9=127.0.0.1:{}:{}:observer;127.0.0.1:{}", unused[0], unused[1], unused[2]);
     rt.block_on(async {
         let c = as_super(&ens.client_addr(leader)).await;

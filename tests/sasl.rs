@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{rt, Paddock};
-use jute::{perms, Acl, AuthPacket, CreateRequest, ErrorCode, GetDataRequest, GetSaslRequest, Id, OpCode, Record, SetSaslResponse, WhoAmIResponse};
+use jute::{
+    perms, Acl, AuthPacket, CreateRequest, ErrorCode, GetDataRequest, GetSaslRequest, Id, OpCode, Record, SetSaslResponse, WhoAmIResponse,
+};
 use md5::{Digest, Md5};
 use paddock::client::{Client, ClientError};
 

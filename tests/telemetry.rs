@@ -83,9 +83,7 @@ fn collector() -> (String, Arc<Mutex<Vec<Received>>>) {
             }
             let mut body = vec![0; length];
             let read = reader.read_exact(&mut body);
-            let ok = read.is_ok()
-                && request_line.starts_with("POST /v1/traces ")
-                && content_type == "application/x-protobuf";
+            let ok = read.is_ok() && request_line.starts_with("POST /v1/traces ") && content_type == "application/x-protobuf";
             let decoded = ok.then(|| ExportTraceServiceRequest::decode(&body[..]).ok()).flatten();
             let status = if decoded.is_some() { "200 OK" } else { "400 Bad Request" };
             if let Some(request) = decoded {

@@ -129,7 +129,8 @@ fn a_replaced_key_store_is_presented_from_the_next_handshake_with_cert_reload() 
     let server = Paddock::start_with(&dir.path().join("data"), &["--config", cfg.to_str().unwrap(), "--secure-port", "0"]);
     let secure = server.secure.clone().expect("a secure port");
     let der = |name: &str| CertificateDer::pem_file_iter(fixture(name)).unwrap().next().unwrap().unwrap().to_vec();
-    let (old, new) = (der("server.crt"), CertificateDer::pem_file_iter(fixture("rotated/server.pem")).unwrap().next().unwrap().unwrap().to_vec());
+    let (old, new) =
+        (der("server.crt"), CertificateDer::pem_file_iter(fixture("rotated/server.pem")).unwrap().next().unwrap().unwrap().to_vec());
     rt().block_on(async {
         assert_eq!(presented_certificate(&secure).await.unwrap(), old);
         // A store that does not read yet (copied half way) changes nothing.
@@ -216,7 +217,14 @@ impl TlsSession {
         let tls = connector(true).connect(name, tcp).await.unwrap();
         let session = ConnectResponse { protocol_version: 0, timeout: 0, session_id: 0, passwd: Vec::new(), read_only: None };
         let mut s = TlsSession { tls, xid: 0, session };
-        let connect = ConnectRequest { protocol_version: 0, last_zxid_seen: 0, timeout: 10_000, session_id: 0, passwd: vec![0; 16], read_only: Some(false) };
+        let connect = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: 10_000,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: Some(false),
+        };
         s.send(&connect, None).await;
         s.session = ConnectResponse::from_bytes(&s.frame().await).unwrap();
         s
@@ -285,7 +293,12 @@ fn a_unified_client_port_takes_plain_and_tls_clients() {
     rt().block_on(async {
         // TLS on the plain port: a session and its writes, as on a secure port.
         let mut s = TlsSession::open(&server.addr).await;
-        let create = CreateRequest { path: "/both".into(), data: Some(b"x".to_vec()), acl: vec![Acl { perms: 31, id: Id { scheme: "world".into(), id: "anyone".into() } }], flags: 0 };
+        let create = CreateRequest {
+            path: "/both".into(),
+            data: Some(b"x".to_vec()),
+            acl: vec![Acl { perms: 31, id: Id { scheme: "world".into(), id: "anyone".into() } }],
+            flags: 0,
+        };
         assert_eq!(s.call(OpCode::Create, &create).await, 0);
         assert_eq!(exchange(&server.addr, true, b"ruok").await.unwrap(), b"imok");
         // and plain clients on the same port, seeing the same tree

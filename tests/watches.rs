@@ -141,7 +141,14 @@ fn an_event_never_overtakes_the_reply_that_set_its_watch() {
     // on the reply) would drop it and wait forever.
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let connect = jute::ConnectRequest { protocol_version: 0, last_zxid_seen: 0, timeout: 30_000, session_id: 0, passwd: vec![0; 16], read_only: Some(false) };
+    let connect = jute::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout: 30_000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    };
     write_frame(&mut s, &[&|b| connect.write(b)]);
     read_frame(&mut s);
     let get = jute::GetChildrenRequest { path: "/q".into(), watch: true };
@@ -170,7 +177,14 @@ fn an_event_never_overtakes_the_reply_that_set_its_watch() {
 fn a_read_between_pipelined_writes_sees_the_first_and_hears_the_second(addr: &str) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let connect = jute::ConnectRequest { protocol_version: 0, last_zxid_seen: 0, timeout: 30_000, session_id: 0, passwd: vec![0; 16], read_only: Some(false) };
+    let connect = jute::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout: 30_000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    };
     write_frame(&mut s, &[&|b| connect.write(b)]);
     read_frame(&mut s);
     let create = jute::CreateRequest { path: "/w".into(), data: None, acl: jute::Acl::open_unsafe(), flags: 0 };
@@ -308,7 +322,14 @@ fn a_client_that_stops_reading_its_events_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let server = Paddock::start(dir.path());
     let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
-    let connect = jute::ConnectRequest { protocol_version: 0, last_zxid_seen: 0, timeout: 40_000, session_id: 0, passwd: vec![0; 16], read_only: Some(false) };
+    let connect = jute::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout: 40_000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    };
     write_frame(&mut s, &[&|b| connect.write(b)]);
     let session = jute::ConnectResponse::from_bytes(&read_frame(&mut s)).unwrap();
     let header = jute::RequestHeader { xid: 1, op: OpCode::AddWatch as i32 };

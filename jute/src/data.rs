@@ -152,10 +152,7 @@ mod tests {
             hostile_lengths::<Acl>(&bytes);
         }
         let bytes = Acl::open_unsafe()[0].to_bytes();
-        assert_eq!(
-            &bytes[..],
-            b"\x00\x00\x00\x1f\x00\x00\x00\x05world\x00\x00\x00\x06anyone"
-        );
+        assert_eq!(&bytes[..], b"\x00\x00\x00\x1f\x00\x00\x00\x05world\x00\x00\x00\x06anyone");
         assert_eq!(perms::ALL, 31);
         assert_eq!(Acl::creator_all()[0].id, Id { scheme: "auth".into(), id: String::new() });
     }

@@ -103,11 +103,7 @@ const TABLE: [(ErrorCode, &str, &str); 32] = [
     (ErrorCode::NoWatcher, "NOWATCHER", "No such watcher"),
     (ErrorCode::RequestTimeout, "REQUESTTIMEOUT", "RequestTimeout"),
     (ErrorCode::ReconfigDisabled, "RECONFIGDISABLED", "Reconfig is disabled"),
-    (
-        ErrorCode::SessionClosedRequireSasl,
-        "SESSIONCLOSEDREQUIRESASLAUTH",
-        "Session closed because client failed to authenticate",
-    ),
+    (ErrorCode::SessionClosedRequireSasl, "SESSIONCLOSEDREQUIRESASLAUTH", "Session closed because client failed to authenticate"),
     (ErrorCode::QuotaExceeded, "QUOTAEXCEEDED", "Quota has exceeded"),
     (ErrorCode::Throttled, "THROTTLEDOP", "Op throttled due to high load"),
 ];
@@ -140,11 +136,7 @@ impl ErrorCode {
 
     /// This code's row of the name table.
     fn entry(self) -> (ErrorCode, &'static str, &'static str) {
-        TABLE
-            .iter()
-            .copied()
-            .find(|(c, _, _)| *c == self)
-            .unwrap_or((self, "UNKNOWN", "Unknown error"))
+        TABLE.iter().copied().find(|(c, _, _)| *c == self).unwrap_or((self, "UNKNOWN", "Unknown error"))
     }
 }
 

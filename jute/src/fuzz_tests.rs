@@ -53,22 +53,7 @@ impl Rng {
 fn hostile_i32(rng: &mut Rng, len: usize) -> i32 {
     let len = len as i32;
     let random = rng.next() as i32;
-    *rng.pick(&[
-        -1,
-        -2,
-        0,
-        1,
-        i32::MIN,
-        i32::MAX,
-        0x00ff_ffff,
-        0x0100_0000,
-        0x7fff_0000,
-        1 << 20,
-        len,
-        len + 1,
-        len - 4,
-        random,
-    ])
+    *rng.pick(&[-1, -2, 0, 1, i32::MIN, i32::MAX, 0x00ff_ffff, 0x0100_0000, 0x7fff_0000, 1 << 20, len, len + 1, len - 4, random])
 }
 
 /// Applies 1 to 4 random mutations to `buf`; `other` is another valid encoding to splice from.
@@ -93,9 +78,8 @@ fn mutate(rng: &mut Rng, buf: &mut Vec<u8>, other: &[u8]) {
             }
             // a huge count or length where a small one was (lengths and counts are small ints)
             3 if len >= 4 => {
-                let small: Vec<usize> = (0..len - 3)
-                    .filter(|&p| (0..=32).contains(&i32::from_be_bytes(buf[p..p + 4].try_into().unwrap())))
-                    .collect();
+                let small: Vec<usize> =
+                    (0..len - 3).filter(|&p| (0..=32).contains(&i32::from_be_bytes(buf[p..p + 4].try_into().unwrap()))).collect();
                 if !small.is_empty() {
                     let pos = *rng.pick(&small);
                     let v = *rng.pick(&[i32::MAX, 0x1000_0000, 1_000_000, 65_536, (len - pos) as i32 + 1]);
@@ -234,8 +218,22 @@ fn targets() -> Vec<Target> {
         target(
             "ConnectRequest",
             vec![
-                ConnectRequest { protocol_version: 0, last_zxid_seen: 0x32, timeout: 6000, session_id: 0, passwd: vec![0; 16], read_only: Some(false) },
-                ConnectRequest { protocol_version: 0, last_zxid_seen: 1, timeout: 30_000, session_id: 0x72, passwd: vec![9; 16], read_only: None },
+                ConnectRequest {
+                    protocol_version: 0,
+                    last_zxid_seen: 0x32,
+                    timeout: 6000,
+                    session_id: 0,
+                    passwd: vec![0; 16],
+                    read_only: Some(false),
+                },
+                ConnectRequest {
+                    protocol_version: 0,
+                    last_zxid_seen: 1,
+                    timeout: 30_000,
+                    session_id: 0x72,
+                    passwd: vec![9; 16],
+                    read_only: None,
+                },
             ],
         ),
         target(
@@ -254,7 +252,13 @@ fn targets() -> Vec<Target> {
         target("DeleteRequest", vec![DeleteRequest { path: "/d".into(), version: -1 }]),
         target("ExistsRequest", vec![ExistsRequest { path: "/e".into(), watch: true }]),
         target("GetDataRequest", vec![GetDataRequest { path: "/g".into(), watch: false }]),
-        target("SetDataRequest", vec![SetDataRequest { path: "/s".into(), data: Some(vec![1, 2, 3]), version: 4 }, SetDataRequest { path: "/s".into(), data: None, version: -1 }]),
+        target(
+            "SetDataRequest",
+            vec![
+                SetDataRequest { path: "/s".into(), data: Some(vec![1, 2, 3]), version: 4 },
+                SetDataRequest { path: "/s".into(), data: None, version: -1 },
+            ],
+        ),
         target("GetAclRequest", vec![GetAclRequest { path: "/acl".into() }]),
         target("SetAclRequest", vec![SetAclRequest { path: "/acl".into(), acl: acls(), version: 2 }]),
         target("GetChildrenRequest", vec![GetChildrenRequest { path: "/k".into(), watch: true }]),
@@ -286,7 +290,12 @@ fn targets() -> Vec<Target> {
         target(
             "ReconfigRequest",
             vec![
-                ReconfigRequest { joining_servers: "server.4=h:2888:3888".into(), leaving_servers: "".into(), new_members: "".into(), cur_config_id: -1 },
+                ReconfigRequest {
+                    joining_servers: "server.4=h:2888:3888".into(),
+                    leaving_servers: "".into(),
+                    new_members: "".into(),
+                    cur_config_id: -1,
+                },
                 ReconfigRequest::default(),
             ],
         ),
@@ -318,7 +327,10 @@ fn targets() -> Vec<Target> {
         target("CreateResponse", vec![CreateResponse { path: "/c0000000001".into() }]),
         target("Create2Response", vec![Create2Response { path: "/c".into(), stat: s }]),
         target("ExistsResponse", vec![ExistsResponse { stat: s }]),
-        target("GetDataResponse", vec![GetDataResponse { data: Some(b"hello".to_vec()), stat: s }, GetDataResponse { data: None, stat: s }]),
+        target(
+            "GetDataResponse",
+            vec![GetDataResponse { data: Some(b"hello".to_vec()), stat: s }, GetDataResponse { data: None, stat: s }],
+        ),
         target("SetDataResponse", vec![SetDataResponse { stat: s }]),
         target("GetAclResponse", vec![GetAclResponse { acl: acls(), stat: s }]),
         target("SetAclResponse", vec![SetAclResponse { stat: s }]),

@@ -100,10 +100,7 @@ fn check_frame(frame: &Frame, out: &BytesMut, r: &Reader<'_>, seen: &mut Seen) {
         Some(true) => {
             seen.normalized.insert(frame.name.clone());
         }
-        None => panic!(
-            "{}: re-encoding differs\n original {:02x?}\n ours     {:02x?}",
-            frame.name, frame.bytes, &out[..]
-        ),
+        None => panic!("{}: re-encoding differs\n original {:02x?}\n ours     {:02x?}", frame.name, frame.bytes, &out[..]),
     }
     seen.frames += 1;
 }
@@ -314,10 +311,7 @@ fn golden_frames_round_trip() {
     }
     assert!(seen.frames >= 180, "only {} frames", seen.frames);
 
-    let must_have = [
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 18, 19, 21, 22, 100, 101, 103, 104, 105,
-        106, 107, -11,
-    ];
+    let must_have = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 18, 19, 21, 22, 100, 101, 103, 104, 105, 106, 107, -11];
     for op in must_have {
         assert!(seen.request_ops.contains(&op), "no request with op {op}");
     }
@@ -391,10 +385,7 @@ fn golden_multi_results() {
     assert_eq!(header.err, 0);
     let resp = MultiResponse::from_bytes(&body).expect("decodes");
     let ops: Vec<OpCode> = resp.results.iter().map(MultiResult::op_code).collect();
-    assert_eq!(
-        ops,
-        [OpCode::Create, OpCode::Create, OpCode::SetData, OpCode::Check, OpCode::Delete]
-    );
+    assert_eq!(ops, [OpCode::Create, OpCode::Create, OpCode::SetData, OpCode::Check, OpCode::Delete]);
 
     // Container and TTL creates answer as create2 (path + stat).
     let (_, body) = reply("conn15-s2c-023-multi.bin");

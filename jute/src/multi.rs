@@ -26,13 +26,9 @@ use crate::opcode::OpCode;
 use crate::reader::Reader;
 use crate::record::{record, Record};
 use crate::requests::{
-    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, GetChildrenRequest,
-    GetDataRequest, SetDataRequest,
+    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, GetChildrenRequest, GetDataRequest, SetDataRequest,
 };
-use crate::responses::{
-    Create2Response, CreateResponse, ErrorResponse, GetChildrenResponse, GetDataResponse,
-    SetDataResponse,
-};
+use crate::responses::{Create2Response, CreateResponse, ErrorResponse, GetChildrenResponse, GetDataResponse, SetDataResponse};
 
 record! {
     /// Prefix of each op (and of the end marker) in multi requests and responses.
@@ -263,13 +259,9 @@ impl Record for MultiResponse {
                     let resp = GetDataResponse::read(r)?;
                     MultiResult::GetData { data: resp.data, stat: resp.stat }
                 }
-                Some(OpCode::GetChildren) => {
-                    MultiResult::GetChildren(GetChildrenResponse::read(r)?.children)
-                }
+                Some(OpCode::GetChildren) => MultiResult::GetChildren(GetChildrenResponse::read(r)?.children),
                 Some(OpCode::Error) => MultiResult::Error(ErrorResponse::read(r)?.err),
-                _ => {
-                    return Err(DecodeError::Unknown { what: "multi result type", value: header.op })
-                }
+                _ => return Err(DecodeError::Unknown { what: "multi result type", value: header.op }),
             };
             results.push(result);
         }
@@ -290,9 +282,7 @@ impl Record for MultiResponse {
                     crate::writer::write_opt_buffer(buf, data.as_deref());
                     stat.write(buf);
                 }
-                MultiResult::GetChildren(children) => {
-                    crate::writer::write_string_vec(buf, children)
-                }
+                MultiResult::GetChildren(children) => crate::writer::write_string_vec(buf, children),
                 MultiResult::Error(code) => crate::writer::write_i32(buf, *code),
             }
         }
@@ -317,13 +307,7 @@ mod tests {
                 MultiOp::Create(create("/a", 0)),
                 MultiOp::Create2(create("/b", 2)),
                 MultiOp::CreateContainer(create("/c", 4)),
-                MultiOp::CreateTtl(CreateTtlRequest {
-                    path: "/t".into(),
-                    data: None,
-                    acl: Acl::open_unsafe(),
-                    flags: 5,
-                    ttl: 1000,
-                }),
+                MultiOp::CreateTtl(CreateTtlRequest { path: "/t".into(), data: None, acl: Acl::open_unsafe(), flags: 5, ttl: 1000 }),
                 MultiOp::Delete(DeleteRequest { path: "/a".into(), version: -1 }),
                 MultiOp::SetData(SetDataRequest { path: "/b".into(), data: Some(vec![1]), version: 3 }),
                 MultiOp::Check(CheckVersionRequest { path: "/b".into(), version: 4 }),
@@ -356,10 +340,7 @@ mod tests {
         MultiHeader { op: 3, done: false, err: -1 }.write(&mut buf);
         crate::requests::ExistsRequest { path: "/a".into(), watch: false }.write(&mut buf);
         MultiHeader::END.write(&mut buf);
-        assert_eq!(
-            MultiRequest::from_bytes(&buf),
-            Err(DecodeError::Unknown { what: "multi op type", value: 3 })
-        );
+        assert_eq!(MultiRequest::from_bytes(&buf), Err(DecodeError::Unknown { what: "multi op type", value: 3 }));
 
         let mixed = MultiRequest {
             ops: vec![
@@ -409,9 +390,6 @@ mod tests {
     fn response_rejects_unknown_result() {
         let mut buf = BytesMut::new();
         MultiHeader { op: 7, done: false, err: 0 }.write(&mut buf);
-        assert_eq!(
-            MultiResponse::from_bytes(&buf),
-            Err(DecodeError::Unknown { what: "multi result type", value: 7 })
-        );
+        assert_eq!(MultiResponse::from_bytes(&buf), Err(DecodeError::Unknown { what: "multi result type", value: 7 }));
     }
 }

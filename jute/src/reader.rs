@@ -38,11 +38,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Runs a nom parser on the unread bytes, advancing past what it consumed.
-    fn parse<T>(
-        &mut self,
-        what: &'static str,
-        parser: impl FnOnce(&'a [u8]) -> IResult<&'a [u8], T>,
-    ) -> Result<T, DecodeError> {
+    fn parse<T>(&mut self, what: &'static str, parser: impl FnOnce(&'a [u8]) -> IResult<&'a [u8], T>) -> Result<T, DecodeError> {
         match parser(self.buf) {
             Ok((rest, value)) => {
                 self.buf = rest;
@@ -192,18 +188,9 @@ mod tests {
     #[test]
     fn bad_lengths() {
         let neg = [0xff, 0xff, 0xff, 0xfe, 1, 2];
-        assert_eq!(
-            Reader::new(&neg).read_buffer(),
-            Err(DecodeError::BadLength { what: "buffer", len: -2 })
-        );
-        assert_eq!(
-            Reader::new(&neg).read_string(),
-            Err(DecodeError::BadLength { what: "string", len: -2 })
-        );
-        assert_eq!(
-            Reader::new(&neg).read_string_vec(),
-            Err(DecodeError::BadLength { what: "vector", len: -2 })
-        );
+        assert_eq!(Reader::new(&neg).read_buffer(), Err(DecodeError::BadLength { what: "buffer", len: -2 }));
+        assert_eq!(Reader::new(&neg).read_string(), Err(DecodeError::BadLength { what: "string", len: -2 }));
+        assert_eq!(Reader::new(&neg).read_string_vec(), Err(DecodeError::BadLength { what: "vector", len: -2 }));
         let min = i32::MIN.to_be_bytes();
         assert!(matches!(Reader::new(&min).read_buffer(), Err(DecodeError::BadLength { .. })));
         let huge = [0x7f, 0xff, 0xff, 0xff, 1, 2, 3];
@@ -212,10 +199,7 @@ mod tests {
         assert_eq!(r.remaining(), huge.len(), "failed read must not consume");
         assert_eq!(Reader::new(&huge).read_string(), Err(DecodeError::Truncated("string")));
         assert_eq!(Reader::new(&huge).read_string_vec(), Err(DecodeError::Truncated("vector")));
-        assert_eq!(
-            Reader::new(&huge).read_vec::<crate::Acl>(),
-            Err(DecodeError::Truncated("vector"))
-        );
+        assert_eq!(Reader::new(&huge).read_vec::<crate::Acl>(), Err(DecodeError::Truncated("vector")));
     }
 
     #[test]

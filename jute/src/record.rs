@@ -165,11 +165,7 @@ pub(crate) mod testing {
         let bytes = value.to_bytes().to_vec();
         assert_eq!(T::from_bytes(&bytes).as_ref(), Ok(value), "round trip of {value:?}");
         for cut in 0..bytes.len() {
-            assert!(
-                T::from_bytes(&bytes[..cut]).is_err(),
-                "prefix of {cut}/{} bytes decoded for {value:?}",
-                bytes.len()
-            );
+            assert!(T::from_bytes(&bytes[..cut]).is_err(), "prefix of {cut}/{} bytes decoded for {value:?}", bytes.len());
         }
         bytes
     }

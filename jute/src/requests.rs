@@ -314,13 +314,7 @@ mod tests {
     fn every_request_round_trips() {
         check(CreateRequest { path: "/a".into(), data: Some(b"x".to_vec()), acl: acl(), flags: 3 });
         check(CreateRequest::default());
-        check(CreateTtlRequest {
-            path: "/t".into(),
-            data: Some(vec![0, 1, 2]),
-            acl: acl(),
-            flags: 5,
-            ttl: 60_000,
-        });
+        check(CreateTtlRequest { path: "/t".into(), data: Some(vec![0, 1, 2]), acl: acl(), flags: 5, ttl: 60_000 });
         check(DeleteRequest { path: "/a".into(), version: -1 });
         check(ExistsRequest { path: "/a".into(), watch: true });
         check(GetDataRequest { path: "/a".into(), watch: false });
@@ -365,25 +359,16 @@ mod tests {
     fn null_buffer_decodes_as_none() {
         // path "/n", data null, acl null, flags 0
         let bytes = b"\x00\x00\x00\x02/n\xff\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00";
-        assert_eq!(
-            CreateRequest::from_bytes(bytes),
-            Ok(CreateRequest { path: "/n".into(), ..Default::default() })
-        );
+        assert_eq!(CreateRequest::from_bytes(bytes), Ok(CreateRequest { path: "/n".into(), ..Default::default() }));
     }
 
     #[test]
     fn reconfig_nulls() {
         let req = ReconfigRequest { leaving_servers: "2".into(), ..Default::default() };
         let bytes = req.to_bytes();
-        assert_eq!(
-            &bytes[..],
-            b"\xff\xff\xff\xff\x00\x00\x00\x012\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00"
-        );
+        assert_eq!(&bytes[..], b"\xff\xff\xff\xff\x00\x00\x00\x012\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00");
         // A zero-length string decodes to "" as well.
         let explicit = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x07";
-        assert_eq!(
-            ReconfigRequest::from_bytes(explicit),
-            Ok(ReconfigRequest { cur_config_id: 7, ..Default::default() })
-        );
+        assert_eq!(ReconfigRequest::from_bytes(explicit), Ok(ReconfigRequest { cur_config_id: 7, ..Default::default() }));
     }
 }

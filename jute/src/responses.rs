@@ -188,10 +188,7 @@ mod tests {
         check(GetDataResponse { data: Some(b"hello".to_vec()), stat: stat() });
         check(GetDataResponse::default());
         check(SetDataResponse { stat: stat() });
-        check(GetAclResponse {
-            acl: vec![Acl::new(31, Id::new("digest", "alice:h="))],
-            stat: stat(),
-        });
+        check(GetAclResponse { acl: vec![Acl::new(31, Id::new("digest", "alice:h="))], stat: stat() });
         check(SetAclResponse { stat: stat() });
         check(GetChildrenResponse { children: vec!["a".into(), "b".into()] });
         check(GetChildren2Response { children: vec![], stat: stat() });

@@ -237,13 +237,7 @@ mod tests {
 
     #[test]
     fn connect_response_with_and_without_read_only() {
-        let resp = ConnectResponse {
-            protocol_version: 0,
-            timeout: 30000,
-            session_id: 42,
-            passwd: vec![1, 2, 3],
-            read_only: None,
-        };
+        let resp = ConnectResponse { protocol_version: 0, timeout: 30000, session_id: 42, passwd: vec![1, 2, 3], read_only: None };
         let bytes = round_trip(&resp);
         assert_eq!(bytes.len(), 23);
         hostile_lengths::<ConnectResponse>(&bytes);
@@ -258,11 +252,7 @@ mod tests {
     fn headers_and_events() {
         round_trip(&RequestHeader { xid: xid::PING, op: 11 });
         round_trip(&ReplyHeader { xid: 7, zxid: -1, err: -101 });
-        let ev = WatcherEvent {
-            event_type: event_type::NODE_DATA_CHANGED,
-            state: keeper_state::SYNC_CONNECTED,
-            path: "/d".into(),
-        };
+        let ev = WatcherEvent { event_type: event_type::NODE_DATA_CHANGED, state: keeper_state::SYNC_CONNECTED, path: "/d".into() };
         let bytes = round_trip(&ev);
         assert_eq!(bytes, b"\x00\x00\x00\x03\x00\x00\x00\x03\x00\x00\x00\x02/d");
         hostile_lengths::<WatcherEvent>(&bytes);

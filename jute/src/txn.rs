@@ -208,13 +208,8 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_survive_hostile_lengths() {
-        let create = CreateTxn {
-            path: "/a/b".into(),
-            data: Some(b"x".to_vec()),
-            acl: Acl::open_unsafe(),
-            ephemeral: true,
-            parent_c_version: 3,
-        };
+        let create =
+            CreateTxn { path: "/a/b".into(), data: Some(b"x".to_vec()), acl: Acl::open_unsafe(), ephemeral: true, parent_c_version: 3 };
         hostile_lengths::<CreateTxn>(&round_trip(&create));
         let multi = MultiTxn { txns: vec![Txn { kind: 1, data: create.to_bytes().to_vec() }, Txn { kind: -1, data: vec![0, 0, 0, 1] }] };
         hostile_lengths::<MultiTxn>(&round_trip(&multi));

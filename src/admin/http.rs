@@ -193,11 +193,9 @@ fn respond(server: &Server, head: &[u8], site: Site) -> Vec<u8> {
 }
 
 fn reply(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut out =
+        format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+            .into_bytes();
     out.extend_from_slice(body);
     out
 }
@@ -236,10 +234,8 @@ fn fields(server: &Server, word: &str) -> Map<String, Value> {
         }
         "dump" => {
             let dump = super::session_dump(server);
-            let expiring: Map<String, Value> =
-                dump.expiring.into_iter().map(|(at, ids)| (at.to_string(), ids.into())).collect();
-            let ephemerals: Map<String, Value> =
-                dump.ephemerals.into_iter().map(|(id, paths)| (id.to_string(), paths.into())).collect();
+            let expiring: Map<String, Value> = dump.expiring.into_iter().map(|(at, ids)| (at.to_string(), ids.into())).collect();
+            let ephemerals: Map<String, Value> = dump.ephemerals.into_iter().map(|(id, paths)| (id.to_string(), paths.into())).collect();
             out.insert("expiry_time_to_session_ids".into(), expiring.into());
             out.insert("session_id_to_ephemeral_paths".into(), ephemerals.into());
         }
@@ -278,8 +274,7 @@ fn fields(server: &Server, word: &str) -> Map<String, Value> {
             out.insert("session_id_to_watched_paths".into(), by_session.into());
         }
         "wchp" => {
-            let by_path: Map<String, Value> =
-                super::watches_by_path(server).into_iter().map(|(path, ids)| (path, ids.into())).collect();
+            let by_path: Map<String, Value> = super::watches_by_path(server).into_iter().map(|(path, ids)| (path, ids.into())).collect();
             out.insert("path_to_session_ids".into(), by_path.into());
         }
         _ => {}

@@ -296,10 +296,7 @@ fn watches_by_session(server: &Server) -> Vec<(i64, Vec<String>)> {
 /// The sessions watching each path (`wchp`).
 fn watches_by_path(server: &Server) -> Vec<(String, Vec<i64>)> {
     let by_path = server.shared.watches.by_path();
-    by_path
-        .into_iter()
-        .map(|(path, conns)| (path, conns.into_iter().map(|c| server.connections.session_of(c)).collect()))
-        .collect()
+    by_path.into_iter().map(|(path, conns)| (path, conns.into_iter().map(|c| server.connections.session_of(c)).collect())).collect()
 }
 
 /// (connections watching, paths watched, watches), as `wchs` counts them.

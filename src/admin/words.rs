@@ -6,10 +6,8 @@ use std::fmt::Write;
 use super::{Figure, VERSION};
 use crate::server::Server;
 
-const WORDS: [&str; 16] = [
-    "ruok", "srvr", "stat", "mntr", "conf", "cons", "crst", "envi", "wchs", "wchc", "wchp", "dump", "isro", "srst", "dirs",
-    "hash",
-];
+const WORDS: [&str; 16] =
+    ["ruok", "srvr", "stat", "mntr", "conf", "cons", "crst", "envi", "wchs", "wchc", "wchp", "dump", "isro", "srst", "dirs", "hash"];
 
 /// If the first four bytes of a connection spell a known word, that word.
 pub fn four_letter_word(first: u32) -> Option<&'static str> {

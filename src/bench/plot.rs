@@ -70,10 +70,8 @@ fn load(dir: &Path) -> Result<Figures, String> {
 
 /// Draws the two panels into `out`.
 pub fn draw(figures: &Figures, out: &Path) -> Result<(), String> {
-    let workloads: Vec<&str> =
-        WORKLOADS.iter().copied().filter(|w| figures.keys().any(|(fw, _)| fw == w)).collect();
-    let servers: Vec<&(&str, &str, RGBColor)> =
-        SERVERS.iter().filter(|(s, _, _)| figures.keys().any(|(_, fs)| fs == s)).collect();
+    let workloads: Vec<&str> = WORKLOADS.iter().copied().filter(|w| figures.keys().any(|(fw, _)| fw == w)).collect();
+    let servers: Vec<&(&str, &str, RGBColor)> = SERVERS.iter().filter(|(s, _, _)| figures.keys().any(|(_, fs)| fs == s)).collect();
     if workloads.is_empty() || servers.is_empty() {
         return Err("no results to plot".into());
     }
@@ -112,7 +110,11 @@ fn panel(
         .x_label_formatter(&|x| {
             // Label the middle of each group with its workload.
             let i = x.floor() as usize;
-            if (x - x.floor() - 0.5).abs() < 1e-6 && i < n { workloads[i].to_string() } else { String::new() }
+            if (x - x.floor() - 0.5).abs() < 1e-6 && i < n {
+                workloads[i].to_string()
+            } else {
+                String::new()
+            }
         })
         .y_label_formatter(&|y| match (thousands, max) {
             (true, _) => format!("{:.0}k", y / 1000.0),
@@ -165,7 +167,9 @@ mod tests {
     #[test]
     fn plots_every_workload_and_server_found() {
         let dir = tempfile::tempdir().unwrap();
-        for (w, s, t, p99) in [("create", "paddock", 50_000.0, 9.5), ("create", "zookeeper", 25_000.0, 30.0), ("get", "paddock", 90_000.0, 2.0)] {
+        for (w, s, t, p99) in
+            [("create", "paddock", 50_000.0, 9.5), ("create", "zookeeper", 25_000.0, 30.0), ("get", "paddock", 90_000.0, 2.0)]
+        {
             let json = format!(r#"{{"throughput": {t}, "latency_ms": {{"p99": {p99}}}}}"#);
             std::fs::write(dir.path().join(format!("{w}.{s}.r1.json")), json).unwrap();
         }

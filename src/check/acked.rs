@@ -47,12 +47,15 @@ pub fn check(acked: &[AckedCreate], final_states: &BTreeMap<String, BTreeMap<Str
         for a in acked {
             match state.get(&a.path) {
                 None => missing.push(a.path.clone()),
-                Some(d) if *d != a.data && seen.get(a.path.as_str()) == Some(&a.data.as_slice()) => {
-                    r.anomalies.push(Anomaly {
-                        kind: "acked-create-changed",
-                        detail: format!("{server}: {} holds {:?}, acknowledged with {:?}", a.path, String::from_utf8_lossy(d), String::from_utf8_lossy(&a.data)),
-                    })
-                }
+                Some(d) if *d != a.data && seen.get(a.path.as_str()) == Some(&a.data.as_slice()) => r.anomalies.push(Anomaly {
+                    kind: "acked-create-changed",
+                    detail: format!(
+                        "{server}: {} holds {:?}, acknowledged with {:?}",
+                        a.path,
+                        String::from_utf8_lossy(d),
+                        String::from_utf8_lossy(&a.data)
+                    ),
+                }),
                 Some(_) => {}
             }
         }

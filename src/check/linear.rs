@@ -80,9 +80,7 @@ pub fn step(s: RegState, op: RegOp, res: RegResult) -> Option<RegState> {
         (RegOp::Cas { expect, value }, RegResult::Written(ver)) => {
             (s.version == expect && ver == expect + 1).then_some(RegState { value, version: ver })
         }
-        (RegOp::Cas { expect, value }, RegResult::Unknown) => {
-            (s.version == expect).then_some(RegState { value, version: expect + 1 })
-        }
+        (RegOp::Cas { expect, value }, RegResult::Unknown) => (s.version == expect).then_some(RegState { value, version: expect + 1 }),
         (RegOp::Cas { expect, .. }, RegResult::CasFailed) => (s.version != expect).then_some(s),
         (RegOp::Write(_), _) => None,
         (RegOp::Cas { .. }, RegResult::Read(_)) => None,
@@ -360,10 +358,7 @@ mod tests {
 
     #[test]
     fn unknown_writes_may_or_may_not_have_happened() {
-        let took_effect = [
-            ev(1, RegOp::Write(1), 0, 0, RegResult::Unknown),
-            ev(2, RegOp::Read, 100, 110, read(1, 1)),
-        ];
+        let took_effect = [ev(1, RegOp::Write(1), 0, 0, RegResult::Unknown), ev(2, RegOp::Read, 100, 110, read(1, 1))];
         assert_eq!(lin(&took_effect), Verdict::Linearizable);
         let never = [ev(1, RegOp::Write(1), 0, 0, RegResult::Unknown), ev(2, RegOp::Read, 100, 110, read(0, 0))];
         assert_eq!(lin(&never), Verdict::Linearizable);

@@ -129,10 +129,9 @@ pub fn check(store_log: &[StoreWrite], tenures: &[Tenure]) -> LockReport {
 
 fn check_owner<'a>(owner: &mut BTreeMap<i64, &'a str>, token: i64, client: &'a str, out: &mut Vec<Anomaly>) {
     match owner.get(&token) {
-        Some(c) if *c != client => out.push(Anomaly {
-            kind: "token-shared",
-            detail: format!("token {token} used by both {c} and {client}"),
-        }),
+        Some(c) if *c != client => {
+            out.push(Anomaly { kind: "token-shared", detail: format!("token {token} used by both {c} and {client}") })
+        }
         Some(_) => {}
         None => {
             owner.insert(token, client);

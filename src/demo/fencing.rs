@@ -165,7 +165,10 @@ fn run(args: &FencingArgs) -> Result<bool, DemoError> {
     if !gone {
         return Err(DemoError::Step(format!("A's lock znode {a_node} still exists 30 s into its pause")));
     }
-    println!("    {:.1} s into the pause, A's session expired and its lock znode {a_node} is gone; A is still frozen and knows nothing", paused_at.elapsed().as_secs_f64());
+    println!(
+        "    {:.1} s into the pause, A's session expired and its lock znode {a_node} is gone; A is still frozen and knows nothing",
+        paused_at.elapsed().as_secs_f64()
+    );
 
     step(5, "Client B takes the lock and writes ...");
     let mut b = LockClient::start(&exe, "B", &servers, &store_addr.to_string(), args.session_ms, 0)?;
@@ -181,7 +184,13 @@ fn run(args: &FencingArgs) -> Result<bool, DemoError> {
 
     step(7, "What the store saw:");
     for w in store.log() {
-        println!("    {:>6} token {:>4}  {:<12} -> {}", w.client, w.token, w.value, if w.accepted { "accepted" } else { "REJECTED (stale token)" });
+        println!(
+            "    {:>6} token {:>4}  {:<12} -> {}",
+            w.client,
+            w.token,
+            w.value,
+            if w.accepted { "accepted" } else { "REJECTED (stale token)" }
+        );
     }
     let rejected = a_write.get("result") == Some("stale") && a_code == Some(i32::from(EXIT_STALE));
     let ordered = a_token < b_token;
@@ -191,7 +200,9 @@ fn run(args: &FencingArgs) -> Result<bool, DemoError> {
         println!("OK: B's token {b_token} > A's token {a_token}; the store refused A's stale write.");
         println!("    Without the token check, A's write would have silently overwritten B's (the HBase bug).");
     } else {
-        println!("FAILED: stale write rejected: {rejected}; tokens ordered (A {a_token} < B {b_token}): {ordered}; B's write accepted: {b_ok}");
+        println!(
+            "FAILED: stale write rejected: {rejected}; tokens ordered (A {a_token} < B {b_token}): {ordered}; B's write accepted: {b_ok}"
+        );
     }
     if args.keep {
         println!("data and server logs kept in {}", dir.path.display());

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use jute::{
-    Acl, Create2Response, ErrorCode, CreateResponse, ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse,
-    GetChildren2Response, GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, MultiResponse, MultiResult,
-    OpCode, Record, SetAclResponse, SetDataResponse, Stat, SyncResponse, WatcherEvent, WhoAmIResponse,
+    Acl, Create2Response, CreateResponse, ErrorCode, ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response,
+    GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, MultiResponse, MultiResult, OpCode, Record, SetAclResponse,
+    SetDataResponse, Stat, SyncResponse, WatcherEvent, WhoAmIResponse,
 };
 
 /// What one server's ids mean, learnt as the run goes.
@@ -107,11 +107,8 @@ impl Names {
             OpCode::GetAllChildrenNumber => GetAllChildrenNumberResponse::from_bytes(body)?.total_number.to_string(),
             OpCode::GetEphemerals => sorted(GetEphemeralsResponse::from_bytes(body)?.ephemerals),
             OpCode::WhoAmI => {
-                let mut who: Vec<String> = WhoAmIResponse::from_bytes(body)?
-                    .client_info
-                    .into_iter()
-                    .map(|c| format!("{}:{}", c.auth_scheme, c.user))
-                    .collect();
+                let mut who: Vec<String> =
+                    WhoAmIResponse::from_bytes(body)?.client_info.into_iter().map(|c| format!("{}:{}", c.auth_scheme, c.user)).collect();
                 who.sort();
                 who.join(",")
             }
@@ -175,8 +172,24 @@ mod tests {
         b.zxid_is_step(0x2_0000_0009, 3);
         a.session_is(77, "s1.0".into());
         b.session_is(99, "s1.0".into());
-        let sa = Stat { czxid: 0x1_0000_0005, mzxid: 0x1_0000_0005, pzxid: 0x1_0000_0005, ctime: 1, mtime: 2, ephemeral_owner: 77, ..Stat::default() };
-        let sb = Stat { czxid: 0x2_0000_0009, mzxid: 0x2_0000_0009, pzxid: 0x2_0000_0009, ctime: 5, mtime: 9, ephemeral_owner: 99, ..Stat::default() };
+        let sa = Stat {
+            czxid: 0x1_0000_0005,
+            mzxid: 0x1_0000_0005,
+            pzxid: 0x1_0000_0005,
+            ctime: 1,
+            mtime: 2,
+            ephemeral_owner: 77,
+            ..Stat::default()
+        };
+        let sb = Stat {
+            czxid: 0x2_0000_0009,
+            mzxid: 0x2_0000_0009,
+            pzxid: 0x2_0000_0009,
+            ctime: 5,
+            mtime: 9,
+            ephemeral_owner: 99,
+            ..Stat::default()
+        };
         assert_eq!(a.stat(&sa), b.stat(&sb));
         // A different version is a difference.
         assert_ne!(a.stat(&sa), b.stat(&Stat { version: 1, ..sb }));

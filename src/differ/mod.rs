@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use jute::{
-    AuthPacket, Create2Response, CreateRequest, CreateResponse, ExistsRequest, MultiResponse, MultiResult, OpCode,
-    Reader, Record, SetWatches, SetWatches2, SyncRequest,
+    AuthPacket, Create2Response, CreateRequest, CreateResponse, ExistsRequest, MultiResponse, MultiResult, OpCode, Reader, Record,
+    SetWatches, SetWatches2, SyncRequest,
 };
 use rand::SeedableRng;
 
@@ -271,7 +271,14 @@ impl Side {
 fn is_write(op: OpCode) -> bool {
     matches!(
         op,
-        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl | OpCode::Delete | OpCode::SetData | OpCode::SetAcl | OpCode::Multi
+        OpCode::Create
+            | OpCode::Create2
+            | OpCode::CreateContainer
+            | OpCode::CreateTtl
+            | OpCode::Delete
+            | OpCode::SetData
+            | OpCode::SetAcl
+            | OpCode::Multi
     )
 }
 
@@ -315,12 +322,22 @@ async fn run_once(args: &DifferArgs, seed: u64) -> Result<Option<(Difference, Ve
     found
 }
 
-async fn run_script(args: &DifferArgs, seed: u64, reference: &mut Side, candidate: &mut Side) -> Result<Option<(Difference, Vec<String>)>, String> {
+async fn run_script(
+    args: &DifferArgs,
+    seed: u64,
+    reference: &mut Side,
+    candidate: &mut Side,
+) -> Result<Option<(Difference, Vec<String>)>, String> {
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let root = format!("/differ-{seed}-{stamp}");
     let mut script = Script::new(rand::rngs::StdRng::seed_from_u64(seed), &root);
     let mut history: Vec<String> = Vec::new();
-    let make_root = CreateRequest { path: root.clone(), data: None, acl: vec![jute::Acl::new(jute::perms::ALL, jute::Id::new("world", "anyone"))], flags: 0 };
+    let make_root = CreateRequest {
+        path: root.clone(),
+        data: None,
+        acl: vec![jute::Acl::new(jute::perms::ALL, jute::Id::new("world", "anyone"))],
+        flags: 0,
+    };
     let first = Step::Request { slot: 0, op: OpCode::Create, body: make_root.to_bytes(), what: format!("{make_root:?}") };
     for n in 0..=args.steps {
         let step = if n == 0 { first.clone() } else { script.next_step() };
@@ -387,9 +404,8 @@ pub fn main(args: DifferArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let first_seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1)
-    });
+    let first_seed =
+        args.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1));
     for seed in first_seed..first_seed.saturating_add(args.runs) {
         match runtime.block_on(run_once(&args, seed)) {
             Ok(None) => println!("seed {seed}: {} steps, replies and watch events alike", args.steps),
@@ -401,7 +417,10 @@ pub fn main(args: DifferArgs) -> ExitCode {
                 println!("step {}: {}", d.step, d.what);
                 println!("  reference ({}): {}", args.reference, d.reference);
                 println!("  candidate ({}): {}", args.candidate, d.candidate);
-                println!("repeat with: paddock differ --reference {} --candidate {} --seed {seed} --steps {}", args.reference, args.candidate, args.steps);
+                println!(
+                    "repeat with: paddock differ --reference {} --candidate {} --seed {seed} --steps {}",
+                    args.reference, args.candidate, args.steps
+                );
                 return ExitCode::FAILURE;
             }
             Err(e) => {

@@ -8,10 +8,9 @@
 
 use bytes::Bytes;
 use jute::{
-    perms, Acl, AddWatchRequest, AuthPacket, CheckVersionRequest, CreateRequest, CreateTtlRequest,
-    DeleteRequest, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest, GetChildren2Request,
-    GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, Id, MultiOp, MultiRequest, OpCode, Record,
-    RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches2, SyncRequest,
+    perms, Acl, AddWatchRequest, AuthPacket, CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, ExistsRequest,
+    GetAclRequest, GetAllChildrenNumberRequest, GetChildren2Request, GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, Id, MultiOp,
+    MultiRequest, OpCode, Record, RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches2, SyncRequest,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -120,8 +119,7 @@ pub struct Script {
 impl Script {
     /// A script under `root` (which the run creates first), seeded by `rng`.
     pub fn new(rng: StdRng, root: &str) -> Script {
-        let paths: Vec<String> =
-            ["", "/a", "/b", "/a/x", "/a/y", "/b/x", "/a/x/z", "/c"].iter().map(|p| format!("{root}{p}")).collect();
+        let paths: Vec<String> = ["", "/a", "/b", "/a/x", "/a/y", "/b/x", "/a/x/z", "/c"].iter().map(|p| format!("{root}{p}")).collect();
         let fixed = paths.len();
         Script { rng, root: root.to_string(), paths, fixed, modes: Default::default() }
     }
@@ -166,7 +164,8 @@ impl Script {
             // Quota nodes for the run's root and /a (nested, as the server
             // allows): their stats follow every change below.
             let target = if self.rng.gen_bool(0.5) { String::new() } else { "/a".to_string() };
-            let node = ["", "", "/zookeeper_limits", "/zookeeper_stats", "/zookeeper_stats"].choose(&mut self.rng).copied().unwrap_or_default();
+            let node =
+                ["", "", "/zookeeper_limits", "/zookeeper_stats", "/zookeeper_stats"].choose(&mut self.rng).copied().unwrap_or_default();
             return format!("/zookeeper/quota{}{target}{node}", self.root);
         }
         if r < 15 {
@@ -184,7 +183,8 @@ impl Script {
     /// changes and close the client's connection.
     fn data(&mut self, path: &str) -> Option<Vec<u8>> {
         if path.starts_with("/zookeeper/quota/") {
-            let quota = ["count=3,bytes=-1", "count=-1,bytes=40", "count=2,bytes=10,countHardLimit=4", "count=0,bytes=0=;byteHardLimit=9", ""];
+            let quota =
+                ["count=3,bytes=-1", "count=-1,bytes=40", "count=2,bytes=10,countHardLimit=4", "count=0,bytes=0=;byteHardLimit=9", ""];
             return quota.choose(&mut self.rng).map(|q| q.as_bytes().to_vec());
         }
         match self.rng.gen_range(0..6) {

@@ -243,7 +243,8 @@ mod tests {
         // mzxid 2, pzxid 3, ctime 4, mtime 5, versions 6, 7, 8, owner 9:
         // the CRC-32 of "/a", "x" and the stat's 60 big-endian bytes
         // (Python's zlib.crc32 of the same bytes).
-        let stat = StatPersisted { czxid: 1, mzxid: 2, ctime: 4, mtime: 5, version: 6, cversion: 7, aversion: 8, ephemeral_owner: 9, pzxid: 3 };
+        let stat =
+            StatPersisted { czxid: 1, mzxid: 2, ctime: 4, mtime: 5, version: 6, cversion: 7, aversion: 8, ephemeral_owner: 9, pzxid: 3 };
         assert_eq!(node_digest("/a", Some(b"x"), &stat), 0x6045_5818);
         assert_eq!(node_digest("/a", None, &stat), node_digest("/a", Some(b""), &stat));
     }

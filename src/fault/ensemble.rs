@@ -57,7 +57,13 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ProcError {
 impl Ensemble {
     /// Starts every member of a new ensemble with data under `dir` and waits
     /// (up to `limit`) until all serve. Proxies, if asked for, run on `rt`.
-    pub fn start(exe: &Path, dir: &Path, opts: EnsembleOptions, rt: &tokio::runtime::Runtime, limit: Duration) -> Result<Ensemble, ProcError> {
+    pub fn start(
+        exe: &Path,
+        dir: &Path,
+        opts: EnsembleOptions,
+        rt: &tokio::runtime::Runtime,
+        limit: Duration,
+    ) -> Result<Ensemble, ProcError> {
         let mut members = Vec::new();
         for _ in 0..opts.size {
             let peer: SocketAddr = ([127, 0, 0, 1], free_port()?).into();

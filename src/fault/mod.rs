@@ -6,7 +6,7 @@ pub mod ensemble;
 pub mod lock_client;
 pub mod procs;
 pub mod proxy;
-pub mod store;
 pub mod register;
 pub mod run;
 pub mod sim;
+pub mod store;

@@ -92,8 +92,11 @@ pub async fn run<B: Backend>(backend: B, clients: usize, keys: Keys, stop: Arc<A
                         let RegResult::Read(seen) = result else { break };
                         record(RegEvent { process, key: key.clone(), op: RegOp::Read, invoke_us: t0, complete_us: now_us(), result });
                         let value = next_value.fetch_add(1, Ordering::Relaxed);
-                        let (op, expect) =
-                            if choice == 1 { (RegOp::Write(value), -1) } else { (RegOp::Cas { expect: seen.version, value }, seen.version) };
+                        let (op, expect) = if choice == 1 {
+                            (RegOp::Write(value), -1)
+                        } else {
+                            (RegOp::Cas { expect: seen.version, value }, seen.version)
+                        };
                         let t1 = now_us();
                         let result = backend.write(&conn, &key, value, expect).await;
                         record(RegEvent { process, key, op, invoke_us: t1, complete_us: now_us(), result });

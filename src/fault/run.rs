@@ -92,7 +92,11 @@ impl std::fmt::Display for RunReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "seed {}  elapsed {:.0} s", self.seed, self.elapsed.as_secs_f64())?;
         writeln!(f, "faults: {:?}", self.faults)?;
-        writeln!(f, "register: {} ops ({} unknown outcome) over {} keys, {} keys undecided", self.register_ops, self.register_unknown, self.keys, self.keys_unknown)?;
+        writeln!(
+            f,
+            "register: {} ops ({} unknown outcome) over {} keys, {} keys undecided",
+            self.register_ops, self.register_unknown, self.keys, self.keys_unknown
+        )?;
         writeln!(f, "lock: {} tenures, store accepted {} writes, refused {} stale", self.tenures, self.store_accepted, self.store_refused)?;
         writeln!(f, "creates: {} acknowledged, checked on {} of {} servers", self.acked_creates, self.creates_read_on, self.servers)?;
         writeln!(f, "converged at zxid {:#x}", self.final_zxid)?;
@@ -267,7 +271,10 @@ pub fn run(args: &FaultArgs) -> Result<RunReport, RunError> {
     let acked_report = acked::check(&acked, &final_states);
     anomalies.extend(acked_report.anomalies.clone());
     if final_states.len() != ens.size() {
-        anomalies.push(Anomaly { kind: "final-read-failed", detail: format!("read back the creates on {} of {} servers", final_states.len(), ens.size()) });
+        anomalies.push(Anomaly {
+            kind: "final-read-failed",
+            detail: format!("read back the creates on {} of {} servers", final_states.len(), ens.size()),
+        });
     }
 
     ens.shutdown();
@@ -305,7 +312,13 @@ async fn setup(server: &str, keys: &Keys, epochs: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn start_locker(exe: &PathBuf, name: &str, servers: &str, store: &str, events: Arc<Mutex<Vec<(String, LockEvent)>>>) -> Result<Proc, RunError> {
+fn start_locker(
+    exe: &PathBuf,
+    name: &str,
+    servers: &str,
+    store: &str,
+    events: Arc<Mutex<Vec<(String, LockEvent)>>>,
+) -> Result<Proc, RunError> {
     let mut cmd = Command::new(exe);
     cmd.args(["lock-client", "--servers", servers, "--store", store, "--name", name, "--lock", "/lock"])
         .args(["--session-ms", &LOCK_SESSION_MS.to_string(), "--writes", "3", "--gap-ms", "150", "--hold-ms", "150"])
@@ -344,7 +357,14 @@ pub fn tenures(events: &[(String, LockEvent)]) -> Vec<Tenure> {
             "acquire-invoke" => *entry = (ev.t, None),
             "acquired" => {
                 if let Some(token) = ev.num("token") {
-                    out.push(Tenure { client: client.clone(), asked_us: entry.0, acquired_us: ev.t, token, release_asked_us: None, released: false });
+                    out.push(Tenure {
+                        client: client.clone(),
+                        asked_us: entry.0,
+                        acquired_us: ev.t,
+                        token,
+                        release_asked_us: None,
+                        released: false,
+                    });
                     entry.1 = Some(out.len() - 1);
                 }
             }

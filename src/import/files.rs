@@ -200,11 +200,7 @@ fn check_header(r: &mut Reader<'_>, magic: i32) -> Result<(), String> {
 ///
 /// The logs read are the last one that starts at or before `zxid + 1`
 /// (it holds the first transaction after the snapshot) and all later ones.
-pub fn transactions_after(
-    dir: &Path,
-    zxid: i64,
-    mut each: impl FnMut(&Logged) -> Result<(), ImportError>,
-) -> Result<(), ImportError> {
+pub fn transactions_after(dir: &Path, zxid: i64, mut each: impl FnMut(&Logged) -> Result<(), ImportError>) -> Result<(), ImportError> {
     let logs = listed(dir, "log")?;
     let first = logs.iter().rposition(|(start, _)| *start <= zxid + 1).unwrap_or(0);
     for (_, path) in &logs[first..] {

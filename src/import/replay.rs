@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jute::txn::{
-    CloseSessionTxn, CreateContainerTxn, CreateSessionTxn, CreateTtlTxn, CreateTxn, DeleteTxn, MultiTxn, SetAclTxn,
-    SetDataTxn, StatPersisted, TxnHeader,
+    CloseSessionTxn, CreateContainerTxn, CreateSessionTxn, CreateTtlTxn, CreateTxn, DeleteTxn, MultiTxn, SetAclTxn, SetDataTxn,
+    StatPersisted, TxnHeader,
 };
 use jute::{OpCode, Record};
 
@@ -275,11 +275,8 @@ impl ZkTree {
         for id in dead {
             self.close_session(id, Vec::new(), self.last_zxid);
         }
-        let stats: Vec<(String, String)> = self
-            .nodes
-            .keys()
-            .filter_map(|p| quota::stats_target(p).map(|t| (p.clone(), t.to_string())))
-            .collect();
+        let stats: Vec<(String, String)> =
+            self.nodes.keys().filter_map(|p| quota::stats_target(p).map(|t| (p.clone(), t.to_string()))).collect();
         for (stats_path, target) in stats {
             let (count, bytes) = self.usage(&target);
             if let Some(n) = self.nodes.get_mut(&stats_path) {
@@ -442,23 +439,22 @@ mod tests {
                     CreateContainerTxn { path: "/c".into(), data: None, acl: jute::Acl::open_unsafe(), parent_c_version: 2 }.write(b)
                 }),
                 op(OpCode::CreateTtl, &|b| {
-                    CreateTtlTxn { path: "/t".into(), data: None, acl: jute::Acl::open_unsafe(), parent_c_version: 3, ttl: 500 }
-                        .write(b)
+                    CreateTtlTxn { path: "/t".into(), data: None, acl: jute::Acl::open_unsafe(), parent_c_version: 3, ttl: 500 }.write(b)
                 }),
             ],
         };
         let failed = MultiTxn {
-            txns: vec![
-                op(OpCode::Create, &|b| create("/n", 4, false).write(b)),
-                op(OpCode::Error, &|b| jute::write_i32(b, -101)),
-            ],
+            txns: vec![op(OpCode::Create, &|b| create("/n", 4, false).write(b)), op(OpCode::Error, &|b| jute::write_i32(b, -101))],
         };
         let mut t = fresh();
         t.replay(&logged(1, OpCode::Multi, 0, &good)).expect("replay");
         t.replay(&logged(2, OpCode::Multi, 0, &failed)).expect("replay");
         let nodes = t.into_nodes();
         let kinds: Vec<(&str, NodeKind)> = nodes.iter().map(|(p, n)| (p.as_str(), n.kind)).collect();
-        assert_eq!(kinds, vec![("/", NodeKind::Persistent), ("/c", NodeKind::Container), ("/m", NodeKind::Persistent), ("/t", NodeKind::Ttl(500))]);
+        assert_eq!(
+            kinds,
+            vec![("/", NodeKind::Persistent), ("/c", NodeKind::Container), ("/m", NodeKind::Persistent), ("/t", NodeKind::Ttl(500))]
+        );
     }
 
     #[test]

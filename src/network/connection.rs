@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use jute::{
-    xid, ConnectRequest, ConnectResponse, DecodeError, Reader, Record, ReplyHeader, RequestHeader, SetSaslResponse,
-    SetWatches2, WatcherEvent,
+    xid, ConnectRequest, ConnectResponse, DecodeError, Reader, Record, ReplyHeader, RequestHeader, SetSaslResponse, SetWatches2,
+    WatcherEvent,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -192,14 +192,7 @@ where
     Counters::decr(&counters.connections);
 }
 
-async fn run<R, W>(
-    server: &Arc<Server>,
-    rd: R,
-    mut wr: W,
-    peer: SocketAddr,
-    conn: ConnId,
-    cert_ids: Vec<AuthId>,
-) -> Result<(), ConnError>
+async fn run<R, W>(server: &Arc<Server>, rd: R, mut wr: W, peer: SocketAddr, conn: ConnId, cert_ids: Vec<AuthId>) -> Result<(), ConnError>
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -334,11 +327,9 @@ async fn handshake<W: AsyncWrite + Unpin>(
 ) -> Result<Option<(i64, Duration)>, ConnError> {
     // A client that has seen a newer state than ours must not be served older state.
     let mut applied = server.shared.applied.subscribe();
-    let caught_up = tokio::time::timeout(Duration::from_secs(2), async {
-        applied.wait_for(|z| *z >= req.last_zxid_seen).await.is_ok()
-    })
-    .await
-    .unwrap_or(false);
+    let caught_up = tokio::time::timeout(Duration::from_secs(2), async { applied.wait_for(|z| *z >= req.last_zxid_seen).await.is_ok() })
+        .await
+        .unwrap_or(false);
     if !caught_up {
         tracing::info!(seen = req.last_zxid_seen, "refusing a client that has seen a newer zxid than this server");
         return Ok(None);
@@ -370,13 +361,8 @@ async fn handshake<W: AsyncWrite + Unpin>(
             Some((timeout_ms, passwd)) if passwd == req.passwd => (req.session_id, timeout_ms, passwd),
             _ => {
                 // Timeout 0 tells the client its session is expired (or the password wrong).
-                let refuse = ConnectResponse {
-                    protocol_version: 0,
-                    timeout: 0,
-                    session_id: 0,
-                    passwd: vec![0; 16],
-                    read_only: answer_read_only,
-                };
+                let refuse =
+                    ConnectResponse { protocol_version: 0, timeout: 0, session_id: 0, passwd: vec![0; 16], read_only: answer_read_only };
                 let mut out = BytesMut::new();
                 frame::put_record(&mut out, &refuse);
                 wr.write_all(&out).await?;
@@ -448,9 +434,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                     // Auth replies carry zxid 0 on ZooKeeper.
                     (Pending::Reply { xid: xid::AUTH, zxid: Some(0), err: 0, body: BytesMut::new(), close: false }, false)
                 }
-                Err(e) => {
-                    (Pending::Reply { xid: xid::AUTH, zxid: Some(0), err: e.raw(), body: BytesMut::new(), close: true }, true)
-                }
+                Err(e) => (Pending::Reply { xid: xid::AUTH, zxid: Some(0), err: e.raw(), body: BytesMut::new(), close: true }, true),
             },
             Op::Sasl(token) => {
                 // As ZooKeeper's processSasl: the reply has the request's xid and
@@ -540,9 +524,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 }
                 (Pending::Read { xid: header.xid, read, started, barrier, waited, trace }, false)
             }
-            Op::Reject(e) => {
-                (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false)
-            }
+            Op::Reject(e) => (Pending::Reply { xid: header.xid, zxid: None, err: e.raw(), body: BytesMut::new(), close: false }, false),
         };
         Counters::incr(&server.shared.counters.outstanding);
         if queue.send(pending).await.is_err() || last {
@@ -635,13 +617,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 }
 
 /// Resolves one pending reply into `buf`; true if the connection must close after it.
-async fn answer(
-    server: &Server,
-    ctx: &SessionCtx,
-    item: Pending,
-    events: &mut Events,
-    buf: &mut BytesMut,
-) -> Result<bool, ConnError> {
+async fn answer(server: &Server, ctx: &SessionCtx, item: Pending, events: &mut Events, buf: &mut BytesMut) -> Result<bool, ConnError> {
     let mut body = BytesMut::new();
     let mut drained = false;
     // The request's span (if traced) ends once its reply is queued.
@@ -708,7 +684,10 @@ async fn answer(
                             (xid, state.tree.last_zxid(), err, false, Some(started))
                         }
                         Turn::Lost => {
-                            return Err(ZkError::ConnectionLoss("this read can no longer be answered (a snapshot replaced the state it was to see)".into()).into());
+                            return Err(ZkError::ConnectionLoss(
+                                "this read can no longer be answered (a snapshot replaced the state it was to see)".into(),
+                            )
+                            .into());
                         }
                         Turn::Ran(ran) => {
                             drop(state);

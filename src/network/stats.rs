@@ -201,23 +201,14 @@ impl ConnView {
     fn describe(&self, out: &mut String, full: bool) {
         let _ = write!(out, " /{}[1](queued={},recved={},sent={}", self.peer, self.queued, self.received, self.sent);
         if full && self.session_id != 0 {
-            let _ = write!(
-                out,
-                ",sid=0x{:x},lop={},est={},to={}",
-                self.session_id, self.last_op, self.established_ms, self.timeout_ms
-            );
+            let _ = write!(out, ",sid=0x{:x},lop={},est={},to={}", self.session_id, self.last_op, self.established_ms, self.timeout_ms);
             if self.last_cxid >= 0 {
                 let _ = write!(out, ",lcxid=0x{:x}", self.last_cxid);
             }
             let _ = write!(
                 out,
                 ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
-                self.last_zxid,
-                self.last_response_ms,
-                self.last_latency_ms,
-                self.min_latency_ms,
-                self.avg_latency_ms,
-                self.max_latency_ms
+                self.last_zxid, self.last_response_ms, self.last_latency_ms, self.min_latency_ms, self.avg_latency_ms, self.max_latency_ms
             );
         }
         out.push_str(")\n");

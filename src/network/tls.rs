@@ -16,9 +16,7 @@ use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVe
 use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
-use tokio_rustls::rustls::{
-    self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
-};
+use tokio_rustls::rustls::{self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::keystore;
@@ -150,8 +148,7 @@ impl QuorumTls {
     pub fn check_peer_name(&self, certs: &[CertificateDer<'_>], ip: std::net::IpAddr, host: Option<&str>) -> Result<(), String> {
         let Some(verifier) = &self.names else { return Ok(()) };
         let Some((leaf, intermediates)) = certs.split_first() else { return Err("it presented no certificate".into()) };
-        let names = std::iter::once(ServerName::IpAddress(ip.into()))
-            .chain(host.and_then(|h| ServerName::try_from(h.to_string()).ok()));
+        let names = std::iter::once(ServerName::IpAddress(ip.into())).chain(host.and_then(|h| ServerName::try_from(h.to_string()).ok()));
         for name in names {
             match verifier.verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now()) {
                 Ok(_) => return Ok(()),
@@ -193,9 +190,8 @@ fn quorum_now(config: &Config) -> Result<QuorumTls, TlsError> {
     let verifier = WebPkiServerVerifier::builder_with_provider(roots(trust_store.0, trust_store.1)?, provider.clone())
         .build()
         .map_err(|e| TlsError::Setup(e.to_string()))?;
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    let builder =
+        ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().map_err(|e| TlsError::Setup(e.to_string()))?;
     let names = config.ssl_quorum_hostname_verification.then(|| verifier.clone());
     let builder = match config.ssl_quorum_hostname_verification {
         true => builder.with_webpki_verifier(verifier),
@@ -222,9 +218,9 @@ impl ServerCertVerifier for ChainOnly {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. })) => {
+                Ok(ServerCertVerified::assertion())
+            }
             other => other,
         }
     }

@@ -87,9 +87,8 @@ fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let last = value.chars().count().saturating_sub(1);
     for (i, c) in value.chars().enumerate() {
-        let special = matches!(c, ',' | '=' | '+' | '<' | '>' | ';' | '"' | '\\')
-            || (i == 0 && (c == '#' || c == ' '))
-            || (i == last && c == ' ');
+        let special =
+            matches!(c, ',' | '=' | '+' | '<' | '>' | ';' | '"' | '\\') || (i == 0 && (c == '#' || c == ' ')) || (i == last && c == ' ');
         if special {
             out.push('\\');
         }

@@ -7,16 +7,16 @@ pub mod read;
 pub mod write;
 
 use jute::{
-    AddWatchRequest, AuthPacket, CheckWatchesRequest, CheckVersionRequest, CreateRequest, CreateTtlRequest,
-    DecodeError, DeleteRequest, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest, GetChildren2Request,
-    GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, GetSaslRequest, MultiOp, MultiRequest, OpCode, Reader,
-    ReconfigRequest, Record, RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches, SetWatches2, SyncRequest,
+    AddWatchRequest, AuthPacket, CheckVersionRequest, CheckWatchesRequest, CreateRequest, CreateTtlRequest, DecodeError, DeleteRequest,
+    ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest, GetChildren2Request, GetChildrenRequest, GetDataRequest,
+    GetEphemeralsRequest, GetSaslRequest, MultiOp, MultiRequest, OpCode, Reader, ReconfigRequest, Record, RemoveWatchesRequest,
+    SetAclRequest, SetDataRequest, SetWatches, SetWatches2, SyncRequest,
 };
 
 use crate::error::ZkError;
+use crate::tree::txn::Txn;
 pub use read::{MultiReadOp, ReadOp};
 pub use write::WriteReply;
-use crate::tree::txn::Txn;
 
 /// A decoded request, sorted by how it is served.
 #[derive(Debug)]
@@ -60,9 +60,7 @@ pub fn decode(op: i32, r: &mut Reader<'_>) -> Result<Op, DecodeError> {
             })
         }
         OpCode::SetWatches2 => Op::SetWatches(SetWatches2::read(r)?),
-        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer => {
-            write::create(code, CreateRequest::read(r)?, None)
-        }
+        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer => write::create(code, CreateRequest::read(r)?, None),
         OpCode::CreateTtl => {
             let t = CreateTtlRequest::read(r)?;
             let req = CreateRequest { path: t.path, data: t.data, acl: t.acl, flags: t.flags };
@@ -117,9 +115,7 @@ pub fn decode(op: i32, r: &mut Reader<'_>) -> Result<Op, DecodeError> {
             let g = GetChildren2Request::read(r)?;
             Op::Read(ReadOp::GetChildren { path: g.path, watch: g.watch, with_stat: true })
         }
-        OpCode::GetAllChildrenNumber => {
-            Op::Read(ReadOp::AllChildrenNumber { path: GetAllChildrenNumberRequest::read(r)?.path })
-        }
+        OpCode::GetAllChildrenNumber => Op::Read(ReadOp::AllChildrenNumber { path: GetAllChildrenNumberRequest::read(r)?.path }),
         OpCode::GetEphemerals => Op::Read(ReadOp::Ephemerals { prefix: GetEphemeralsRequest::read(r)?.prefix_path }),
         OpCode::WhoAmI => Op::Read(ReadOp::WhoAmI),
         OpCode::AddWatch => {
@@ -159,7 +155,8 @@ mod tests {
         let read = || MultiOp::GetData(GetDataRequest { path: "/a".into(), watch: false });
         let write = || MultiOp::Delete(DeleteRequest { path: "/a".into(), version: -1 });
         // ZooKeeper answers MarshallingError and keeps the connection.
-        for (op, ops) in [(OpCode::Multi, vec![read()]), (OpCode::Multi, vec![write(), read()]), (OpCode::MultiRead, vec![read(), write()])] {
+        for (op, ops) in [(OpCode::Multi, vec![read()]), (OpCode::Multi, vec![write(), read()]), (OpCode::MultiRead, vec![read(), write()])]
+        {
             let got = decoded(op, ops);
             assert!(matches!(got, Op::Reject(ZkError::Marshalling(_))), "{got:?}");
         }

@@ -3,9 +3,8 @@
 
 use bytes::BytesMut;
 use jute::{
-    event_type, ClientInfo, ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response,
-    GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, MultiResponse, MultiResult, Record,
-    SetWatches2, WhoAmIResponse,
+    event_type, ClientInfo, ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse,
+    GetDataResponse, GetEphemeralsResponse, MultiResponse, MultiResult, Record, SetWatches2, WhoAmIResponse,
 };
 
 use crate::error::ZkError;
@@ -287,9 +286,7 @@ impl Reader<'_> {
                             let (data, stat) = self.data_and_stat(path, n);
                             MultiResult::GetData { data, stat }
                         }),
-                        MultiReadOp::GetChildren(path) => {
-                            self.readable(path).map(|n| MultiResult::GetChildren(self.sorted_children(n)))
-                        }
+                        MultiReadOp::GetChildren(path) => self.readable(path).map(|n| MultiResult::GetChildren(self.sorted_children(n))),
                     };
                     results.push(r.unwrap_or_else(|e| MultiResult::Error(e.raw())));
                 }

@@ -5,8 +5,8 @@
 
 use bytes::BytesMut;
 use jute::{
-    Create2Response, CreateMode, CreateRequest, CreateResponse, MultiOp, MultiRequest, MultiResponse, MultiResult,
-    OpCode, Record, SetAclRequest, SetDataResponse, SyncResponse,
+    Create2Response, CreateMode, CreateRequest, CreateResponse, MultiOp, MultiRequest, MultiResponse, MultiResult, OpCode, Record,
+    SetAclRequest, SetDataResponse, SyncResponse,
 };
 
 use super::Op;
@@ -75,9 +75,7 @@ pub fn multi(req: MultiRequest) -> Op {
         let (txn, kind) = match op {
             MultiOp::Create(c) => (create_txn(OpCode::Create, c, None).map(Txn::Create), OpCode::Create),
             MultiOp::Create2(c) => (create_txn(OpCode::Create2, c, None).map(Txn::Create), OpCode::Create2),
-            MultiOp::CreateContainer(c) => {
-                (create_txn(OpCode::CreateContainer, c, None).map(Txn::Create), OpCode::CreateContainer)
-            }
+            MultiOp::CreateContainer(c) => (create_txn(OpCode::CreateContainer, c, None).map(Txn::Create), OpCode::CreateContainer),
             MultiOp::CreateTtl(t) => {
                 let c = CreateRequest { path: t.path, data: t.data, acl: t.acl, flags: t.flags };
                 (create_txn(OpCode::CreateTtl, c, Some(t.ttl)).map(Txn::Create), OpCode::CreateTtl)
@@ -86,9 +84,7 @@ pub fn multi(req: MultiRequest) -> Op {
             MultiOp::SetData(s) => (Ok(Txn::SetData { path: s.path, data: s.data, version: s.version }), OpCode::SetData),
             MultiOp::Check(c) => (Ok(Txn::Check { path: c.path, version: c.version }), OpCode::Check),
             // As ZooKeeper: the whole multi fails, nothing is applied.
-            MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
-                return Op::Reject(ZkError::Marshalling("read op inside multi".into()))
-            }
+            MultiOp::GetChildren(_) | MultiOp::GetData(_) => return Op::Reject(ZkError::Marshalling("read op inside multi".into())),
         };
         let txn = match txn {
             Ok(t) => t,
@@ -118,12 +114,8 @@ pub fn as_caller(txn: Txn, ids: Vec<AuthId>, config: &Config) -> Txn {
     if !matches!(txn, Txn::Create(_) | Txn::Delete { .. } | Txn::SetData { .. } | Txn::SetAcl { .. } | Txn::Check { .. } | Txn::Multi(_)) {
         return txn;
     }
-    let caller = Caller {
-        ids,
-        skip_acl: config.skip_acl,
-        enforce_quota: config.enforce_quota,
-        any_sasl_user: config.any_sasl_user_id.clone(),
-    };
+    let caller =
+        Caller { ids, skip_acl: config.skip_acl, enforce_quota: config.enforce_quota, any_sasl_user: config.any_sasl_user_id.clone() };
     Txn::Checked { caller, txn: Box::new(txn) }
 }
 

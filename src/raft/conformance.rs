@@ -20,7 +20,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Roc
         let db = storage::open(&dir.path().join("rocksdb")).map_err(|e| openraft::StorageIOError::write(&e))?;
         let state = StateMachine::load(&db).map_err(|e| openraft::StorageIOError::read(&e))?;
         let shared = Arc::new(Shared::new(state));
-        let log = LogStore::open(db.clone(), dir.path(), Default::default(), Default::default()).map_err(|e| openraft::StorageIOError::read_logs(&e))?;
+        let log = LogStore::open(db.clone(), dir.path(), Default::default(), Default::default())
+            .map_err(|e| openraft::StorageIOError::read_logs(&e))?;
         Ok((dir, log, StateMachine::new(db, shared, u64::MAX)))
     }
 }

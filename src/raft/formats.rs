@@ -104,8 +104,8 @@ pub async fn run(server: Arc<Server>) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::wire;
+    use super::*;
     use tokio::net::TcpListener;
     use tokio_util::either::Either;
 

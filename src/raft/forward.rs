@@ -14,9 +14,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::wire::{self, PeerRequest, PeerResponse};
 use super::batcher::OutcomeReceiver;
 use super::link::Links;
+use super::wire::{self, PeerRequest, PeerResponse};
 use super::write_budget::Hold;
 use super::{Proposal, Response};
 use crate::error::ZkError;

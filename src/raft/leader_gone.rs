@@ -73,9 +73,8 @@ async fn elect_if_gone(server: Arc<Server>, leader: u64, last: Instant) {
     if m.current_leader != Some(leader) || leader == me || !membership.voter_ids().any(|id| id == me) {
         return;
     }
-    let addr_of = |id: u64| {
-        server.config.peers.get(&id).map(|p| p.peer_addr()).or_else(|| membership.get_node(&id).map(|n| n.addr.clone()))
-    };
+    let addr_of =
+        |id: u64| server.config.peers.get(&id).map(|p| p.peer_addr()).or_else(|| membership.get_node(&id).map(|n| n.addr.clone()));
     let Some(leader_addr) = addr_of(leader) else { return };
     let deadline = last + Duration::from_millis(election_max + heartbeat);
     let mut gone = false;

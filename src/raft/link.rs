@@ -20,8 +20,8 @@ use futures::StreamExt;
 use super::quorum_auth::{QuorumAuth, QuorumAuthError};
 use super::wire::{self, PeerIo, PeerStream};
 use crate::config::Config;
-use crate::network::reverse_dns;
 use crate::network::reload::Reloading;
+use crate::network::reverse_dns;
 use crate::network::tls::{self, QuorumTls, TlsError};
 
 /// How long a member may take over its TLS handshake.
@@ -106,8 +106,8 @@ impl Links {
             return Ok(Either::Left(stream));
         };
         let host = host_of(addr);
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+        let name =
+            ServerName::try_from(host.to_string()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
         let stream = tokio::time::timeout(HANDSHAKE_LIMIT, tls.connector.connect(name, stream))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{addr}: TLS handshake timed out")))??;

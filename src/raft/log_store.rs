@@ -102,12 +102,7 @@ impl LogStore {
     /// log that ends before the index its durable mark says it had made
     /// durable: RocksDB recovered only the part before a damaged record
     /// (see `durable_mark`).
-    pub fn open(
-        db: Arc<DB>,
-        dir: &std::path::Path,
-        settled: Settled,
-        slow_syncs: Arc<SlowSyncs>,
-    ) -> Result<Self, storage::StorageError> {
+    pub fn open(db: Arc<DB>, dir: &std::path::Path, settled: Settled, slow_syncs: Arc<SlowSyncs>) -> Result<Self, storage::StorageError> {
         let (mark, held) = DurableMark::open(dir).map_err(storage::StorageError::Io)?;
         let store = LogStore { db, settled, recent: Arc::default(), mark, slow_syncs };
         let last = store.log_state()?.last_log_id.map_or(0, |id| id.index);

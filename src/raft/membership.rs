@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use serde::{Deserialize, Serialize};
 use jute::{GetDataResponse, ReconfigRequest, Record};
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers};
+use serde::{Deserialize, Serialize};
 
 use super::link::Links;
 use super::wire::{self, PeerRequest, PeerResponse};
@@ -313,9 +313,7 @@ pub async fn lead(server: &Server, change: &Change) -> Result<i64, ZkError> {
         version = changed.map_err(change_error)?.log_id.index;
     }
     let text = render(&next, version);
-    let resp = server
-        .write(0, Txn::SetData { path: CONFIG_PATH.into(), data: Some(text.into_bytes()), version: -1 })
-        .await?;
+    let resp = server.write(0, Txn::SetData { path: CONFIG_PATH.into(), data: Some(text.into_bytes()), version: -1 }).await?;
     Ok(resp.zxid)
 }
 
@@ -403,13 +401,9 @@ pub async fn add_configured_observers(server: Arc<Server>) {
 
 fn change_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ZkError {
     match e {
-        RaftError::APIError(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))) => {
-            ZkError::ReconfigInProgress
-        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))) => ZkError::ReconfigInProgress,
         RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => ZkError::BadArguments(e.to_string()),
-        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
-            ZkError::ConnectionLoss("leadership moved during the reconfig".into())
-        }
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => ZkError::ConnectionLoss("leadership moved during the reconfig".into()),
         RaftError::Fatal(e) => ZkError::System(e.to_string()),
     }
 }
@@ -429,14 +423,19 @@ mod tests {
 
     #[test]
     fn parses_incremental_and_full_changes() {
-        let c = Change::parse(&req("server.4=127.0.0.1:2890:3890;2184,server.5=h:1:2:participant;0.0.0.0:2185", "2, 3", ""))
-            .unwrap();
+        let c = Change::parse(&req("server.4=127.0.0.1:2890:3890;2184,server.5=h:1:2:participant;0.0.0.0:2185", "2, 3", "")).unwrap();
         assert_eq!(c.joining.keys().copied().collect::<Vec<_>>(), vec![4, 5]);
         assert_eq!(c.joining[&4], "127.0.0.1:2890:3890;2184");
         assert_eq!(c.leaving, BTreeSet::from([2, 3]));
         let c = Change::parse(&req("", "", "server.1=a:1:2\nserver.2=b:1:2")).unwrap();
         assert_eq!(c.new_members.unwrap().len(), 2);
-        for bad in [req("", "", ""), req("server.x=a:1:2", "", ""), req("server.4=a", "", ""), req("", "two", ""), req("server.4=a:1:2", "", "server.1=a:1:2")] {
+        for bad in [
+            req("", "", ""),
+            req("server.x=a:1:2", "", ""),
+            req("server.4=a", "", ""),
+            req("", "two", ""),
+            req("server.4=a:1:2", "", "server.1=a:1:2"),
+        ] {
             assert!(matches!(Change::parse(&bad), Err(ZkError::BadArguments(_))), "{bad:?}");
         }
     }

@@ -4,9 +4,9 @@
 //! A single `paddock` is a one-voter Raft cluster: there is exactly one write
 //! path, through the log, whatever the cluster size.
 
+pub mod batcher;
 #[cfg(test)]
 mod conformance;
-pub mod batcher;
 pub mod durable_mark;
 pub mod formats;
 pub mod forward;

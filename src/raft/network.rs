@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 
@@ -99,15 +98,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
         let addr = self.configured.get(&target).cloned().unwrap_or_else(|| node.addr.clone());
-        PeerClient {
-            health: self.health.clone(),
-            redial: self.redial,
-            links: self.links.clone(),
-            target,
-            addr,
-            conn: None,
-            next_id: 0,
-        }
+        PeerClient { health: self.health.clone(), redial: self.redial, links: self.links.clone(), target, addr, conn: None, next_id: 0 }
     }
 }
 

@@ -187,9 +187,7 @@ async fn serve(server: Arc<Server>, conn: PeerStream, first: Option<BytesMut>, o
             }
             PeerRequest::LastLog => PeerResponse::LastLog(server.raft.data_metrics().borrow().last_log),
             PeerRequest::Format => PeerResponse::Format(crate::storage::FORMAT),
-            PeerRequest::Status => {
-                PeerResponse::Status { initialized: server.raft.is_initialized().await.unwrap_or(false) }
-            }
+            PeerRequest::Status => PeerResponse::Status { initialized: server.raft.is_initialized().await.unwrap_or(false) },
             PeerRequest::Touch(ids) => {
                 if let Some((&wire::ATTACHED, attached)) = ids.split_first() {
                     server.shared.sessions.claim(attached, origin);

@@ -120,9 +120,7 @@ impl QuorumAuth {
             .ok_or_else(|| QuorumAuthError::Config("quorum.auth.enableSasl=true needs jaasLoginConfig".into()))?;
         let jaas = JaasConfig::load(path)?;
         let module = |name: &str| -> Result<&LoginModule, QuorumAuthError> {
-            let s = jaas
-                .section(name)
-                .ok_or_else(|| QuorumAuthError::Config(format!("no section {name} in {}", path.display())))?;
+            let s = jaas.section(name).ok_or_else(|| QuorumAuthError::Config(format!("no section {name} in {}", path.display())))?;
             s.modules.first().ok_or_else(|| QuorumAuthError::Config(format!("section {name} has no login module")))
         };
         let option = |m: &LoginModule, key: &str| m.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
@@ -217,9 +215,7 @@ impl QuorumAuth {
         match *status {
             CONTINUE => Ok(Answered::Continue(body.to_vec())),
             DONE => Ok(Answered::Done(body.to_vec())),
-            OFF if self.learner_requires => {
-                Err(denied(peer, "it does not run quorum SASL (quorum.auth.learnerRequireSasl=true here)"))
-            }
+            OFF if self.learner_requires => Err(denied(peer, "it does not run quorum SASL (quorum.auth.learnerRequireSasl=true here)")),
             OFF => Ok(Answered::Off),
             _ => Err(denied(peer, "it refused this member's QuorumLearner login")),
         }

@@ -23,8 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
 use rocksdb::{IteratorMode, ReadOptions, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
@@ -281,7 +280,13 @@ fn put_dirty(
 }
 
 /// Adds `node`, at `path`, to a checkpoint batch.
-fn put_node(batch: &mut WriteBatch, tree_cf: &rocksdb::ColumnFamily, tree: &DataTree, path: &str, node: &Node) -> Result<(), storage::StorageError> {
+fn put_node(
+    batch: &mut WriteBatch,
+    tree_cf: &rocksdb::ColumnFamily,
+    tree: &DataTree,
+    path: &str,
+    node: &Node,
+) -> Result<(), storage::StorageError> {
     batch.put_cf(tree_cf, path.as_bytes(), storage::encode(CF_TREE, &tree.stored(node))?);
     Ok(())
 }
@@ -590,11 +595,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(
-        &mut self,
-        meta: &SnapshotMeta<u64, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> StorageResult<()> {
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta<u64, BasicNode>, snapshot: Box<Cursor<Vec<u8>>>) -> StorageResult<()> {
         let write_err = |e: storage::StorageError| StorageIOError::write_snapshot(Some(meta.signature()), &e);
         let bytes = snapshot.into_inner();
         let data: SnapshotData = storage::decode(CF_META, &bytes).map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
@@ -900,11 +901,7 @@ enum Record {
 /// Reads the persisted state as the read options from `opts` see it (the
 /// live database, or a point-in-time view): every session, then every node
 /// in path order (parents before children), goes to `each`.
-fn read_persisted(
-    db: &DB,
-    opts: &dyn Fn() -> ReadOptions,
-    mut each: impl FnMut(Record),
-) -> Result<Persisted, storage::StorageError> {
+fn read_persisted(db: &DB, opts: &dyn Fn() -> ReadOptions, mut each: impl FnMut(Record)) -> Result<Persisted, storage::StorageError> {
     let persisted = read_meta(db, opts)?;
     for item in db.iterator_cf_opt(cf(db, CF_SESSIONS)?, opts(), IteratorMode::Start) {
         let (k, v) = item?;
@@ -1018,7 +1015,10 @@ mod tests {
         assert_eq!(dirty.len(), 3 + 1 + 1);
         assert_eq!(dirty.ids().collect::<Vec<_>>(), [3, 4, 70]);
         let after = |from| dirty.next_id(from);
-        assert_eq!([after(0), after(4), after(5), after(64), after(71), after(1 << 40)], [Some(3), Some(4), Some(70), Some(70), None, None]);
+        assert_eq!(
+            [after(0), after(4), after(5), after(64), after(71), after(1 << 40)],
+            [Some(3), Some(4), Some(70), Some(70), None, None]
+        );
     }
 
     #[test]
@@ -1160,7 +1160,13 @@ mod tests {
     async fn a_node_created_while_a_checkpoint_is_encoded_is_left_to_its_last_step() {
         let create = |path: &str| Proposal {
             session_id: 0,
-            txn: Txn::Create(CreateOp { path: path.into(), data: None, acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false }),
+            txn: Txn::Create(CreateOp {
+                path: path.into(),
+                data: None,
+                acl: AclEntry::open(),
+                kind: CreateKind::Persistent,
+                sequential: false,
+            }),
         };
         let delete = |path: &str| Proposal { session_id: 0, txn: Txn::Delete { path: path.into(), version: -1 } };
         let sync = || vec![Proposal { session_id: 0, txn: Txn::Sync }];

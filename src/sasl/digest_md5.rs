@@ -140,12 +140,7 @@ impl DigestMd5Server {
     }
 
     fn challenge(&self) -> Vec<u8> {
-        format!(
-            "realm=\"{}\",nonce=\"{}\",charset=utf-8,algorithm=md5-sess",
-            quote(&self.realm),
-            self.nonce
-        )
-        .into_bytes()
+        format!("realm=\"{}\",nonce=\"{}\",charset=utf-8,algorithm=md5-sess", quote(&self.realm), self.nonce).into_bytes()
     }
 
     /// Checks a digest-response; gives the user and the rspauth token.
@@ -264,10 +259,7 @@ impl Digests {
             s.extend_from_slice(hex_md5(a2).as_bytes());
             hex_md5(&s)
         };
-        Digests {
-            response: kd(&[b"AUTHENTICATE:".as_slice(), e.uri].concat()),
-            rspauth: kd(&[b":".as_slice(), e.uri].concat()),
-        }
+        Digests { response: kd(&[b"AUTHENTICATE:".as_slice(), e.uri].concat()), rspauth: kd(&[b":".as_slice(), e.uri].concat()) }
     }
 }
 
@@ -504,10 +496,7 @@ mod tests {
         assert!(c.contains("realm=\"elwood.innosoft.com\""), "{c}");
         assert!(c.contains("algorithm=md5-sess"), "{c}");
         let done = s.step(RFC_RESPONSE.as_bytes(), users).unwrap();
-        assert_eq!(
-            done,
-            Step::Complete { token: b"rspauth=ea40f60335c427b5527b84dbabcdfffd".to_vec(), user: "chris".into() }
-        );
+        assert_eq!(done, Step::Complete { token: b"rspauth=ea40f60335c427b5527b84dbabcdfffd".to_vec(), user: "chris".into() });
         assert!(s.is_complete());
         assert_eq!(s.step(b"", users), Err(DigestError::AlreadyComplete));
     }

@@ -533,8 +533,7 @@ impl Context {
         let mut input = Buffer::borrowing(message);
         let mut output = Buffer::empty();
         // SAFETY: an established context; borrowed input; out-pointers to locals.
-        let major =
-            unsafe { (api.unwrap)(&mut minor, self.handle, &mut input, &mut output, ptr::null_mut(), ptr::null_mut()) };
+        let major = unsafe { (api.unwrap)(&mut minor, self.handle, &mut input, &mut output, ptr::null_mut(), ptr::null_mut()) };
         let out = api.take(output);
         api.check("gss_unwrap", major, minor)?;
         Ok(out)

@@ -76,9 +76,7 @@ impl JaasConfig {
     /// Parses the text of a file named `path` (for messages).
     pub fn parse(text: &str, path: &str) -> Result<Self, JaasError> {
         let tokens = tokenize(text).map_err(|(line, reason)| JaasError::Syntax { path: path.into(), line, reason })?;
-        Parser { tokens, pos: 0 }
-            .file()
-            .map_err(|(line, reason)| JaasError::Syntax { path: path.into(), line, reason })
+        Parser { tokens, pos: 0 }.file().map_err(|(line, reason)| JaasError::Syntax { path: path.into(), line, reason })
     }
 
     /// The section called `name`, if any.
@@ -299,11 +297,11 @@ QuorumServer { a.B required; c.D optional debug=true; };
     #[test]
     fn syntax_errors_name_the_line() {
         let bad = [
-            ("Server {\n a.B required user_x=\"y\"\n};", 3),   // missing ';' after the module
-            ("Server {\n a.B mandatory;\n};", 2),              // unknown flag
-            ("Server {\n a.B required user_x=\"y;\n};", 2),     // unterminated string
-            ("Server {\n a.B required;\n}", 3),                // missing ';' after '}'
-            ("Server { a.B required; };\nServer { };", 2),    // section twice
+            ("Server {\n a.B required user_x=\"y\"\n};", 3), // missing ';' after the module
+            ("Server {\n a.B mandatory;\n};", 2),            // unknown flag
+            ("Server {\n a.B required user_x=\"y;\n};", 2),  // unterminated string
+            ("Server {\n a.B required;\n}", 3),              // missing ';' after '}'
+            ("Server { a.B required; };\nServer { };", 2),   // section twice
             ("/* open", 1),
         ];
         for (text, line) in bad {

@@ -74,12 +74,7 @@ impl PrincipalMapper {
     /// realm (from krb5.conf; empty when there is none) and the two removal
     /// switches.
     pub fn new(rules: &str, default_realm: &str, remove_host: bool, remove_realm: bool) -> Result<Self, RuleError> {
-        Ok(PrincipalMapper {
-            rules: parse_rules(rules)?,
-            default_realm: default_realm.to_string(),
-            remove_host,
-            remove_realm,
-        })
+        Ok(PrincipalMapper { rules: parse_rules(rules)?, default_realm: default_realm.to_string(), remove_host, remove_realm })
     }
 
     /// The `sasl` identity of an authenticated `principal`.

@@ -187,10 +187,7 @@ impl Kerberos {
     /// and `keyTab` (default keytab when absent) are checked by acquiring
     /// the credential now.
     pub fn from_config(config: &JaasConfig, section: &str, naming: &KerberosNaming) -> Result<Option<Self>, KerberosError> {
-        let Some(module) = config
-            .section(section)
-            .and_then(|s| s.modules.iter().find(|m| m.class.ends_with("Krb5LoginModule")))
-        else {
+        let Some(module) = config.section(section).and_then(|s| s.modules.iter().find(|m| m.class.ends_with("Krb5LoginModule"))) else {
             return Ok(None);
         };
         let option = |name: &str| module.options.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
@@ -375,7 +372,10 @@ mod tests {
         let text = String::from_utf8(challenge.token.unwrap()).unwrap();
         let nonce = text.split("nonce=\"").nth(1).and_then(|s| s.split('"').next()).unwrap().to_string();
         // Compute the client's answer the way RFC 2831 says.
-        let md5 = |b: &[u8]| -> Vec<u8> { use md5::Digest; md5::Md5::digest(b).to_vec() };
+        let md5 = |b: &[u8]| -> Vec<u8> {
+            use md5::Digest;
+            md5::Md5::digest(b).to_vec()
+        };
         let hex = |b: &[u8]| -> String { md5(b).iter().map(|x| format!("{x:02x}")).collect() };
         let mut a1 = md5(b"bob:zk-sasl-md5:bobsecret");
         a1.extend_from_slice(format!(":{nonce}:cn").as_bytes());

@@ -50,7 +50,14 @@ pub struct ReadCtx {
 
 impl ReadCtx {
     /// The context of a connection's reads.
-    pub fn new(conn: ConnId, session_id: i64, ids: Identities, skip_acl: bool, members: std::collections::BTreeMap<u64, Peer>, events_sent: EventCount) -> Self {
+    pub fn new(
+        conn: ConnId,
+        session_id: i64,
+        ids: Identities,
+        skip_acl: bool,
+        members: std::collections::BTreeMap<u64, Peer>,
+        events_sent: EventCount,
+    ) -> Self {
         ReadCtx { conn, session_id, ids, skip_acl, members, events_sent, fences: Mutex::default() }
     }
 

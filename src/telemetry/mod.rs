@@ -31,8 +31,7 @@ use std::sync::OnceLock;
 pub use opentelemetry::trace::SpanKind;
 
 use opentelemetry::trace::{
-    SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _,
-    TracerProvider as _,
+    SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
@@ -99,9 +98,7 @@ pub fn init(instance: &str) -> Result<Option<Telemetry>, TelemetryError> {
         || env("OTEL_TRACES_EXPORTER").is_some_and(|v| v.eq_ignore_ascii_case("none"));
     let Some(endpoint) = endpoint.filter(|_| !disabled) else { return Ok(None) };
     if let Some(exporter) = env("OTEL_TRACES_EXPORTER").filter(|v| v != "otlp") {
-        return Err(TelemetryError::Unsupported(format!(
-            "OTEL_TRACES_EXPORTER={exporter}: paddock exports traces with otlp only"
-        )));
+        return Err(TelemetryError::Unsupported(format!("OTEL_TRACES_EXPORTER={exporter}: paddock exports traces with otlp only")));
     }
     let protocol = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"));
     if let Some(protocol) = protocol.filter(|p| p != "http/protobuf") {

@@ -45,9 +45,7 @@ pub fn allowed_as(acl: &[AclEntry], perm: i32, ids: &[AuthId], any_sasl_user: Op
         "ip" => ids.iter().any(|id| id.scheme == "ip" && ip_matches(&e.id, &id.id)),
         // ZooKeeper's SASLAuthenticationProvider: a SASL user named "super"
         // matches every sasl entry, and any SASL user the letAnySaslUserDoX one.
-        "sasl" => ids.iter().any(|id| {
-            id.scheme == "sasl" && (id.id == e.id || id.id == "super" || any_sasl_user == Some(e.id.as_str()))
-        }),
+        "sasl" => ids.iter().any(|id| id.scheme == "sasl" && (id.id == e.id || id.id == "super" || any_sasl_user == Some(e.id.as_str()))),
         scheme => ids.iter().any(|id| id.scheme == scheme && id.id == e.id),
     })
 }

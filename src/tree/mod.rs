@@ -19,9 +19,9 @@ pub mod quota;
 pub mod slab;
 pub mod txn;
 
-use std::sync::Arc;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
@@ -209,7 +209,9 @@ impl DataTree {
         // fresh `/` reports -1 and `/zookeeper` -2; starting them there makes
         // our creations-plus-deletions count report the same from then on.
         // Their data is empty, not null, as ZooKeeper's (`new byte[0]`).
-        for (path, acl, cversion) in [("/", open, -1), ("/zookeeper", open, -2), ("/zookeeper/quota", open, 0), ("/zookeeper/config", read_only, 0)] {
+        for (path, acl, cversion) in
+            [("/", open, -1), ("/zookeeper", open, -2), ("/zookeeper/quota", open, 0), ("/zookeeper/config", read_only, 0)]
+        {
             let stat = NodeStat { cversion, ..NodeStat::default() };
             tree.link(path, |parent, name| Node::from_parts(parent, name, Some(&[]), acl, NodeKind::Persistent, stat));
         }
@@ -428,7 +430,6 @@ impl DataTree {
         self.slots.len() - self.free.len()
     }
 
-
     /// The replicated session table.
     pub fn sessions(&self) -> &BTreeMap<i64, SessionInfo> {
         &self.sessions
@@ -551,9 +552,7 @@ impl DataTree {
     /// one and checked when proposed) pass.
     fn permit(&self, caller: Option<&Caller>, node: &Node, perm: i32) -> Result<(), ZkError> {
         match caller {
-            Some(c) if !c.skip_acl && !acl::allowed_as(self.acl(node), perm, &c.ids, c.any_sasl_user.as_deref()) => {
-                Err(ZkError::NoAuth)
-            }
+            Some(c) if !c.skip_acl && !acl::allowed_as(self.acl(node), perm, &c.ids, c.any_sasl_user.as_deref()) => Err(ZkError::NoAuth),
             _ => Ok(()),
         }
     }
@@ -562,7 +561,9 @@ impl DataTree {
     /// `path` growing by `count` nodes and `bytes` would pass a hard limit.
     fn within_quota(&self, caller: Option<&Caller>, path: &str, count: i64, bytes: i64) -> Result<(), ZkError> {
         match caller {
-            Some(c) if c.enforce_quota => self.hard_quota_exceeded(path, count, bytes).map_or(Ok(()), |owner| Err(ZkError::QuotaExceeded(owner))),
+            Some(c) if c.enforce_quota => {
+                self.hard_quota_exceeded(path, count, bytes).map_or(Ok(()), |owner| Err(ZkError::QuotaExceeded(owner)))
+            }
             _ => Ok(()),
         }
     }
@@ -637,7 +638,14 @@ impl DataTree {
 
     /// Applies one op. Each checks in the order ZooKeeper's
     /// PrepRequestProcessor does, so the first failure is the same error.
-    fn apply_op(&mut self, ctx: TxnContext, op: &Txn, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
+    fn apply_op(
+        &mut self,
+        ctx: TxnContext,
+        op: &Txn,
+        caller: Option<&Caller>,
+        changes: &mut Changes,
+        undo: &mut Vec<Undo>,
+    ) -> Result<TxnOutcome, ZkError> {
         match op {
             Txn::Create(c) => self.create(ctx, c, caller, changes, undo),
             Txn::Delete { path, version } => self.delete(ctx, path, *version, caller, changes, undo).map(|_| TxnOutcome::Deleted),
@@ -656,7 +664,14 @@ impl DataTree {
         }
     }
 
-    fn create(&mut self, ctx: TxnContext, c: &CreateOp, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
+    fn create(
+        &mut self,
+        ctx: TxnContext,
+        c: &CreateOp,
+        caller: Option<&Caller>,
+        changes: &mut Changes,
+        undo: &mut Vec<Undo>,
+    ) -> Result<TxnOutcome, ZkError> {
         // ZooKeeper's order: the mode (TTL), enough of the path to find the
         // parent, the ACL, the parent, permission on it, the whole path,
         // then what the tree already holds, and the quota last.
@@ -737,7 +752,15 @@ impl DataTree {
         Ok(TxnOutcome::Created { path: full, stat })
     }
 
-    fn delete(&mut self, ctx: TxnContext, path: &str, version: i32, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<(), ZkError> {
+    fn delete(
+        &mut self,
+        ctx: TxnContext,
+        path: &str,
+        version: i32,
+        caller: Option<&Caller>,
+        changes: &mut Changes,
+        undo: &mut Vec<Undo>,
+    ) -> Result<(), ZkError> {
         // As ZooKeeper, only as much of the path as finding the parent
         // needs (a malformed path names no node, so it ends in NoNode),
         // the parent, permission on it, then the node.
@@ -784,7 +807,16 @@ impl DataTree {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn set_data(&mut self, ctx: TxnContext, path: &str, data: &Option<Vec<u8>>, version: i32, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
+    fn set_data(
+        &mut self,
+        ctx: TxnContext,
+        path: &str,
+        data: &Option<Vec<u8>>,
+        version: i32,
+        caller: Option<&Caller>,
+        changes: &mut Changes,
+        undo: &mut Vec<Undo>,
+    ) -> Result<TxnOutcome, ZkError> {
         path::validate(path)?;
         let id = self.id_of(path).ok_or(ZkError::NoNode)?;
         let node = self.slot(id).ok_or(ZkError::NoNode)?;
@@ -808,7 +840,15 @@ impl DataTree {
         Ok(TxnOutcome::Stat(stat))
     }
 
-    fn set_acl(&mut self, path: &str, acl: &[AclEntry], version: i32, caller: Option<&Caller>, changes: &mut Changes, undo: &mut Vec<Undo>) -> Result<TxnOutcome, ZkError> {
+    fn set_acl(
+        &mut self,
+        path: &str,
+        acl: &[AclEntry],
+        version: i32,
+        caller: Option<&Caller>,
+        changes: &mut Changes,
+        undo: &mut Vec<Undo>,
+    ) -> Result<TxnOutcome, ZkError> {
         path::validate(path)?;
         let acl = Self::requested_acl(caller, acl)?;
         let id = self.id_of(path).ok_or(ZkError::NoNode)?;

@@ -26,10 +26,7 @@ impl AclEntry {
 
     /// Converts to the wire record.
     pub fn to_wire(&self) -> jute::Acl {
-        jute::Acl {
-            perms: self.perms,
-            id: jute::Id { scheme: self.scheme.clone(), id: self.id.clone() },
-        }
+        jute::Acl { perms: self.perms, id: jute::Id { scheme: self.scheme.clone(), id: self.id.clone() } }
     }
 
     /// `world:anyone` with every permission, ZooKeeper's OPEN_ACL_UNSAFE.
@@ -255,7 +252,13 @@ fn pack(parent: Option<u32>, name: &str, data: Option<&[u8]>, acl: AclId, kind: 
     let parent = parent.map_or(0, |p| u64::from(p) + 1);
     // Exactly the size needed: a Vec shrunk by `into_boxed_slice` keeps
     // its allocator chunk, and the spare bytes would stay with the node.
-    let len = 1 + varint_len(u64::from(acl)) + number.map_or(0, |_| 8) + varint_len(parent) + varint_len(name.len() as u64) + name.len() + payload.len();
+    let len = 1
+        + varint_len(u64::from(acl))
+        + number.map_or(0, |_| 8)
+        + varint_len(parent)
+        + varint_len(name.len() as u64)
+        + name.len()
+        + payload.len();
     let mut out = Vec::with_capacity(len);
     out.push(tag | if data.is_some() { HAS_DATA } else { 0 });
     put_varint(&mut out, u64::from(acl));
@@ -436,7 +439,12 @@ mod tests {
     fn name_parent_and_data_share_one_allocation() {
         let long = "x".repeat(300);
         let kinds = [NodeKind::Persistent, NodeKind::Ephemeral(i64::MAX - 3), NodeKind::Container, NodeKind::Ttl(60_000)];
-        let cases = [(None, "", None), (Some(0), "a", Some(&b""[..])), (Some(127), "b", Some(&b"value"[..])), (Some(u32::MAX - 1), long.as_str(), Some(&[0x80u8, 0xFF][..]))];
+        let cases = [
+            (None, "", None),
+            (Some(0), "a", Some(&b""[..])),
+            (Some(127), "b", Some(&b"value"[..])),
+            (Some(u32::MAX - 1), long.as_str(), Some(&[0x80u8, 0xFF][..])),
+        ];
         for (i, (kind, (parent, name, data))) in kinds.into_iter().cycle().zip(cases).enumerate() {
             let acl = [0, 5, 300, u32::MAX][i];
             let mut n = Node::new(parent, name, data, acl, kind, 1, 2);

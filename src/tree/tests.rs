@@ -187,7 +187,9 @@ fn a_failed_multi_puts_deleted_parents_and_children_back_in_place() {
     }
     let before = all_paths(&tree);
     let stats: Vec<_> = before.iter().map(|p| tree.get(p).unwrap().wire_stat()).collect();
-    let mk = |path: &str| Txn::Create(CreateOp { path: path.into(), data: None, acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false });
+    let mk = |path: &str| {
+        Txn::Create(CreateOp { path: path.into(), data: None, acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false })
+    };
     // The deleted nodes' ids are reused by the creates before the failure.
     let ops = vec![
         Txn::Delete { path: "/p/q/r".into(), version: -1 },
@@ -208,7 +210,8 @@ fn a_failed_multi_puts_deleted_parents_and_children_back_in_place() {
 }
 
 fn put(tree: &mut DataTree, zxid: i64, path: &str, data: &[u8]) -> TxnOutcome {
-    let op = CreateOp { path: path.into(), data: Some(data.to_vec()), acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false };
+    let op =
+        CreateOp { path: path.into(), data: Some(data.to_vec()), acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false };
     tree.apply(ctx(zxid), &Txn::Create(op), &mut Changes::default())
 }
 
@@ -243,7 +246,13 @@ fn quota_usage_is_kept_as_zookeeper_keeps_it() {
     put(&mut tree, 9, "/other", b"zz");
     assert_eq!(data_of(&tree, stats), "count=2,bytes=9");
     // A failed multi leaves the usage as it was.
-    let ok = Txn::Create(CreateOp { path: "/q/c".into(), data: Some(b"cc".to_vec()), acl: AclEntry::open(), kind: CreateKind::Persistent, sequential: false });
+    let ok = Txn::Create(CreateOp {
+        path: "/q/c".into(),
+        data: Some(b"cc".to_vec()),
+        acl: AclEntry::open(),
+        kind: CreateKind::Persistent,
+        sequential: false,
+    });
     let bad = Txn::Delete { path: "/q/missing".into(), version: -1 };
     tree.apply(ctx(10), &Txn::Multi(vec![ok, bad]), &mut Changes::default());
     assert_eq!(data_of(&tree, stats), "count=2,bytes=9");
@@ -273,7 +282,12 @@ fn a_change_counts_towards_the_deepest_quota_above_it() {
 fn an_import_loads_only_into_a_fresh_tree_and_continues_its_zxids() {
     use txn::ImportChunk;
     let node = |zxid: i64, kind: NodeKind| StoredNode::new(Some(b"z".to_vec()), AclEntry::open(), kind, zxid, 5);
-    let first = ImportChunk { first: true, nodes: vec![("/a".into(), node(0x1_0000_0002, NodeKind::Persistent))], sessions: vec![], last_zxid: None };
+    let first = ImportChunk {
+        first: true,
+        nodes: vec![("/a".into(), node(0x1_0000_0002, NodeKind::Persistent))],
+        sessions: vec![],
+        last_zxid: None,
+    };
     let session = SessionInfo { timeout_ms: 30_000, passwd: vec![1; 16], ephemerals: BTreeSet::new() };
     let last = ImportChunk {
         first: false,

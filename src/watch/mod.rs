@@ -154,14 +154,7 @@ impl Watches {
     }
 
     fn all_mut(&mut self) -> [&mut Table; 6] {
-        [
-            &mut self.data,
-            &mut self.child,
-            &mut self.persistent,
-            &mut self.persistent_child,
-            &mut self.recursive,
-            &mut self.recursive_child,
-        ]
+        [&mut self.data, &mut self.child, &mut self.persistent, &mut self.persistent_child, &mut self.recursive, &mut self.recursive_child]
     }
 
     /// Sends an event to `conn` if it may read a node with `readers`
@@ -417,7 +410,11 @@ mod tests {
         // A recursive watch's child half still hears deletions below it.
         wm.add(1, WatchKind::PersistentRecursive, "/r");
         assert!(wm.remove(1, WatcherType::Data, "/r"));
-        wm.fire(&[Trigger::open(Event::Created, "/r/x"), Trigger::open(Event::Deleted, "/r/x"), Trigger::open(Event::ChildrenChanged, "/r")]);
+        wm.fire(&[
+            Trigger::open(Event::Created, "/r/x"),
+            Trigger::open(Event::Deleted, "/r/x"),
+            Trigger::open(Event::ChildrenChanged, "/r"),
+        ]);
         assert_eq!(drain(&mut rx), vec![(event_type::NODE_DELETED, "/r/x".to_string())]);
     }
 }

@@ -189,9 +189,7 @@ impl Paddock {
 
     /// A numeric `mntr` field, if present.
     pub fn mntr(&self, key: &str) -> Option<i64> {
-        self.four_letter("mntr")
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t')?.trim().parse().ok())
+        self.four_letter("mntr").lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('\t')?.trim().parse().ok())
     }
 
     /// Waits until the server serves clients (`srvr` shows a Mode).
