@@ -112,6 +112,28 @@ compat_ensure_kazoo_suite_deps() {
     return $rc
 }
 
+# node and npm (Debian: nodejs, npm), and compat/node's pinned packages
+# (package-lock.json) in compat/node/node_modules, installed by `npm ci` once
+# per version of the lock file (a copy of it in node_modules is the stamp).
+compat_ensure_node() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        echo "compat: installing nodejs and npm" >&2
+        compat_apt_install nodejs npm || return 1
+    fi
+    compat_lock node
+    local dir="$COMPAT_DIR/node" rc=0
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.compat-lock"; then
+        echo "compat: npm ci in $dir" >&2
+        if (cd "$dir" && timeout 600 npm ci --no-audit --no-fund --loglevel=error >&2); then
+            cp "$dir/package-lock.json" "$dir/node_modules/.compat-lock"
+        else
+            rc=1
+        fi
+    fi
+    compat_unlock
+    return $rc
+}
+
 compat_apt_install() {
     export DEBIAN_FRONTEND=noninteractive
     timeout 900 apt-get install -y -q "$@" >&2 || {

@@ -8,6 +8,7 @@
 #   java     compat/java.sh     ZooKeeper 3.8 Java client + Curator 5.4 recipes
 #   kazoo    compat/kazoo.sh    kazoo (PyPI) in compat/.venv
 #   cclient  compat/cclient.sh  C client: cli_mt and load_gen
+#   node     compat/node.sh     node-zookeeper-client (npm) in compat/node
 #   kazoo-suite  compat/kazoo_suite.sh  kazoo's own pytest suite (minus
 #                compat/kazoo_deselected.txt), one PASS/FAIL line per test
 #   tls      compat/tls.sh      kazoo and the Java client over TLS; runs by
@@ -20,7 +21,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 [ $# -eq 1 ] || { echo "usage: $0 HOST:PORT" >&2; exit 2; }
 SERVER="$1"
-SUITES="${COMPAT_SUITES:-zkcli java kazoo cclient kazoo-suite${COMPAT_TLS_SERVER:+ tls}}"
+SUITES="${COMPAT_SUITES:-zkcli java kazoo cclient node kazoo-suite${COMPAT_TLS_SERVER:+ tls}}"
 
 t_start=$(date +%s)
 compat_prune_runs 10
