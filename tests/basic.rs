@@ -402,3 +402,33 @@ fn pipelined_large_writes_wait_for_room_instead_of_filling_memory() {
         status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap();
     assert!(peak_kib < 1 << 20, "the server's resident memory peaked at {} MiB", peak_kib >> 10);
 }
+
+#[test]
+fn only_create_container_makes_a_container_as_zookeeper_does() {
+    // A plain create carrying the container flag (4) is what aiozk sends for
+    // `create(container=True)`. ZooKeeper 3.8 logs it as a plain create, so
+    // the node is persistent and is never swept; only the createContainer op
+    // makes a container. The sweep runs every 200 ms here.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_zoo_cfg(dir.path(), "znode.container.checkIntervalMs=200\n");
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        for (op, path) in
+            [(jute::OpCode::Create, "/flagged"), (jute::OpCode::Create2, "/flagged2"), (jute::OpCode::CreateContainer, "/box")]
+        {
+            let req = jute::CreateRequest { path: path.into(), data: None, acl: jute::Acl::open_unsafe(), flags: 4 };
+            c.call(op, Some(&req)).await.unwrap();
+            c.create(&format!("{path}/child"), b"", CreateMode::Persistent).await.unwrap();
+            c.delete(&format!("{path}/child"), -1).await.unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while c.exists("/box", false).await.unwrap().is_some() {
+            assert!(std::time::Instant::now() < deadline, "the container was not swept once empty");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // Swept containers and these two were equally due: two more sweeps to be sure.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(c.exists("/flagged", false).await.unwrap().is_some(), "create with the container flag makes a persistent node");
+        assert!(c.exists("/flagged2", false).await.unwrap().is_some(), "so does create2");
+    });
+}

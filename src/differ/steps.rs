@@ -227,6 +227,17 @@ impl Script {
         }
     }
 
+    /// Flags for a create or create2: persistent or ephemeral, sequential or
+    /// not, and now and then the container flag, which only createContainer
+    /// honours (ZooKeeper makes a persistent node of the others).
+    fn create_flags(&mut self) -> i32 {
+        if self.rng.gen_ratio(1, 10) {
+            4
+        } else {
+            self.rng.gen_range(0..4)
+        }
+    }
+
     fn create_request(&mut self, flags: i32) -> CreateRequest {
         let path = self.path();
         CreateRequest { data: self.data(&path), path, acl: self.acl(), flags }
@@ -247,11 +258,11 @@ impl Script {
     fn write_op(&mut self) -> MultiOp {
         match self.rng.gen_range(0..9) {
             0 | 1 => {
-                let flags = self.rng.gen_range(0..4);
+                let flags = self.create_flags();
                 MultiOp::Create(self.create_request(flags))
             }
             2 => {
-                let flags = self.rng.gen_range(0..4);
+                let flags = self.create_flags();
                 MultiOp::Create2(self.create_request(flags))
             }
             3 => MultiOp::CreateContainer(self.create_request(4)),
@@ -325,7 +336,7 @@ impl Script {
         }
         let (op, body, what) = match self.rng.gen_range(0..100) {
             0..=17 => {
-                let flags = self.rng.gen_range(0..4);
+                let flags = self.create_flags();
                 let op = if self.rng.gen_bool(0.5) { OpCode::Create } else { OpCode::Create2 };
                 encoded(op, &self.create_request(flags))
             }

@@ -48,7 +48,10 @@ fn create_txn(op: OpCode, req: CreateRequest, ttl: Option<i64>) -> Result<Create
         (OpCode::CreateTtl, _) => return Err(ZkError::BadArguments("createTTL needs a TTL mode".into())),
         _ if mode.is_ttl() => return Err(ZkError::BadArguments("TTL mode needs createTTL".into())),
         (OpCode::CreateContainer, _) => CreateKind::Container,
-        _ if mode.is_container() => CreateKind::Container,
+        // Only createContainer makes a container. ZooKeeper 3.8 turns a plain
+        // create (or create2) with the container flag into a persistent node:
+        // it logs a CreateTxn, which has no container in it. aiozk sends
+        // exactly that, and its users have plain nodes that are never swept.
         _ if mode.is_ephemeral() => CreateKind::Ephemeral,
         _ => CreateKind::Persistent,
     };
@@ -164,5 +167,34 @@ fn multi_result(kind: OpCode, outcome: &TxnOutcome) -> MultiResult {
         TxnOutcome::Checked => MultiResult::Check,
         TxnOutcome::Error(code) => MultiResult::Error(*code),
         _ => MultiResult::Error(ZkError::System("unexpected outcome".into()).raw()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(op: OpCode, flags: i32) -> Result<CreateKind, ZkError> {
+        create_txn(op, CreateRequest { path: "/n".into(), data: None, acl: vec![], flags }, None).map(|c| c.kind)
+    }
+
+    #[test]
+    fn only_create_container_makes_a_container() {
+        assert!(matches!(kind(OpCode::CreateContainer, 4), Ok(CreateKind::Container)));
+        assert!(matches!(kind(OpCode::Create, 4), Ok(CreateKind::Persistent)));
+        assert!(matches!(kind(OpCode::Create2, 4), Ok(CreateKind::Persistent)));
+        assert!(matches!(kind(OpCode::Create, 1), Ok(CreateKind::Ephemeral)));
+        assert!(matches!(kind(OpCode::Create, 5), Err(ZkError::BadArguments(_))));
+        let Op::Write(Txn::Multi(txns), WriteReply::Multi(kinds)) = multi(MultiRequest {
+            ops: vec![
+                MultiOp::Create(CreateRequest { path: "/a".into(), data: None, acl: vec![], flags: 4 }),
+                MultiOp::CreateContainer(CreateRequest { path: "/b".into(), data: None, acl: vec![], flags: 4 }),
+            ],
+        }) else {
+            panic!("a multi of two creates is a write");
+        };
+        assert!(matches!(&txns[0], Txn::Create(c) if matches!(c.kind, CreateKind::Persistent)));
+        assert!(matches!(&txns[1], Txn::Create(c) if matches!(c.kind, CreateKind::Container)));
+        assert_eq!(kinds, vec![OpCode::Create, OpCode::CreateContainer]);
     }
 }
