@@ -18,15 +18,7 @@ set -u
 SERVER="$1"; shift
 compat_run_dir
 
-if ! compat_ensure_kazoo_suite_deps; then
-    fail kazoo-suite.venv "could not install compat/kazoo_suite_requirements.txt into $COMPAT_VENV"
-    exit 1
-fi
-py="$COMPAT_VENV/bin/python"
-tests="$("$py" -c 'import os, kazoo.tests; print(os.path.dirname(kazoo.tests.__file__))')" || {
-    fail kazoo-suite.tests "kazoo.tests is not importable from $COMPAT_VENV"
-    exit 1
-}
+compat_shipped_tests kazoo-suite compat_ensure_kazoo_suite_deps kazoo.tests || exit 1
 
 # Probe first: against a server that does not answer, every test would spend
 # its set-up retrying, and the run would only end at the overall timeout.

@@ -95,14 +95,43 @@ _compat_ensure_venv() {
 # and no wheel, only a pure-Python sdist, so it goes in here too.
 KAZOO_SUITE_NODEPS="pyjks==20.0.0 pure-sasl==0.6.2"
 compat_ensure_kazoo_suite_deps() {
+    compat_pip_requirements "$COMPAT_DIR/kazoo_suite_requirements.txt" kazoo-suite "$KAZOO_SUITE_NODEPS"
+}
+
+# Add what aiozk's shipped test suite needs (compat/aiozk_suite_requirements.txt:
+# aiozk itself and pytest-asyncio, on top of kazoo-suite's pytest) to compat/.venv.
+compat_ensure_aiozk_suite_deps() {
+    compat_ensure_kazoo_suite_deps || return 1
+    compat_pip_requirements "$COMPAT_DIR/aiozk_suite_requirements.txt" aiozk-suite ""
+}
+
+# compat_shipped_tests NAME ENSURE MODULE: for a client's shipped pytest
+# suite, runs ENSURE (the lib.sh function installing its requirements) and sets
+# `py` (the venv's python) and `tests` (MODULE's directory). On failure prints
+# NAME's FAIL line and returns 1.
+compat_shipped_tests() {
+    if ! "$2"; then
+        fail "$1.venv" "could not install its requirements into $COMPAT_VENV"
+        return 1
+    fi
+    py="$COMPAT_VENV/bin/python"
+    tests="$("$py" -c "import os, $3; print(os.path.dirname($3.__file__))")" || {
+        fail "$1.tests" "$3 is not importable from $COMPAT_VENV"
+        return 1
+    }
+}
+
+# compat_pip_requirements FILE NAME "NODEPS...": installs FILE's pinned wheels
+# (and NODEPS without their dependencies) into compat/.venv, unless the stamp
+# .NAME-requirements there says that exact list is in already.
+compat_pip_requirements() {
+    local req="$1" stamp="$COMPAT_VENV/.$2-requirements" nodeps="$3" rc=0
     compat_ensure_venv || return 1
     compat_lock venv
-    local req="$COMPAT_DIR/kazoo_suite_requirements.txt" stamp="$COMPAT_VENV/.kazoo-suite-requirements" rc=0
-    local nodeps="$KAZOO_SUITE_NODEPS"
     if ! { cat "$req"; echo "# --no-deps $nodeps"; } | cmp -s - "$stamp"; then
-        echo "compat: installing kazoo's test dependencies into $COMPAT_VENV" >&2
+        echo "compat: installing $(basename "$req") into $COMPAT_VENV" >&2
         if timeout 900 "$COMPAT_VENV/bin/pip" install -q --disable-pip-version-check --only-binary :all: -r "$req" >&2 &&
-            timeout 300 "$COMPAT_VENV/bin/pip" install -q --disable-pip-version-check --no-deps $nodeps >&2; then
+            { [ -z "$nodeps" ] || timeout 300 "$COMPAT_VENV/bin/pip" install -q --disable-pip-version-check --no-deps $nodeps >&2; }; then
             { cat "$req"; echo "# --no-deps $nodeps"; } >"$stamp"
         else
             rc=1

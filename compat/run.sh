@@ -11,6 +11,7 @@
 #   node     compat/node.sh     node-zookeeper-client (npm) in compat/node
 #   kazoo-suite  compat/kazoo_suite.sh  kazoo's own pytest suite (minus
 #                compat/kazoo_deselected.txt), one PASS/FAIL line per test
+#   aiozk-suite  compat/aiozk_suite.sh  aiozk's own pytest suite, one line per test
 #   tls      compat/tls.sh      kazoo and the Java client over TLS; runs by
 #                default when COMPAT_TLS_SERVER names the secure client port
 # COMPAT_SUITES="zkcli kazoo" runs a subset. The last line is "N passed, M failed";
@@ -21,7 +22,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 [ $# -eq 1 ] || { echo "usage: $0 HOST:PORT" >&2; exit 2; }
 SERVER="$1"
-SUITES="${COMPAT_SUITES:-zkcli java kazoo cclient node kazoo-suite${COMPAT_TLS_SERVER:+ tls}}"
+SUITES="${COMPAT_SUITES:-zkcli java kazoo cclient node kazoo-suite aiozk-suite${COMPAT_TLS_SERVER:+ tls}}"
 
 t_start=$(date +%s)
 compat_prune_runs 10
@@ -31,7 +32,7 @@ ln -sfn "$(basename "$results")" "$COMPAT_TMP/last"
 
 setup_fail=""
 compat_ensure_debs || setup_fail="Debian packages ($COMPAT_DEBS)"
-case " $SUITES " in *" kazoo "* | *" kazoo-suite "* | *" tls "*) compat_ensure_venv || setup_fail="${setup_fail:+$setup_fail, }kazoo venv" ;; esac
+case " $SUITES " in *" kazoo "* | *" kazoo-suite "* | *" aiozk-suite "* | *" tls "*) compat_ensure_venv || setup_fail="${setup_fail:+$setup_fail, }kazoo venv" ;; esac
 
 echo "compat: server $SERVER"
 ok="$(compat_4lw "$SERVER" ruok)"
