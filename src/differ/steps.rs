@@ -228,8 +228,8 @@ impl Script {
     }
 
     /// Flags for a create or create2: persistent or ephemeral, sequential or
-    /// not, and now and then the container flag, which only createContainer
-    /// honours (ZooKeeper makes a persistent node of the others).
+    /// not, and now and then the container flag, which makes a container
+    /// inside a multi and a persistent node outside one (ZooKeeper 3.8).
     fn create_flags(&mut self) -> i32 {
         if self.rng.gen_ratio(1, 10) {
             4
@@ -246,8 +246,9 @@ impl Script {
     /// A TTL create: persistent (5) or persistent sequential (6); the TTLs
     /// outlive any run (or are invalid), so no node expires mid-run. Only
     /// TTL modes, as clients send: ZooKeeper 3.8 turns a createTTL with
-    /// another mode into a plain create inside a multi, and outside one
-    /// logs a transaction its own tree then fails to apply.
+    /// another mode into a plain create inside a multi (`write_op` sends some
+    /// there), and outside one logs a transaction its own tree then fails to
+    /// apply.
     fn ttl_request(&mut self) -> CreateTtlRequest {
         let ttl = *[3_600_000, 86_400_000, 0, -5].choose(&mut self.rng).unwrap_or(&3_600_000);
         let flags = if self.rng.gen_bool(0.5) { 5 } else { 6 };
@@ -265,8 +266,20 @@ impl Script {
                 let flags = self.create_flags();
                 MultiOp::Create2(self.create_request(flags))
             }
-            3 => MultiOp::CreateContainer(self.create_request(4)),
-            4 => MultiOp::CreateTtl(self.ttl_request()),
+            // Inside a multi ZooKeeper rebuilds every create from its flags, so
+            // a createContainer or createTTL with another mode is a plain create
+            // (or a container, for the container flag).
+            3 => {
+                let flags = if self.rng.gen_ratio(1, 5) { self.rng.gen_range(0..4) } else { 4 };
+                MultiOp::CreateContainer(self.create_request(flags))
+            }
+            4 => {
+                let mut ttl = self.ttl_request();
+                if self.rng.gen_ratio(1, 5) {
+                    ttl.flags = self.rng.gen_range(0..5);
+                }
+                MultiOp::CreateTtl(ttl)
+            }
             5 => MultiOp::Delete(DeleteRequest { path: self.path(), version: self.version() }),
             6 | 7 => MultiOp::SetData(self.set_data_request()),
             _ => MultiOp::Check(CheckVersionRequest { path: self.path(), version: self.version() }),

@@ -48,10 +48,11 @@ fn create_txn(op: OpCode, req: CreateRequest, ttl: Option<i64>) -> Result<Create
         (OpCode::CreateTtl, _) => return Err(ZkError::BadArguments("createTTL needs a TTL mode".into())),
         _ if mode.is_ttl() => return Err(ZkError::BadArguments("TTL mode needs createTTL".into())),
         (OpCode::CreateContainer, _) => CreateKind::Container,
-        // Only createContainer makes a container. ZooKeeper 3.8 turns a plain
-        // create (or create2) with the container flag into a persistent node:
-        // it logs a CreateTxn, which has no container in it. aiozk sends
-        // exactly that, and its users have plain nodes that are never swept.
+        // Outside a multi only createContainer makes a container: ZooKeeper
+        // 3.8 logs a plain create (or create2) with the container flag as a
+        // CreateTxn, which has no container in it. aiozk sends exactly that,
+        // and its users have plain nodes that are never swept. Inside a multi
+        // the flag does make one (see `multi`).
         _ if mode.is_ephemeral() => CreateKind::Ephemeral,
         _ => CreateKind::Persistent,
     };
@@ -76,12 +77,21 @@ pub fn multi(req: MultiRequest) -> Op {
     let mut kinds = Vec::with_capacity(req.ops.len());
     for op in req.ops {
         let (txn, kind) = match op {
-            MultiOp::Create(c) => (create_txn(OpCode::Create, c, None).map(Txn::Create), OpCode::Create),
-            MultiOp::Create2(c) => (create_txn(OpCode::Create2, c, None).map(Txn::Create), OpCode::Create2),
-            MultiOp::CreateContainer(c) => (create_txn(OpCode::CreateContainer, c, None).map(Txn::Create), OpCode::CreateContainer),
+            // Which create this is, and so the result's shape, follows from the
+            // flags alone (see `in_multi`).
+            MultiOp::Create(c) | MultiOp::Create2(c) | MultiOp::CreateContainer(c) => {
+                let op = in_multi(&c);
+                (create_txn(op, c, None).map(Txn::Create), op)
+            }
             MultiOp::CreateTtl(t) => {
                 let c = CreateRequest { path: t.path, data: t.data, acl: t.acl, flags: t.flags };
-                (create_txn(OpCode::CreateTtl, c, Some(t.ttl)).map(Txn::Create), OpCode::CreateTtl)
+                match CreateMode::from_flags(c.flags) {
+                    Some(mode) if mode.is_ttl() => (create_txn(OpCode::CreateTtl, c, Some(t.ttl)).map(Txn::Create), OpCode::CreateTtl),
+                    _ => {
+                        let op = in_multi(&c);
+                        (create_txn(op, c, None).map(Txn::Create), op)
+                    }
+                }
             }
             MultiOp::Delete(d) => (Ok(Txn::Delete { path: d.path, version: d.version }), OpCode::Delete),
             MultiOp::SetData(s) => (Ok(Txn::SetData { path: s.path, data: s.data, version: s.version }), OpCode::SetData),
@@ -106,6 +116,17 @@ pub fn multi(req: MultiRequest) -> Op {
         kinds.push(kind);
     }
     Op::Write(Txn::Multi(txns), WriteReply::Multi(kinds))
+}
+
+/// The op a create inside a multi counts as. ZooKeeper 3.8 rebuilds each
+/// create of a multi from its flags (the Java client's `Op.create`), whatever
+/// op it came as: createContainer for the container flag, a plain create for
+/// every other mode but the TTL ones (a createTTL with a TTL mode stays one).
+fn in_multi(req: &CreateRequest) -> OpCode {
+    match CreateMode::from_flags(req.flags) {
+        Some(mode) if mode.is_container() => OpCode::CreateContainer,
+        _ => OpCode::Create,
+    }
 }
 
 /// Wraps a client's write with who asked and the switches of `config`
@@ -179,7 +200,7 @@ mod tests {
     }
 
     #[test]
-    fn only_create_container_makes_a_container() {
+    fn outside_a_multi_only_create_container_makes_a_container() {
         assert!(matches!(kind(OpCode::CreateContainer, 4), Ok(CreateKind::Container)));
         assert!(matches!(kind(OpCode::Create, 4), Ok(CreateKind::Persistent)));
         assert!(matches!(kind(OpCode::Create2, 4), Ok(CreateKind::Persistent)));
@@ -189,12 +210,16 @@ mod tests {
             ops: vec![
                 MultiOp::Create(CreateRequest { path: "/a".into(), data: None, acl: vec![], flags: 4 }),
                 MultiOp::CreateContainer(CreateRequest { path: "/b".into(), data: None, acl: vec![], flags: 4 }),
+                MultiOp::CreateContainer(CreateRequest { path: "/c".into(), data: None, acl: vec![], flags: 1 }),
             ],
         }) else {
             panic!("a multi of two creates is a write");
         };
-        assert!(matches!(&txns[0], Txn::Create(c) if matches!(c.kind, CreateKind::Persistent)));
+        // Inside a multi the flag makes a container, with a create2's result.
+        assert!(matches!(&txns[0], Txn::Create(c) if matches!(c.kind, CreateKind::Container)));
         assert!(matches!(&txns[1], Txn::Create(c) if matches!(c.kind, CreateKind::Container)));
-        assert_eq!(kinds, vec![OpCode::Create, OpCode::CreateContainer]);
+        // And a createContainer without it makes what its flags say.
+        assert!(matches!(&txns[2], Txn::Create(c) if matches!(c.kind, CreateKind::Ephemeral)));
+        assert_eq!(kinds, vec![OpCode::CreateContainer, OpCode::CreateContainer, OpCode::Create]);
     }
 }
