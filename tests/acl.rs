@@ -108,3 +108,53 @@ fn a_multi_reports_refused_ops_in_its_results() {
         c.set_data("/mine", b"x", -1).await.unwrap();
     });
 }
+
+/// Sends a ConnectRequest and, in the same write, an AuthPacket under `xid`;
+/// returns the auth reply's header (after the ConnectResponse).
+fn auth_on_a_raw_connection(addr: &str, xid: i32, auth: &AuthPacket) -> jute::ReplyHeader {
+    use std::io::{Read, Write};
+    fn framed(out: &mut Vec<u8>, parts: &[&[u8]]) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        out.extend_from_slice(&(len as i32).to_be_bytes());
+        parts.iter().for_each(|p| out.extend_from_slice(p));
+    }
+    fn frame(s: &mut std::net::TcpStream) -> Vec<u8> {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).unwrap();
+        body
+    }
+    let connect = jute::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout: 10_000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    };
+    let mut out = Vec::new();
+    framed(&mut out, &[&connect.to_bytes()]);
+    framed(&mut out, &[&jute::RequestHeader { xid, op: OpCode::Auth as i32 }.to_bytes(), &auth.to_bytes()]);
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    s.write_all(&out).unwrap();
+    frame(&mut s);
+    jute::ReplyHeader::from_bytes(&frame(&mut s)[..16]).unwrap()
+}
+
+#[test]
+fn an_auth_reply_carries_the_request_xid_as_on_zookeeper() {
+    // The Java client sends every AuthPacket as xid -4; zookeeper-client (Rust)
+    // counts it like any request and waits for that xid in the reply.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    let good = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"user:secret".to_vec() };
+    for xid in [1, 7, jute::xid::AUTH] {
+        let reply = auth_on_a_raw_connection(&server.addr, xid, &good);
+        assert_eq!((reply.xid, reply.zxid, reply.err), (xid, 0, 0), "auth as xid {xid}");
+    }
+    let bad = AuthPacket { auth_type: 0, scheme: "nosuchscheme".into(), auth: b"x".to_vec() };
+    let reply = auth_on_a_raw_connection(&server.addr, 3, &bad);
+    assert_eq!((reply.xid, reply.err), (3, ErrorCode::AuthFailed as i32), "a refused auth too");
+}

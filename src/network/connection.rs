@@ -431,10 +431,12 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             Op::Auth(packet) => match auth::authenticate(&packet.scheme, &packet.auth, server.config.super_digest.as_deref()) {
                 Ok(new_ids) => {
                     ctx.add_ids(new_ids);
-                    // Auth replies carry zxid 0 on ZooKeeper.
-                    (Pending::Reply { xid: xid::AUTH, zxid: Some(0), err: 0, body: BytesMut::new(), close: false }, false)
+                    // Auth replies carry zxid 0 and, as on ZooKeeper, the request's
+                    // xid: the Java client always sends -4 (xid::AUTH), others
+                    // (zookeeper-client for Rust) a counted one and wait for it.
+                    (Pending::Reply { xid: header.xid, zxid: Some(0), err: 0, body: BytesMut::new(), close: false }, false)
                 }
-                Err(e) => (Pending::Reply { xid: xid::AUTH, zxid: Some(0), err: e.raw(), body: BytesMut::new(), close: true }, true),
+                Err(e) => (Pending::Reply { xid: header.xid, zxid: Some(0), err: e.raw(), body: BytesMut::new(), close: true }, true),
             },
             Op::Sasl(token) => {
                 // As ZooKeeper's processSasl: the reply has the request's xid and
