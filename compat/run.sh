@@ -9,6 +9,7 @@
 #   kazoo    compat/kazoo.sh    kazoo (PyPI) in compat/.venv
 #   cclient  compat/cclient.sh  C client: cli_mt and load_gen
 #   node     compat/node.sh     node-zookeeper-client (npm) in compat/node
+#   rust     compat/rust.sh     zookeeper-client (crates.io) in compat/rust
 #   kazoo-suite  compat/kazoo_suite.sh  kazoo's own pytest suite (minus
 #                compat/kazoo_deselected.txt), one PASS/FAIL line per test
 #   aiozk-suite  compat/aiozk_suite.sh  aiozk's own pytest suite, one line per test
@@ -22,7 +23,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 [ $# -eq 1 ] || { echo "usage: $0 HOST:PORT" >&2; exit 2; }
 SERVER="$1"
-SUITES="${COMPAT_SUITES:-zkcli java kazoo cclient node kazoo-suite aiozk-suite${COMPAT_TLS_SERVER:+ tls}}"
+SUITES="${COMPAT_SUITES:-zkcli java kazoo cclient node rust kazoo-suite aiozk-suite${COMPAT_TLS_SERVER:+ tls}}"
 
 t_start=$(date +%s)
 compat_prune_runs 10
