@@ -330,7 +330,8 @@ async fn read_loop(
         }
         let next = waiting.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
         match next {
-            Some((expected, tx)) if expected == header.xid || header.xid == xid::AUTH => {
+            // Every reply, an auth reply too, carries its request's xid.
+            Some((expected, tx)) if expected == header.xid => {
                 let _ = tx.send(Ok((header, body)));
             }
             Some((expected, tx)) => {
