@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{rt, Ensemble, Paddock};
+use common::{new_session, read_frame, rt, write_frame, Ensemble, Paddock};
 use jute::{
     perms, Acl, AuthPacket, CreateMode, CreateRequest, ErrorCode, Id, MultiOp, MultiRequest, MultiResponse, MultiResult, OpCode, Record,
     SetAclRequest, SetDataRequest,
@@ -109,38 +109,17 @@ fn a_multi_reports_refused_ops_in_its_results() {
     });
 }
 
-/// Sends a ConnectRequest and, in the same write, an AuthPacket under `xid`;
-/// returns the auth reply's header (after the ConnectResponse).
+/// Sends a ConnectRequest and, right behind it (before reading its answer),
+/// an AuthPacket under `xid`; returns the auth reply's header (after the
+/// ConnectResponse).
 fn auth_on_a_raw_connection(addr: &str, xid: i32, auth: &AuthPacket) -> jute::ReplyHeader {
-    use std::io::{Read, Write};
-    fn framed(out: &mut Vec<u8>, parts: &[&[u8]]) {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        out.extend_from_slice(&(len as i32).to_be_bytes());
-        parts.iter().for_each(|p| out.extend_from_slice(p));
-    }
-    fn frame(s: &mut std::net::TcpStream) -> Vec<u8> {
-        let mut len = [0u8; 4];
-        s.read_exact(&mut len).unwrap();
-        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-        s.read_exact(&mut body).unwrap();
-        body
-    }
-    let connect = jute::ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        timeout: 10_000,
-        session_id: 0,
-        passwd: vec![0; 16],
-        read_only: Some(false),
-    };
-    let mut out = Vec::new();
-    framed(&mut out, &[&connect.to_bytes()]);
-    framed(&mut out, &[&jute::RequestHeader { xid, op: OpCode::Auth as i32 }.to_bytes(), &auth.to_bytes()]);
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    s.write_all(&out).unwrap();
-    frame(&mut s);
-    jute::ReplyHeader::from_bytes(&frame(&mut s)[..16]).unwrap()
+    let connect = new_session(10_000);
+    write_frame(&mut s, &[&|b| connect.write(b)]);
+    write_frame(&mut s, &[&|b| jute::RequestHeader { xid, op: OpCode::Auth as i32 }.write(b), &|b| auth.write(b)]);
+    read_frame(&mut s);
+    jute::ReplyHeader::from_bytes(&read_frame(&mut s)[..16]).unwrap()
 }
 
 #[test]

@@ -445,10 +445,6 @@ fn frame(body: &[u8]) -> Vec<u8> {
     v
 }
 
-fn connect_request(timeout: i32) -> ConnectRequest {
-    ConnectRequest { protocol_version: 0, last_zxid_seen: 0, timeout, session_id: 0, passwd: vec![0; 16], read_only: Some(false) }
-}
-
 fn ping_body() -> Vec<u8> {
     RequestHeader { xid: xid::PING, op: OpCode::Ping.code() }.to_bytes().to_vec()
 }
@@ -537,7 +533,7 @@ fn open(addr: &str) -> std::io::Result<TcpStream> {
 
 /// A valid handshake; the session's id on success.
 fn handshake(s: &mut TcpStream) -> Result<i64, String> {
-    s.write_all(&frame(&connect_request(4000).to_bytes())).map_err(|e| format!("send connect: {e}"))?;
+    s.write_all(&frame(&common::new_session(4000).to_bytes())).map_err(|e| format!("send connect: {e}"))?;
     let mut body = None;
     match await_outcome(s, ANSWER_BOUND, Want::ConnectResponse, &mut body) {
         Outcome::Answered => {}
@@ -613,7 +609,7 @@ fn fuzz_connection(addr: &str, rng: &mut Rng, tally: &Tally) -> usize {
     }
     if scenario < 25 {
         // a mutated connect request
-        let mut req = connect_request(rng.pick(&[4000, 0, -1, i32::MAX, 1]));
+        let mut req = common::new_session(rng.pick(&[4000, 0, -1, i32::MAX, 1]));
         if rng.one_in(3) {
             req.session_id = rng.next() as i64;
             req.passwd = rng.bytes(16);

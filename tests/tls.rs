@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::{rt, Ensemble, Paddock};
-use jute::{Acl, ConnectRequest, ConnectResponse, CreateRequest, GetDataRequest, Id, OpCode, Record, ReplyHeader, RequestHeader};
+use jute::{Acl, ConnectResponse, CreateRequest, GetDataRequest, Id, OpCode, Record, ReplyHeader, RequestHeader};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -217,14 +217,7 @@ impl TlsSession {
         let tls = connector(true).connect(name, tcp).await.unwrap();
         let session = ConnectResponse { protocol_version: 0, timeout: 0, session_id: 0, passwd: Vec::new(), read_only: None };
         let mut s = TlsSession { tls, xid: 0, session };
-        let connect = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout: 10_000,
-            session_id: 0,
-            passwd: vec![0; 16],
-            read_only: Some(false),
-        };
+        let connect = common::new_session(10_000);
         s.send(&connect, None).await;
         s.session = ConnectResponse::from_bytes(&s.frame().await).unwrap();
         s

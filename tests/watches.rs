@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{rt, Ensemble, Paddock};
+use common::{new_session, read_frame, rt, write_frame, Ensemble, Paddock};
 use jute::{event_type, CreateMode, OpCode, Record};
 use paddock::client::Client;
 
@@ -87,27 +87,6 @@ fn persistent_recursive_watch_sees_every_descendant_change() {
     });
 }
 
-/// One length-prefixed frame from a blocking socket.
-fn read_frame(s: &mut std::net::TcpStream) -> Vec<u8> {
-    use std::io::Read;
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).expect("frame length");
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).expect("frame body");
-    body
-}
-
-fn write_frame(s: &mut std::net::TcpStream, parts: &[&dyn Fn(&mut bytes::BytesMut)]) {
-    use std::io::Write;
-    let mut body = bytes::BytesMut::new();
-    for part in parts {
-        part(&mut body);
-    }
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    s.write_all(&frame).expect("send frame");
-}
-
 #[test]
 fn an_event_never_overtakes_the_reply_that_set_its_watch() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,14 +120,7 @@ fn an_event_never_overtakes_the_reply_that_set_its_watch() {
     // on the reply) would drop it and wait forever.
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let connect = jute::ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        timeout: 30_000,
-        session_id: 0,
-        passwd: vec![0; 16],
-        read_only: Some(false),
-    };
+    let connect = new_session(30_000);
     write_frame(&mut s, &[&|b| connect.write(b)]);
     read_frame(&mut s);
     let get = jute::GetChildrenRequest { path: "/q".into(), watch: true };
@@ -177,14 +149,7 @@ fn an_event_never_overtakes_the_reply_that_set_its_watch() {
 fn a_read_between_pipelined_writes_sees_the_first_and_hears_the_second(addr: &str) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let connect = jute::ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        timeout: 30_000,
-        session_id: 0,
-        passwd: vec![0; 16],
-        read_only: Some(false),
-    };
+    let connect = new_session(30_000);
     write_frame(&mut s, &[&|b| connect.write(b)]);
     read_frame(&mut s);
     let create = jute::CreateRequest { path: "/w".into(), data: None, acl: jute::Acl::open_unsafe(), flags: 0 };
@@ -322,14 +287,7 @@ fn a_client_that_stops_reading_its_events_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let server = Paddock::start(dir.path());
     let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
-    let connect = jute::ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        timeout: 40_000,
-        session_id: 0,
-        passwd: vec![0; 16],
-        read_only: Some(false),
-    };
+    let connect = new_session(40_000);
     write_frame(&mut s, &[&|b| connect.write(b)]);
     let session = jute::ConnectResponse::from_bytes(&read_frame(&mut s)).unwrap();
     let header = jute::RequestHeader { xid: 1, op: OpCode::AddWatch as i32 };

@@ -443,3 +443,35 @@ impl Ensemble {
         }
     }
 }
+
+/// The ConnectRequest of a client opening a new session asking for `timeout_ms`.
+pub fn new_session(timeout_ms: i32) -> jute::ConnectRequest {
+    jute::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout: timeout_ms,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    }
+}
+
+/// One length-prefixed frame from a blocking socket.
+pub fn read_frame(s: &mut TcpStream) -> Vec<u8> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("frame length");
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).expect("frame body");
+    body
+}
+
+/// Sends one length-prefixed frame made of `parts`, encoded in order.
+pub fn write_frame(s: &mut TcpStream, parts: &[&dyn Fn(&mut bytes::BytesMut)]) {
+    let mut body = bytes::BytesMut::new();
+    for part in parts {
+        part(&mut body);
+    }
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).expect("send frame");
+}
