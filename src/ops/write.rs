@@ -52,7 +52,7 @@ fn create_txn(op: OpCode, req: CreateRequest, ttl: Option<i64>) -> Result<Create
         // 3.8 logs a plain create (or create2) with the container flag as a
         // CreateTxn, which has no container in it. aiozk sends exactly that,
         // and its users have plain nodes that are never swept. Inside a multi
-        // the flag does make one (see `multi`).
+        // the flag does make one (see `multi_create`).
         _ if mode.is_ephemeral() => CreateKind::Ephemeral,
         _ => CreateKind::Persistent,
     };
@@ -77,22 +77,8 @@ pub fn multi(req: MultiRequest) -> Op {
     let mut kinds = Vec::with_capacity(req.ops.len());
     for op in req.ops {
         let (txn, kind) = match op {
-            // Which create this is, and so the result's shape, follows from the
-            // flags alone (see `in_multi`).
-            MultiOp::Create(c) | MultiOp::Create2(c) | MultiOp::CreateContainer(c) => {
-                let op = in_multi(&c);
-                (create_txn(op, c, None).map(Txn::Create), op)
-            }
-            MultiOp::CreateTtl(t) => {
-                let c = CreateRequest { path: t.path, data: t.data, acl: t.acl, flags: t.flags };
-                match CreateMode::from_flags(c.flags) {
-                    Some(mode) if mode.is_ttl() => (create_txn(OpCode::CreateTtl, c, Some(t.ttl)).map(Txn::Create), OpCode::CreateTtl),
-                    _ => {
-                        let op = in_multi(&c);
-                        (create_txn(op, c, None).map(Txn::Create), op)
-                    }
-                }
-            }
+            MultiOp::Create(c) | MultiOp::Create2(c) | MultiOp::CreateContainer(c) => multi_create(c, None),
+            MultiOp::CreateTtl(t) => multi_create(CreateRequest { path: t.path, data: t.data, acl: t.acl, flags: t.flags }, Some(t.ttl)),
             MultiOp::Delete(d) => (Ok(Txn::Delete { path: d.path, version: d.version }), OpCode::Delete),
             MultiOp::SetData(s) => (Ok(Txn::SetData { path: s.path, data: s.data, version: s.version }), OpCode::SetData),
             MultiOp::Check(c) => (Ok(Txn::Check { path: c.path, version: c.version }), OpCode::Check),
@@ -118,15 +104,17 @@ pub fn multi(req: MultiRequest) -> Op {
     Op::Write(Txn::Multi(txns), WriteReply::Multi(kinds))
 }
 
-/// The op a create inside a multi counts as. ZooKeeper 3.8 rebuilds each
-/// create of a multi from its flags (the Java client's `Op.create`), whatever
-/// op it came as: createContainer for the container flag, a plain create for
-/// every other mode but the TTL ones (a createTTL with a TTL mode stays one).
-fn in_multi(req: &CreateRequest) -> OpCode {
-    match CreateMode::from_flags(req.flags) {
+/// A create inside a multi. ZooKeeper 3.8 rebuilds each create of a multi
+/// from its flags alone (the Java client's `Op.create`), whatever op it came
+/// as: createContainer for the container flag, createTTL for a TTL mode that
+/// came with a TTL, a plain create for every other mode.
+fn multi_create(req: CreateRequest, ttl: Option<i64>) -> (Result<Txn, ZkError>, OpCode) {
+    let op = match CreateMode::from_flags(req.flags) {
         Some(mode) if mode.is_container() => OpCode::CreateContainer,
+        Some(mode) if mode.is_ttl() && ttl.is_some() => OpCode::CreateTtl,
         _ => OpCode::Create,
-    }
+    };
+    (create_txn(op, req, ttl).map(Txn::Create), op)
 }
 
 /// Wraps a client's write with who asked and the switches of `config`
