@@ -59,11 +59,10 @@ import xml.etree.ElementTree as ET
 
 for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
     name = "aiozk-suite.%s::%s" % (case.get("classname", "").rsplit(".", 1)[-1] + ".py", case.get("name"))
-    bad = case.find("failure") if case.find("failure") is not None else case.find("error")
+    bad = next(iter(case.findall("failure") + case.findall("error")), None)
     skipped = case.find("skipped")
     if bad is not None:
-        reason = (bad.get("message") or "").splitlines()[0][:200] if bad.get("message") else "failed"
-        print("FAIL %s: %s" % (name, reason))
+        print("FAIL %s: %s" % (name, ((bad.get("message") or "failed").splitlines() or ["failed"])[0][:200]))
     elif skipped is not None:
         print("SKIP %s: %s" % (name, skipped.get("message", "")))
     else:

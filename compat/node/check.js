@@ -7,6 +7,7 @@
 const zk = require('node-zookeeper-client');
 const assert = require('assert');
 const { CreateMode, Exception, Event, ACL, Id, Permission } = zk;
+const ZK_OPEN = ACL.OPEN_ACL_UNSAFE;
 
 const server = process.argv[2];
 const root = '/nodecheck-' + process.pid + '-' + Date.now();
@@ -229,8 +230,6 @@ check('delete_tree', async () => {
     const [st] = await call(b, 'exists', root);
     assert.ok(!st);
 });
-
-const ZK_OPEN = ACL.OPEN_ACL_UNSAFE;
 
 (async () => {
     let failed = 0;

@@ -201,7 +201,7 @@ async fn lock(c: &Ctx) -> Checked {
     let first = at("first lock", c.a.lock(prefix()?, b"", options()?).await)?;
     // The second contender waits until the first lets go.
     let b = c.b.clone();
-    let (dir2, opts2) = (dir.clone(), options()?.clone());
+    let (dir2, opts2) = (dir.clone(), options()?);
     let second = tokio::spawn(async move {
         let prefix = zk::LockPrefix::new_curator(&dir2, "latch-").map_err(|e| e.to_string())?;
         let held = b.lock(prefix, b"", opts2).await.map_err(|e| format!("second lock: {e}"))?;
