@@ -72,14 +72,7 @@ fn reconfigurable_ensemble(dir: &std::path::Path, rt: &tokio::runtime::Runtime) 
     let extra_cfg = format!("reconfigEnabled=true\nsuperDigest={}\ninitLimit=50\n", super_digest());
     let opts = EnsembleOptions { extra_cfg, ..Default::default() };
     let ens = Ensemble::start(exe, dir, opts, rt, Duration::from_secs(60)).expect("ensemble");
-    let leader = (0..50)
-        .find_map(|_| {
-            ens.leader().or_else(|| {
-                std::thread::sleep(Duration::from_millis(100));
-                None
-            })
-        })
-        .expect("a leader");
+    let leader = ens.wait_leader(50).expect("a leader");
     (ens, leader)
 }
 

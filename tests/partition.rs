@@ -28,14 +28,7 @@ fn partition_then_heal(mode: LinkMode) {
     let log = std::env::var("PADDOCK_TEST_LOG").unwrap_or_else(|_| "warn".into());
     let opts = EnsembleOptions { proxied: true, log, ..Default::default() };
     let mut ens = Ensemble::start(exe, &dir, opts, &rt, Duration::from_secs(60)).expect("ensemble");
-    let old_leader = (0..50)
-        .find_map(|_| {
-            ens.leader().or_else(|| {
-                std::thread::sleep(Duration::from_millis(100));
-                None
-            })
-        })
-        .expect("a leader");
+    let old_leader = ens.wait_leader(50).expect("a leader");
     let majority: Vec<usize> = (1..=3).filter(|i| *i != old_leader).collect();
     rt.block_on(async {
         let c = Client::connect(&ens.client_addr(old_leader), 10_000).await.unwrap();
@@ -145,14 +138,7 @@ fn read_on_a_cut_off_follower(linearizable: bool) -> Result<Vec<u8>, String> {
     let extra_cfg = format!("syncLimit=25\nlinearizableReads={linearizable}\n");
     let opts = EnsembleOptions { proxied: true, extra_cfg, ..Default::default() };
     let mut ens = Ensemble::start(exe, tmp.path(), opts, &rt, Duration::from_secs(60)).expect("ensemble");
-    let leader = (0..50)
-        .find_map(|_| {
-            ens.leader().or_else(|| {
-                std::thread::sleep(Duration::from_millis(100));
-                None
-            })
-        })
-        .expect("a leader");
+    let leader = ens.wait_leader(50).expect("a leader");
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     let result = rt.block_on(async {
         let l = Client::connect(&ens.client_addr(leader), 10_000).await.unwrap();

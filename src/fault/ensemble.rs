@@ -208,6 +208,17 @@ impl Ensemble {
         }
     }
 
+    /// The leader, asking up to `tries` times, 100 ms apart, until exactly
+    /// one member reports itself leader.
+    pub fn wait_leader(&self, tries: usize) -> Option<usize> {
+        (0..tries).find_map(|_| {
+            self.leader().or_else(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                None
+            })
+        })
+    }
+
     /// True if member `id` runs and is not paused.
     pub fn is_up(&self, id: usize) -> bool {
         self.members[id - 1].proc.as_ref().is_some_and(|p| !p.paused())
