@@ -212,6 +212,11 @@ step whoami_auth "whoami"
 step auth_setacl "setAcl $R/auth auth::cdrwa"
 step auth_getacl "getAcl $R/auth"
 step auth_get "get $R/auth"
+# ZooKeeper takes digest credentials without a colon (the whole text is the
+# user) and an ip auth (it adds the connection's own address, held already)
+step addauth_nocolon "addauth digest blah"
+step addauth_ip "addauth ip 10.1.2.3"
+step whoami_nocolon "whoami"
 # quotas: the server keeps the usage that listquota shows
 step q_root "create $R/qt abc"
 step q_child "create $R/qt/a 12345"
@@ -331,6 +336,9 @@ check_exact zkcli.setAcl_auth "auth_setacl" ""
 check_exact zkcli.getAcl_digest "auth_getacl" "'digest,'user1:+7K83PhyQ3ijGj0ADmljf0quVwQ=
 : cdrwa"
 check_exact zkcli.get_with_auth "auth_get" "secret"
+check_exact zkcli.addauth_without_colon "addauth_nocolon" ""
+check_exact zkcli.addauth_ip "addauth_ip" ""
+check_whoami zkcli.whoami_after_addauth_without_colon "whoami_nocolon" "digest: user1" "digest: blah"
 check_line zkcli.setquota "listquota_set" "Output quota for $R/qt count=10,bytes=-1=;byteHardLimit=-1;countHardLimit=-1"
 # the subtree's znodes (itself included) and data bytes when the quota was set
 check_line zkcli.listquota_usage "listquota_set" "Output stat for $R/qt count=2,bytes=8"

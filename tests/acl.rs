@@ -92,7 +92,7 @@ fn a_multi_reports_refused_ops_in_its_results() {
         assert_eq!(results, [0, ErrorCode::NoAuth as i32]);
 
         // `auth` in an ACL takes the session's identities; without any it is invalid.
-        let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"alice:pw".to_vec() };
+        let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"alice:pw".to_vec()) };
         let anonymous = Client::connect(&server.addr, 10_000).await.unwrap();
         let auth_acl = vec![Acl::new(perms::ALL, Id::new("auth", ""))];
         match anonymous.call(OpCode::Create, Some(&create("/mine", auth_acl.clone()))).await {
@@ -128,12 +128,46 @@ fn an_auth_reply_carries_the_request_xid_as_on_zookeeper() {
     // counts it like any request and waits for that xid in the reply.
     let dir = tempfile::tempdir().unwrap();
     let server = Paddock::start(dir.path());
-    let good = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"user:secret".to_vec() };
+    let good = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"user:secret".to_vec()) };
     for xid in [1, 7, jute::xid::AUTH] {
         let reply = auth_on_a_raw_connection(&server.addr, xid, &good);
         assert_eq!((reply.xid, reply.zxid, reply.err), (xid, 0, 0), "auth as xid {xid}");
     }
-    let bad = AuthPacket { auth_type: 0, scheme: "nosuchscheme".into(), auth: b"x".to_vec() };
+    let bad = AuthPacket { auth_type: 0, scheme: "nosuchscheme".into(), auth: Some(b"x".to_vec()) };
     let reply = auth_on_a_raw_connection(&server.addr, 3, &bad);
     assert_eq!((reply.xid, reply.err), (3, ErrorCode::AuthFailed as i32), "a refused auth too");
+}
+
+#[test]
+fn digest_credentials_without_a_colon_and_ip_auth_are_accepted_as_on_zookeeper() {
+    // go-zookeeper's own tests authenticate as `digest` with "blah", and
+    // zkCli's `addauth ip ...` is accepted: ZooKeeper's providers take both.
+    // Only null credentials fail (ZooKeeper's provider throws on them).
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    let auth = |scheme: &str, creds: Option<&[u8]>| AuthPacket { auth_type: 0, scheme: scheme.into(), auth: creds.map(<[u8]>::to_vec) };
+    for (packet, err) in [
+        (auth("digest", Some(b"blah")), 0),
+        (auth("digest", Some(b"")), 0),
+        (auth("ip", Some(b"10.9.8.7")), 0),
+        (auth("digest", None), ErrorCode::AuthFailed as i32),
+        (auth("world", Some(b"anyone")), ErrorCode::AuthFailed as i32),
+    ] {
+        assert_eq!(auth_on_a_raw_connection(&server.addr, jute::xid::AUTH, &packet).err, err, "{packet:?}");
+    }
+    rt().block_on(async {
+        // The identity is ZooKeeper's generateDigest of "blah": the whole text is the user.
+        let only_blah = vec![Acl::new(perms::ALL, Id::new("digest", "blah:W/H9kn37hnlJai5s8Ay+UMHIcUU="))];
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        c.call(OpCode::Create, Some(&create("/blah", only_blah))).await.unwrap();
+        match c.get_data("/blah", false).await {
+            Err(ClientError::Server(ErrorCode::NoAuth)) => {}
+            other => panic!("expected NoAuth, got {other:?}"),
+        }
+        c.call(OpCode::Auth, Some(&auth("digest", Some(b"blah")))).await.unwrap();
+        assert_eq!(c.get_data("/blah", false).await.unwrap().0, b"d");
+        // An ip auth leaves the connection open and its identities as they were.
+        c.call(OpCode::Auth, Some(&auth("ip", Some(b"10.9.8.7")))).await.unwrap();
+        assert_eq!(c.get_data("/blah", false).await.unwrap().0, b"d");
+    });
 }

@@ -284,7 +284,7 @@ fn valid_request(rng: &mut Rng, xid: i32) -> Vec<u8> {
                 ("nosuchscheme", &b"x"[..]),
                 ("", &b""[..]),
             ]);
-            AuthPacket { auth_type: 0, scheme: scheme.into(), auth: auth.to_vec() }.write(&mut body)
+            AuthPacket { auth_type: 0, scheme: scheme.into(), auth: Some(auth.to_vec()) }.write(&mut body)
         }
         24 => {
             op(OpCode::Sasl, xid, &mut body);

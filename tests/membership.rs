@@ -16,12 +16,12 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// `super:test`, as ZooKeeper's DigestAuthenticationProvider.superDigest.
 fn super_digest() -> String {
-    paddock::ops::auth::digest_id("super:test").expect("digest")
+    paddock::ops::auth::digest_id("super:test")
 }
 
 async fn as_super(addr: &str) -> Client {
     let c = Client::connect(addr, 10_000).await.expect("connect");
-    let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"super:test".to_vec() };
+    let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"super:test".to_vec()) };
     c.call(OpCode::Auth, Some(&auth)).await.expect("addauth super");
     c
 }

@@ -227,7 +227,7 @@ fn enforce_auth_answers_unauthenticated_requests_and_closes_the_connection() {
         assert!(get(&sasl_user, "/").await.is_ok());
         // A listed scheme other than sasl does as well.
         let digest_user = Client::connect(&server.addr, 10_000).await.unwrap();
-        let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"alice:secret".to_vec() };
+        let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"alice:secret".to_vec()) };
         digest_user.call(OpCode::Auth, Some(&auth)).await.unwrap();
         assert!(get(&digest_user, "/").await.is_ok());
         // A failed SASL exchange, with sasl required, is answered so too.

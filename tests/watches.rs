@@ -204,7 +204,7 @@ fn events_go_only_to_watchers_who_may_read_the_node() {
     let server = Paddock::start(dir.path());
     rt().block_on(async {
         let owner = Client::connect(&server.addr, 10_000).await.unwrap();
-        let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"alice:pw".to_vec() };
+        let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"alice:pw".to_vec()) };
         owner.call(OpCode::Auth, Some(&auth)).await.unwrap();
         let stranger = Client::connect(&server.addr, 10_000).await.unwrap();
         let friend = Client::connect(&server.addr, 10_000).await.unwrap();

@@ -285,7 +285,7 @@ fn targets() -> Vec<Target> {
                 persistent_recursive_watches: strings(3),
             }],
         ),
-        target("AuthPacket", vec![AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"user1:pass1".to_vec() }]),
+        target("AuthPacket", vec![AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"user1:pass1".to_vec()) }]),
         target("GetSaslRequest", vec![GetSaslRequest { token: vec![0x60, 0x82, 1, 2] }]),
         target(
             "ReconfigRequest",

@@ -243,8 +243,9 @@ record! {
         pub auth_type: i32,
         /// Auth scheme, e.g. `digest`.
         pub scheme: String,
-        /// Scheme-specific credentials, e.g. `user:password`.
-        pub auth: Vec<u8>,
+        /// Scheme-specific credentials, e.g. `user:password`; null (`None`) is
+        /// kept apart from empty because ZooKeeper refuses the one and accepts the other.
+        pub auth: Option<Vec<u8>>,
     }
 }
 
@@ -344,7 +345,8 @@ mod tests {
             persistent_watches: vec!["/p".into()],
             persistent_recursive_watches: vec!["/r".into(), "/s".into()],
         });
-        check(AuthPacket { auth_type: 0, scheme: "digest".into(), auth: b"alice:secret".to_vec() });
+        check(AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"alice:secret".to_vec()) });
+        check(AuthPacket { auth_type: 0, scheme: "digest".into(), auth: None });
         check(GetSaslRequest { token: vec![0x60, 0x82] });
         check(ReconfigRequest {
             joining_servers: "server.5=127.0.0.1:1234:1235;1236".into(),

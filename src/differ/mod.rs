@@ -118,7 +118,7 @@ impl Side {
     async fn log_in(&self, slot: usize, client: &Client) -> Result<(), String> {
         if slot > 0 {
             let (user, pw) = USERS[slot - 1];
-            let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: format!("{user}:{pw}").into_bytes() };
+            let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(format!("{user}:{pw}").into_bytes()) };
             client.call(OpCode::Auth, Some(&auth)).await.map_err(|e| format!("{}: cannot log in as {user}: {e}", self.addr(slot)))?;
         }
         Ok(())

@@ -214,7 +214,7 @@ impl Script {
 
     fn acl(&mut self) -> Vec<Acl> {
         let world = |p| Acl::new(p, Id::new("world", "anyone"));
-        let digest = |user: &str, pw: &str| crate::ops::auth::digest_id(&format!("{user}:{pw}")).unwrap_or_default();
+        let digest = |user: &str, pw: &str| crate::ops::auth::digest_id(&format!("{user}:{pw}"));
         match self.rng.gen_range(0..12) {
             0..=4 => vec![world(perms::ALL)],
             5 => vec![world(perms::READ)],
@@ -403,10 +403,21 @@ impl Script {
             91..=93 => encoded(OpCode::RemoveWatches, &RemoveWatchesRequest { path: self.path(), watch_type: self.rng.gen_range(1..4) }),
             94 => {
                 // More credentials on this connection: ACLs with `auth`
-                // then name every digest user it has proven.
-                let (user, pw) = *[USERS[0], USERS[1], ("carol", "carol-pw")].choose(&mut self.rng).unwrap_or(&USERS[0]);
-                let r = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: format!("{user}:{pw}").into_bytes() };
-                (OpCode::Auth, r.to_bytes(), format!("addAuth digest {user}"))
+                // then name every digest user it has proven. Also the ones
+                // ZooKeeper takes that look wrong: digest credentials
+                // without a colon (the whole text is the user) and an ip
+                // auth (the connection's own address, held already).
+                let (scheme, creds) = match self.rng.gen_range(0..6) {
+                    0 => ("digest", "dave".to_string()),
+                    1 => ("ip", "10.1.2.3".to_string()),
+                    _ => {
+                        let (user, pw) = *[USERS[0], USERS[1], ("carol", "carol-pw")].choose(&mut self.rng).unwrap_or(&USERS[0]);
+                        ("digest", format!("{user}:{pw}"))
+                    }
+                };
+                let what = format!("addAuth {scheme} {}", creds.split(':').next().unwrap_or_default());
+                let r = AuthPacket { auth_type: 0, scheme: scheme.into(), auth: Some(creds.into_bytes()) };
+                (OpCode::Auth, r.to_bytes(), what)
             }
             // No checkWatches: ZooKeeper 3.8's answers OK when any session
             // watches the path (WatchManager.containsWatcher). No standalone

@@ -428,7 +428,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
         }
         let (pending, last) = match op {
             Op::Ping => (Pending::Reply { xid: header.xid, zxid: None, err: 0, body: BytesMut::new(), close: false }, false),
-            Op::Auth(packet) => match auth::authenticate(&packet.scheme, &packet.auth, server.config.super_digest.as_deref()) {
+            Op::Auth(packet) => match auth::authenticate(&packet.scheme, packet.auth.as_deref(), server.config.super_digest.as_deref()) {
                 Ok(new_ids) => {
                     ctx.add_ids(new_ids);
                     // Auth replies carry zxid 0 and, as on ZooKeeper, the request's
