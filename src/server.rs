@@ -153,18 +153,66 @@ impl Server {
     /// this server's forwarded writes, waiting at most a second for it to
     /// answer), so that a write still coming through a connection the
     /// client left elsewhere is refused (`SessionTracker::may_write`).
-    pub async fn announce_attach(&self, session_id: i64) {
-        match self.remote_leader() {
-            Some((leader, addr)) => {
-                let told = tokio::time::timeout(Duration::from_secs(1), self.forwarder.attach(leader, &addr, session_id)).await;
-                match told {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::debug!("cannot tell leader {leader} where session {session_id:#x} is: {e}"),
-                    Err(_) => tracing::debug!("leader {leader} did not hear where session {session_id:#x} is in time"),
+    ///
+    /// With no leader known, or one whose link fails (its process is gone),
+    /// it waits for the next leader, up to `ATTACH_WAIT`, and tells that
+    /// one: the client then rides out the election here instead of being
+    /// sent round every server while it lasts. False if no leader takes it
+    /// in time, or no quorum can form at all (`quorum_gone`): the client is
+    /// then not attached, as a ZooKeeper follower cannot revalidate a
+    /// session without its leader, and tries another server. A leader
+    /// that is reached but slow to answer is not waited for.
+    pub async fn announce_attach(&self, session_id: i64) -> bool {
+        let deadline = Instant::now() + ATTACH_WAIT;
+        let mut failed: Option<u64> = None;
+        loop {
+            let leader = self.raft.server_metrics().borrow().current_leader;
+            match leader {
+                Some(me) if me == self.config.server_id => {
+                    self.shared.sessions.claim(&[session_id], crate::session::HERE);
+                    return true;
                 }
+                Some(leader) if failed != Some(leader) => {
+                    if let Some((_, addr)) = self.remote_leader().filter(|(l, _)| *l == leader) {
+                        let told = tokio::time::timeout(Duration::from_secs(1), self.forwarder.attach(leader, &addr, session_id)).await;
+                        match told {
+                            Ok(Ok(())) => return true,
+                            Ok(Err(e)) => {
+                                tracing::info!("cannot tell leader {leader} where session {session_id:#x} is, waiting for another: {e}");
+                                failed = Some(leader);
+                            }
+                            Err(_) => {
+                                tracing::debug!("leader {leader} did not hear where session {session_id:#x} is in time");
+                                return true;
+                            }
+                        }
+                    }
+                }
+                Some(_) => {}
+                // An election: the leader that failed may win it again.
+                None => failed = None,
             }
-            None => self.shared.sessions.claim(&[session_id], crate::session::HERE),
+            if Instant::now() >= deadline || self.quorum_gone() {
+                tracing::info!("no leader to attach session {session_id:#x} to: turning its client away");
+                return false;
+            }
+            tokio::time::sleep(ATTACH_POLL).await;
         }
+    }
+
+    /// True while this server does not serve and knows that no quorum can
+    /// form: too many voters refuse connections (`serving::quorum_possible`).
+    /// A client is then turned away at once rather than kept waiting for an
+    /// election that cannot happen.
+    pub fn quorum_gone(&self) -> bool {
+        if *self.serving.borrow() {
+            return false;
+        }
+        let m = self.raft.server_metrics();
+        let m = m.borrow();
+        !crate::serving::quorum_possible(self.config.server_id, m.membership_config.membership().voter_ids(), |p| {
+            self.shared.peers.refuses(p)
+        })
     }
 
     /// Waits for a proposed write's outcome, applied on this server too (so
@@ -339,6 +387,13 @@ pub struct Running {
 /// delete per batch instead of one per applied entry.
 const PURGE_BATCH: u64 = 64;
 
+/// How long a connecting client may wait for a leader to attach its session
+/// to (`Server::announce_attach`): about an election after a leader's death.
+const ATTACH_WAIT: Duration = Duration::from_secs(3);
+
+/// How often that wait looks again for a leader, or for a quorum gone.
+const ATTACH_POLL: Duration = Duration::from_millis(50);
+
 fn raft_config(cfg: &Config) -> Result<openraft::Config, StartError> {
     let (heartbeat, min, max) = cfg.raft_timing();
     let c = openraft::Config {
@@ -496,7 +551,7 @@ pub async fn start_importing(mut config: Config, import: Option<crate::import::I
 
     let config_has_observers = config.peers.values().any(|p| p.observer);
     let lease = crate::serving::Lease::from_config(&config);
-    let serving = crate::serving::start(raft.clone(), lease);
+    let serving = crate::serving::start(raft.clone(), lease, shared.peers.clone());
     let forwarder = Forwarder::from_config(&config, links.clone(), shared.clone());
     let server = Arc::new(Server {
         config,

@@ -9,12 +9,21 @@
 //! its followers keeps answering reads from a state that the majority has
 //! moved past, and keeps saying `Mode: leader`, because openraft 0.9 does not
 //! step a leader down without a quorum.
+//!
+//! The grace is for silence, which cannot tell a slow peer from a dead one,
+//! and it carries clients through an election. A server that knows no
+//! quorum can answer it (the peers that would make one refused its last dial:
+//! no process listens there) stops at once instead, as a ZooKeeper server
+//! does when its leader's or its followers' connections close. Its clients
+//! then see the disconnection at once, not syncLimit ticks later.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::RaftMetrics;
 use tokio::sync::watch;
 
+use crate::raft::network::PeerHealth;
 use crate::raft::{Raft, TypeConfig};
 
 type Metrics = RaftMetrics<<TypeConfig as openraft::RaftTypeConfig>::NodeId, <TypeConfig as openraft::RaftTypeConfig>::Node>;
@@ -57,7 +66,8 @@ struct Tracker {
 
 impl Tracker {
     /// Folds in a metrics report seen at `now`; returns whether to serve.
-    fn observe(&mut self, m: &Metrics, lease: &Lease, now: Instant, fresh: bool) -> bool {
+    /// `quorum_possible`: enough voters may still be up to make a quorum.
+    fn observe(&mut self, m: &Metrics, lease: &Lease, now: Instant, fresh: bool, quorum_possible: bool) -> bool {
         let voters = m.membership_config.membership().voter_ids().count();
         let leading = m.current_leader == Some(m.id);
         if leading && fresh {
@@ -84,12 +94,26 @@ impl Tracker {
             return true;
         }
         let since = *self.out_since.get_or_insert(now);
-        now.duration_since(since) < lease.grace
+        quorum_possible && now.duration_since(since) < lease.grace
     }
 }
 
-/// Watches Raft and publishes the decision on `tx` until Raft stops.
-pub async fn run(raft: Raft, lease: Lease, tx: watch::Sender<bool>) {
+/// Whether the voters that may still be up make a quorum: this server
+/// (`me`) and every other voter but those whose port `refuses` connections.
+pub fn quorum_possible(me: u64, voters: impl Iterator<Item = u64>, refuses: impl Fn(u64) -> bool) -> bool {
+    let (mut up, mut all) = (0, 0);
+    for voter in voters {
+        all += 1;
+        if voter == me || !refuses(voter) {
+            up += 1;
+        }
+    }
+    2 * up > all
+}
+
+/// Watches Raft (and which peers refuse connections, in `peers`) and
+/// publishes the decision on `tx` until Raft stops.
+pub async fn run(raft: Raft, lease: Lease, peers: Arc<PeerHealth>, tx: watch::Sender<bool>) {
     let mut metrics = raft.metrics();
     let mut tracker = Tracker { acked_at: None, out_since: None, started: false };
     loop {
@@ -107,10 +131,13 @@ pub async fn run(raft: Raft, lease: Lease, tx: watch::Sender<bool>) {
             let _ = tx.send(false);
             return;
         }
-        let serve = tracker.observe(&m, &lease, Instant::now(), fresh);
+        let possible = quorum_possible(m.id, m.membership_config.membership().voter_ids(), |p| peers.refuses(p));
+        let serve = tracker.observe(&m, &lease, Instant::now(), fresh, possible);
         if *tx.borrow() != serve {
             if serve {
                 tracing::info!("serving clients");
+            } else if !possible {
+                tracing::warn!(leader = ?m.current_leader, "too many voters refuse connections for a quorum: not serving clients");
             } else {
                 tracing::warn!(leader = ?m.current_leader, "out of touch with a quorum: not serving clients");
             }
@@ -120,9 +147,9 @@ pub async fn run(raft: Raft, lease: Lease, tx: watch::Sender<bool>) {
 }
 
 /// Starts the monitor; the receiver says whether to serve.
-pub fn start(raft: Raft, lease: Lease) -> watch::Receiver<bool> {
+pub fn start(raft: Raft, lease: Lease, peers: Arc<PeerHealth>) -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
-    tokio::spawn(run(raft, lease, tx));
+    tokio::spawn(run(raft, lease, peers, tx));
     rx
 }
 
@@ -131,7 +158,6 @@ mod tests {
     use super::*;
     use openraft::{BasicNode, LogId, Membership, StoredMembership, Vote};
     use std::collections::{BTreeMap, BTreeSet};
-    use std::sync::Arc;
 
     fn metrics(id: u64, leader: Option<u64>, voters: &[u64], ack_ms: Option<u64>, applied: u64, last: u64) -> Metrics {
         let nodes: BTreeMap<u64, BasicNode> = voters.iter().map(|v| (*v, BasicNode::new(format!("n{v}")))).collect();
@@ -154,14 +180,14 @@ mod tests {
     fn starts_only_when_caught_up_under_a_confirmed_leader() {
         let t0 = Instant::now();
         let mut t = Tracker { acked_at: None, out_since: None, started: false };
-        assert!(!t.observe(&metrics(2, Some(1), &[1, 2, 3], None, 5, 9), &LEASE, t0, true), "log not applied yet");
-        assert!(!t.observe(&metrics(2, None, &[1, 2, 3], None, 9, 9), &LEASE, t0, true), "no leader");
-        assert!(t.observe(&metrics(2, Some(1), &[1, 2, 3], None, 9, 9), &LEASE, t0, true));
+        assert!(!t.observe(&metrics(2, Some(1), &[1, 2, 3], None, 5, 9), &LEASE, t0, true, true), "log not applied yet");
+        assert!(!t.observe(&metrics(2, None, &[1, 2, 3], None, 9, 9), &LEASE, t0, true, true), "no leader");
+        assert!(t.observe(&metrics(2, Some(1), &[1, 2, 3], None, 9, 9), &LEASE, t0, true, true));
         let mut t = Tracker { acked_at: None, out_since: None, started: false };
-        assert!(!t.observe(&metrics(1, Some(1), &[1, 2, 3], None, 9, 9), &LEASE, t0, true), "leader not yet acknowledged");
-        assert!(t.observe(&metrics(1, Some(1), &[1, 2, 3], Some(10), 9, 9), &LEASE, t0, true));
+        assert!(!t.observe(&metrics(1, Some(1), &[1, 2, 3], None, 9, 9), &LEASE, t0, true, true), "leader not yet acknowledged");
+        assert!(t.observe(&metrics(1, Some(1), &[1, 2, 3], Some(10), 9, 9), &LEASE, t0, true, true));
         let mut t = Tracker { acked_at: None, out_since: None, started: false };
-        assert!(t.observe(&metrics(1, Some(1), &[1], None, 9, 9), &LEASE, t0, true), "a lone voter needs no quorum ack");
+        assert!(t.observe(&metrics(1, Some(1), &[1], None, 9, 9), &LEASE, t0, true, true), "a lone voter needs no quorum ack");
     }
 
     #[test]
@@ -169,23 +195,52 @@ mod tests {
         let t0 = Instant::now();
         let mut t = Tracker { acked_at: None, out_since: None, started: false };
         let m = metrics(1, Some(1), &[1, 2, 3], Some(0), 9, 9);
-        assert!(t.observe(&m, &LEASE, t0, true));
+        assert!(t.observe(&m, &LEASE, t0, true, true));
         // No new report: the last acknowledgement only ages.
-        assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(700), false));
-        assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(900), false), "out of touch, within the grace");
-        assert!(!t.observe(&m, &LEASE, t0 + Duration::from_millis(1_950), false), "grace over");
+        assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(700), false, true));
+        assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(900), false, true), "out of touch, within the grace");
+        assert!(!t.observe(&m, &LEASE, t0 + Duration::from_millis(1_950), false, true), "grace over");
         // A quorum acknowledges it again.
-        assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(2_000), true));
+        assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(2_000), true, true));
     }
 
     #[test]
     fn a_follower_without_a_leader_stops_serving_after_the_grace() {
         let t0 = Instant::now();
         let mut t = Tracker { acked_at: None, out_since: None, started: false };
-        assert!(t.observe(&metrics(2, Some(1), &[1, 2, 3], None, 9, 9), &LEASE, t0, true));
+        assert!(t.observe(&metrics(2, Some(1), &[1, 2, 3], None, 9, 9), &LEASE, t0, true, true));
         let lost = metrics(2, None, &[1, 2, 3], None, 9, 9);
-        assert!(t.observe(&lost, &LEASE, t0 + Duration::from_millis(100), true), "an election is under way");
-        assert!(!t.observe(&lost, &LEASE, t0 + Duration::from_millis(1_200), false));
-        assert!(t.observe(&metrics(2, Some(3), &[1, 2, 3], None, 9, 9), &LEASE, t0 + Duration::from_millis(1_300), true));
+        assert!(t.observe(&lost, &LEASE, t0 + Duration::from_millis(100), true, true), "an election is under way");
+        assert!(!t.observe(&lost, &LEASE, t0 + Duration::from_millis(1_200), false, true));
+        assert!(t.observe(&metrics(2, Some(3), &[1, 2, 3], None, 9, 9), &LEASE, t0 + Duration::from_millis(1_300), true, true));
+    }
+
+    #[test]
+    fn with_too_many_voters_refusing_connections_it_stops_at_once() {
+        let t0 = Instant::now();
+        // A follower whose leader went silent, and more voters refuse than a quorum allows.
+        let mut t = Tracker { acked_at: None, out_since: None, started: false };
+        assert!(t.observe(&metrics(2, Some(1), &[1, 2, 3], None, 9, 9), &LEASE, t0, true, true));
+        let lost = metrics(2, None, &[1, 2, 3], None, 9, 9);
+        assert!(!t.observe(&lost, &LEASE, t0 + Duration::from_millis(100), true, false), "no grace");
+        // A leader whose quorum acks lapsed.
+        let mut t = Tracker { acked_at: None, out_since: None, started: false };
+        let m = metrics(1, Some(1), &[1, 2, 3], Some(0), 9, 9);
+        assert!(t.observe(&m, &LEASE, t0, true, false), "still acknowledged: refusals alone do not stop it");
+        assert!(!t.observe(&m, &LEASE, t0 + Duration::from_millis(900), false, false));
+        assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(1_000), true, true), "acknowledged again");
+    }
+
+    #[test]
+    fn a_quorum_is_possible_while_enough_voters_do_not_refuse() {
+        let refusing = |down: &'static [u64]| move |p: u64| down.contains(&p);
+        assert!(quorum_possible(1, [1, 2, 3].into_iter(), refusing(&[2])));
+        assert!(!quorum_possible(1, [1, 2, 3].into_iter(), refusing(&[2, 3])));
+        assert!(!quorum_possible(1, [1, 2].into_iter(), refusing(&[2])), "two voters need both");
+        assert!(quorum_possible(1, [1].into_iter(), refusing(&[])));
+        assert!(quorum_possible(3, [1, 2, 3, 4, 5].into_iter(), refusing(&[1, 2])));
+        assert!(!quorum_possible(3, [1, 2, 3, 4, 5].into_iter(), refusing(&[1, 2, 4])));
+        // This server's own id never counts against it.
+        assert!(quorum_possible(1, [1, 2, 3].into_iter(), refusing(&[1, 2])));
     }
 }

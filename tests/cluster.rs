@@ -864,3 +864,82 @@ async fn pipelined_rounds(c: &Client, from: usize, n: usize) {
         assert_eq!(second.await.unwrap().unwrap().0.err, 0);
     }
 }
+
+/// A client that loses its server to a dead leader and reconnects through a
+/// follower at once, before the survivors have elected the next leader, is
+/// attached only once that leader is known (the follower cannot tell the
+/// dead one where the session is), and its next write then goes through.
+/// Until it was, the follower attached it anyway and the write, forwarded
+/// to the dead leader, came back as a lost connection: go-zookeeper's
+/// TestDNSHostProviderReconnect failed its create that way.
+#[test]
+fn a_session_resumed_during_an_election_is_attached_to_the_next_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ens = Ensemble::start(dir.path(), 3);
+    for round in 0..3 {
+        let leader = ens.leader().expect("a leader");
+        let follower = (1..=3).find(|i| *i != leader).unwrap();
+        rt().block_on(async {
+            let c = Client::connect(&ens.addr(leader), 4_000).await.unwrap();
+            let before = format!("/before{round}");
+            c.create(&before, b"", CreateMode::Persistent).await.unwrap();
+            // What the client has seen, as a client tells it when it reconnects.
+            let seen = c.exists(&before, false).await.unwrap().expect("created").czxid;
+            let (id, passwd) = (c.session_id, c.passwd.clone());
+            ens.kill9(leader);
+            let c = Client::resume(&ens.addr(follower), 4_000, id, passwd, seen).await.expect("resumed through the follower");
+            assert_eq!(c.session_id, id);
+            c.create(&format!("/after{round}"), b"", CreateMode::Persistent).await.expect("a write right after resuming");
+        });
+        ens.restart(leader);
+    }
+}
+
+/// When the processes that would make a quorum are gone, the survivor
+/// stops serving and turns clients away, as a ZooKeeper server does whose
+/// quorum's connections closed; and once a quorum is back, sessions are
+/// still there although the outage outlasted their timeout. A leader back
+/// in touch starts every session afresh, as a newly elected one does;
+/// before, the survivor (leader all along, openraft 0.9 does not step down)
+/// expired them the moment its quorum returned (go-zookeeper's TestNoQuorum).
+#[test]
+fn sessions_outlive_an_outage_of_the_quorum_on_a_survivor_that_turns_clients_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ens = Ensemble::start(dir.path(), 3);
+    let survivor = ens.leader().expect("a leader");
+    let others: Vec<usize> = (1..=3).filter(|i| *i != survivor).collect();
+    let timeout_ms = 4_000;
+    rt().block_on(async {
+        let c = Client::connect(&ens.addr(survivor), timeout_ms).await.unwrap();
+        c.create("/mine", b"", CreateMode::Ephemeral).await.unwrap();
+        let (id, passwd) = (c.session_id, c.passwd.clone());
+        drop(c);
+        let down = Instant::now();
+        for other in &others {
+            ens.kill9(*other);
+        }
+        let node = ens.nodes[survivor - 1].as_ref().unwrap();
+        assert!(eventually(10, || !node.four_letter("srvr").contains("Mode:")), "the survivor stopped serving");
+        let asked = Instant::now();
+        match Client::resume(&ens.addr(survivor), timeout_ms, id, passwd.clone(), 0).await {
+            Ok(_) => panic!("a server without a quorum attached a session"),
+            Err(e) => eprintln!("turned away after {:?}: {e:?}", asked.elapsed()),
+        }
+        // Longer than the session's timeout without a quorum.
+        tokio::time::sleep(Duration::from_millis(timeout_ms as u64 + 1_000).saturating_sub(down.elapsed())).await;
+        ens.restart(others[0]);
+        // As a client does, it tries again while the quorum re-forms (the
+        // survivor has not yet heard from the restarted member, nor it from a leader).
+        let mut resumed = Err(ClientError::Timeout);
+        for _ in 0..100 {
+            resumed = Client::resume(&ens.addr(survivor), timeout_ms, id, passwd.clone(), 0).await;
+            if resumed.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let c = resumed.expect("the session is still there");
+        let stat = c.exists("/mine", false).await.unwrap().expect("and so is its ephemeral");
+        assert_eq!(stat.ephemeral_owner, id);
+    });
+}

@@ -231,6 +231,8 @@ where
     let wants_read_only = connect.read_only == Some(true) && server.read_only_enabled();
     let ready = if wants_read_only {
         tokio::time::timeout(NOT_SERVING_WAIT, until(|| server.in_quorum())).await.is_ok()
+    } else if server.quorum_gone() {
+        false
     } else {
         matches!(tokio::time::timeout(NOT_SERVING_WAIT, serving.wait_for(|s| *s)).await, Ok(Ok(_)))
     };
@@ -371,8 +373,9 @@ async fn handshake<W: AsyncWrite + Unpin>(
             }
         }
     };
-    if !read_only {
-        server.announce_attach(session_id).await;
+    if !read_only && !server.announce_attach(session_id).await {
+        let _ = wr.shutdown().await;
+        return Ok(None);
     }
     let resp = ConnectResponse { protocol_version: 0, timeout: timeout_ms, session_id, passwd, read_only: answer_read_only };
     let mut out = BytesMut::new();

@@ -1,6 +1,6 @@
 //! The client side of the peer network: how openraft reaches other servers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,17 +18,26 @@ use super::TypeConfig;
 /// When each peer last answered a Raft RPC: openraft's metrics tell how far
 /// a follower's log matches, not whether it is still there, which `mntr`'s
 /// zk_followers needs. Also when each leader last appended to this server,
-/// over any connection (`leader_gone` asks whether it still does).
+/// over any connection (`leader_gone` asks whether it still does). And which
+/// peers refused this server's last dial: no process listens there, so they
+/// are gone, not merely quiet (`serving` counts them out of a quorum).
 #[derive(Debug, Default)]
 pub struct PeerHealth {
     last_answer: Mutex<HashMap<u64, Instant>>,
     last_append: Mutex<HashMap<u64, Instant>>,
+    refused: Mutex<HashSet<u64>>,
 }
 
 impl PeerHealth {
     /// Notes an append from `leader` received `at`.
     pub fn appended(&self, leader: u64, at: Instant) {
         self.last_append.lock().unwrap_or_else(|e| e.into_inner()).insert(leader, at);
+        self.heard_from(leader);
+    }
+
+    /// A request came from `peer`: it is up, whatever its port last answered.
+    pub fn heard_from(&self, peer: u64) {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).remove(&peer);
     }
 
     /// When `leader` last appended to this server, if ever.
@@ -38,6 +47,17 @@ impl PeerHealth {
 
     fn answered(&self, peer: u64) {
         self.last_answer.lock().unwrap_or_else(|e| e.into_inner()).insert(peer, Instant::now());
+        self.heard_from(peer);
+    }
+
+    /// Notes that `peer`'s port refused a connection from this server.
+    fn refused_by(&self, peer: u64) {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).insert(peer);
+    }
+
+    /// True if `peer` refused this server's last dial and has not answered since.
+    pub fn refuses(&self, peer: u64) -> bool {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).contains(&peer)
     }
 
     /// True if `peer` answered a Raft RPC from this server within `window`.
@@ -127,7 +147,12 @@ impl PeerClient {
     async fn exchange(&mut self, req: PeerRequest) -> Result<PeerResponse, CallError> {
         let mut conn = match self.conn.take() {
             Some(conn) => conn,
-            None => self.links.connect(&self.addr).await.map_err(CallError::Unreachable)?,
+            None => self.links.connect(&self.addr).await.map_err(|e| {
+                if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                    self.health.refused_by(self.target);
+                }
+                CallError::Unreachable(e)
+            })?,
         };
         self.next_id += 1;
         let id = self.next_id;

@@ -170,10 +170,15 @@ async fn serve(server: Arc<Server>, conn: PeerStream, first: Option<BytesMut>, o
                 }
                 PeerResponse::Append(server.raft.append_entries(rpc).await)
             }
-            PeerRequest::Vote(rpc) => match refuse_vote_while_empty(&server, &rpc) {
-                Some(refused) => PeerResponse::Vote(Ok(refused)),
-                None => PeerResponse::Vote(server.raft.vote(rpc).await),
-            },
+            PeerRequest::Vote(rpc) => {
+                if let Some(candidate) = rpc.vote.leader_id().voted_for() {
+                    server.shared.peers.heard_from(candidate);
+                }
+                match refuse_vote_while_empty(&server, &rpc) {
+                    Some(refused) => PeerResponse::Vote(Ok(refused)),
+                    None => PeerResponse::Vote(server.raft.vote(rpc).await),
+                }
+            }
             PeerRequest::Snapshot(rpc) => PeerResponse::Snapshot(server.raft.install_snapshot(rpc).await),
             PeerRequest::ReadIndex => {
                 // A heartbeat round to a quorum: answered when it is back.

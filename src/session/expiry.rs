@@ -19,7 +19,12 @@ pub async fn run(server: Arc<Server>) {
             if m.running_state.is_err() {
                 return;
             }
-            m.current_leader == Some(server.config.server_id)
+            // A leader that does not serve (out of touch with a quorum) is
+            // one ZooKeeper would have stepped down: it expires nothing, and
+            // once back in touch it starts its sessions afresh, as a newly
+            // elected one does, so its clients, kept away while no quorum
+            // could form, find their sessions still there.
+            m.current_leader == Some(server.config.server_id) && *server.serving.borrow()
         };
         if !leader {
             was_leader = false;
@@ -35,7 +40,7 @@ pub async fn run(server: Arc<Server>) {
             continue;
         }
         if !was_leader {
-            // A new leader gives every session a fresh, full timeout.
+            // A new leader (or one serving again) gives every session a fresh, full timeout.
             server.shared.sessions.reset();
             was_leader = true;
         }
