@@ -22,6 +22,7 @@ test: deps-test
 	$(CARGO) test --release --workspace
 	compat/against-paddock.sh
 	compat/against-ensemble.sh
+	compat/gozk_suite.sh
 	compat/differential.sh
 	compat/from-zookeeper.sh
 	compat/audit.sh
@@ -34,6 +35,7 @@ compat: deps-test
 	$(CARGO) build --release --bin paddock
 	compat/against-paddock.sh
 	compat/against-ensemble.sh
+	compat/gozk_suite.sh
 	compat/differential.sh
 	compat/from-zookeeper.sh
 	compat/audit.sh

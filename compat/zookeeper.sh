@@ -20,11 +20,41 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-usage() { echo "usage: $0 start|stop|status DIR [PORT]" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|status DIR [PORT] | run ZOO_CFG" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd="$1"
 dir="$2"
 port="${3:-}"
+
+# zk_exec_java CFG: the server JVM for the zoo.cfg CFG, with its log4j file
+# and log in $dir, in place of this shell (its PID is the server's).
+zk_exec_java() {
+    cat >"$dir/log4j.properties" <<EOF
+log4j.rootLogger=INFO, FILE
+log4j.appender.FILE=org.apache.log4j.FileAppender
+log4j.appender.FILE.File=$dir/zookeeper.log
+log4j.appender.FILE.layout=org.apache.log4j.PatternLayout
+log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n
+EOF
+    # zookeeper.jar's manifest Class-Path brings most dependencies, but Debian's
+    # omits netty-codec/netty-resolver, which NettyServerCnxnFactory needs.
+    local cp="$ZK_JAVA_DIR/zookeeper.jar" j
+    for j in netty-codec netty-resolver netty-transport-native-unix-common slf4j-log4j12 log4j-1.2; do
+        cp="$cp:$ZK_JAVA_DIR/$j.jar"
+    done
+    # shellcheck disable=SC2086
+    exec java \
+        -Dzookeeper.serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory \
+        -Dzookeeper.extendedTypesEnabled=true \
+        -Dzookeeper.4lw.commands.whitelist='*' \
+        -Dzookeeper.admin.enableServer=false \
+        -Dznode.container.checkIntervalMs="${ZK_CONTAINER_CHECK_MS:-1000}" \
+        -Djava.security.auth.login.config="$COMPAT_DIR/jaas-server.conf" \
+        -Dlog4j.configuration="file:$dir/log4j.properties" \
+        -Dzookeeper.log.dir="$dir" \
+        ${ZK_JVMFLAGS:-} \
+        -cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$1"
+}
 
 zk_alive() { [ -f "$dir/zk.pid" ] && kill -0 "$(cat "$dir/zk.pid")" 2>/dev/null; }
 
@@ -59,32 +89,7 @@ autopurge.purgeInterval=0
 authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider
 ${ZK_EXTRA_CFG:-}
 EOF
-    cat >"$dir/log4j.properties" <<EOF
-log4j.rootLogger=INFO, FILE
-log4j.appender.FILE=org.apache.log4j.FileAppender
-log4j.appender.FILE.File=$dir/zookeeper.log
-log4j.appender.FILE.layout=org.apache.log4j.PatternLayout
-log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n
-EOF
-    # zookeeper.jar's manifest Class-Path brings most dependencies, but Debian's
-    # omits netty-codec/netty-resolver, which NettyServerCnxnFactory needs.
-    cp="$ZK_JAVA_DIR/zookeeper.jar"
-    for j in netty-codec netty-resolver netty-transport-native-unix-common slf4j-log4j12 log4j-1.2; do
-        cp="$cp:$ZK_JAVA_DIR/$j.jar"
-    done
-    # shellcheck disable=SC2086
-    setsid nohup java \
-        -Dzookeeper.serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory \
-        -Dzookeeper.extendedTypesEnabled=true \
-        -Dzookeeper.4lw.commands.whitelist='*' \
-        -Dzookeeper.admin.enableServer=false \
-        -Dznode.container.checkIntervalMs="${ZK_CONTAINER_CHECK_MS:-1000}" \
-        -Djava.security.auth.login.config="$COMPAT_DIR/jaas-server.conf" \
-        -Dlog4j.configuration="file:$dir/log4j.properties" \
-        -Dzookeeper.log.dir="$dir" \
-        ${ZK_JVMFLAGS:-} \
-        -cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" \
-        >"$dir/zk.out" 2>&1 </dev/null &
+    setsid nohup "$0" run "$dir/zoo.cfg" >"$dir/zk.out" 2>&1 </dev/null &
     echo $! >"$dir/zk.pid"
     if [ "${ZK_WAIT:-1}" = 0 ]; then
         echo "zookeeper starting on 127.0.0.1:$port, pid $(cat "$dir/zk.pid")" >&2
@@ -106,6 +111,15 @@ EOF
     echo "zookeeper did not become ready within 30 s" >&2
     kill "$(cat "$dir/zk.pid")" 2>/dev/null || true
     exit 1
+    ;;
+run)
+    # In the foreground, for a harness that starts servers itself from zoo.cfg
+    # files it wrote (compat/gozk_suite.sh): the second argument is the
+    # zoo.cfg, and the log goes beside it. This PID becomes the server's.
+    [ -f "$dir" ] || usage
+    cfg="$(cd "$(dirname "$dir")" && pwd)/$(basename "$dir")"
+    dir="$(dirname "$cfg")"
+    zk_exec_java "$cfg"
     ;;
 stop)
     if ! zk_alive; then
