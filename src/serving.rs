@@ -98,6 +98,19 @@ impl Tracker {
     }
 }
 
+/// Clears the leader a follower names but has not heard from since this
+/// process started (`appended` says whether it has). openraft names the
+/// leader of a persisted committed vote at once after a restart, before that
+/// leader, which may be gone, has reached this server: serving on that
+/// alone would take clients in on the word of a leader nobody has heard.
+fn forget_unheard_leader(m: &mut Metrics, appended: impl Fn(u64) -> bool) {
+    if let Some(leader) = m.current_leader {
+        if leader != m.id && !appended(leader) {
+            m.current_leader = None;
+        }
+    }
+}
+
 /// Whether the voters that may still be up make a quorum: this server
 /// (`me`) and every other voter but those whose port `refuses` connections.
 pub fn quorum_possible(me: u64, voters: impl Iterator<Item = u64>, refuses: impl Fn(u64) -> bool) -> bool {
@@ -126,7 +139,8 @@ pub async fn run(raft: Raft, lease: Lease, peers: Arc<PeerHealth>, tx: watch::Se
             }
             _ = tokio::time::sleep(lease.poll) => false,
         };
-        let m = metrics.borrow_and_update().clone();
+        let mut m = metrics.borrow_and_update().clone();
+        forget_unheard_leader(&mut m, |leader| peers.last_append(leader).is_some());
         if m.running_state.is_err() {
             let _ = tx.send(false);
             return;
@@ -229,6 +243,22 @@ mod tests {
         assert!(t.observe(&m, &LEASE, t0, true, false), "still acknowledged: refusals alone do not stop it");
         assert!(!t.observe(&m, &LEASE, t0 + Duration::from_millis(900), false, false));
         assert!(t.observe(&m, &LEASE, t0 + Duration::from_millis(1_000), true, true), "acknowledged again");
+    }
+
+    #[test]
+    fn a_restarted_follower_serves_only_once_its_leader_reached_it() {
+        let t0 = Instant::now();
+        let mut t = Tracker { acked_at: None, out_since: None, started: false };
+        let mut m = metrics(2, Some(1), &[1, 2, 3], None, 9, 9);
+        forget_unheard_leader(&mut m, |_| false);
+        assert!(!t.observe(&m, &LEASE, t0, true, true), "the leader of the persisted vote has not appended yet");
+        let mut m = metrics(2, Some(1), &[1, 2, 3], None, 9, 9);
+        forget_unheard_leader(&mut m, |leader| leader == 1);
+        assert!(t.observe(&m, &LEASE, t0, true, true));
+        // A leader names itself; it needs quorum acks, not appends.
+        let mut m = metrics(1, Some(1), &[1], None, 9, 9);
+        forget_unheard_leader(&mut m, |_| false);
+        assert_eq!(m.current_leader, Some(1));
     }
 
     #[test]
