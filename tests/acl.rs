@@ -5,8 +5,8 @@ mod common;
 
 use common::{new_session, read_frame, rt, write_frame, Ensemble, Paddock};
 use jute::{
-    perms, Acl, AuthPacket, CreateMode, CreateRequest, ErrorCode, Id, MultiOp, MultiRequest, MultiResponse, MultiResult, OpCode, Record,
-    SetAclRequest, SetDataRequest,
+    perms, Acl, AuthPacket, CreateMode, CreateRequest, ErrorCode, GetAclRequest, GetAclResponse, Id, MultiOp, MultiRequest, MultiResponse,
+    MultiResult, OpCode, Record, SetAclRequest, SetDataRequest, WhoAmIResponse,
 };
 use paddock::client::{Client, ClientError};
 
@@ -169,5 +169,29 @@ fn digest_credentials_without_a_colon_and_ip_auth_are_accepted_as_on_zookeeper()
         // An ip auth leaves the connection open and its identities as they were.
         c.call(OpCode::Auth, Some(&auth("ip", Some(b"10.9.8.7")))).await.unwrap();
         assert_eq!(c.get_data("/blah", false).await.unwrap().0, b"d");
+    });
+}
+
+#[test]
+fn identities_are_listed_and_expanded_in_zookeepers_order() {
+    // ZooKeeper keeps a connection's identities in a hash set: a session
+    // that logs in as dave and then as bob lists bob first, in whoAmI and in
+    // the ACL an `auth` entry expands to (checked against ZooKeeper 3.8).
+    let dir = tempfile::tempdir().unwrap();
+    let server = Paddock::start(dir.path());
+    rt().block_on(async {
+        let c = Client::connect(&server.addr, 10_000).await.unwrap();
+        for creds in [&b"dave"[..], b"bob:bob-pw"] {
+            let packet = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(creds.to_vec()) };
+            c.call(OpCode::Auth, Some(&packet)).await.unwrap();
+        }
+        let who = WhoAmIResponse::from_bytes(&c.call::<GetAclRequest>(OpCode::WhoAmI, None).await.unwrap()).unwrap();
+        let who: Vec<String> = who.client_info.into_iter().map(|i| format!("{}:{}", i.auth_scheme, i.user)).collect();
+        assert_eq!(who, ["digest:bob", "ip:127.0.0.1", "digest:dave"]);
+        let auth_acl = vec![Acl::new(perms::ALL, Id::new("auth", ""))];
+        c.call(OpCode::Create, Some(&create("/ours", auth_acl))).await.unwrap();
+        let body = c.call(OpCode::GetAcl, Some(&GetAclRequest { path: "/ours".into() })).await.unwrap();
+        let ids: Vec<String> = GetAclResponse::from_bytes(&body).unwrap().acl.into_iter().map(|a| a.id.id).collect();
+        assert_eq!(ids, ["bob:EXcpcQQk6JBIDFnxSqkpDLIhkxw=", "dave:v83z5sps70VUO/u1dQnJKuyaOfs="]);
     });
 }

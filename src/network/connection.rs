@@ -143,9 +143,7 @@ impl SessionCtx {
     fn add_ids(&self, new_ids: Vec<AuthId>) {
         let mut ids = self.reads.ids.write().unwrap_or_else(|e| e.into_inner());
         for id in new_ids {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
+            ops::identities::add(&mut ids, id);
         }
     }
 }
@@ -247,9 +245,13 @@ where
     stats.packet_sent();
     stats.responded(0, *server.shared.applied.borrow(), connecting.elapsed().as_millis() as u64);
 
-    // As ZooKeeper lists them: the certificate's identities, then the address.
-    let ids: crate::watch::Identities =
-        Arc::new(RwLock::new(cert_ids.into_iter().chain([AuthId { scheme: "ip".into(), id: peer.ip().to_string() }]).collect()));
+    // Added as ZooKeeper adds them: the address when the connection is
+    // made, the certificate's identities once its handshake is done.
+    let mut first = Vec::with_capacity(1 + cert_ids.len());
+    for id in [AuthId { scheme: "ip".into(), id: peer.ip().to_string() }].into_iter().chain(cert_ids) {
+        ops::identities::add(&mut first, id);
+    }
+    let ids: crate::watch::Identities = Arc::new(RwLock::new(first));
     let events_sent = crate::watch::EventCount::default();
     let reads = ReadCtx::new(conn, id, ids, server.config.skip_acl, server.config.peers.clone(), events_sent.clone());
     let ctx = SessionCtx { id, timeout, stats, read_only, peer: peer.ip(), reads: Arc::new(reads) };

@@ -29,10 +29,12 @@ pub fn authenticate(scheme: &str, auth: Option<&[u8]>, super_digest: Option<&str
     match (scheme, auth) {
         ("digest", Some(auth)) => {
             let id = digest_id(&String::from_utf8_lossy(auth));
-            let mut ids = vec![AuthId { scheme: "digest".into(), id: id.clone() }];
+            // In the order ZooKeeper adds them: super first.
+            let mut ids = Vec::with_capacity(2);
             if super_digest == Some(id.as_str()) {
                 ids.push(AuthId { scheme: "super".into(), id: String::new() });
             }
+            ids.push(AuthId { scheme: "digest".into(), id });
             Ok(ids)
         }
         ("ip", _) => Ok(Vec::new()),

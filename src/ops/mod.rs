@@ -3,6 +3,7 @@
 //! tree, in session order), or a session-level packet.
 
 pub mod auth;
+pub mod identities;
 pub mod read;
 pub mod write;
 
