@@ -106,10 +106,11 @@ impl Names {
             OpCode::Sync => SyncResponse::from_bytes(body)?.path,
             OpCode::GetAllChildrenNumber => GetAllChildrenNumberResponse::from_bytes(body)?.total_number.to_string(),
             OpCode::GetEphemerals => sorted(GetEphemeralsResponse::from_bytes(body)?.ephemerals),
+            // In the server's order: paddock lists identities as ZooKeeper's
+            // hash set does (ops::identities).
             OpCode::WhoAmI => {
-                let mut who: Vec<String> =
+                let who: Vec<String> =
                     WhoAmIResponse::from_bytes(body)?.client_info.into_iter().map(|c| format!("{}:{}", c.auth_scheme, c.user)).collect();
-                who.sort();
                 who.join(",")
             }
             OpCode::Multi | OpCode::MultiRead => {
