@@ -348,3 +348,36 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.db.write(batch).map_err(write_err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use openraft::storage::RaftLogStorage;
+    use openraft::{CommittedLeaderId, LogId};
+
+    use super::LogStore;
+    use crate::storage;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
+    }
+
+    #[test]
+    fn a_committed_id_with_no_append_after_it_is_written_on_shutdown_and_never_by_a_reader() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = storage::open(&dir.path().join("rocksdb")).expect("open");
+        let open = || LogStore::open(db.clone(), dir.path(), Default::default(), Default::default()).expect("log store");
+        let committed = Some(LogId::new(CommittedLeaderId::new(3, 1), 42));
+        block_on(async {
+            let mut store = open();
+            store.save_committed(committed).await.expect("save");
+            assert_eq!(store.read_committed().await.expect("read"), committed, "the owner sees what it saved");
+            // A reader (openraft clones the store for them) going away must
+            // not write: its copy could be older than the owner's.
+            let reader = store.get_log_reader().await;
+            drop(reader);
+            assert_eq!(open().read_committed().await.expect("read"), None, "written before any append or shutdown");
+            drop(store);
+            assert_eq!(open().read_committed().await.expect("read"), committed, "written when the owner shut down");
+        });
+    }
+}
