@@ -71,7 +71,9 @@ impl Drop for LogStore {
     /// restart re-applies nothing it need not.
     fn drop(&mut self) {
         if let Some(committed) = self.unsaved_committed.take() {
-            if let Err(e) = self.write_committed(&committed) {
+            let mut batch = WriteBatch::default();
+            let written = self.put_committed(&mut batch, &committed).and_then(|()| Ok(self.db.write(batch)?));
+            if let Err(e) = written {
                 tracing::warn!("could not save the committed log id on shutdown: {e}");
             }
         }
@@ -161,10 +163,9 @@ impl LogStore {
         Ok(())
     }
 
-    /// Writes `committed` now, unsynced.
-    fn write_committed(&self, committed: &Option<LogId<u64>>) -> Result<(), storage::StorageError> {
-        let cf = cf(&self.db, CF_RAFT)?;
-        self.db.put_cf(cf, KEY_COMMITTED, storage::encode(CF_RAFT, committed)?)?;
+    /// Puts `committed` into `batch`: the next append's, or the one written on shutdown.
+    fn put_committed(&self, batch: &mut WriteBatch, committed: &Option<LogId<u64>>) -> Result<(), storage::StorageError> {
+        batch.put_cf(cf(&self.db, CF_RAFT)?, KEY_COMMITTED, storage::encode(CF_RAFT, committed)?);
         Ok(())
     }
 
@@ -282,8 +283,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.put_cf(cf, storage::u64_key(entry.log_id.index), bytes);
         }
         if let Some(committed) = self.unsaved_committed.take() {
-            let raft = crate::storage::cf(&self.db, CF_RAFT).map_err(write_err)?;
-            batch.put_cf(raft, KEY_COMMITTED, storage::encode(CF_RAFT, &committed).map_err(write_err)?);
+            self.put_committed(&mut batch, &committed).map_err(write_err)?;
         }
         // Written to RocksDB (readable) and cached under one lock, so a reader
         // never finds the cache ahead of the database.
