@@ -25,9 +25,9 @@ pub fn add(ids: &mut Vec<AuthId>, id: AuthId) {
         return;
     }
     let table = table_size(ids.len());
-    let bucket = spread(&id) as usize & (table - 1);
+    let at_bucket = bucket(&id, table);
     // After the last entry of this bucket or an earlier one: the tail of its bucket.
-    let at = ids.iter().rposition(|other| spread(other) as usize & (table - 1) <= bucket).map_or(0, |i| i + 1);
+    let at = ids.iter().rposition(|other| bucket(other, table) <= at_bucket).map_or(0, |i| i + 1);
     ids.insert(at, id);
     if ids.len() >= threshold(table) {
         double(ids, table);
@@ -60,9 +60,9 @@ fn double(ids: &mut Vec<AuthId>, table: usize) {
     let mut high: Vec<AuthId> = Vec::new();
     let mut rest = std::mem::take(ids).into_iter().peekable();
     while let Some(first) = rest.next() {
-        let bucket = spread(&first) as usize & (table - 1);
+        let first_bucket = bucket(&first, table);
         let mut bin = vec![first];
-        while let Some(next) = rest.next_if(|n| spread(n) as usize & (table - 1) == bucket) {
+        while let Some(next) = rest.next_if(|n| bucket(n, table) == first_bucket) {
             bin.push(next);
         }
         let goes_high = |id: &AuthId| spread(id) as usize & table != 0;
@@ -86,6 +86,11 @@ fn double(ids: &mut Vec<AuthId>, table: usize) {
     }
     low.extend(high);
     *ids = low;
+}
+
+/// The bucket `id` sits in, in a table of `table` buckets.
+fn bucket(id: &AuthId, table: usize) -> usize {
+    spread(id) as usize & (table - 1)
 }
 
 /// The hash `ConcurrentHashMap` places an identity by: the jute-generated
